@@ -6,14 +6,22 @@
 //! Layers, dependencies pointing down only:
 //! - [`wire`]: the pure codec (frames, control payloads, TLV records).
 //! - [`mock`]: an embedded mock broker behaving like the deployed server, for tests.
+//! - [`net`]: connections, correlation, keepalive, reconnect.
+//! - [`admin`]: topic administration and low-level control calls.
+//! - [`config`]: the documented string key/value configuration.
 //! - [`error`]: the one error type.
 
 #![warn(missing_docs)]
 
+pub mod admin;
+pub mod config;
 pub mod error;
 pub mod mock;
+pub mod net;
 pub mod wire;
 
+pub use admin::{Admin, FetchReply, Retention};
+pub use config::Config;
 pub use error::{Error, ErrorCode, Result};
 
 /// The library version (`major.minor.patch`).

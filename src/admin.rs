@@ -1,0 +1,226 @@
+//! The admin client: topics, retention, cluster status, ping, authentication, and the low-level
+//! fetch / subscribe / commit calls (lwp.md §3).
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::error::{Error, ErrorCode, Result};
+use crate::net::{ControlClient, NetConfig};
+use crate::wire::control::{
+    self, decode_auth_response, decode_catching_up, decode_cluster_status, decode_consumer_ack, decode_fetch_response,
+    decode_retention, decode_topic_deleted, decode_topic_info, decode_topic_list, reply_code, ClusterStatus, Request,
+    RetentionInfo, TopicInfo, RETENTION_UNLIMITED_AGE_SECS, RETENTION_UNLIMITED_BYTES,
+};
+use crate::wire::{Frame, FrameKind};
+
+/// Retention limits. `None` means unlimited, encoded the way the server understands it
+/// (lwp.md §3.5): max_age_secs 18,446,744,073 and max_bytes u64::MAX.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Delete closed segments older than this.
+    pub max_age_secs: Option<u64>,
+    /// Delete the oldest closed segments while the topic is larger than this.
+    pub max_bytes: Option<u64>,
+}
+
+impl Retention {
+    /// The wire values, refusing ones the server would misread: 0 deletes every closed segment
+    /// (it does not mean "unlimited"), and ages above 18,446,744,073 s wrap inside the server.
+    pub fn wire_values(&self) -> Result<(u64, u64)> {
+        let age = match self.max_age_secs {
+            None => RETENTION_UNLIMITED_AGE_SECS,
+            Some(0) => return Err(Error::invalid_arg("max_age_secs 0 deletes every closed segment on the server; use None for unlimited")),
+            Some(a) if a > RETENTION_UNLIMITED_AGE_SECS => {
+                return Err(Error::invalid_arg(format!(
+                    "max_age_secs {a} overflows on the server (largest is {RETENTION_UNLIMITED_AGE_SECS}); use None for unlimited"
+                )))
+            }
+            Some(a) => a,
+        };
+        let bytes = match self.max_bytes {
+            None => RETENTION_UNLIMITED_BYTES,
+            Some(0) => return Err(Error::invalid_arg("max_bytes 0 deletes every closed segment on the server; use None for unlimited")),
+            Some(b) => b,
+        };
+        Ok((age, bytes))
+    }
+}
+
+/// What a low-level Fetch returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchReply {
+    /// Raw log bytes from the requested offset (records may be cut anywhere).
+    Data {
+        /// start_offset + data.len().
+        next_offset: u64,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// The offset is past the end (or the node is catching up); `end_offset` is the current end.
+    CatchingUp {
+        /// The topic's end offset.
+        end_offset: u64,
+    },
+}
+
+/// Topic administration and control calls. Thread-safe; connects lazily and reconnects.
+///
+/// Every call takes an optional timeout; `None` uses `request.timeout.ms`.
+pub struct Admin {
+    client: ControlClient,
+    default_timeout: Duration,
+}
+
+impl Admin {
+    /// An admin client for `config` (connects on the first call).
+    pub fn new(config: &Config) -> Result<Admin> {
+        let net = NetConfig::from_config(config);
+        Ok(Admin { default_timeout: net.request_timeout, client: ControlClient::new(net, "admin") })
+    }
+
+    fn call(&self, req: &Request, timeout: Option<Duration>) -> Result<Frame> {
+        self.client.request(req, timeout.unwrap_or(self.default_timeout))
+    }
+
+    fn expect(frame: &Frame, code: u8) -> Result<&[u8]> {
+        if frame.kind() == FrameKind::Control && frame.header.code() == code {
+            Ok(&frame.payload)
+        } else {
+            Err(Error::protocol(format!("expected reply code {code:#04x}, got {:#04x}", frame.header.code())))
+        }
+    }
+
+    /// Creates a topic. The name is validated locally with the server's rule and error text.
+    pub fn create_topic(&self, name: &str, timeout: Option<Duration>) -> Result<TopicInfo> {
+        check_name(name)?;
+        let f = self.call(&Request::CreateTopic { name: name.as_bytes().to_vec() }, timeout)?;
+        Ok(decode_topic_info(Self::expect(&f, reply_code::TOPIC_RESPONSE)?)?)
+    }
+
+    /// Creates a topic with retention limits.
+    pub fn create_topic_with_retention(&self, name: &str, retention: Retention, timeout: Option<Duration>) -> Result<TopicInfo> {
+        check_name(name)?;
+        let (max_age_secs, max_bytes) = retention.wire_values()?;
+        let req = Request::CreateTopicWithRetention { name: name.as_bytes().to_vec(), max_age_secs, max_bytes };
+        let f = self.call(&req, timeout)?;
+        Ok(decode_topic_info(Self::expect(&f, reply_code::TOPIC_RESPONSE)?)?)
+    }
+
+    /// Creates the topic, or returns the existing one with that name (create, then list on
+    /// `already exists`).
+    pub fn ensure_topic(&self, name: &str, timeout: Option<Duration>) -> Result<TopicInfo> {
+        match self.create_topic(name, timeout) {
+            Err(e) if e.code == ErrorCode::TopicExists => self.topic_by_name(name, timeout)?.ok_or_else(|| {
+                Error::new(ErrorCode::UnknownTopic, format!("topic '{name}' exists per CreateTopic but is missing from ListTopics"))
+            }),
+            other => other,
+        }
+    }
+
+    /// Every topic (order as the server returns it; retention not included).
+    pub fn list_topics(&self, timeout: Option<Duration>) -> Result<Vec<TopicInfo>> {
+        let f = self.call(&Request::ListTopics, timeout)?;
+        Ok(decode_topic_list(Self::expect(&f, reply_code::TOPIC_RESPONSE)?)?.topics)
+    }
+
+    /// The topic with this name, if any.
+    pub fn topic_by_name(&self, name: &str, timeout: Option<Duration>) -> Result<Option<TopicInfo>> {
+        Ok(self.list_topics(timeout)?.into_iter().find(|t| t.name == name))
+    }
+
+    /// One topic by id.
+    pub fn get_topic(&self, topic_id: u32, timeout: Option<Duration>) -> Result<TopicInfo> {
+        let f = self.call(&Request::GetTopic { topic_id }, timeout)?;
+        Ok(decode_topic_info(Self::expect(&f, reply_code::TOPIC_RESPONSE)?)?)
+    }
+
+    /// Deletes a topic and its data; returns the deleted id.
+    pub fn delete_topic(&self, topic_id: u32, timeout: Option<Duration>) -> Result<u32> {
+        let f = self.call(&Request::DeleteTopic { topic_id }, timeout)?;
+        Ok(decode_topic_deleted(Self::expect(&f, reply_code::TOPIC_RESPONSE)?)?.deleted)
+    }
+
+    /// Sets a topic's retention.
+    pub fn set_retention(&self, topic_id: u32, retention: Retention, timeout: Option<Duration>) -> Result<RetentionInfo> {
+        let (max_age_secs, max_bytes) = retention.wire_values()?;
+        let f = self.call(&Request::SetRetention { topic_id, max_age_secs, max_bytes }, timeout)?;
+        Ok(decode_retention(Self::expect(&f, reply_code::TOPIC_RESPONSE)?)?)
+    }
+
+    /// Cluster status (standalone servers report mode "standalone").
+    pub fn cluster_status(&self, timeout: Option<Duration>) -> Result<ClusterStatus> {
+        let f = self.call(&Request::GetClusterStatus, timeout)?;
+        Ok(decode_cluster_status(Self::expect(&f, reply_code::CLUSTER_STATUS_RESPONSE)?)?)
+    }
+
+    /// Keepalive round-trip time.
+    pub fn ping(&self, timeout: Option<Duration>) -> Result<Duration> {
+        self.client.ping(timeout.unwrap_or(self.default_timeout))
+    }
+
+    /// Authenticates the admin connection with `token` (control commands never need it; this
+    /// checks a token). A refused token is AUTH_FAILED.
+    pub fn authenticate(&self, token: &str, timeout: Option<Duration>) -> Result<()> {
+        let f = self.call(&Request::Authenticate { token: token.as_bytes().to_vec() }, timeout)?;
+        let r = decode_auth_response(Self::expect(&f, reply_code::AUTHENTICATE_RESPONSE)?)?;
+        if r.success {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorCode::AuthFailed, r.message))
+        }
+    }
+
+    /// One raw Fetch. `max_bytes` must be 1..=16,777,156 (0 would return nothing, larger replies
+    /// would not fit a frame). Use `u64::MAX` as `start_offset` to learn the tail.
+    pub fn fetch(&self, topic_id: u32, start_offset: u64, max_bytes: u32, timeout: Option<Duration>) -> Result<FetchReply> {
+        if max_bytes == 0 || max_bytes > control::MAX_FETCH_BYTES {
+            return Err(Error::invalid_arg(format!("max_bytes must be 1..={}, got {max_bytes}", control::MAX_FETCH_BYTES)));
+        }
+        let f = self.call(&Request::Fetch { topic_id, start_offset, max_bytes }, timeout)?;
+        decode_fetch_frame(&f)
+    }
+
+    /// Server-side Subscribe: returns (consumer_id, offset). Requested 0 resolves to the
+    /// server-side commit; u64::MAX is echoed, not resolved.
+    pub fn subscribe(&self, topic_id: u32, start_offset: u64, max_batch_bytes: u32, consumer_id: u64, timeout: Option<Duration>) -> Result<(u64, u64)> {
+        let f = self.call(&Request::Subscribe { topic_id, start_offset, max_batch_bytes, consumer_id }, timeout)?;
+        Ok(decode_consumer_ack(Self::expect(&f, reply_code::SUBSCRIBE_ACK)?)?)
+    }
+
+    /// Server-side Unsubscribe (answered with an Ack frame carrying the consumer id).
+    pub fn unsubscribe(&self, topic_id: u32, consumer_id: u64, timeout: Option<Duration>) -> Result<()> {
+        let f = self.call(&Request::Unsubscribe { topic_id, consumer_id }, timeout)?;
+        if f.kind() == FrameKind::Ack && f.header.batch_id == consumer_id {
+            Ok(())
+        } else {
+            Err(Error::protocol(format!("Unsubscribe answered with batch id {} instead of {consumer_id}", f.header.batch_id)))
+        }
+    }
+
+    /// Server-side CommitOffset (server memory only, lost on restart): returns (consumer_id, offset).
+    pub fn commit_offset(&self, topic_id: u32, consumer_id: u64, offset: u64, timeout: Option<Duration>) -> Result<(u64, u64)> {
+        let f = self.call(&Request::CommitOffset { topic_id, consumer_id, offset }, timeout)?;
+        Ok(decode_consumer_ack(Self::expect(&f, reply_code::COMMIT_ACK)?)?)
+    }
+
+    /// Connections established so far (for tests and metrics).
+    pub fn connects(&self) -> u64 {
+        self.client.connects()
+    }
+}
+
+/// Decodes a Fetch reply frame (FetchResponse or CatchingUp).
+pub fn decode_fetch_frame(f: &Frame) -> Result<FetchReply> {
+    match f.header.code() {
+        reply_code::FETCH_RESPONSE => {
+            let r = decode_fetch_response(&f.payload)?;
+            Ok(FetchReply::Data { next_offset: r.next_offset, data: r.data.to_vec() })
+        }
+        reply_code::CATCHING_UP => Ok(FetchReply::CatchingUp { end_offset: decode_catching_up(&f.payload)? }),
+        c => Err(Error::protocol(format!("unexpected Fetch reply code {c:#04x}"))),
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    control::validate_topic_name(name).map_err(|text| Error::new(ErrorCode::InvalidName, text))
+}

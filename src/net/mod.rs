@@ -1,0 +1,16 @@
+//! Networking: blocking sockets owned by threads, no async runtime (design.md §3).
+//!
+//! - [`dial`]: bootstrap failover, TCP_NODELAY, Authenticate handshake.
+//! - [`conn`]: one connection = reader thread + writer thread, keepalive, deadlines.
+//! - [`control`]: position-matched control requests and a reconnecting control client.
+//! - [`backoff`]: the reconnect schedule.
+
+pub mod backoff;
+pub mod conn;
+pub mod control;
+pub mod dial;
+
+pub use backoff::Backoff;
+pub use conn::{Connection, Outbound, Router};
+pub use control::{ControlClient, ControlConn};
+pub use dial::{dial, NetConfig};
