@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod mock;
 pub mod net;
+pub mod notify;
 pub mod wire;
 
 pub use admin::{Admin, FetchReply, Retention};
