@@ -17,11 +17,13 @@ fn category(text: &str) -> (ErrorCode, bool, Option<String>) {
     if text.starts_with("FORWARD_FAILED:") {
         return (ForwardFailed, true, None);
     }
+    // NOT_LEADER is a redirect, not a plain retry (vectors error_classification/not_leader_*):
+    // the caller reconnects to `leader` (or another seed) instead of resending to this node.
     if let Some(addr) = text.strip_prefix("NOT_LEADER: redirect to ") {
-        return (NotLeader, true, Some(addr.trim().to_string()));
+        return (NotLeader, false, Some(addr.trim().to_string()));
     }
     if text.starts_with("NOT_LEADER:") {
-        return (NotLeader, true, None);
+        return (NotLeader, false, None);
     }
     if text.starts_with("Topic '") && text.ends_with("' already exists") {
         return (TopicExists, false, None);

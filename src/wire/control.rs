@@ -173,7 +173,9 @@ impl Request {
                 })
             }
             GET_CLUSTER_STATUS => Ok(Request::GetClusterStatus),
-            AUTHENTICATE => Err("Authentication handled at connection level"),
+            AUTHENTICATE => Ok(Request::Authenticate { token: p.to_vec() }),
+            // The AuthenticateResponse code sent as a command (lwp.md §3.0).
+            reply_code::AUTHENTICATE_RESPONSE => Err("Authentication handled at connection level"),
             FETCH => {
                 if p.is_empty() {
                     return Err("Fetch request payload required");

@@ -360,6 +360,12 @@ impl Reassembler {
         self.buf.len() - self.start
     }
 
+    /// The carry itself: bytes fed but not yet returned as whole records (a trailing partial
+    /// record). Empty after a corruption error.
+    pub fn carry(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
     /// Where the next fetch must start: P + carry.
     pub fn fetch_offset(&self) -> u64 {
         self.base + self.carry_len() as u64
@@ -372,57 +378,58 @@ impl Reassembler {
 
     /// The next whole record; `Ok(None)` when more data is needed.
     pub fn next_record(&mut self) -> Result<Option<Record>, CorruptRecord> {
-        if let Some(r) = self.inner.pop_front() {
-            return Ok(Some(r));
-        }
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        let avail = &self.buf[self.start..];
-        let Some(&t) = avail.first() else { return Ok(None) };
-        let (hlen, ext) = if t == record_type::EXTENDED {
-            if avail.len() < EXTENDED_HEADER {
+        // A loop, not recursion: a run of envelopes that expand to nothing must not grow the stack.
+        loop {
+            if let Some(r) = self.inner.pop_front() {
+                return Ok(Some(r));
+            }
+            if let Some(e) = &self.failed {
+                return Err(e.clone());
+            }
+            let avail = &self.buf[self.start..];
+            let Some(&t) = avail.first() else { return Ok(None) };
+            let (hlen, ext) = if t == record_type::EXTENDED {
+                if avail.len() < EXTENDED_HEADER {
+                    return Ok(None);
+                }
+                (EXTENDED_HEADER, Some(u16::from_le_bytes([avail[1], avail[2]])))
+            } else {
+                if avail.len() < STANDARD_HEADER {
+                    return Ok(None);
+                }
+                (STANDARD_HEADER, None)
+            };
+            let len = u32::from_le_bytes([avail[hlen - 4], avail[hlen - 3], avail[hlen - 2], avail[hlen - 1]]) as u64;
+            if hlen as u64 + len > MAX_RECORD_BYTES as u64 {
+                return Err(self.fail("record larger than 16 MiB".into()));
+            }
+            let len = len as usize;
+            if avail.len() < hlen + len {
                 return Ok(None);
             }
-            (EXTENDED_HEADER, Some(u16::from_le_bytes([avail[1], avail[2]])))
-        } else {
-            if avail.len() < STANDARD_HEADER {
-                return Ok(None);
-            }
-            (STANDARD_HEADER, None)
-        };
-        let len = u32::from_le_bytes([avail[hlen - 4], avail[hlen - 3], avail[hlen - 2], avail[hlen - 1]]) as usize;
-        if hlen + len > MAX_RECORD_BYTES {
-            return Err(self.fail("record larger than 16 MiB".into()));
-        }
-        if avail.len() < hlen + len {
-            return Ok(None);
-        }
-        let offset = self.base;
-        let value = avail[hlen..hlen + len].to_vec();
-        self.start += hlen + len;
-        self.base += (hlen + len) as u64;
-        if ext == Some(ext_type::LZ4_ENVELOPE) && self.expand_envelopes {
-            match expand_envelope(&value) {
-                Ok(records) => {
-                    // P (see position()) stays on the envelope until its inner records are taken.
-                    self.inner = records
-                        .into_iter()
-                        .map(|mut r| {
+            let offset = self.base;
+            let value_range = self.start + hlen..self.start + hlen + len;
+            if ext == Some(ext_type::LZ4_ENVELOPE) && self.expand_envelopes {
+                match expand_envelope(&self.buf[value_range.clone()]) {
+                    Ok(records) => {
+                        self.start += hlen + len;
+                        self.base += (hlen + len) as u64;
+                        // P (see position()) stays on the envelope until its inner records are
+                        // taken.
+                        self.inner.extend(records.into_iter().map(|mut r| {
                             r.offset = offset;
                             r
-                        })
-                        .collect();
-                    return self.next_record();
-                }
-                Err(reason) => {
-                    self.base = offset;
-                    self.start -= hlen + len;
-                    return Err(self.fail(reason));
+                        }));
+                        continue;
+                    }
+                    Err(reason) => return Err(self.fail(reason)),
                 }
             }
+            let value = self.buf[value_range].to_vec();
+            self.start += hlen + len;
+            self.base += (hlen + len) as u64;
+            return Ok(Some(Record { record_type: t, ext_type: ext, value, offset }));
         }
-        Ok(Some(Record { record_type: t, ext_type: ext, value, offset }))
     }
 
     fn fail(&mut self, reason: String) -> CorruptRecord {
@@ -452,11 +459,21 @@ pub fn decode_all(data: &[u8], expand_envelopes: bool) -> Result<Vec<Record>, Co
 /// Wraps a complete record stream into one 0x0100 envelope record (lwp.md §5.5) if that makes it
 /// smaller; `None` means "send the records plain".
 pub fn encode_envelope(records: &[u8]) -> Option<Vec<u8>> {
+    let env = build_envelope(records)?;
+    if env.len() >= records.len() {
+        return None;
+    }
+    Some(env)
+}
+
+/// Wraps a complete record stream into one 0x0100 envelope record whether or not that saves
+/// space (tests, tools). `None` if `records` is empty or the result would exceed 16 MiB.
+pub fn build_envelope(records: &[u8]) -> Option<Vec<u8>> {
     if records.is_empty() || records.len() > MAX_RECORD_BYTES {
         return None;
     }
     let block = lz4_flex::block::compress_prepend_size(records);
-    if EXTENDED_HEADER + block.len() >= records.len() || EXTENDED_HEADER + block.len() > MAX_RECORD_BYTES {
+    if EXTENDED_HEADER + block.len() > MAX_RECORD_BYTES {
         return None;
     }
     let mut out = Vec::with_capacity(EXTENDED_HEADER + block.len());
@@ -473,6 +490,12 @@ pub fn expand_envelope(value: &[u8]) -> Result<Vec<Record>, String> {
     let declared = u32::from_le_bytes([value[0], value[1], value[2], value[3]]) as usize;
     if declared > MAX_RECORD_BYTES {
         return Err(format!("envelope declares {declared} uncompressed bytes (limit 16 MiB)"));
+    }
+    // An LZ4 block expands at most ~255x (a match-length byte of 255 per input byte). A larger
+    // declared size cannot decode; refuse it before allocating (hostile 11-byte envelopes would
+    // otherwise each cost a zeroed 16 MiB buffer).
+    if declared > (value.len() - 4).saturating_mul(255).saturating_add(64) {
+        return Err("LZ4 block does not decode to the declared length".into());
     }
     let mut plain = vec![0u8; declared];
     match lz4_flex::block::decompress_into(&value[4..], &mut plain) {
