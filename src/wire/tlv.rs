@@ -502,7 +502,10 @@ pub fn expand_envelope(value: &[u8]) -> Result<Vec<Record>, String> {
         Ok(n) if n == declared => {}
         _ => return Err("LZ4 block does not decode to the declared length".into()),
     }
-    let records = decode_all(&plain, false).map_err(|e| format!("envelope contents: {}", e.reason))?;
+    let mut records = decode_all(&plain, false).map_err(|e| format!("envelope contents: {}", e.reason))?;
+    for r in &mut records {
+        r.offset = 0;
+    }
     if records.iter().any(|r| r.ext_type == Some(ext_type::LZ4_ENVELOPE)) {
         return Err("nested compression envelope".into());
     }
