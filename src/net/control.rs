@@ -231,7 +231,6 @@ impl ControlClient {
                     let c = Arc::new(c);
                     st.conn = Some(c.clone());
                     st.connects += 1;
-                    st.next_attempt = Instant::now();
                     return Ok(c);
                 }
                 Err(e) => {
@@ -252,9 +251,13 @@ impl ControlClient {
         }
     }
 
-    /// Drops the current connection (after an error that makes it unusable).
+    /// Drops the current connection after it failed; the next connect waits out the backoff,
+    /// which only a successful reply resets (so a server that accepts and hangs up is not hammered).
     pub fn reset_connection(&self) {
-        self.state.lock().conn = None;
+        let mut st = self.state.lock();
+        st.conn = None;
+        let d = st.backoff.next_delay();
+        st.next_attempt = Instant::now() + d;
     }
 
     fn healthy(&self) {
@@ -269,7 +272,15 @@ impl ControlClient {
         let mut retry_backoff = self.cfg.backoff();
         loop {
             let conn = self.connection(deadline)?;
-            let outcome = conn.submit(req).and_then(|rx| wait_reply(&rx, deadline));
+            let outcome = match conn.submit(req) {
+                Ok(rx) => match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(r) => r,
+                    // The call's own deadline: the connection may be fine, keep it.
+                    Err(RecvTimeoutError::Timeout) => return Err(Error::timed_out("no reply before the call's timeout")),
+                    Err(RecvTimeoutError::Disconnected) => Err(Error::transport("connection closed before the reply")),
+                },
+                Err(e) => Err(e),
+            };
             let err = match outcome.and_then(check_error) {
                 Ok(frame) => {
                     self.healthy();
@@ -278,9 +289,13 @@ impl ControlClient {
                 Err(e) => e,
             };
             let wait = match err.code {
-                ErrorCode::Transport | ErrorCode::Protocol if idempotent(req) => {
+                ErrorCode::Transport | ErrorCode::Protocol | ErrorCode::TimedOut if idempotent(req) => {
                     self.reset_connection();
                     Duration::ZERO
+                }
+                ErrorCode::Transport | ErrorCode::Protocol | ErrorCode::TimedOut => {
+                    self.reset_connection();
+                    return Err(err.with_retryable(true));
                 }
                 ErrorCode::NotLeader if redirects < self.cfg.redirect_max => {
                     redirects += 1;
