@@ -10,18 +10,33 @@ use lnc::wire::header::{flags, Header, HEADER_LEN};
 use lnc::wire::tlv::{self, record_type, Reassembler};
 
 const MIB: usize = 1 << 20;
-const RUNS: usize = 5;
-const MIN_RUN: Duration = Duration::from_millis(200);
 
-/// Runs `f` (which processes `bytes_per_call` bytes / one op) repeatedly for at least MIN_RUN,
-/// RUNS times; returns the best (seconds per call).
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it, and
+/// then it only does a quick smoke run (tiny sizes, one short run each) so the test suite stays
+/// fast.
+fn full() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+fn runs() -> usize {
+    if full() { 5 } else { 1 }
+}
+fn min_run() -> Duration {
+    if full() { Duration::from_millis(200) } else { Duration::from_millis(1) }
+}
+/// Size of the reassembly log.
+fn log_size() -> usize {
+    if full() { 64 * MIB } else { 2 * MIB }
+}
+
+/// Runs `f` repeatedly for at least `min_run()`, `runs()` times; returns the best (seconds per
+/// call).
 fn best<F: FnMut()>(mut f: F) -> f64 {
     f(); // warm up
     let mut best = f64::INFINITY;
-    for _ in 0..RUNS {
+    for _ in 0..runs() {
         let start = Instant::now();
         let mut n = 0u64;
-        while start.elapsed() < MIN_RUN {
+        while start.elapsed() < min_run() {
             f();
             n += 1;
         }
@@ -63,7 +78,10 @@ fn record_log(record_size: usize, total: usize) -> (Vec<u8>, usize) {
 }
 
 fn main() {
-    println!("liblnc codec benchmark (one core, best of {RUNS} runs of >= {MIN_RUN:?})");
+    if !full() {
+        println!("smoke run (use `cargo bench --bench codec` for figures)");
+    }
+    println!("liblnc codec benchmark (one core, best of {} runs of >= {:?})", runs(), min_run());
     println!();
     println!("| {:<52} | {:>17} | {:<10} |", "measurement", "result", "target");
     println!("|{:-<54}|{:-<19}|{:-<12}|", "", "", "");
@@ -112,7 +130,7 @@ fn main() {
         });
         row(&format!("TLV encode, {size} B records (append_structured)"), gbps(per_batch * size, per), "GB/s", "");
 
-        let (log, n) = record_log(size, 64 * MIB);
+        let (log, n) = record_log(size, log_size());
         let per = best(|| {
             // 1 MiB fetch windows, cut anywhere (mid-record), fed in order.
             let mut r = Reassembler::new(0, true);
@@ -135,7 +153,8 @@ fn main() {
     for (name, cs) in [("frame decode, 1 MiB payloads, 64 KiB reads, crc32", Checksum::Crc32), ("frame decode, 1 MiB payloads, 64 KiB reads, crc32c", Checksum::Crc32c)] {
         let payload = pseudo_random(MIB);
         let mut stream = Vec::new();
-        for i in 0..16 {
+        let frames_n = if full() { 16 } else { 2 };
+        for i in 0..frames_n {
             encode_frame(&mut stream, cs, flags::CONTROL, 0x11 + (i << 8), 0, 0, 0, &payload);
         }
         let per = best(|| {
@@ -148,7 +167,7 @@ fn main() {
                     frames += 1;
                 }
             }
-            assert_eq!(frames, 16);
+            assert_eq!(frames, frames_n);
         });
         row(name, gbps(stream.len(), per), "GB/s", "");
     }

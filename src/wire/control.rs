@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Command codes (request batch_id low byte).
 pub mod command {
+    #![allow(missing_docs)] // the names are the docs (lwp.md §3.0 table)
     pub const CREATE_TOPIC: u8 = 0x01;
     pub const DELETE_TOPIC: u8 = 0x02;
     pub const LIST_TOPICS: u8 = 0x03;
@@ -27,6 +28,7 @@ pub mod command {
 
 /// Reply codes (reply batch_id).
 pub mod reply_code {
+    #![allow(missing_docs)] // the names are the docs (lwp.md §3.0 table)
     pub const AUTHENTICATE_RESPONSE: u8 = 0x09;
     pub const FETCH_RESPONSE: u8 = 0x11;
     pub const CATCHING_UP: u8 = 0x12;
@@ -50,18 +52,31 @@ pub const MAX_TOPIC_NAME: usize = 255;
 
 /// A control request.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // fields are named as in lwp.md §3.0
 pub enum Request {
+    /// 0x01: the name bytes, no length prefix.
     CreateTopic { name: Vec<u8> },
+    /// 0x02.
     DeleteTopic { topic_id: u32 },
+    /// 0x03: no payload.
     ListTopics,
+    /// 0x04.
     GetTopic { topic_id: u32 },
+    /// 0x05. Unlimited is `RETENTION_UNLIMITED_AGE_SECS` / `RETENTION_UNLIMITED_BYTES`, never 0.
     SetRetention { topic_id: u32, max_age_secs: u64, max_bytes: u64 },
+    /// 0x06: u16 name length, name, max_age_secs, max_bytes.
     CreateTopicWithRetention { name: Vec<u8>, max_age_secs: u64, max_bytes: u64 },
+    /// 0x07: no payload.
     GetClusterStatus,
+    /// 0x08: the token (UTF-8); answered by an AuthenticateResponse (0x09).
     Authenticate { token: Vec<u8> },
+    /// 0x10: answered by FetchResponse (0x11) or CatchingUp (0x12).
     Fetch { topic_id: u32, start_offset: u64, max_bytes: u32 },
+    /// 0x20: answered by SubscribeAck (0x23).
     Subscribe { topic_id: u32, start_offset: u64, max_batch_bytes: u32, consumer_id: u64 },
+    /// 0x21: answered by an **Ack frame** whose batch_id is the consumer id.
     Unsubscribe { topic_id: u32, consumer_id: u64 },
+    /// 0x22: answered by CommitAck (0x24).
     CommitOffset { topic_id: u32, consumer_id: u64, offset: u64 },
 }
 
@@ -217,7 +232,9 @@ impl Request {
 /// CreateTopicWithRetention which adds the retention fields).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicInfo {
+    /// Topic id.
     pub id: u32,
+    /// Topic name.
     pub name: String,
     /// Unix seconds.
     pub created_at: u64,
@@ -235,39 +252,50 @@ pub struct TopicInfo {
 /// ListTopics reply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicList {
+    /// In arbitrary order, without retention.
     pub topics: Vec<TopicInfo>,
 }
 
 /// DeleteTopic reply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicDeleted {
+    /// The deleted topic id.
     pub deleted: u32,
 }
 
 /// SetRetention reply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetentionInfo {
+    /// Age limit in seconds.
     pub max_age_secs: u64,
+    /// Size limit in bytes.
     pub max_bytes: u64,
+    /// The topic.
     pub topic_id: u32,
 }
 
 /// GetClusterStatus reply (standalone and cluster forms).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterStatus {
+    /// Raft term (0 standalone).
     pub current_term: u64,
+    /// Nodes currently healthy.
     pub healthy_nodes: u32,
+    /// Whether the answering node leads.
     pub is_leader: bool,
     /// `null` in cluster mode while no leader is known.
     pub leader_id: Option<u16>,
     /// `"standalone"` on a standalone server; absent in cluster mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+    /// Cluster size.
     pub node_count: u32,
+    /// The answering node (always 0 standalone).
     pub node_id: u16,
     /// Peer id (decimal string) → `Disconnected` | `Connecting` | `Connected` | `Failed`.
     #[serde(default)]
     pub peer_states: BTreeMap<String, String>,
+    /// Whether a quorum is reachable.
     pub quorum_available: bool,
 }
 
@@ -285,7 +313,9 @@ pub struct FetchResponse<'a> {
 /// AuthenticateResponse (0x09).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthResponse {
+    /// Byte 0 == 1.
     pub success: bool,
+    /// `Authenticated`, `Invalid token`, `No token provided`, `Invalid token encoding`.
     pub message: String,
 }
 

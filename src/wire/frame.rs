@@ -49,10 +49,13 @@ pub enum FrameError {
     /// A version other than 1.
     BadVersion(u8),
     /// The header checksum (bytes 0..8) did not match.
+    #[allow(missing_docs)] // expected: what the frame says; actual: what was computed
     HeaderChecksum { expected: u32, actual: u32 },
     /// The payload checksum did not match.
+    #[allow(missing_docs)] // expected: what the frame says; actual: what was computed
     PayloadChecksum { expected: u32, actual: u32 },
     /// payload_length above the configured maximum; refused before allocating.
+    #[allow(missing_docs)] // length: announced; max: the configured limit
     Oversize { length: u64, max: u64 },
 }
 

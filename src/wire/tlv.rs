@@ -17,6 +17,7 @@ pub const MAX_KEY_BYTES: usize = u16::MAX as usize;
 
 /// Standard type bytes (the written-spec / Python numbering, lwp.md §5.3).
 pub mod record_type {
+    #![allow(missing_docs)] // the names are the docs (lwp.md §5.3 table)
     pub const RESERVED: u8 = 0x00;
     pub const RAW: u8 = 0x01;
     pub const JSON: u8 = 0x02;
