@@ -642,12 +642,15 @@ fn ingest_ack_and_keepalive_vectors() {
     c.send(&vhex(vector("frame/client/keepalive")));
     assert_eq!(c.recv_raw(44), vhex(vector("frame/server/keepalive_reply")));
     assert_eq!(b.topic_log(1).unwrap(), fhex(vector("frame/client/ingest_hello_world"), "payload_hex"));
+    // An ingest to an unknown topic: the captured ErrorResponse frame.
+    c.send(&ingest(7, 999_999, b"x"));
+    assert_eq!(c.recv_raw(57), vhex(vector("frame/server/error_unknown_topic")));
     // Create frame from the vectors gets the captured reply (JSON compared with created_at).
     c.send(&vhex(vector("frame/client/list_topics")));
     let f = c.recv();
     assert_eq!(f.header.batch_id, 0x80);
     let s = b.stats();
-    assert_eq!((s.ingests_stored, s.acks_sent, s.keepalives_answered), (1, 1, 1));
+    assert_eq!((s.ingests_stored, s.acks_sent, s.keepalives_answered, s.errors_sent), (1, 1, 1, 1));
 }
 
 #[test]
@@ -1273,12 +1276,12 @@ fn robust_against_random_frames() {
         let code = [0x01u8, 0x02, 0x04, 0x05, 0x06, 0x08, 0x10, 0x20, 0x21, 0x22, (rnd() & 0xFF) as u8][(rnd() % 11) as usize];
         let len = (rnd() % 40) as usize;
         let payload: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
-        let f = frame(Checksum::Crc32, fl | flags::CONTROL * ((round % 2) as u8), code as u64, (rnd() % 3) as u32, &payload);
+        let f = frame(Checksum::Crc32, fl | (flags::CONTROL * ((round % 2) as u8)), code as u64, (rnd() % 3) as u32, &payload);
         c.s.write_all(&f).unwrap();
         if round % 50 == 0 {
             // Drain replies now and then so neither side blocks; a commit with a unique consumer
             // id marks the end (Acks of the same read may still follow it).
-            let marker = 0xC0FFEE_0000 + round as u64;
+            let marker = 0x00C0_FFEE_0000 + round as u64;
             c.send(&ctl(0x22, &control::Request::CommitOffset { topic_id: 1, consumer_id: marker, offset: 1 }.payload()));
             let deadline = Instant::now() + TIMEOUT;
             loop {
