@@ -15,15 +15,19 @@
 
 pub mod admin;
 pub mod config;
+pub mod consumer;
 pub mod error;
 pub mod mock;
 pub mod net;
 pub mod notify;
+pub mod offsets;
 pub mod wire;
 
 pub use admin::{Admin, FetchReply, Retention};
 pub use config::Config;
+pub use consumer::{OffsetReset, SeekTo, StandaloneConsumer};
 pub use error::{Error, ErrorCode, Result};
+pub use offsets::{CallbackOffsetStore, FileOffsetStore, MemoryOffsetStore, OffsetStore};
 
 /// The library version (`major.minor.patch`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
