@@ -57,9 +57,7 @@ fn preload(b: &MockBroker, topic: u32, n: usize, size: usize) {
 }
 
 fn run(label: &str, n: usize, size: usize, extra: &[(&str, &str)]) {
-    let mut mc = MockConfig::default();
-    mc.ack_delay = Duration::ZERO;
-    let b = MockBroker::start(mc).unwrap();
+    let b = MockBroker::start(MockConfig { ack_delay: Duration::ZERO, ..Default::default() }).unwrap();
     let topic = b.create_topic("bench").unwrap();
     let t0 = Instant::now();
     preload(&b, topic, n, size);

@@ -544,6 +544,10 @@ impl StandaloneConsumer {
             q.events.clear();
             q.bytes = 0;
         }
+        // Wake event loops watching the descriptor: their next poll reports CLOSED.
+        if let Some(w) = &self.inner.wakefd {
+            w.signal();
+        }
         self.inner.cond.notify_all();
         self.inner.wake_fetcher();
         let joined = !matches!(done.recv_timeout(timeout), Err(crossbeam_channel::RecvTimeoutError::Timeout));

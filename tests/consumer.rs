@@ -44,9 +44,7 @@ fn bounded<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
 }
 
 fn broker() -> MockBroker {
-    let mut c = MockConfig::default();
-    c.ack_delay = Duration::ZERO;
-    MockBroker::start(c).unwrap()
+    MockBroker::start(MockConfig { ack_delay: Duration::ZERO, ..Default::default() }).unwrap()
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -269,7 +267,7 @@ fn envelopes_opaque_when_expansion_is_off() {
             Record::json(format!("{{\"i\":{i}}}")).encode_into(&mut plain);
         }
         let env = build_envelope(&plain).unwrap();
-        ingest(&b.address_string(), t, &[env.clone()]);
+        ingest(&b.address_string(), t, std::slice::from_ref(&env));
         let c = StandaloneConsumer::new(&config(&b, t, &[("expand.envelopes", "false"), ("fetch.max.bytes", "5")])).unwrap();
         let got = take(&c, 1);
         assert_eq!(got[0].ext_type, Some(ext_type::LZ4_ENVELOPE));
@@ -407,7 +405,7 @@ fn stored_end_sentinel_starts_at_the_end() {
         let b = broker();
         let t = b.create_topic("sentinel").unwrap();
         let old = fixed_records(10, 10, 1);
-        ingest(&b.address_string(), t, &[old.clone()]);
+        ingest(&b.address_string(), t, std::slice::from_ref(&old));
         let store = Arc::new(MemoryOffsetStore::new());
         store.save(t, u64::MAX).unwrap();
         let c = StandaloneConsumer::with_store(&config(&b, t, &[]), store).unwrap();
