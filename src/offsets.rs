@@ -121,7 +121,7 @@ pub struct StoredOffset {
 ///
 /// Files live in `<base_dir>/<consumer_name>/`: `topic-<topic_id>-consumer-<consumer_id>.offset`
 /// holds the offset in decimal followed by `\n`; `.lock` is the flock target; `.offset.tmp` the
-/// file renamed over `.offset`. The consumer id is SipHash-1-3 of the name ([`consumer_id`]).
+/// file renamed over `.offset`. The consumer id is SipHash-1-3 of the name ([`consumer_id()`]).
 #[derive(Debug)]
 pub struct FileOffsetStore {
     base_dir: PathBuf,
