@@ -838,3 +838,32 @@ fn backpressure_bounds_the_queue_without_loss() {
         assert_quiet(&c);
     });
 }
+
+#[test]
+fn rate_limit_is_retried_transparently() {
+    bounded(15, || {
+        let b = broker();
+        let t = b.create_topic("rl").unwrap();
+        ingest(&b.address_string(), t, &[fixed_records(40, 10, 1)]);
+        // The bucket (100 B/s) empties after the first window; later fetches get
+        // "Rate limit exceeded" until it refills a second later.
+        b.set_fetch_rate_limit(Some(100));
+        let c = StandaloneConsumer::new(&config(&b, t, &[("fetch.max.bytes", "300")])).unwrap();
+        let got = take(&c, 40);
+        assert!(got.iter().enumerate().all(|(i, r)| seq(r) == i as u64));
+        assert!(b.stats().errors_sent >= 1, "the limit was hit");
+        b.set_fetch_rate_limit(None);
+        assert_quiet(&c);
+    });
+}
+
+#[test]
+fn store_selection_from_config() {
+    let base = [("topic.id", "1"), ("bootstrap.servers", "127.0.0.1:1")];
+    let mut c = Config::from_pairs(base).unwrap();
+    c.set("offset.store", "file").unwrap();
+    assert_eq!(StandaloneConsumer::new(&c).unwrap_err().code, ErrorCode::InvalidValue);
+    c.set("start.offset", "nonsense").unwrap();
+    c.set("offset.store", "memory").unwrap();
+    assert_eq!(StandaloneConsumer::new(&c).unwrap_err().code, ErrorCode::InvalidValue);
+}
