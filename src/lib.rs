@@ -20,6 +20,7 @@ pub mod error;
 pub mod mock;
 pub mod net;
 pub mod notify;
+pub mod producer;
 pub mod offsets;
 pub mod wire;
 
@@ -27,6 +28,7 @@ pub use admin::{Admin, FetchReply, Retention};
 pub use config::Config;
 pub use consumer::{OffsetReset, SeekTo, StandaloneConsumer};
 pub use error::{Error, ErrorCode, Result};
+pub use producer::{DeliveryReport, Message, Producer, ProducerMetrics};
 pub use offsets::{CallbackOffsetStore, FileOffsetStore, MemoryOffsetStore, OffsetStore};
 
 /// The library version (`major.minor.patch`).
