@@ -27,5 +27,17 @@ require_tests rust "$ROOT/target/rust-tests.log" 'test result: ok\. [1-9][0-9]* 
 step "rust: doc tests"
 cargo test --doc 2>&1 | tail -n 3
 
+step "c: cmake build, ctest (plain, static, ASan+UBSan, valgrind, header C11/C++17, examples)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j2
+missing=$(grep -oE '\blnc_[a-z0-9_]+\(' include/lnc.h | tr -d '(' | sort -u | while read -r f; do
+  grep -q "\b$f\b" tests/c/test_lnc.c || echo "$f"; done)
+if [ -n "$missing" ]; then
+  echo "FAIL: exported functions not called by tests/c/test_lnc.c: $missing" >&2
+  exit 1
+fi
+(cd build && ctest --output-on-failure 2>&1 | tee "$ROOT/target/ctest.log")
+require_tests c "$ROOT/target/ctest.log" '100% tests passed, 0 tests failed out of [1-9]'
+
 echo
 echo "ALL SUITES PASSED"

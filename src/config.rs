@@ -40,9 +40,19 @@ pub enum Kind {
     /// A comma-separated `host[:port]` list (default port 1992).
     Servers,
     /// An unsigned integer in `min..=max`.
-    Int { min: u64, max: u64 },
+    Int {
+        /// Smallest allowed value.
+        min: u64,
+        /// Largest allowed value.
+        max: u64,
+    },
     /// A float in `min..=max`.
-    Float { min: f64, max: f64 },
+    Float {
+        /// Smallest allowed value.
+        min: f64,
+        /// Largest allowed value.
+        max: f64,
+    },
     /// `true`/`false` (also `1`/`0`).
     Bool,
     /// One of the listed words.

@@ -17,6 +17,7 @@ pub mod admin;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod ffi;
 pub mod mock;
 pub mod net;
 pub mod notify;

@@ -2,7 +2,7 @@
 //! (a crossbeam queue drained with vectored writes). Any failure closes the connection once and
 //! tells the router, so every waiter gets an error instead of hanging.
 
-use std::io::{IoSlice, Write};
+use std::io::IoSlice;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -303,7 +303,7 @@ fn write_all_vectored(stream: &mut TcpStream, bufs: &[Outbound]) -> std::io::Res
     let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
     let mut slices = &mut slices[..];
     while !slices.is_empty() {
-        match stream.write_vectored(slices) {
+        match send_vectored(stream, slices) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => IoSlice::advance_slices(&mut slices, n),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -311,4 +311,23 @@ fn write_all_vectored(stream: &mut TcpStream, bufs: &[Outbound]) -> std::io::Res
         }
     }
     Ok(())
+}
+
+/// `sendmsg` with MSG_NOSIGNAL: `writev` would raise SIGPIPE on a closed socket and kill a C,
+/// Python or Go host process that has not ignored the signal (Rust binaries do, libraries
+/// cannot count on it).
+fn send_vectored(stream: &TcpStream, slices: &[IoSlice<'_>]) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero msghdr is valid; IoSlice is guaranteed ABI-compatible with iovec on
+    // Unix; the slices outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = slices.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = slices.len().min(libc::UIO_MAXIOV as usize) as _;
+    // SAFETY: valid fd and msghdr for the duration of the call.
+    let n = unsafe { libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }

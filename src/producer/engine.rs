@@ -289,6 +289,14 @@ impl Producer {
         self.send_inner(topic_id, msgs, &opaques, None)
     }
 
+    /// Like [`Producer::send_batch`] with one opaque per record (`opaques.len() == msgs.len()`).
+    pub fn send_batch_with_opaques(&self, topic_id: u32, msgs: &[Message<'_>], opaques: &[u64]) -> Result<()> {
+        if msgs.len() != opaques.len() {
+            return Err(Error::invalid_arg(format!("{} messages but {} opaques", msgs.len(), opaques.len())));
+        }
+        self.send_inner(topic_id, msgs, opaques, None)
+    }
+
     /// Sends one record and waits for its acknowledgement; returns the batch id. Its report goes
     /// to this call only, not to the callback or `poll_reports`.
     pub fn send_sync(&self, topic_id: u32, msg: &Message<'_>, timeout: Duration) -> Result<u64> {
@@ -350,7 +358,6 @@ impl Producer {
                 if need_new {
                     if let Some(b) = st.open.remove(&topic_id) {
                         st.ready[lane].push_back(b);
-                        notify = true;
                     }
                     let cap = inner.settings.batch_size.max(n).min(inner.settings.max_payload);
                     st.open.insert(topic_id, Batch::new(topic_id, cap, now, inner.settings.delivery_timeout));
@@ -487,6 +494,12 @@ impl Producer {
     /// An eventfd that is readable while delivery reports are waiting. Owned by the producer.
     pub fn eventfd(&self) -> i32 {
         self.inner.wake.fd()
+    }
+
+    /// True while this producer's delivery callback runs on the current thread (where `close`,
+    /// `flush`, `poll` and freeing the handle are refused).
+    pub fn in_callback(&self) -> bool {
+        self.inner.guard_not_in_callback("").is_err()
     }
 
     /// The fatal error that stopped the producer, if any.

@@ -36,6 +36,7 @@ impl Histogram {
         base + (base / 4).max(1) * (frac as u64 + 1)
     }
 
+    #[cfg(test)]
     pub(crate) fn record(&self, d: Duration) {
         self.buckets[Self::index(d.as_micros() as u64)].fetch_add(1, Relaxed);
     }

@@ -1,0 +1,304 @@
+//! `lnc_consumer_*`.
+
+use std::ffi::{c_int, c_void};
+use std::sync::Arc;
+
+use super::conf::{self, lnc_conf_t};
+use super::record::{lnc_record_view_t, lnc_records_t, view};
+use super::{fail, finish, in_callback, lnc_err_t, lnc_error_t, timeout, CallbackScope};
+use crate::consumer::{SeekTo, StandaloneConsumer};
+use crate::error::{Error, ErrorCode};
+use crate::ffi_guard;
+use crate::offsets::CallbackOffsetStore;
+
+/// A consumer handle (thread-safe). Create with `lnc_consumer_new`, free with
+/// `lnc_consumer_free`.
+pub struct lnc_consumer_t {
+    consumer: StandaloneConsumer,
+}
+
+/// Where to seek.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lnc_seek_t {
+    /// Offset 0.
+    LNC_SEEK_BEGINNING = 0,
+    /// The current end of the topic.
+    LNC_SEEK_END = 1,
+    /// The byte offset given (must be a record boundary, e.g. a record's `offset`).
+    LNC_SEEK_OFFSET = 2,
+}
+
+/// User offset store, load: set `*offset` and return 1 if an offset is stored, return 0 if
+/// none, or a negative value on failure. Called on the thread calling `lnc_consumer_new`.
+pub type lnc_offset_load_cb = Option<unsafe extern "C" fn(topic_id: u32, offset: *mut u64, opaque: *mut c_void) -> c_int>;
+/// User offset store, save: return 0 on success, negative on failure. Called on the thread
+/// calling `lnc_consumer_commit`, `_poll` (auto-commit) or `_close`.
+pub type lnc_offset_save_cb = Option<unsafe extern "C" fn(topic_id: u32, offset: u64, opaque: *mut c_void) -> c_int>;
+/// Per-record callback of `lnc_consumer_poll_cb`; the record is borrowed for the call.
+pub type lnc_record_cb = Option<unsafe extern "C" fn(record: *const lnc_record_view_t, opaque: *mut c_void)>;
+
+struct SendPtr(*mut c_void);
+// SAFETY: the store callbacks run on caller threads as documented; the opaque is the caller's.
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+unsafe fn handle<'a>(c: *const lnc_consumer_t) -> Result<&'a StandaloneConsumer, Error> {
+    // SAFETY: NULL-checked; otherwise a live handle.
+    unsafe { c.as_ref() }.map(|h| &h.consumer).ok_or_else(|| Error::invalid_arg("consumer is NULL"))
+}
+
+unsafe fn create(conf: *mut lnc_conf_t, out: *mut *mut lnc_consumer_t, err: *mut *mut lnc_error_t, store: Option<CallbackOffsetStore>) -> lnc_err_t {
+    if out.is_null() {
+        return fail(err, Error::invalid_arg("out is NULL"));
+    }
+    // SAFETY: NULL-checked; otherwise a live conf.
+    let Some(c) = (unsafe { conf.as_ref() }) else { return fail(err, Error::invalid_arg("conf is NULL")) };
+    let built = match store {
+        Some(s) => StandaloneConsumer::with_store(&c.config, Arc::new(s)),
+        None => StandaloneConsumer::new(&c.config),
+    };
+    match built {
+        Ok(consumer) => {
+            // SAFETY: conf validated above; out writable.
+            unsafe {
+                conf::take(conf);
+                *out = Box::into_raw(Box::new(lnc_consumer_t { consumer }));
+            }
+            lnc_err_t::LNC_ERR_OK
+        }
+        Err(e) => fail(err, e),
+    }
+}
+
+/// Creates a consumer of `topic` / `topic.id` from `conf` (taken on success only). Resolves the
+/// topic, loads the stored offset (offset.dir + consumer.name: file store compatible with the
+/// official Rust client) and starts fetching. Blocks up to `request.timeout.ms`.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_new(conf: *mut lnc_conf_t, out: *mut *mut lnc_consumer_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+    // SAFETY: forwards the caller's pointers.
+    ffi_guard!({ unsafe { create(conf, out, err, None) } })
+}
+
+/// Like `lnc_consumer_new` with a user offset store made of two callbacks (both required).
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_new_with_store(
+    conf: *mut lnc_conf_t,
+    load: lnc_offset_load_cb,
+    save: lnc_offset_save_cb,
+    opaque: *mut c_void,
+    out: *mut *mut lnc_consumer_t,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    ffi_guard!({
+        let (Some(load), Some(save)) = (load, save) else {
+            return fail(err, Error::invalid_arg("load and save callbacks are required"));
+        };
+        let op = Arc::new(SendPtr(opaque));
+        let op2 = op.clone();
+        let store = CallbackOffsetStore::new(
+            Box::new(move |topic| {
+                let mut off = 0u64;
+                // SAFETY: the caller's function pointer and opaque.
+                let rc = unsafe { load(topic, &mut off, op.0) };
+                match rc {
+                    1 => Ok(Some(off)),
+                    0 => Ok(None),
+                    n => Err(Error::new(ErrorCode::Io, format!("offset store load callback failed ({n})"))),
+                }
+            }),
+            Box::new(move |topic, off| {
+                // SAFETY: as above.
+                let rc = unsafe { save(topic, off, op2.0) };
+                if rc == 0 {
+                    Ok(())
+                } else {
+                    Err(Error::new(ErrorCode::Io, format!("offset store save callback failed ({rc})")))
+                }
+            }),
+        );
+        // SAFETY: forwards the caller's pointers.
+        unsafe { create(conf, out, err, Some(store)) }
+    })
+}
+
+/// Waits up to `timeout_ms` (< 0 = no limit) for records and returns up to `max.poll.records`
+/// of them in `*records` (owned: free with `lnc_records_free`; an empty batch on timeout). An
+/// error the consumer met (OFFSET_OUT_OF_RANGE, CORRUPT_RECORD, UNKNOWN_TOPIC, TRANSPORT …) is
+/// returned after every record that precedes it, with `*records` NULL.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_poll(c: *const lnc_consumer_t, timeout_ms: i32, records: *mut *mut lnc_records_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+    ffi_guard!({
+        if records.is_null() {
+            return fail(err, Error::invalid_arg("records is NULL"));
+        }
+        unsafe { *records = std::ptr::null_mut() };
+        let consumer = match unsafe { handle(c) } {
+            Ok(x) => x,
+            Err(e) => return fail(err, e),
+        };
+        if in_callback(c as usize) {
+            return fail(err, Error::new(ErrorCode::InCallback, "poll called from inside this consumer's record callback"));
+        }
+        match consumer.poll(timeout(timeout_ms)) {
+            Ok(v) => {
+                unsafe { *records = Box::into_raw(Box::new(lnc_records_t::new(v))) };
+                lnc_err_t::LNC_ERR_OK
+            }
+            Err(e) => fail(err, e),
+        }
+    })
+}
+
+/// Like `lnc_consumer_poll`, but calls `cb` for each of up to `max` records (0 = max.poll.records)
+/// on this thread. `*count` (may be NULL) receives how many. The callback must not close or free
+/// this consumer.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_poll_cb(
+    c: *const lnc_consumer_t,
+    timeout_ms: i32,
+    max: usize,
+    cb: lnc_record_cb,
+    opaque: *mut c_void,
+    count: *mut usize,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    ffi_guard!({
+        let r = (|| {
+            let consumer = unsafe { handle(c) }?;
+            let cb = cb.ok_or_else(|| Error::invalid_arg("cb is NULL"))?;
+            if in_callback(c as usize) {
+                return Err(Error::new(ErrorCode::InCallback, "poll called from inside this consumer's record callback"));
+            }
+            let mut buf = Vec::new();
+            let n = consumer.poll_into(timeout(timeout_ms), &mut buf, if max == 0 { usize::MAX } else { max })?;
+            let _scope = CallbackScope::enter(c as usize);
+            for r in &buf {
+                let v = view(r);
+                // SAFETY: the caller's function pointer; the view lives for the call.
+                unsafe { cb(&v, opaque) };
+            }
+            if !count.is_null() {
+                unsafe { *count = n };
+            }
+            Ok(())
+        })();
+        finish(err, r)
+    })
+}
+
+/// Moves the position. Queued records of the old position are dropped. `*position` (may be
+/// NULL) receives the new position. END blocks up to `request.timeout.ms` to learn the tail.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_seek(c: *const lnc_consumer_t, whence: c_int, offset: u64, position: *mut u64, err: *mut *mut lnc_error_t) -> lnc_err_t {
+    ffi_guard!({
+        let r = (|| {
+            let consumer = unsafe { handle(c) }?;
+            let to = match whence {
+                0 => SeekTo::Beginning,
+                1 => SeekTo::End,
+                2 => SeekTo::Offset(offset),
+                w => return Err(Error::invalid_arg(format!("unknown seek whence {w}"))),
+            };
+            let p = consumer.seek(to)?;
+            if !position.is_null() {
+                unsafe { *position = p };
+            }
+            Ok(())
+        })();
+        finish(err, r)
+    })
+}
+
+/// Commits the position (just past the last record handed out) to the offset store.
+/// `*committed` (may be NULL) receives it.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_commit(c: *const lnc_consumer_t, committed: *mut u64, err: *mut *mut lnc_error_t) -> lnc_err_t {
+    ffi_guard!({
+        let r = (|| {
+            let o = unsafe { handle(c) }?.commit()?;
+            if !committed.is_null() {
+                unsafe { *committed = o };
+            }
+            Ok(())
+        })();
+        finish(err, r)
+    })
+}
+
+/// Bytes between the position and the topic's end. May block up to `request.timeout.ms` when
+/// the cached end is stale.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_lag(c: *const lnc_consumer_t, lag: *mut u64, err: *mut *mut lnc_error_t) -> lnc_err_t {
+    ffi_guard!({
+        let r = (|| {
+            if lag.is_null() {
+                return Err(Error::invalid_arg("lag is NULL"));
+            }
+            let l = unsafe { handle(c) }?.lag()?;
+            unsafe { *lag = l };
+            Ok(())
+        })();
+        finish(err, r)
+    })
+}
+
+/// The position: the offset just past the last record handed out (a record boundary).
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_position(c: *const lnc_consumer_t, position: *mut u64) -> lnc_err_t {
+    ffi_guard!({
+        match (unsafe { handle(c) }, position.is_null()) {
+            (Ok(consumer), false) => {
+                unsafe { *position = consumer.position() };
+                lnc_err_t::LNC_ERR_OK
+            }
+            _ => lnc_err_t::LNC_ERR_INVALID_ARG,
+        }
+    })
+}
+
+/// The topic id being consumed (0 for NULL).
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_topic_id(c: *const lnc_consumer_t) -> u32 {
+    ffi_guard!(0, { unsafe { handle(c) }.map_or(0, |x| x.topic_id()) })
+}
+
+/// An eventfd readable while records or an error wait for `poll`. Owned by the consumer; -1 if
+/// unavailable or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_eventfd(c: *const lnc_consumer_t) -> c_int {
+    ffi_guard!(-1, { unsafe { handle(c) }.ok().and_then(|x| x.eventfd()).unwrap_or(-1) })
+}
+
+/// Stops fetching, joins the fetch thread (up to `timeout_ms`) and makes the final auto-commit.
+/// Idempotent. IN_CALLBACK from inside this consumer's callback.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_close(c: *const lnc_consumer_t, timeout_ms: i32) -> lnc_err_t {
+    ffi_guard!({
+        if in_callback(c as usize) {
+            return ErrorCode::InCallback.into();
+        }
+        match unsafe { handle(c) } {
+            Ok(x) => finish(std::ptr::null_mut(), x.close(timeout(timeout_ms))),
+            Err(e) => e.code.into(),
+        }
+    })
+}
+
+/// Closes (if needed) and frees the consumer. NULL is accepted. IN_CALLBACK (nothing freed)
+/// from inside its own callback.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_free(c: *mut lnc_consumer_t) -> lnc_err_t {
+    ffi_guard!({
+        if c.is_null() {
+            return lnc_err_t::LNC_ERR_OK;
+        }
+        if in_callback(c as usize) {
+            return ErrorCode::InCallback.into();
+        }
+        // SAFETY: a pointer from lnc_consumer_new, freed once.
+        drop(unsafe { Box::from_raw(c) });
+        lnc_err_t::LNC_ERR_OK
+    })
+}

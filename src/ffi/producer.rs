@@ -1,0 +1,387 @@
+//! `lnc_producer_*`.
+
+use std::ffi::{c_int, c_void};
+
+use super::conf::{self, lnc_conf_t};
+use super::record::{message, lnc_message_t};
+use super::{fail, finish, in_callback, lnc_err_t, lnc_error_t, timeout, CallbackScope};
+use crate::error::{Error, ErrorCode};
+use crate::ffi_guard;
+use crate::producer::{DeliveryReport, Producer, ProducerMetrics};
+
+/// A producer handle (thread-safe). Create with `lnc_producer_new`, free with
+/// `lnc_producer_free`.
+pub struct lnc_producer_t {
+    producer: Producer,
+}
+
+/// One record's final outcome, passed to the delivery callback. Borrowed for the call only.
+#[repr(C)]
+pub struct lnc_delivery_report_t {
+    /// The topic.
+    pub topic_id: u32,
+    /// The message's `opaque`.
+    pub opaque: *mut c_void,
+    /// Batch id of the acknowledged (or last) attempt; 0 if never sent.
+    pub batch_id: u64,
+    /// `LNC_ERR_OK` when acknowledged (written and fsynced), else the final error.
+    pub err: lnc_err_t,
+    /// Error details (NULL on success); borrowed for the call.
+    pub error: *const lnc_error_t,
+}
+
+/// Delivery callback: runs on the thread that calls `lnc_producer_poll`, `_flush` or `_close`.
+/// Must not call `lnc_producer_close` or `lnc_producer_free` on the same producer.
+pub type lnc_delivery_cb = Option<unsafe extern "C" fn(report: *const lnc_delivery_report_t, cb_opaque: *mut c_void)>;
+
+/// Counters of a producer (see `lnc_producer_metrics`).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct lnc_producer_metrics_t {
+    /// Records written to the wire (resends counted again).
+    pub records_sent: u64,
+    /// Records acknowledged.
+    pub records_acked: u64,
+    /// Records with a final error.
+    pub records_failed: u64,
+    /// Payload bytes written.
+    pub bytes_sent: u64,
+    /// Payload bytes acknowledged.
+    pub bytes_acked: u64,
+    /// Batches written.
+    pub batches_sent: u64,
+    /// Batches acknowledged.
+    pub batches_acked: u64,
+    /// Batches with a final error.
+    pub batches_failed: u64,
+    /// Batch resends.
+    pub batches_retried: u64,
+    /// Records resent.
+    pub records_retried: u64,
+    /// Records resent after an unknown outcome (possible duplicates).
+    pub possible_duplicates: u64,
+    /// Connections established.
+    pub connects: u64,
+    /// Connections lost or reset.
+    pub disconnects: u64,
+    /// ErrorResponses received for ingests.
+    pub server_errors: u64,
+    /// Batches sent compressed.
+    pub batches_compressed: u64,
+    /// Batches unacknowledged now.
+    pub in_flight_batches: u64,
+    /// Bytes buffered or in flight now.
+    pub buffered_bytes: u64,
+    /// Records without a served report now.
+    pub outstanding_records: u64,
+    /// Median ack latency, microseconds.
+    pub ack_latency_p50_us: u64,
+    /// 99th percentile ack latency, microseconds.
+    pub ack_latency_p99_us: u64,
+}
+
+impl From<ProducerMetrics> for lnc_producer_metrics_t {
+    fn from(m: ProducerMetrics) -> Self {
+        lnc_producer_metrics_t {
+            records_sent: m.records_sent,
+            records_acked: m.records_acked,
+            records_failed: m.records_failed,
+            bytes_sent: m.bytes_sent,
+            bytes_acked: m.bytes_acked,
+            batches_sent: m.batches_sent,
+            batches_acked: m.batches_acked,
+            batches_failed: m.batches_failed,
+            batches_retried: m.batches_retried,
+            records_retried: m.records_retried,
+            possible_duplicates: m.possible_duplicates,
+            connects: m.connects,
+            disconnects: m.disconnects,
+            server_errors: m.server_errors,
+            batches_compressed: m.batches_compressed,
+            in_flight_batches: m.in_flight_batches,
+            buffered_bytes: m.buffered_bytes,
+            outstanding_records: m.outstanding_records,
+            ack_latency_p50_us: m.ack_latency_p50_us,
+            ack_latency_p99_us: m.ack_latency_p99_us,
+        }
+    }
+}
+
+/// The C callback and its opaque, movable to the producer's owner thread.
+struct CCallback {
+    cb: unsafe extern "C" fn(*const lnc_delivery_report_t, *mut c_void),
+    opaque: *mut c_void,
+    /// The handle address, for the re-entrancy guard.
+    handle: usize,
+}
+// SAFETY: the callback only runs on threads that call poll/flush/close, as documented; the
+// opaque pointer is the caller's to make safe for that.
+unsafe impl Send for CCallback {}
+
+impl CCallback {
+    fn call(&self, r: &DeliveryReport) {
+        let error = r.error.clone().map(lnc_error_t::new);
+        let report = lnc_delivery_report_t {
+            topic_id: r.topic_id,
+            opaque: r.opaque as usize as *mut c_void,
+            batch_id: r.batch_id,
+            err: r.error.as_ref().map_or(lnc_err_t::LNC_ERR_OK, |e| e.code.into()),
+            error: error.as_ref().map_or(std::ptr::null(), |e| e as *const lnc_error_t),
+        };
+        let _scope = CallbackScope::enter(self.handle);
+        // SAFETY: a valid function pointer given by the caller; the report lives for the call.
+        unsafe { (self.cb)(&report, self.opaque) };
+    }
+}
+
+unsafe fn handle<'a>(p: *const lnc_producer_t) -> Result<&'a Producer, Error> {
+    // SAFETY: NULL-checked; otherwise a live handle from lnc_producer_new.
+    unsafe { p.as_ref() }.map(|h| &h.producer).ok_or_else(|| Error::invalid_arg("producer is NULL"))
+}
+
+/// Creates a producer from `conf` (taken on success only; on failure the caller still owns
+/// it). `cb` (may be NULL) receives every delivery report inside `poll`/`flush`/`close`, with
+/// `cb_opaque`. Without a callback, reports are still counted and then dropped by `poll`.
+/// Connects in the background: a dead server shows up as reports, not here.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_new(
+    conf: *mut lnc_conf_t,
+    cb: lnc_delivery_cb,
+    cb_opaque: *mut c_void,
+    out: *mut *mut lnc_producer_t,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    ffi_guard!({
+        if out.is_null() {
+            return fail(err, Error::invalid_arg("out is NULL"));
+        }
+        // SAFETY: NULL-checked; otherwise a live conf.
+        let Some(c) = (unsafe { conf.as_ref() }) else { return fail(err, Error::invalid_arg("conf is NULL")) };
+        // The handle address is needed by the callback before the handle exists: allocate first.
+        let slot: Box<std::mem::MaybeUninit<lnc_producer_t>> = Box::new(std::mem::MaybeUninit::uninit());
+        let raw = Box::into_raw(slot) as *mut lnc_producer_t;
+        let built = match cb {
+            Some(f) => {
+                let c_cb = CCallback { cb: f, opaque: cb_opaque, handle: raw as usize };
+                Producer::with_callback(&c.config, move |r| c_cb.call(r))
+            }
+            None => Producer::new(&c.config),
+        };
+        match built {
+            Ok(producer) => {
+                // SAFETY: `raw` is a fresh allocation of the right layout.
+                unsafe {
+                    raw.write(lnc_producer_t { producer });
+                    conf::take(conf);
+                    *out = raw;
+                }
+                lnc_err_t::LNC_ERR_OK
+            }
+            Err(e) => {
+                // SAFETY: free the uninitialised allocation.
+                drop(unsafe { Box::from_raw(raw as *mut std::mem::MaybeUninit<lnc_producer_t>) });
+                fail(err, e)
+            }
+        }
+    })
+}
+
+/// Appends one record to `topic_id`'s batch. On error the record was not accepted and gets no
+/// report: INVALID_ARG, MSG_TOO_LARGE, QUEUE_FULL (`send.block=false` or the block timed out),
+/// CLOSED, or the producer's fatal error.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_send(p: *const lnc_producer_t, topic_id: u32, msg: *const lnc_message_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+    ffi_guard!({
+        let r = (|| {
+            let producer = unsafe { handle(p) }?;
+            // SAFETY: NULL-checked; the message is valid for the call.
+            let m = unsafe { msg.as_ref() }.ok_or_else(|| Error::invalid_arg("msg is NULL"))?;
+            let opaque = m.opaque as usize as u64;
+            producer.send(topic_id, &unsafe { message(m) }?, opaque)
+        })();
+        finish(err, r)
+    })
+}
+
+/// Appends `count` records atomically (all accepted or none).
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_send_batch(
+    p: *const lnc_producer_t,
+    topic_id: u32,
+    msgs: *const lnc_message_t,
+    count: usize,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    ffi_guard!({
+        let r = (|| {
+            let producer = unsafe { handle(p) }?;
+            if msgs.is_null() && count > 0 {
+                return Err(Error::invalid_arg("msgs is NULL"));
+            }
+            let raw: &[lnc_message_t] = if count == 0 { &[] } else { unsafe { std::slice::from_raw_parts(msgs, count) } };
+            let converted = raw.iter().map(|m| unsafe { message(m) }).collect::<Result<Vec<_>, _>>()?;
+            let opaques: Vec<u64> = raw.iter().map(|c| c.opaque as usize as u64).collect();
+            producer.send_batch_with_opaques(topic_id, &converted, &opaques)
+        })();
+        finish(err, r)
+    })
+}
+
+/// Convenience: produces one raw record.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_produce(
+    p: *const lnc_producer_t,
+    topic_id: u32,
+    value: *const u8,
+    len: usize,
+    opaque: *mut c_void,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    let m = lnc_message_t { record_type: 0, ext_type: 0, key: std::ptr::null(), key_len: 0, value, value_len: len, timestamp_ns: 0, opaque };
+    // SAFETY: forwards the caller's arguments.
+    unsafe { lnc_producer_send(p, topic_id, &m, err) }
+}
+
+/// Sends one record and waits up to `timeout_ms` for its acknowledgement (its report goes to
+/// this call, not the callback). `*batch_id` (may be NULL) receives the acking batch id.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_send_sync(
+    p: *const lnc_producer_t,
+    topic_id: u32,
+    msg: *const lnc_message_t,
+    timeout_ms: i32,
+    batch_id: *mut u64,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    ffi_guard!({
+        let r = (|| {
+            let producer = unsafe { handle(p) }?;
+            let m = unsafe { msg.as_ref() }.ok_or_else(|| Error::invalid_arg("msg is NULL"))?;
+            let id = producer.send_sync(topic_id, &unsafe { message(m) }?, timeout(timeout_ms))?;
+            if !batch_id.is_null() {
+                unsafe { *batch_id = id };
+            }
+            Ok(())
+        })();
+        finish(err, r)
+    })
+}
+
+/// Serves waiting delivery reports to the callback, waiting up to `timeout_ms` (< 0 = no limit)
+/// for the first. `*served` (may be NULL) receives how many were served.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_poll(p: *const lnc_producer_t, timeout_ms: i32, served: *mut usize) -> lnc_err_t {
+    ffi_guard!({
+        let producer = match unsafe { handle(p) } {
+            Ok(p) => p,
+            Err(e) => return e.code.into(),
+        };
+        match producer.poll(timeout(timeout_ms)) {
+            Ok(n) => {
+                if !served.is_null() {
+                    unsafe { *served = n };
+                }
+                lnc_err_t::LNC_ERR_OK
+            }
+            Err(e) => e.code.into(),
+        }
+    })
+}
+
+/// Sends everything now and waits up to `timeout_ms` until every record has its report,
+/// serving reports meanwhile. `*remaining` (may be NULL) receives the records still pending.
+/// Returns OK when none remain, else TIMED_OUT.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_flush(p: *const lnc_producer_t, timeout_ms: i32, remaining: *mut usize) -> lnc_err_t {
+    ffi_guard!({
+        let producer = match unsafe { handle(p) } {
+            Ok(p) => p,
+            Err(e) => return e.code.into(),
+        };
+        match producer.flush(timeout(timeout_ms)) {
+            Ok(n) => {
+                if !remaining.is_null() {
+                    unsafe { *remaining = n };
+                }
+                if n == 0 {
+                    lnc_err_t::LNC_ERR_OK
+                } else {
+                    lnc_err_t::LNC_ERR_TIMED_OUT
+                }
+            }
+            Err(e) => e.code.into(),
+        }
+    })
+}
+
+/// Fails every record not yet written to the wire with PURGED (reported as usual).
+/// `*purged` (may be NULL) receives the count.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_purge(p: *const lnc_producer_t, purged: *mut usize) -> lnc_err_t {
+    ffi_guard!({
+        match unsafe { handle(p) } {
+            Ok(producer) => {
+                let n = producer.purge();
+                if !purged.is_null() {
+                    unsafe { *purged = n };
+                }
+                lnc_err_t::LNC_ERR_OK
+            }
+            Err(e) => e.code.into(),
+        }
+    })
+}
+
+/// Flushes up to `timeout_ms`, then purges the rest with reports, joins every thread and serves
+/// the remaining reports; no callback runs after it returns. Idempotent. IN_CALLBACK from
+/// inside this producer's callback.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_close(p: *const lnc_producer_t, timeout_ms: i32) -> lnc_err_t {
+    ffi_guard!({
+        match unsafe { handle(p) } {
+            Ok(producer) => finish(std::ptr::null_mut(), producer.close(timeout(timeout_ms))),
+            Err(e) => e.code.into(),
+        }
+    })
+}
+
+/// Copies the producer's counters into `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_metrics(p: *const lnc_producer_t, out: *mut lnc_producer_metrics_t) -> lnc_err_t {
+    ffi_guard!({
+        match (unsafe { handle(p) }, out.is_null()) {
+            (Ok(producer), false) => {
+                unsafe { *out = producer.metrics().into() };
+                lnc_err_t::LNC_ERR_OK
+            }
+            _ => lnc_err_t::LNC_ERR_INVALID_ARG,
+        }
+    })
+}
+
+/// An eventfd that is readable while delivery reports wait to be served (for poll/epoll/asyncio/
+/// libuv). Owned by the producer: do not close it. -1 for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_eventfd(p: *const lnc_producer_t) -> c_int {
+    ffi_guard!(-1, { unsafe { handle(p) }.map_or(-1, |producer| producer.eventfd()) })
+}
+
+/// Closes (flushing up to 5 s if `lnc_producer_close` was not called) and frees the producer.
+/// NULL is accepted. Returns IN_CALLBACK (and frees nothing) from inside its own callback.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_free(p: *mut lnc_producer_t) -> lnc_err_t {
+    ffi_guard!({
+        if p.is_null() {
+            return lnc_err_t::LNC_ERR_OK;
+        }
+        // SAFETY: a live handle.
+        let h = unsafe { &*p };
+        if in_callback(p as usize) || h.producer.in_callback() {
+            return ErrorCode::InCallback.into();
+        }
+        // SAFETY: a pointer from lnc_producer_new, freed once.
+        drop(unsafe { Box::from_raw(p) });
+        lnc_err_t::LNC_ERR_OK
+    })
+}
+

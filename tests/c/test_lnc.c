@@ -1,0 +1,747 @@
+/* C tests of the liblnc ABI against the embedded mock broker. Every exported function is called,
+ * with valid and invalid arguments. `--quick` shrinks the record counts (for valgrind). */
+#define _POSIX_C_SOURCE 200809L
+#include "lnc.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int passed, failed;
+static int quick;
+
+#define CHECK(cond)                                                                  \
+  do {                                                                               \
+    if (cond) {                                                                      \
+      passed++;                                                                      \
+    } else {                                                                         \
+      failed++;                                                                      \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);       \
+    }                                                                                \
+  } while (0)
+#define CHECK_ERR(expr, code) CHECK((expr) == (code))
+#define OK(expr) CHECK_ERR(expr, LNC_ERR_OK)
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static lnc_mock_t *start_mock(void) {
+  const char *keys[] = {"ack.delay.ms"};
+  const char *values[] = {"0"};
+  lnc_mock_t *m = NULL;
+  char errbuf[256];
+  lnc_err_t rc = lnc_mock_new(keys, values, 1, &m, errbuf, sizeof errbuf);
+  if (rc != LNC_ERR_OK) {
+    fprintf(stderr, "mock: %s\n", errbuf);
+    exit(2);
+  }
+  return m;
+}
+
+static lnc_conf_t *conf_for(const lnc_mock_t *m) {
+  char addr[64];
+  lnc_mock_address(m, addr, sizeof addr);
+  lnc_conf_t *c = lnc_conf_new();
+  char errbuf[256];
+  if (lnc_conf_set(c, "bootstrap.servers", addr, errbuf, sizeof errbuf) != LNC_ERR_OK) exit(2);
+  return c;
+}
+
+static void set(lnc_conf_t *c, const char *k, const char *v) {
+  char errbuf[256];
+  if (lnc_conf_set(c, k, v, errbuf, sizeof errbuf) != LNC_ERR_OK) {
+    fprintf(stderr, "conf %s=%s: %s\n", k, v, errbuf);
+    exit(2);
+  }
+}
+
+/* ---------------------------------------------------------------- version, errors, conf */
+
+static void test_version_and_error_texts(void) {
+  uint32_t v = lnc_version();
+  CHECK(v == ((LNC_VERSION_MAJOR << 16) | (LNC_VERSION_MINOR << 8) | LNC_VERSION_PATCH));
+  char want[32];
+  snprintf(want, sizeof want, "%d.%d.%d", LNC_VERSION_MAJOR, LNC_VERSION_MINOR, LNC_VERSION_PATCH);
+  CHECK(strcmp(lnc_version_str(), want) == 0);
+  CHECK(strcmp(lnc_err_name(LNC_ERR_TIMED_OUT), "TIMED_OUT") == 0);
+  CHECK(strcmp(lnc_err_name(LNC_ERR_UNKNOWN_TOPIC), "UNKNOWN_TOPIC") == 0);
+  CHECK(strcmp(lnc_err_name(12345), "UNKNOWN") == 0);
+  CHECK(strcmp(lnc_err_str(LNC_ERR_OK), "success") == 0);
+  CHECK(strcmp(lnc_err_str(-9999), "unknown error") == 0);
+  for (int c = -17; c <= 10; c++) CHECK(lnc_err_str(c) != NULL && lnc_err_name(c) != NULL);
+  /* error accessors tolerate NULL */
+  CHECK(lnc_error_code(NULL) == LNC_ERR_INVALID_ARG);
+  CHECK(lnc_error_message(NULL) == NULL);
+  CHECK(lnc_error_retryable(NULL) == 0);
+  CHECK(lnc_error_fatal(NULL) == 0);
+  CHECK(lnc_error_leader(NULL) == NULL);
+  uint64_t off = 7;
+  CHECK(lnc_error_server_offset(NULL, &off) == 0 && off == 7);
+  lnc_error_free(NULL);
+}
+
+static void test_conf(void) {
+  char errbuf[256];
+  lnc_conf_t *c = lnc_conf_new();
+  CHECK(c != NULL);
+  OK(lnc_conf_set(c, "linger.ms", "7", errbuf, sizeof errbuf));
+  CHECK(errbuf[0] == 0);
+  CHECK_ERR(lnc_conf_set(c, "linger_ms", "7", errbuf, sizeof errbuf), LNC_ERR_UNKNOWN_KEY);
+  CHECK(strstr(errbuf, "linger.ms") != NULL); /* did-you-mean hint */
+  CHECK_ERR(lnc_conf_set(c, "linger.ms", "soon", errbuf, sizeof errbuf), LNC_ERR_INVALID_VALUE);
+  CHECK(strstr(errbuf, "linger.ms") != NULL);
+  CHECK_ERR(lnc_conf_set(c, "checksum", "md5", errbuf, 8), LNC_ERR_INVALID_VALUE);
+  CHECK(strlen(errbuf) == 7); /* truncated to the buffer, NUL-terminated */
+  CHECK_ERR(lnc_conf_set(NULL, "a", "b", errbuf, sizeof errbuf), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_conf_set(c, NULL, "b", errbuf, sizeof errbuf), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_conf_set(c, "linger.ms", NULL, NULL, 0), LNC_ERR_INVALID_ARG);
+  OK(lnc_conf_set(c, "auth.token", "s3cret", NULL, 0));
+  CHECK_ERR(lnc_conf_set(c, "batch.size", "0", errbuf, sizeof errbuf), LNC_ERR_INVALID_VALUE);
+  CHECK(strstr(errbuf, "s3cret") == NULL);
+
+  size_t len = 0;
+  OK(lnc_conf_get(c, "linger.ms", NULL, &len));
+  CHECK(len == 2);
+  char buf[64];
+  len = sizeof buf;
+  OK(lnc_conf_get(c, "linger.ms", buf, &len));
+  CHECK(strcmp(buf, "7") == 0);
+  len = sizeof buf;
+  OK(lnc_conf_get(c, "request.timeout.ms", buf, &len));
+  CHECK(strcmp(buf, "30000") == 0);
+  len = sizeof buf;
+  CHECK_ERR(lnc_conf_get(c, "nope", buf, &len), LNC_ERR_UNKNOWN_KEY);
+  CHECK_ERR(lnc_conf_get(c, "linger.ms", buf, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_conf_get(NULL, "linger.ms", buf, &len), LNC_ERR_INVALID_ARG);
+
+  lnc_conf_t *d = lnc_conf_dup(c);
+  len = sizeof buf;
+  OK(lnc_conf_get(d, "linger.ms", buf, &len));
+  CHECK(strcmp(buf, "7") == 0);
+  CHECK(lnc_conf_dup(NULL) == NULL);
+  lnc_conf_free(d);
+  lnc_conf_free(c);
+  lnc_conf_free(NULL);
+}
+
+/* ---------------------------------------------------------------- mock */
+
+static void test_mock_controls(void) {
+  char errbuf[256];
+  const char *bad_k[] = {"ack.delay.ms"};
+  const char *bad_v[] = {"soon"};
+  lnc_mock_t *m = NULL;
+  CHECK_ERR(lnc_mock_new(bad_k, bad_v, 1, &m, errbuf, sizeof errbuf), LNC_ERR_INVALID_VALUE);
+  CHECK(m == NULL && strstr(errbuf, "ack.delay.ms") != NULL);
+  CHECK_ERR(lnc_mock_new(NULL, NULL, 1, &m, errbuf, sizeof errbuf), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_new(NULL, NULL, 0, NULL, errbuf, sizeof errbuf), LNC_ERR_INVALID_ARG);
+  OK(lnc_mock_new(NULL, NULL, 0, &m, errbuf, sizeof errbuf));
+  char addr[64];
+  size_t n = lnc_mock_address(m, addr, sizeof addr);
+  CHECK(n > 0 && n == strlen(addr) && strncmp(addr, "127.0.0.1:", 10) == 0);
+  CHECK(lnc_mock_port(m) > 0);
+  CHECK(lnc_mock_address(NULL, addr, sizeof addr) == 0);
+  CHECK(lnc_mock_port(NULL) == 0);
+  uint32_t id = 0;
+  OK(lnc_mock_create_topic(m, "mocked", &id));
+  CHECK(id > 0);
+  CHECK_ERR(lnc_mock_create_topic(m, "mocked", &id), LNC_ERR_TOPIC_EXISTS);
+  CHECK_ERR(lnc_mock_create_topic(m, "bad name", &id), LNC_ERR_INVALID_NAME);
+  CHECK_ERR(lnc_mock_create_topic(NULL, "x", &id), LNC_ERR_INVALID_ARG);
+  uint64_t size = 99;
+  OK(lnc_mock_topic_size(m, id, &size));
+  CHECK(size == 0);
+  CHECK_ERR(lnc_mock_topic_size(m, 999, &size), LNC_ERR_UNKNOWN_TOPIC);
+  CHECK_ERR(lnc_mock_topic_size(m, id, NULL), LNC_ERR_INVALID_ARG);
+  lnc_mock_stats_t st;
+  OK(lnc_mock_stats(m, &st));
+  CHECK_ERR(lnc_mock_stats(m, NULL), LNC_ERR_INVALID_ARG);
+  /* every control: OK on a live mock, INVALID_ARG on NULL */
+  OK(lnc_mock_drop_after_frames(m, 0));
+  OK(lnc_mock_drop_after_bytes(m, 0));
+  OK(lnc_mock_disconnect_all(m));
+  OK(lnc_mock_set_ack_delay_ms(m, 0));
+  OK(lnc_mock_drop_next_acks(m, 0));
+  OK(lnc_mock_stall_reading(m, 0));
+  OK(lnc_mock_force_catching_up(m, 0));
+  OK(lnc_mock_set_fetch_rate_limit(m, 0));
+  OK(lnc_mock_set_write_only(m, 0));
+  OK(lnc_mock_truncate_front(m, id, 0));
+  OK(lnc_mock_fail_next_ingests(m, 0, "FORWARD_FAILED: x", 0));
+  OK(lnc_mock_fail_next_requests(m, 0, "x"));
+  OK(lnc_mock_require_token(m, "tok"));
+  OK(lnc_mock_require_token(m, NULL));
+  OK(lnc_mock_restart(m));
+  CHECK_ERR(lnc_mock_drop_after_frames(NULL, 1), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_drop_after_bytes(NULL, 1), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_disconnect_all(NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_set_ack_delay_ms(NULL, 1), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_drop_next_acks(NULL, 1), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_stall_reading(NULL, 1), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_force_catching_up(NULL, 1), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_set_fetch_rate_limit(NULL, 1), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_set_write_only(NULL, 1), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_truncate_front(NULL, 1, 1), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_fail_next_ingests(NULL, 1, "x", 0), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_fail_next_ingests(m, 1, NULL, 0), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_fail_next_requests(NULL, 1, "x"), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_require_token(NULL, "x"), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_restart(NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_mock_stop(m));
+  OK(lnc_mock_stop(m)); /* idempotent */
+  CHECK_ERR(lnc_mock_stop(NULL), LNC_ERR_INVALID_ARG);
+  lnc_mock_free(m);
+  lnc_mock_free(NULL);
+}
+
+/* ---------------------------------------------------------------- admin */
+
+static void test_admin(lnc_mock_t *m) {
+  lnc_admin_t *a = NULL;
+  lnc_error_t *err = NULL;
+  CHECK_ERR(lnc_admin_new(NULL, &a, &err), LNC_ERR_INVALID_ARG);
+  CHECK(err != NULL && lnc_error_code(err) == LNC_ERR_INVALID_ARG && strstr(lnc_error_message(err), "conf") != NULL);
+  lnc_error_free(err);
+  err = NULL;
+  lnc_conf_t *c = conf_for(m);
+  CHECK_ERR(lnc_admin_new(c, NULL, NULL), LNC_ERR_INVALID_ARG); /* conf still ours */
+  OK(lnc_admin_new(c, &a, NULL));
+
+  lnc_topic_t t;
+  OK(lnc_admin_create_topic(a, "c-orders", 5000, &t, NULL));
+  CHECK(t.id > 0 && strcmp(t.name, "c-orders") == 0 && t.topic_epoch == 1 && t.created_at > 1700000000u);
+  CHECK_ERR(lnc_admin_create_topic(a, "c-orders", 5000, &t, &err), LNC_ERR_TOPIC_EXISTS);
+  CHECK(strcmp(lnc_error_message(err), "Topic 'c-orders' already exists") == 0);
+  CHECK(lnc_error_retryable(err) == 0 && lnc_error_fatal(err) == 0 && lnc_error_leader(err) == NULL);
+  lnc_error_free(err);
+  err = NULL;
+  CHECK_ERR(lnc_admin_create_topic(a, "bad name", 5000, &t, NULL), LNC_ERR_INVALID_NAME);
+  CHECK_ERR(lnc_admin_create_topic(a, NULL, 5000, &t, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_admin_create_topic(NULL, "x", 5000, &t, NULL), LNC_ERR_INVALID_ARG);
+  lnc_topic_t e;
+  OK(lnc_admin_ensure_topic(a, "c-orders", 5000, &e, NULL));
+  CHECK(e.id == t.id);
+  lnc_topic_t r;
+  OK(lnc_admin_create_topic_with_retention(a, "c-kept", 3600, LNC_RETENTION_UNLIMITED, 5000, &r, NULL));
+  CHECK(r.has_retention && r.max_age_secs == 3600 && r.max_bytes == UINT64_MAX);
+  CHECK_ERR(lnc_admin_create_topic_with_retention(a, "c-zero", 0, 0, 5000, &r, NULL), LNC_ERR_INVALID_ARG);
+
+  lnc_topic_t *list = NULL;
+  size_t count = 0;
+  OK(lnc_admin_list_topics(a, 5000, &list, &count, NULL));
+  int found = 0;
+  for (size_t i = 0; i < count; i++) found += strcmp(list[i].name, "c-orders") == 0;
+  CHECK(found == 1);
+  lnc_topics_free(list, count);
+  lnc_topics_free(NULL, 0);
+  CHECK_ERR(lnc_admin_list_topics(a, 5000, NULL, &count, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_admin_find_topic(a, "c-kept", 5000, &e, NULL));
+  CHECK(e.id == r.id);
+  CHECK_ERR(lnc_admin_find_topic(a, "c-none", 5000, &e, NULL), LNC_ERR_UNKNOWN_TOPIC);
+  OK(lnc_admin_get_topic(a, t.id, 5000, &e, NULL));
+  CHECK(strcmp(e.name, "c-orders") == 0);
+  CHECK_ERR(lnc_admin_get_topic(a, 9999, 5000, &e, &err), LNC_ERR_UNKNOWN_TOPIC);
+  CHECK(strcmp(lnc_error_message(err), "Topic not found") == 0);
+  lnc_error_free(err);
+  err = NULL;
+  CHECK_ERR(lnc_admin_get_topic(a, t.id, 5000, NULL, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_admin_set_retention(a, t.id, 60, 1 << 20, 5000, NULL));
+  CHECK_ERR(lnc_admin_set_retention(a, t.id, 0, 0, 5000, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_admin_set_retention(a, 4242, 60, 60, 5000, NULL), LNC_ERR_UNKNOWN_TOPIC);
+
+  lnc_cluster_status_t cs;
+  OK(lnc_admin_cluster_status(a, 5000, &cs, NULL));
+  CHECK(cs.is_standalone == 1 && cs.is_leader == 1 && cs.node_count == 1 && cs.leader_id == 0);
+  uint64_t rtt = 0;
+  OK(lnc_admin_ping(a, 5000, &rtt, NULL));
+  CHECK(rtt < 5000000);
+  OK(lnc_admin_authenticate(a, "any", 5000, NULL));
+  CHECK_ERR(lnc_admin_authenticate(a, "", 5000, NULL), LNC_ERR_AUTH_FAILED);
+
+  lnc_fetch_result_t fr;
+  OK(lnc_admin_fetch(a, t.id, 0, 1024, 5000, &fr, NULL));
+  CHECK(fr.catching_up == 0 && fr.data_len == 0 && fr.next_offset == 0);
+  lnc_fetch_result_clear(&fr);
+  OK(lnc_admin_fetch(a, t.id, 50, 1024, 5000, &fr, NULL));
+  CHECK(fr.catching_up == 1 && fr.end_offset == 0);
+  lnc_fetch_result_clear(&fr);
+  lnc_fetch_result_clear(NULL);
+  CHECK_ERR(lnc_admin_fetch(a, t.id, 0, 0, 5000, &fr, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_admin_fetch(a, 777, 0, 10, 5000, &fr, &err), LNC_ERR_UNKNOWN_TOPIC);
+  CHECK(strcmp(lnc_error_message(err), "Topic 777 not found") == 0);
+  lnc_error_free(err);
+  err = NULL;
+
+  uint64_t off = 0;
+  OK(lnc_admin_subscribe(a, t.id, 10, 65536, 42, 5000, &off, NULL));
+  CHECK(off == 10);
+  OK(lnc_admin_commit_offset(a, t.id, 42, 99, 5000, NULL));
+  OK(lnc_admin_subscribe(a, t.id, 0, 65536, 42, 5000, &off, NULL));
+  CHECK(off == 99);
+  OK(lnc_admin_unsubscribe(a, t.id, 42, 5000, NULL));
+
+  uint64_t cid = 0;
+  OK(lnc_consumer_id("my-consumer", &cid));
+  CHECK(cid == 18044035401257023742ull);
+  CHECK_ERR(lnc_consumer_id(NULL, &cid), LNC_ERR_INVALID_ARG);
+
+  OK(lnc_admin_delete_topic(a, r.id, 5000, NULL));
+  CHECK_ERR(lnc_admin_delete_topic(a, r.id, 5000, NULL), LNC_ERR_UNKNOWN_TOPIC);
+  lnc_admin_free(a);
+  lnc_admin_free(NULL);
+}
+
+/* ---------------------------------------------------------------- produce / consume */
+
+typedef struct {
+  size_t ok, failed, total;
+  lnc_err_t last_err;
+  lnc_producer_t **self; /* for re-entrancy checks */
+  lnc_err_t reentry_close, reentry_free;
+} reports_t;
+
+static void on_report(const lnc_delivery_report_t *r, void *opaque) {
+  reports_t *s = (reports_t *)opaque;
+  s->total++;
+  if (r->err == LNC_ERR_OK) {
+    s->ok++;
+  } else {
+    s->failed++;
+    s->last_err = r->err;
+    if (r->error == NULL || lnc_error_code(r->error) != r->err) s->last_err = LNC_ERR_PANIC;
+  }
+  if (s->self != NULL && *s->self != NULL) {
+    s->reentry_close = lnc_producer_close(*s->self, 0);
+    s->reentry_free = lnc_producer_free(*s->self);
+  }
+}
+
+static int readable(int fd, int ms) {
+  struct pollfd p = {fd, POLLIN, 0};
+  return poll(&p, 1, ms) == 1;
+}
+
+static void test_produce_consume(lnc_mock_t *m) {
+  uint32_t topic = 0;
+  OK(lnc_mock_create_topic(m, "c-stream", &topic));
+  reports_t rep;
+  memset(&rep, 0, sizeof rep);
+  lnc_producer_t *p = NULL;
+  lnc_conf_t *c = conf_for(m);
+  set(c, "linger.ms", "1");
+  CHECK_ERR(lnc_producer_new(NULL, on_report, &rep, &p, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_producer_new(c, on_report, &rep, NULL, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_producer_new(c, on_report, &rep, &p, NULL));
+
+  const size_t n = quick ? 2000 : 50000;
+  char buf[64];
+  for (size_t i = 0; i < n; i++) {
+    int len = snprintf(buf, sizeof buf, "record-%zu", i);
+    lnc_message_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.value = (const uint8_t *)buf;
+    msg.value_len = (size_t)len;
+    msg.opaque = (void *)(uintptr_t)(i + 1);
+    if (i % 3 == 1) {
+      msg.key = (const uint8_t *)"k";
+      msg.key_len = 1;
+    }
+    OK(lnc_producer_send(p, topic, &msg, NULL));
+  }
+  /* every record type, atomically */
+  lnc_message_t batch[4];
+  memset(batch, 0, sizeof batch);
+  batch[0].record_type = LNC_RECORD_JSON;
+  batch[0].value = (const uint8_t *)"{\"a\":1}";
+  batch[0].value_len = 7;
+  batch[1].record_type = LNC_RECORD_TIMESTAMPED;
+  batch[1].timestamp_ns = 123;
+  batch[1].value = (const uint8_t *)"t";
+  batch[1].value_len = 1;
+  batch[2].record_type = LNC_RECORD_EXTENDED;
+  batch[2].ext_type = LNC_EXT_TOMBSTONE;
+  batch[3].record_type = 0x80;
+  batch[3].value = (const uint8_t *)"user";
+  batch[3].value_len = 4;
+  OK(lnc_producer_send_batch(p, topic, batch, 4, NULL));
+  OK(lnc_producer_produce(p, topic, (const uint8_t *)"plain", 5, NULL, NULL));
+  uint64_t batch_id = 0;
+  lnc_message_t one;
+  memset(&one, 0, sizeof one);
+  one.value = (const uint8_t *)"sync";
+  one.value_len = 4;
+  OK(lnc_producer_send_sync(p, topic, &one, 10000, &batch_id, NULL));
+  CHECK(batch_id > 0);
+
+  /* bad input: nothing accepted, clear codes */
+  lnc_error_t *err = NULL;
+  CHECK_ERR(lnc_producer_send(p, 0, &one, &err), LNC_ERR_INVALID_ARG);
+  CHECK(strstr(lnc_error_message(err), "topic id 0") != NULL);
+  lnc_error_free(err);
+  err = NULL;
+  CHECK_ERR(lnc_producer_send(p, topic, NULL, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_producer_send(NULL, topic, &one, NULL), LNC_ERR_INVALID_ARG);
+  lnc_message_t bad = one;
+  bad.value = NULL;
+  CHECK_ERR(lnc_producer_send(p, topic, &bad, NULL), LNC_ERR_INVALID_ARG);
+  bad = one;
+  bad.record_type = 0x42;
+  CHECK_ERR(lnc_producer_send(p, topic, &bad, NULL), LNC_ERR_INVALID_ARG);
+  lnc_message_t mixed[2] = {one, bad};
+  CHECK_ERR(lnc_producer_send_batch(p, topic, mixed, 2, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_producer_send_batch(p, topic, NULL, 2, NULL), LNC_ERR_INVALID_ARG);
+  size_t big_len = 16 * 1024 * 1024;
+  uint8_t *big = calloc(1, big_len);
+  bad = one;
+  bad.value = big;
+  bad.value_len = big_len;
+  CHECK_ERR(lnc_producer_send(p, topic, &bad, NULL), LNC_ERR_MSG_TOO_LARGE);
+  free(big);
+
+  CHECK(lnc_producer_eventfd(p) >= 0);
+  CHECK(readable(lnc_producer_eventfd(p), 10000)); /* reports are waiting to be served */
+  CHECK(lnc_producer_eventfd(NULL) == -1);
+  size_t remaining = 99;
+  OK(lnc_producer_flush(p, 30000, &remaining));
+  CHECK(remaining == 0);
+  CHECK(rep.total == n + 5 && rep.ok == n + 5 && rep.failed == 0);
+  size_t served = 9;
+  OK(lnc_producer_poll(p, 0, &served));
+  CHECK(served == 0);
+  CHECK_ERR(lnc_producer_poll(NULL, 0, &served), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_producer_flush(NULL, 0, &remaining), LNC_ERR_INVALID_ARG);
+  lnc_producer_metrics_t met;
+  OK(lnc_producer_metrics(p, &met));
+  CHECK(met.records_acked == n + 6 && met.records_failed == 0 && met.outstanding_records == 0);
+  CHECK(met.ack_latency_p50_us > 0 && met.ack_latency_p99_us >= met.ack_latency_p50_us);
+  CHECK_ERR(lnc_producer_metrics(p, NULL), LNC_ERR_INVALID_ARG);
+  size_t purged = 9;
+  OK(lnc_producer_purge(p, &purged));
+  CHECK(purged == 0);
+  CHECK_ERR(lnc_producer_purge(NULL, &purged), LNC_ERR_INVALID_ARG);
+  OK(lnc_producer_close(p, 5000));
+  OK(lnc_producer_close(p, 5000));
+  CHECK_ERR(lnc_producer_produce(p, topic, (const uint8_t *)"x", 1, NULL, NULL), LNC_ERR_CLOSED);
+  CHECK_ERR(lnc_producer_close(NULL, 0), LNC_ERR_INVALID_ARG);
+  OK(lnc_producer_free(p));
+  OK(lnc_producer_free(NULL));
+
+  /* consume everything back */
+  lnc_consumer_t *cons = NULL;
+  lnc_conf_t *cc = conf_for(m);
+  char tid[16];
+  snprintf(tid, sizeof tid, "%u", topic);
+  set(cc, "topic.id", tid);
+  set(cc, "fetch.max.bytes", "4097"); /* odd windows: records cut anywhere */
+  CHECK_ERR(lnc_consumer_new(NULL, &cons, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_new(cc, &cons, NULL));
+  CHECK(lnc_consumer_topic_id(cons) == topic);
+  CHECK(lnc_consumer_topic_id(NULL) == 0);
+  CHECK(lnc_consumer_eventfd(cons) >= 0);
+  CHECK(readable(lnc_consumer_eventfd(cons), 10000)); /* records are waiting */
+  CHECK(lnc_consumer_eventfd(NULL) == -1);
+  size_t got = 0, bad_content = 0;
+  uint64_t last_offset = 0;
+  int saw_tombstone = 0, saw_json = 0, saw_ts = 0, saw_key = 0;
+  double deadline = now_s() + 30;
+  while (got < n + 6 && now_s() < deadline) {
+    lnc_records_t *recs = NULL;
+    lnc_err_t rc = lnc_consumer_poll(cons, 1000, &recs, NULL);
+    CHECK(rc == LNC_ERR_OK);
+    if (rc != LNC_ERR_OK) break;
+    size_t k = lnc_records_count(recs);
+    const lnc_record_view_t *v = lnc_records_views(recs);
+    for (size_t i = 0; i < k; i++, got++) {
+      if (v[i].offset < last_offset) bad_content++;
+      last_offset = v[i].offset;
+      if (got < n) {
+        char want[64];
+        int len = snprintf(want, sizeof want, "record-%zu", got);
+        if (v[i].data_len != (size_t)len || memcmp(v[i].data, want, (size_t)len) != 0) bad_content++;
+        if (got % 3 == 1) {
+          saw_key += v[i].has_key && v[i].key_len == 1 && v[i].key[0] == 'k' && v[i].record_type == LNC_RECORD_KEY_VALUE;
+        }
+      } else {
+        saw_json += v[i].record_type == LNC_RECORD_JSON;
+        saw_ts += v[i].record_type == LNC_RECORD_TIMESTAMPED && v[i].has_timestamp && v[i].timestamp_ns == 123;
+        saw_tombstone += v[i].has_ext_type && v[i].ext_type == LNC_EXT_TOMBSTONE;
+      }
+    }
+    if (k > 0) {
+      lnc_record_view_t copy;
+      OK(lnc_records_get(recs, 0, &copy));
+      CHECK(copy.offset == v[0].offset);
+      CHECK_ERR(lnc_records_get(recs, k, &copy), LNC_ERR_INVALID_ARG);
+    }
+    lnc_records_free(recs);
+  }
+  CHECK(got == n + 6);
+  CHECK(bad_content == 0);
+  CHECK(saw_json == 1 && saw_ts == 1 && saw_tombstone == 1 && saw_key == (int)(n / 3 + (n % 3 > 1)));
+  CHECK(lnc_records_count(NULL) == 0 && lnc_records_views(NULL) == NULL);
+  lnc_records_free(NULL);
+
+  lnc_records_t *empty = NULL;
+  OK(lnc_consumer_poll(cons, 50, &empty, NULL));
+  CHECK(empty != NULL && lnc_records_count(empty) == 0);
+  lnc_records_free(empty);
+  CHECK_ERR(lnc_consumer_poll(cons, 0, NULL, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_consumer_poll(NULL, 0, &empty, NULL), LNC_ERR_INVALID_ARG);
+
+  uint64_t pos = 0, lag = 99, committed = 0;
+  OK(lnc_consumer_position(cons, &pos));
+  CHECK(pos > 0);
+  CHECK_ERR(lnc_consumer_position(cons, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_lag(cons, &lag, NULL));
+  CHECK(lag == 0);
+  CHECK_ERR(lnc_consumer_lag(cons, NULL, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_commit(cons, &committed, NULL));
+  CHECK(committed == pos);
+  uint64_t p2 = 1;
+  OK(lnc_consumer_seek(cons, LNC_SEEK_BEGINNING, 0, &p2, NULL));
+  CHECK(p2 == 0);
+  OK(lnc_consumer_seek(cons, LNC_SEEK_END, 0, &p2, NULL));
+  CHECK(p2 == pos);
+  OK(lnc_consumer_seek(cons, LNC_SEEK_OFFSET, 0, &p2, NULL));
+  CHECK_ERR(lnc_consumer_seek(cons, 7, 0, &p2, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_close(cons, 5000));
+  OK(lnc_consumer_close(cons, 5000));
+  CHECK_ERR(lnc_consumer_poll(cons, 0, &empty, NULL), LNC_ERR_CLOSED);
+  CHECK_ERR(lnc_consumer_close(NULL, 0), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_free(cons));
+  OK(lnc_consumer_free(NULL));
+}
+
+/* ---------------------------------------------------------------- callbacks: stores, re-entrancy */
+
+typedef struct {
+  int loads, saves;
+  uint64_t saved;
+  int has;
+} store_t;
+
+static int store_load(uint32_t topic_id, uint64_t *offset, void *opaque) {
+  (void)topic_id;
+  store_t *s = (store_t *)opaque;
+  s->loads++;
+  if (!s->has) return 0;
+  *offset = s->saved;
+  return 1;
+}
+
+static int store_save(uint32_t topic_id, uint64_t offset, void *opaque) {
+  (void)topic_id;
+  store_t *s = (store_t *)opaque;
+  s->saves++;
+  s->saved = offset;
+  s->has = 1;
+  return 0;
+}
+
+typedef struct {
+  lnc_consumer_t *self;
+  size_t seen;
+  lnc_err_t close_rc, free_rc, poll_rc;
+} cons_cb_t;
+
+static void on_record(const lnc_record_view_t *r, void *opaque) {
+  cons_cb_t *s = (cons_cb_t *)opaque;
+  (void)r;
+  s->seen++;
+  s->close_rc = lnc_consumer_close(s->self, 0);
+  s->free_rc = lnc_consumer_free(s->self);
+  lnc_records_t *tmp = NULL;
+  s->poll_rc = lnc_consumer_poll(s->self, 0, &tmp, NULL);
+}
+
+static void test_callbacks(lnc_mock_t *m) {
+  uint32_t topic = 0;
+  OK(lnc_mock_create_topic(m, "c-callbacks", &topic));
+  /* producer: close and free from inside the delivery callback are refused */
+  reports_t rep;
+  memset(&rep, 0, sizeof rep);
+  lnc_producer_t *p = NULL;
+  rep.self = &p;
+  OK(lnc_producer_new(conf_for(m), on_report, &rep, &p, NULL));
+  OK(lnc_producer_produce(p, topic, (const uint8_t *)"a", 1, NULL, NULL));
+  OK(lnc_producer_produce(p, topic, (const uint8_t *)"b", 1, NULL, NULL));
+  OK(lnc_producer_flush(p, 10000, NULL));
+  CHECK(rep.total == 2);
+  CHECK(rep.reentry_close == LNC_ERR_IN_CALLBACK && rep.reentry_free == LNC_ERR_IN_CALLBACK);
+  rep.self = NULL;
+  OK(lnc_producer_free(p));
+
+  /* consumer with a user offset store; re-entrant calls refused */
+  store_t st;
+  memset(&st, 0, sizeof st);
+  lnc_consumer_t *cons = NULL;
+  lnc_conf_t *cc = conf_for(m);
+  char tid[16];
+  snprintf(tid, sizeof tid, "%u", topic);
+  set(cc, "topic.id", tid);
+  CHECK_ERR(lnc_consumer_new_with_store(cc, NULL, store_save, &st, &cons, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_new_with_store(cc, store_load, store_save, &st, &cons, NULL));
+  CHECK(st.loads == 1);
+  cons_cb_t cb;
+  memset(&cb, 0, sizeof cb);
+  cb.self = cons;
+  size_t count = 0;
+  double deadline = now_s() + 10;
+  while (cb.seen < 2 && now_s() < deadline) {
+    OK(lnc_consumer_poll_cb(cons, 500, 0, on_record, &cb, &count, NULL));
+  }
+  CHECK(cb.seen == 2);
+  CHECK(cb.close_rc == LNC_ERR_IN_CALLBACK && cb.free_rc == LNC_ERR_IN_CALLBACK);
+  CHECK(cb.poll_rc == LNC_ERR_INVALID_ARG || cb.poll_rc == LNC_ERR_IN_CALLBACK);
+  CHECK_ERR(lnc_consumer_poll_cb(cons, 0, 0, NULL, NULL, &count, NULL), LNC_ERR_INVALID_ARG);
+  uint64_t committed = 0;
+  OK(lnc_consumer_commit(cons, &committed, NULL));
+  CHECK(st.saves >= 1 && st.saved == committed && committed == 12);
+  OK(lnc_consumer_free(cons));
+
+  /* a second consumer resumes from the user store */
+  lnc_conf_t *c2 = conf_for(m);
+  set(c2, "topic.id", tid);
+  OK(lnc_consumer_new_with_store(c2, store_load, store_save, &st, &cons, NULL));
+  uint64_t pos = 0;
+  OK(lnc_consumer_position(cons, &pos));
+  CHECK(pos == 12);
+  OK(lnc_consumer_free(cons));
+}
+
+/* ---------------------------------------------------------------- faults, dead server */
+
+static void test_faults(lnc_mock_t *m) {
+  uint32_t topic = 0;
+  OK(lnc_mock_create_topic(m, "c-faults", &topic));
+  reports_t rep;
+  memset(&rep, 0, sizeof rep);
+  lnc_producer_t *p = NULL;
+  lnc_conf_t *c = conf_for(m);
+  set(c, "reconnect.backoff.ms", "5");
+  set(c, "linger.ms", "1");
+  OK(lnc_producer_new(c, on_report, &rep, &p, NULL));
+  const size_t n = quick ? 3000 : 60000;
+  size_t to_unknown = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (i % 1000 == 500) OK(lnc_mock_disconnect_all(m));
+    if (i % 1000 == 700) OK(lnc_mock_fail_next_ingests(m, 1, "FORWARD_FAILED: Forward operation timed out", 1));
+    uint32_t t = topic;
+    if (i % 997 == 0) {
+      t = 31337; /* rejected by the server */
+      to_unknown++;
+    }
+    OK(lnc_producer_produce(p, t, (const uint8_t *)"fault-tolerant", 14, NULL, NULL));
+    if (i % 5000 == 0) lnc_producer_poll(p, 0, NULL);
+  }
+  size_t remaining = 1;
+  OK(lnc_producer_flush(p, 60000, &remaining));
+  CHECK(remaining == 0);
+  CHECK(rep.total == n);
+  CHECK(rep.failed == to_unknown && rep.ok == n - to_unknown);
+  CHECK(rep.last_err == LNC_ERR_UNKNOWN_TOPIC);
+  lnc_producer_metrics_t met;
+  OK(lnc_producer_metrics(p, &met));
+  CHECK(met.connects >= 2);
+  OK(lnc_producer_free(p));
+  lnc_mock_stats_t st;
+  OK(lnc_mock_stats(m, &st));
+  CHECK(st.errors_sent > 0);
+}
+
+static void test_dead_server(void) {
+  reports_t rep;
+  memset(&rep, 0, sizeof rep);
+  lnc_conf_t *c = lnc_conf_new();
+  set(c, "bootstrap.servers", "127.0.0.1:1"); /* nothing listens on port 1 */
+  set(c, "delivery.timeout.ms", "300");
+  set(c, "reconnect.backoff.ms", "20");
+  set(c, "request.timeout.ms", "500");
+  lnc_producer_t *p = NULL;
+  OK(lnc_producer_new(lnc_conf_dup(c), on_report, &rep, &p, NULL));
+  for (int i = 0; i < 5; i++) OK(lnc_producer_produce(p, 7, (const uint8_t *)"x", 1, NULL, NULL));
+  OK(lnc_producer_flush(p, 5000, NULL));
+  CHECK(rep.total == 5 && rep.failed == 5 && rep.last_err == LNC_ERR_TIMED_OUT);
+  OK(lnc_producer_free(p));
+
+  set(c, "topic.id", "7");
+  lnc_consumer_t *cons = NULL;
+  lnc_error_t *err = NULL;
+  double t0 = now_s();
+  lnc_err_t rc = lnc_consumer_new(c, &cons, &err);
+  if (rc == LNC_ERR_OK) {
+    lnc_records_t *recs = NULL;
+    rc = lnc_consumer_poll(cons, 3000, &recs, &err);
+    lnc_records_free(recs);
+    lnc_consumer_free(cons);
+  } else {
+    lnc_conf_free(c); /* not taken on failure */
+  }
+  CHECK(rc == LNC_ERR_TRANSPORT || rc == LNC_ERR_TIMED_OUT);
+  CHECK(err == NULL || lnc_error_retryable(err) == 1 || rc == LNC_ERR_TIMED_OUT);
+  CHECK(now_s() - t0 < 10);
+  lnc_error_free(err);
+}
+
+/* ---------------------------------------------------------------- TLV helpers */
+
+static void test_record_helpers(void) {
+  lnc_message_t msg;
+  memset(&msg, 0, sizeof msg);
+  msg.record_type = LNC_RECORD_EXTENDED;
+  msg.ext_type = LNC_EXT_TOMBSTONE;
+  size_t need = 0;
+  OK(lnc_record_encode(&msg, NULL, 0, &need, NULL));
+  CHECK(need == 7);
+  uint8_t buf[64];
+  CHECK_ERR(lnc_record_encode(&msg, buf, 3, &need, NULL), LNC_ERR_MSG_TOO_LARGE);
+  OK(lnc_record_encode(&msg, buf, sizeof buf, &need, NULL));
+  const uint8_t tomb[7] = {0xff, 0xff, 0, 0, 0, 0, 0};
+  CHECK(need == 7 && memcmp(buf, tomb, 7) == 0);
+  CHECK_ERR(lnc_record_encode(NULL, buf, sizeof buf, &need, NULL), LNC_ERR_INVALID_ARG);
+
+  memset(&msg, 0, sizeof msg);
+  msg.key = (const uint8_t *)"user-42";
+  msg.key_len = 7;
+  msg.value = (const uint8_t *)"signed-up";
+  msg.value_len = 9;
+  OK(lnc_record_encode(&msg, buf, sizeof buf, &need, NULL));
+  lnc_record_view_t v;
+  size_t consumed = 99;
+  OK(lnc_record_decode(buf, need - 1, &v, &consumed, NULL));
+  CHECK(consumed == 0); /* incomplete: feed more */
+  OK(lnc_record_decode(buf, need, &v, &consumed, NULL));
+  CHECK(consumed == need && v.record_type == LNC_RECORD_KEY_VALUE && v.has_key);
+  CHECK(v.key_len == 7 && memcmp(v.key, "user-42", 7) == 0);
+  CHECK(v.data_len == 9 && memcmp(v.data, "signed-up", 9) == 0);
+  CHECK(v.key >= buf && v.key < buf + need); /* borrowed from the input, no copy */
+  /* vector tlv_decode/python_null_is_corrupt: `ff 00000000` then the next record `01 02000000 7032` */
+  const uint8_t python_null[] = {0xff, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0x70, 0x32};
+  lnc_error_t *err = NULL;
+  CHECK_ERR(lnc_record_decode(python_null, sizeof python_null, &v, &consumed, &err), LNC_ERR_CORRUPT_RECORD);
+  lnc_error_free(err);
+  CHECK_ERR(lnc_record_decode(NULL, 4, &v, &consumed, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_record_decode(buf, need, NULL, &consumed, NULL), LNC_ERR_INVALID_ARG);
+}
+
+int main(int argc, char **argv) {
+  quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+  test_version_and_error_texts();
+  test_conf();
+  test_record_helpers();
+  test_mock_controls();
+  lnc_mock_t *m = start_mock();
+  test_admin(m);
+  test_produce_consume(m);
+  test_callbacks(m);
+  test_faults(m);
+  lnc_mock_free(m);
+  test_dead_server();
+  printf("c_abi: %d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
