@@ -25,6 +25,7 @@ impl Frame {
 }
 
 /// Appends one whole frame (header + payload) to `out`, computing both checksums.
+#[allow(clippy::too_many_arguments)] // one argument per header field
 pub fn encode_frame(
     out: &mut Vec<u8>,
     checksum: Checksum,
