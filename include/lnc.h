@@ -577,6 +577,32 @@ typedef struct {
 } lnc_message_t;
 
 /**
+ * One delivery report copied out by `lnc_producer_poll_reports`.
+ */
+typedef struct {
+  /**
+   * The topic.
+   */
+  uint32_t topic_id;
+  /**
+   * The message's `opaque`.
+   */
+  void *opaque;
+  /**
+   * Batch id of the acknowledged (or last) attempt; 0 if never sent.
+   */
+  uint64_t batch_id;
+  /**
+   * `LNC_ERR_OK` when acknowledged, else the final error.
+   */
+  lnc_err_t err;
+  /**
+   * Error details, owned by the caller (free with `lnc_error_free`); NULL on success.
+   */
+  lnc_error_t *error;
+} lnc_report_t;
+
+/**
  * Counters of a producer (see `lnc_producer_metrics`).
  */
 typedef struct {
@@ -1170,6 +1196,35 @@ lnc_err_t lnc_producer_send_batch(const lnc_producer_t *p,
                                   const lnc_message_t *msgs,
                                   size_t count,
                                   lnc_error_t **err);
+
+/**
+ * Takes up to `max` waiting delivery reports into `out` (an array the caller owns), waiting
+ * up to `timeout_ms` for the first; `*count` receives how many. No callback runs: this is the
+ * fast path for bindings (one call per batch of reports). Works after `lnc_producer_close` too,
+ * to drain what is left. Free each non-NULL `error`.
+ */
+lnc_err_t lnc_producer_poll_reports(const lnc_producer_t *p,
+                                    int32_t timeout_ms,
+                                    lnc_report_t *out,
+                                    size_t max,
+                                    size_t *count);
+
+/**
+ * Appends one record given as flat arguments (the fast path for bindings; same rules as
+ * `lnc_message_t`: `record_type` 0 = raw, `key` NULL = no key, `timestamp_ns` 0 = none/now,
+ * `ext_type` only for `LNC_RECORD_EXTENDED`).
+ */
+lnc_err_t lnc_producer_send_record(const lnc_producer_t *p,
+                                   uint32_t topic_id,
+                                   uint8_t record_type,
+                                   uint16_t ext_type,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   const uint8_t *value,
+                                   size_t value_len,
+                                   uint64_t timestamp_ns,
+                                   void *opaque,
+                                   lnc_error_t **err);
 
 /**
  * Convenience: produces one raw record.

@@ -227,6 +227,80 @@ pub unsafe extern "C" fn lnc_producer_send_batch(
     })
 }
 
+/// One delivery report copied out by `lnc_producer_poll_reports`.
+#[repr(C)]
+pub struct lnc_report_t {
+    /// The topic.
+    pub topic_id: u32,
+    /// The message's `opaque`.
+    pub opaque: *mut c_void,
+    /// Batch id of the acknowledged (or last) attempt; 0 if never sent.
+    pub batch_id: u64,
+    /// `LNC_ERR_OK` when acknowledged, else the final error.
+    pub err: lnc_err_t,
+    /// Error details, owned by the caller (free with `lnc_error_free`); NULL on success.
+    pub error: *mut lnc_error_t,
+}
+
+/// Takes up to `max` waiting delivery reports into `out` (an array the caller owns), waiting
+/// up to `timeout_ms` for the first; `*count` receives how many. No callback runs: this is the
+/// fast path for bindings (one call per batch of reports). Works after `lnc_producer_close` too,
+/// to drain what is left. Free each non-NULL `error`.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_poll_reports(
+    p: *const lnc_producer_t,
+    timeout_ms: i32,
+    out: *mut lnc_report_t,
+    max: usize,
+    count: *mut usize,
+) -> lnc_err_t {
+    ffi_guard!({
+        let producer = match unsafe { handle(p) } {
+            Ok(p) => p,
+            Err(e) => return e.code.into(),
+        };
+        if count.is_null() || (out.is_null() && max > 0) {
+            return lnc_err_t::LNC_ERR_INVALID_ARG;
+        }
+        let reports = producer.poll_reports(max, timeout(timeout_ms));
+        for (i, r) in reports.iter().enumerate() {
+            let report = lnc_report_t {
+                topic_id: r.topic_id,
+                opaque: r.opaque as usize as *mut c_void,
+                batch_id: r.batch_id,
+                err: r.error.as_ref().map_or(lnc_err_t::LNC_ERR_OK, |e| e.code.into()),
+                error: r.error.clone().map_or(std::ptr::null_mut(), |e| Box::into_raw(Box::new(lnc_error_t::new(e)))),
+            };
+            // SAFETY: `out` has room for `max` reports and i < reports.len() <= max.
+            unsafe { out.add(i).write(report) };
+        }
+        unsafe { *count = reports.len() };
+        lnc_err_t::LNC_ERR_OK
+    })
+}
+
+/// Appends one record given as flat arguments (the fast path for bindings; same rules as
+/// `lnc_message_t`: `record_type` 0 = raw, `key` NULL = no key, `timestamp_ns` 0 = none/now,
+/// `ext_type` only for `LNC_RECORD_EXTENDED`).
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_send_record(
+    p: *const lnc_producer_t,
+    topic_id: u32,
+    record_type: u8,
+    ext_type: u16,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    timestamp_ns: u64,
+    opaque: *mut c_void,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    let m = lnc_message_t { record_type, ext_type, key, key_len, value, value_len, timestamp_ns, opaque };
+    // SAFETY: forwards the caller's arguments.
+    unsafe { lnc_producer_send(p, topic_id, &m, err) }
+}
+
 /// Convenience: produces one raw record.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_producer_produce(

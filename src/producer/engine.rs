@@ -604,15 +604,16 @@ impl Inner {
                 opaques.remove(idx);
             }
         }
-        self.incomplete.fetch_sub(n, Ordering::AcqRel);
-        if opaques.is_empty() {
-            return;
+        // Queue the reports before the records stop counting as incomplete: a flush reading both
+        // counters in between must never see zero while a report is not yet queued.
+        if !opaques.is_empty() {
+            let mut q = self.reports.lock();
+            q.records += opaques.len();
+            q.entries.push_back(ReportEntry { topic_id: b.topic_id, batch_id, opaques, error, served: 0 });
+            drop(q);
+            self.wake.signal();
         }
-        let mut q = self.reports.lock();
-        q.records += opaques.len();
-        q.entries.push_back(ReportEntry { topic_id: b.topic_id, batch_id, opaques, error, served: 0 });
-        drop(q);
-        self.wake.signal();
+        self.incomplete.fetch_sub(n, Ordering::AcqRel);
         self.reports_cv.notify_all();
     }
 
@@ -683,7 +684,9 @@ impl Inner {
         }
         let has_cb = self.callback.lock().is_some();
         loop {
-            let remaining = self.incomplete.load(Ordering::Acquire) + if has_cb { self.reports.lock().records } else { 0 };
+            // incomplete first: a record moves from it to the report queue, never the other way.
+            let incomplete = self.incomplete.load(Ordering::Acquire);
+            let remaining = incomplete + if has_cb { self.reports.lock().records } else { 0 };
             let now = Instant::now();
             if remaining == 0 || now >= deadline {
                 self.flushing.fetch_sub(1, Ordering::AcqRel);

@@ -378,6 +378,11 @@ static void test_produce_consume(lnc_mock_t *m) {
   OK(lnc_producer_send_sync(p, topic, &one, 10000, &batch_id, NULL));
   CHECK(batch_id > 0);
 
+  /* flat-argument send and bulk report retrieval (the bindings' fast path) */
+  OK(lnc_producer_send_record(p, topic, LNC_RECORD_RAW, 0, (const uint8_t *)"k", 1, (const uint8_t *)"flat", 4, 0,
+                              (void *)(uintptr_t)777, NULL));
+  CHECK_ERR(lnc_producer_send_record(p, topic, 0x42, 0, NULL, 0, NULL, 0, 0, NULL, NULL), LNC_ERR_INVALID_ARG);
+
   /* bad input: nothing accepted, clear codes */
   lnc_error_t *err = NULL;
   CHECK_ERR(lnc_producer_send(p, 0, &one, &err), LNC_ERR_INVALID_ARG);
@@ -409,7 +414,7 @@ static void test_produce_consume(lnc_mock_t *m) {
   size_t remaining = 99;
   OK(lnc_producer_flush(p, 30000, &remaining));
   CHECK(remaining == 0);
-  CHECK(rep.total == n + 5 && rep.ok == n + 5 && rep.failed == 0);
+  CHECK(rep.total == n + 6 && rep.ok == n + 6 && rep.failed == 0);
   size_t served = 9;
   OK(lnc_producer_poll(p, 0, &served));
   CHECK(served == 0);
@@ -417,7 +422,7 @@ static void test_produce_consume(lnc_mock_t *m) {
   CHECK_ERR(lnc_producer_flush(NULL, 0, &remaining), LNC_ERR_INVALID_ARG);
   lnc_producer_metrics_t met;
   OK(lnc_producer_metrics(p, &met));
-  CHECK(met.records_acked == n + 6 && met.records_failed == 0 && met.outstanding_records == 0);
+  CHECK(met.records_acked == n + 7 && met.records_failed == 0 && met.outstanding_records == 0);
   CHECK(met.ack_latency_p50_us > 0 && met.ack_latency_p99_us >= met.ack_latency_p50_us);
   CHECK_ERR(lnc_producer_metrics(p, NULL), LNC_ERR_INVALID_ARG);
   size_t purged = 9;
@@ -449,7 +454,7 @@ static void test_produce_consume(lnc_mock_t *m) {
   uint64_t last_offset = 0;
   int saw_tombstone = 0, saw_json = 0, saw_ts = 0, saw_key = 0;
   double deadline = now_s() + 30;
-  while (got < n + 6 && now_s() < deadline) {
+  while (got < n + 7 && now_s() < deadline) {
     lnc_records_t *recs = NULL;
     lnc_err_t rc = lnc_consumer_poll(cons, 1000, &recs, NULL);
     CHECK(rc == LNC_ERR_OK);
@@ -466,6 +471,8 @@ static void test_produce_consume(lnc_mock_t *m) {
         if (got % 3 == 1) {
           saw_key += v[i].has_key && v[i].key_len == 1 && v[i].key[0] == 'k' && v[i].record_type == LNC_RECORD_KEY_VALUE;
         }
+      } else if (got == n + 6) { /* the flat key-value record, after the send_sync one */
+        if (!(v[i].record_type == LNC_RECORD_KEY_VALUE && v[i].data_len == 4)) bad_content++;
       } else {
         saw_json += v[i].record_type == LNC_RECORD_JSON;
         saw_ts += v[i].record_type == LNC_RECORD_TIMESTAMPED && v[i].has_timestamp && v[i].timestamp_ns == 123;
@@ -480,7 +487,7 @@ static void test_produce_consume(lnc_mock_t *m) {
     }
     lnc_records_free(recs);
   }
-  CHECK(got == n + 6);
+  CHECK(got == n + 7);
   CHECK(bad_content == 0);
   CHECK(saw_json == 1 && saw_ts == 1 && saw_tombstone == 1 && saw_key == (int)(n / 3 + (n % 3 > 1)));
   CHECK(lnc_records_count(NULL) == 0 && lnc_records_views(NULL) == NULL);
@@ -654,6 +661,39 @@ static void test_faults(lnc_mock_t *m) {
   CHECK(st.errors_sent > 0);
 }
 
+static void test_poll_reports(lnc_mock_t *m) {
+  uint32_t topic = 0;
+  OK(lnc_mock_create_topic(m, "c-bulk", &topic));
+  lnc_producer_t *p = NULL;
+  OK(lnc_producer_new(conf_for(m), NULL, NULL, &p, NULL));
+  for (uintptr_t i = 1; i <= 1000; i++) OK(lnc_producer_produce(p, i % 10 ? topic : 999, (const uint8_t *)"x", 1, (void *)i, NULL));
+  OK(lnc_producer_produce(p, topic, (const uint8_t *)"y", 1, NULL, NULL));
+  size_t remaining = 1;
+  OK(lnc_producer_flush(p, 10000, &remaining)); /* no callback: waits until all are settled */
+  CHECK(remaining == 0);
+  lnc_report_t reports[256];
+  size_t got = 0, ok = 0, unknown = 0, n = 0;
+  uintptr_t opaque_sum = 0;
+  do {
+    OK(lnc_producer_poll_reports(p, 0, reports, 256, &n));
+    for (size_t i = 0; i < n; i++) {
+      got++;
+      opaque_sum += (uintptr_t)reports[i].opaque;
+      if (reports[i].err == LNC_ERR_OK) {
+        ok++;
+        CHECK(reports[i].error == NULL && reports[i].batch_id > 0);
+      } else {
+        unknown += reports[i].err == LNC_ERR_UNKNOWN_TOPIC && lnc_error_code(reports[i].error) == LNC_ERR_UNKNOWN_TOPIC;
+        lnc_error_free(reports[i].error);
+      }
+    }
+  } while (n > 0);
+  CHECK(got == 1001 && ok == 901 && unknown == 100 && opaque_sum == 1000 * 1001 / 2);
+  CHECK_ERR(lnc_producer_poll_reports(p, 0, NULL, 5, &n), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_producer_poll_reports(NULL, 0, reports, 5, &n), LNC_ERR_INVALID_ARG);
+  OK(lnc_producer_free(p));
+}
+
 static void test_dead_server(void) {
   reports_t rep;
   memset(&rep, 0, sizeof rep);
@@ -740,6 +780,7 @@ int main(int argc, char **argv) {
   test_produce_consume(m);
   test_callbacks(m);
   test_faults(m);
+  test_poll_reports(m);
   lnc_mock_free(m);
   test_dead_server();
   printf("c_abi: %d passed, %d failed\n", passed, failed);
