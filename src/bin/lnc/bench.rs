@@ -1,0 +1,99 @@
+//! `lnc bench produce|consume`: liblnc-only throughput figures, against the embedded mock (ack
+//! delay 0 and 5 ms in one run) or a given server.
+
+use lnc::Config;
+
+use crate::args::{opt, parse, suggest, CliResult, Exit, Parsed, BOOTSTRAP, CONFIG};
+use crate::common::{build_config, connect, group, lib_exit, peak_rss_kib, rates, servers, us};
+use crate::help;
+use crate::quickstart::{consume_n, embedded_mock, produce_n, unique_topic};
+
+pub fn run(argv: &[String]) -> CliResult {
+    let Some(sub) = argv.first() else {
+        return Err(Exit::Usage("missing subcommand: produce or consume\n(see `lnc bench --help`)".into()));
+    };
+    let (which, help_text) = match sub.as_str() {
+        "-h" | "--help" => return Err(Exit::Help(help::BENCH.into())),
+        "produce" => ("produce", help::BENCH_PRODUCE),
+        "consume" => ("consume", help::BENCH_CONSUME),
+        other => {
+            return Err(Exit::Usage(format!(
+                "unknown bench subcommand '{other}'{}; one of produce, consume\n(see `lnc bench --help`)",
+                suggest(other, &["produce", "consume"])
+            )))
+        }
+    };
+    let p = parse(
+        &format!("bench {which}"),
+        &argv[1..],
+        &[BOOTSTRAP, CONFIG, opt("count", Some('n')), opt("size", Some('s')), opt("connections", None)],
+        help_text,
+    )?;
+    p.expect_positionals(&[])?;
+    let n: u64 = p.num("count", 1_000_000)?;
+    let size: usize = p.num("size", 100)?;
+    let conns: u32 = p.num("connections", 1)?;
+    if n == 0 || size < 16 || !(1..=64).contains(&conns) {
+        return Err(p.usage("need -n ≥ 1, -s ≥ 16 and --connections 1..64"));
+    }
+    println!("lnc bench {which}: liblnc {}, {} records of {size} bytes, {conns} connection(s)", lnc::VERSION, group(n));
+    println!("{:<26} {:>14} {:>10} {:>11} {:>11}", "target", "records/s", "MB/s", "ack p50", "ack p99");
+    if p.has("bootstrap") {
+        let c = build_config(&p, &[])?;
+        one(&p, which, &c, &servers(&c), n, size, conns)?;
+    } else {
+        for delay in [0u64, 5] {
+            let (mock, c) = embedded_mock(&p, delay)?;
+            one(&p, which, &c, &format!("mock, ack delay {delay} ms"), n, size, conns)?;
+            mock.stop();
+        }
+    }
+    match peak_rss_kib() {
+        Some(k) => println!("peak RSS (VmHWM, whole process incl. embedded mock): {:.1} MiB", k as f64 / 1024.0),
+        None => println!("peak RSS: unavailable (/proc/self/status not readable)"),
+    }
+    println!();
+    println!("side by side with the official crates.io lnc-client (interop workspace member):");
+    println!("  cargo run --release -p lnc-interop --bin compare -- {which}");
+    Ok(())
+}
+
+fn one(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult {
+    let mut c = c.clone();
+    if !p.all("config").iter().any(|kv| kv.starts_with("connections=")) {
+        c.set("connections", &conns.to_string()).map_err(|e| p.usage(e.message))?;
+    }
+    let admin = connect(&c)?;
+    let topics: Vec<u32> = (0..conns)
+        .map(|_| {
+            let name = unique_topic("bench");
+            admin.create_topic(&name, None).map(|t| t.id).map_err(|e| lib_exit(&e, &c, &format!("creating topic '{name}'")))
+        })
+        .collect::<CliResult<_>>()?;
+    let ps = produce_n(&c, &topics, n, size, true)?;
+    if ps.failed > 0 {
+        return Err(Exit::Runtime(format!("{label}: {} records failed: {}", ps.failed, ps.first_error.unwrap_or_default())));
+    }
+    if which == "produce" {
+        let (rps, mbps) = rates(ps.acked, ps.bytes, ps.elapsed);
+        println!("{:<26} {:>14} {:>10.1} {:>11} {:>11}", label, group(rps as u64), mbps, us(ps.p50_us), us(ps.p99_us));
+    } else {
+        let mut total = (0u64, 0u64, std::time::Duration::ZERO);
+        for (i, t) in topics.iter().enumerate() {
+            let per = n / conns as u64 + u64::from((i as u64) < n % conns as u64);
+            let cs = consume_n(&c, *t, per, size, false, true)?;
+            if let Some(pr) = cs.problem {
+                return Err(Exit::Runtime(format!("{label}: consume failed: {pr}")));
+            }
+            total = (total.0 + cs.records, total.1 + cs.bytes, total.2 + cs.elapsed);
+        }
+        let (rps, mbps) = rates(total.0, total.1, total.2);
+        println!("{:<26} {:>14} {:>10.1} {:>11} {:>11}", label, group(rps as u64), mbps, "-", "-");
+    }
+    if p.has("bootstrap") {
+        for t in topics {
+            let _ = admin.delete_topic(t, None);
+        }
+    }
+    Ok(())
+}
