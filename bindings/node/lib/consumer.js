@@ -1,0 +1,227 @@
+'use strict';
+const binding = require('./binding');
+const { ClosedError } = require('./errors');
+const { toPairs } = require('./config');
+const { EXT_TOMBSTONE, RecordType, typeName } = require('./types');
+
+const OP_POLL = 4;
+const OP_SEEK = 5;
+const OP_COMMIT = 6;
+const OP_LAG = 7;
+const OP_CLOSE = 8;
+const META = 8;
+
+/** One consumed record. `key` and `value` are Buffers sharing one slab per poll. */
+class ConsumerRecord {
+  constructor(topicId, type, extType, offset, key, value, timestamp) {
+    /** Topic id. */
+    this.topicId = topicId;
+    /** LNC record type byte (1 raw, 2 json, … 255 extended; 0 a raw-mode chunk). */
+    this.type = type;
+    /** Extended type, or null. */
+    this.extType = extType;
+    /** Byte offset of the record in the topic log (records of one envelope share it). */
+    this.offset = offset;
+    /** Key (key-value types) or null. */
+    this.key = key;
+    /** Application payload (after any key/timestamp prefix). */
+    this.value = value;
+    /** Timestamp in ns since the epoch (timestamped types) or null. */
+    this.timestamp = timestamp;
+  }
+
+  /** 'raw', 'json', 'keyValue', …, 'tombstone', or undefined for user-defined types. */
+  get typeName() {
+    if (this.isTombstone) return 'tombstone';
+    return typeName(this.type);
+  }
+
+  get isTombstone() {
+    return this.type === RecordType.extended && this.extType === EXT_TOMBSTONE;
+  }
+
+  /** The value as UTF-8 text. */
+  text() {
+    return this.value.toString('utf8');
+  }
+
+  /** The value parsed as JSON. */
+  json() {
+    return JSON.parse(this.value.toString('utf8'));
+  }
+}
+
+const SEEK = { beginning: 0, end: 1 };
+
+/**
+ * A LANCE consumer of one topic (config `topic` or `topic.id`). liblnc's fetch thread keeps
+ * fetches in flight and buffers records; `poll()` and async iteration take them in batches.
+ *
+ * The constructor returns at once; the topic lookup and offset load run in the background
+ * (`await consumer.ready`, or just use it: every method waits for it).
+ */
+class Consumer {
+  constructor(config = {}) {
+    this._h = null;
+    this._closing = false;
+    this._closePromise = null;
+    this._waiters = new Set();
+    this._topicId = 0;
+    this._ready = binding.consumerNew(toPairs(config)).then((h) => {
+      this._h = h;
+      this._topicId = binding.consumerTopicId(h);
+      binding.watchStart(h, () => this._onReadable());
+      return this;
+    });
+    this._ready.catch(() => {});
+  }
+
+  /** Creates a consumer and waits until it is ready. */
+  static async create(config) {
+    return new Consumer(config).ready;
+  }
+
+  /** Resolves with this consumer once the topic is resolved and fetching has started. */
+  get ready() {
+    return this._ready;
+  }
+
+  /** The topic id (0 until ready). */
+  get topicId() {
+    return this._topicId;
+  }
+
+  get closed() {
+    return this._closing;
+  }
+
+  /**
+   * Waits up to `timeoutMs` (default 1000; < 0 = no limit) for records and returns the next
+   * batch (up to max.poll.records; [] on timeout or after close). Rejects with the error the
+   * consumer met (OffsetOutOfRangeError, CorruptRecordError, UnknownTopicError, TransportError…)
+   * after every record that precedes it has been returned.
+   */
+  async poll(timeoutMs = 1000) {
+    await this._ready;
+    const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+    for (;;) {
+      if (this._closing) return [];
+      const batch = await binding.consumerCall(this._h, OP_POLL, 0);
+      if (batch !== null) return this._convert(batch);
+      const left = deadline - Date.now();
+      if (left <= 0) return [];
+      await this._waitReadable(left);
+    }
+  }
+
+  /** Records one by one until close() (break out to stop; the consumer stays open). */
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      if (this._closing) return;
+      let batch;
+      try {
+        batch = await this.poll(-1);
+      } catch (e) {
+        if (this._closing && e instanceof ClosedError) return;
+        throw e;
+      }
+      for (const r of batch) yield r;
+    }
+  }
+
+  /**
+   * Moves the position: 'beginning', 'end', or a byte offset (a record boundary, e.g. a record's
+   * `offset`). Records queued for the old position are dropped. Resolves with the new position.
+   */
+  async seek(position) {
+    await this._ready;
+    if (typeof position === 'string') {
+      const whence = SEEK[position];
+      if (whence === undefined) throw new RangeError(`seek: expected 'beginning', 'end' or an offset, got '${position}'`);
+      return binding.consumerCall(this._h, OP_SEEK, whence, 0);
+    }
+    return binding.consumerCall(this._h, OP_SEEK, 2, position);
+  }
+
+  /** Commits the position to the offset store; resolves with the committed offset. */
+  async commit() {
+    await this._ready;
+    return binding.consumerCall(this._h, OP_COMMIT, 0);
+  }
+
+  /** Bytes between the position and the topic's end. */
+  async lag() {
+    await this._ready;
+    return binding.consumerCall(this._h, OP_LAG, 0);
+  }
+
+  /** The offset just past the last record handed out (synchronous; 0 before ready). */
+  position() {
+    return this._h ? binding.consumerPosition(this._h) : 0;
+  }
+
+  /** Stops fetching, makes the final auto-commit and releases the fetch thread. Idempotent. */
+  close(timeoutMs = -1) {
+    if (this._closePromise) return this._closePromise;
+    this._closing = true;
+    for (const w of this._waiters) w();
+    this._closePromise = (async () => {
+      try {
+        await this._ready;
+      } catch {
+        return; // never opened
+      }
+      await binding.consumerCall(this._h, OP_CLOSE, timeoutMs);
+      binding.watchStop(this._h);
+    })();
+    return this._closePromise;
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  _convert(b) {
+    const { n, meta, ts, data } = b;
+    const out = new Array(n);
+    const topicId = this._topicId;
+    for (let i = 0; i < n; i++) {
+      const j = i * META;
+      const ks = meta[j + 3];
+      const ds = meta[j + 5];
+      out[i] = new ConsumerRecord(
+        topicId,
+        meta[j],
+        meta[j + 1] < 0 ? null : meta[j + 1],
+        meta[j + 2],
+        ks < 0 ? null : data.subarray(ks, ks + meta[j + 4]),
+        data.subarray(ds, ds + meta[j + 6]),
+        meta[j + 7] ? ts[i] : null,
+      );
+    }
+    return out;
+  }
+
+  _waitReadable(timeoutMs) {
+    return new Promise((resolve) => {
+      let timer = null;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        this._waiters.delete(done);
+        if (this._waiters.size === 0 && this._h) binding.watchRef(this._h, false);
+        resolve();
+      };
+      this._waiters.add(done);
+      if (timeoutMs !== Infinity) {
+        timer = setTimeout(done, timeoutMs);
+        timer.unref(); // the watcher's reference keeps the loop alive while waiting
+      }
+      binding.watchRef(this._h, true);
+      binding.watchArm(this._h);
+    });
+  }
+
+  _onReadable() {
+    for (const w of [...this._waiters]) w();
+  }
+}
+
+module.exports = { Consumer, ConsumerRecord };

@@ -1,0 +1,96 @@
+'use strict';
+const binding = require('./binding');
+
+/** Base class of every liblnc error. */
+class LncError extends Error {
+  constructor(message, details = {}) {
+    super(message);
+    this.name = new.target.name;
+    /** Error name without prefix, e.g. 'UNKNOWN_TOPIC', 'TIMED_OUT'. */
+    this.code = details.code || 'UNKNOWN';
+    /** The numeric lnc_err_t value. */
+    this.errno = details.errno ?? 0;
+    /** True when retrying the operation may succeed. */
+    this.retryable = !!details.retryable;
+    /** True when the handle cannot continue. */
+    this.fatal = !!details.fatal;
+    /** host:port of a NOT_LEADER redirect, if any. */
+    this.leaderAddr = details.leaderAddr ?? null;
+    /** The server offset the error carries (CatchingUp end, corrupt record start), if any. */
+    this.serverOffset = details.serverOffset ?? null;
+  }
+}
+
+class ConfigError extends LncError {}
+class InvalidArgumentError extends LncError {}
+class TimeoutError extends LncError {}
+class QueueFullError extends LncError {}
+class ClosedError extends LncError {}
+class ProtocolError extends LncError {}
+class CorruptRecordError extends ProtocolError {}
+class TransportError extends LncError {}
+class MessageTooLargeError extends LncError {}
+class OffsetOutOfRangeError extends LncError {}
+class DeliveryError extends LncError {}
+class StateError extends LncError {}
+class IoError extends LncError {}
+class ServerError extends LncError {}
+class UnknownTopicError extends ServerError {}
+class NotLeaderError extends ServerError {}
+class ForwardFailedError extends ServerError {}
+class RateLimitedError extends ServerError {}
+class AuthError extends ServerError {}
+class CatchingUpError extends ServerError {}
+class TopicExistsError extends ServerError {}
+class InvalidNameError extends ServerError {}
+
+const CLASSES = {
+  INVALID_ARG: InvalidArgumentError,
+  UNKNOWN_KEY: ConfigError,
+  INVALID_VALUE: ConfigError,
+  TIMED_OUT: TimeoutError,
+  QUEUE_FULL: QueueFullError,
+  CLOSED: ClosedError,
+  PROTOCOL: ProtocolError,
+  CORRUPT_RECORD: CorruptRecordError,
+  PANIC: StateError,
+  TRANSPORT: TransportError,
+  MSG_TOO_LARGE: MessageTooLargeError,
+  OFFSET_OUT_OF_RANGE: OffsetOutOfRangeError,
+  PURGED: DeliveryError,
+  UNKNOWN_OUTCOME: DeliveryError,
+  IN_CALLBACK: StateError,
+  STATE: StateError,
+  IO: IoError,
+  UNKNOWN_TOPIC: UnknownTopicError,
+  NOT_LEADER: NotLeaderError,
+  FORWARD_FAILED: ForwardFailedError,
+  RATE_LIMITED: RateLimitedError,
+  AUTH_REQUIRED: AuthError,
+  AUTH_FAILED: AuthError,
+  CATCHING_UP: CatchingUpError,
+  TOPIC_EXISTS: TopicExistsError,
+  INVALID_NAME: InvalidNameError,
+  SERVER_ERROR: ServerError,
+};
+
+/** Builds the right subclass; called by the addon for every liblnc error. */
+function makeError(errno, code, message, retryable, fatal, leaderAddr, serverOffset) {
+  const Cls = CLASSES[code] || LncError;
+  return new Cls(message, { errno, code, retryable, fatal, leaderAddr, serverOffset });
+}
+
+/** An error made in JS for a liblnc code (the same classes and fields). */
+function errorFor(code, message, extra = {}) {
+  return new (CLASSES[code] || LncError)(message, { code, ...extra });
+}
+
+binding.setErrorFactory(makeError);
+
+module.exports = {
+  LncError, ConfigError, InvalidArgumentError, TimeoutError, QueueFullError, ClosedError, ProtocolError,
+  CorruptRecordError, TransportError, MessageTooLargeError, OffsetOutOfRangeError, DeliveryError, StateError,
+  IoError, ServerError, UnknownTopicError, NotLeaderError, ForwardFailedError, RateLimitedError, AuthError,
+  CatchingUpError, TopicExistsError, InvalidNameError,
+  errorFor, makeError,
+};

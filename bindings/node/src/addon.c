@@ -1,0 +1,1363 @@
+/*
+ * N-API addon for liblnc. Conversion only: every protocol decision is made by liblnc.
+ *
+ * - Blocking liblnc calls (flush, close, consumer create/poll/seek/commit/lag, admin calls,
+ *   mock stop/restart) run as napi_async_work on the libuv thread pool and settle Promises.
+ * - Event readiness (the producer's and consumer's eventfd) is watched by one small thread per
+ *   handle doing poll(2); it wakes the JS thread through a napi_threadsafe_function. The JS side
+ *   then drains in bulk (lnc_producer_poll_reports, one call per up to 4096 reports) and re-arms.
+ *   The threadsafe function is unref'd unless JS asks for it (records outstanding, an iterator
+ *   waiting), so a script can exit with a handle open.
+ * - Hot path: producerProduce() is one synchronous call into lnc_producer_send_record; Buffer and
+ *   typed-array values are passed without copying, strings are UTF-8-encoded once into a scratch
+ *   buffer.
+ *
+ * JS thread only, unless noted: handle reference counts, the error factory, scratch buffers.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "lnc.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Per-environment state                                                                       */
+
+typedef struct {
+  napi_ref error_factory; /* (code, name, message, retryable, fatal, leader, serverOffset) => Error */
+  int exiting;            /* set by the env cleanup hook: leak handles instead of freeing them */
+  char *scratch[2];       /* UTF-8 encodings of string key/value on the hot path */
+  size_t scratch_cap[2];
+} addon_env_t;
+
+enum { K_PRODUCER = 1, K_CONSUMER, K_ADMIN, K_MOCK };
+
+struct watcher;
+
+typedef struct handle {
+  int kind;
+  void *ptr;
+  int refs;   /* JS object (1) + pending async works */
+  int closed; /* close() completed: freeing is quick */
+  addon_env_t *ae;
+  struct watcher *w;
+} handle_t;
+
+#define CHECK(call)                                                                                 \
+  do {                                                                                              \
+    if ((call) != napi_ok) {                                                                        \
+      const napi_extended_error_info *info_ = NULL;                                                 \
+      napi_get_last_error_info(env, &info_);                                                        \
+      bool pending_ = false;                                                                        \
+      napi_is_exception_pending(env, &pending_);                                                    \
+      if (!pending_)                                                                                \
+        napi_throw_error(env, NULL, info_ && info_->error_message ? info_->error_message : #call);   \
+      return NULL;                                                                                  \
+    }                                                                                               \
+  } while (0)
+
+static addon_env_t *get_ae(napi_env env) {
+  void *d = NULL;
+  napi_get_instance_data(env, &d);
+  return (addon_env_t *)d;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors                                                                                      */
+
+static napi_value make_error_raw(napi_env env, int code, const char *message, int retryable, int fatal,
+                                 const char *leader, int has_off, uint64_t off) {
+  addon_env_t *ae = get_ae(env);
+  napi_value argv[7], fn = NULL, result = NULL, undef;
+  napi_get_undefined(env, &undef);
+  napi_create_int32(env, code, &argv[0]);
+  napi_create_string_utf8(env, lnc_err_name(code), NAPI_AUTO_LENGTH, &argv[1]);
+  napi_create_string_utf8(env, message ? message : lnc_err_str(code), NAPI_AUTO_LENGTH, &argv[2]);
+  napi_get_boolean(env, retryable != 0, &argv[3]);
+  napi_get_boolean(env, fatal != 0, &argv[4]);
+  if (leader)
+    napi_create_string_utf8(env, leader, NAPI_AUTO_LENGTH, &argv[5]);
+  else
+    argv[5] = undef;
+  if (has_off)
+    napi_create_double(env, (double)off, &argv[6]);
+  else
+    argv[6] = undef;
+  if (ae && ae->error_factory) napi_get_reference_value(env, ae->error_factory, &fn);
+  if (fn && napi_call_function(env, undef, fn, 7, argv, &result) == napi_ok) return result;
+  napi_value msg;
+  napi_create_string_utf8(env, message ? message : lnc_err_str(code), NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, argv[1], msg, &result);
+  return result;
+}
+
+/* An Error for `code` with the details of `err` (which may be NULL). Does not free `err`. */
+static napi_value make_error(napi_env env, int code, const lnc_error_t *err) {
+  if (!err) return make_error_raw(env, code, NULL, 0, 0, NULL, 0, 0);
+  uint64_t off = 0;
+  int has_off = lnc_error_server_offset(err, &off);
+  return make_error_raw(env, code, lnc_error_message(err), lnc_error_retryable(err), lnc_error_fatal(err),
+                        lnc_error_leader(err), has_off, off);
+}
+
+static napi_value throw_lnc(napi_env env, int code, lnc_error_t *err) {
+  napi_throw(env, make_error(env, code, err));
+  lnc_error_free(err);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Argument helpers                                                                            */
+
+static int get_u64(napi_env env, napi_value v, uint64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  if (t == napi_bigint) {
+    bool lossless;
+    return napi_get_value_bigint_uint64(env, v, out, &lossless) == napi_ok;
+  }
+  if (t == napi_number) {
+    double d;
+    napi_get_value_double(env, v, &d);
+    if (d != d || d < 0) return 0;
+    *out = d >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)d;
+    return 1;
+  }
+  if (t == napi_undefined || t == napi_null) {
+    *out = 0;
+    return 1;
+  }
+  return 0;
+}
+
+static int get_i32(napi_env env, napi_value v, int32_t def) {
+  int32_t x = def;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) == napi_ok && t == napi_number) napi_get_value_int32(env, v, &x);
+  return x;
+}
+
+/* A malloc'd UTF-8 copy of a JS string (NULL for undefined/null or on failure). */
+static char *get_str(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string) return NULL;
+  size_t len = 0;
+  napi_get_value_string_utf8(env, v, NULL, 0, &len);
+  char *s = malloc(len + 1);
+  if (!s) return NULL;
+  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  return s;
+}
+
+/* Bytes of a Buffer / typed array / ArrayBuffer (borrowed, no copy) or a string (encoded into
+ * scratch slot `slot`). undefined/null give *present = 0. Returns 0 on a wrong type. */
+static int get_bytes(napi_env env, addon_env_t *ae, int slot, napi_value v, const uint8_t **p, size_t *len,
+                     int *present) {
+  void *data = NULL;
+  size_t n = 0;
+  *present = 1;
+  if (napi_get_buffer_info(env, v, &data, &n) == napi_ok) {
+    *p = (const uint8_t *)data;
+    *len = n;
+    return 1;
+  }
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_string) {
+    size_t cap = ae->scratch_cap[slot];
+    size_t w = 0;
+    if (cap > 1) {
+      napi_get_value_string_utf8(env, v, ae->scratch[slot], cap, &w);
+      if (w + 1 < cap) {
+        *p = (const uint8_t *)ae->scratch[slot];
+        *len = w;
+        return 1;
+      }
+    }
+    napi_get_value_string_utf8(env, v, NULL, 0, &n);
+    if (n + 1 > cap) {
+      size_t ncap = (n + 1) * 2 < 256 ? 256 : (n + 1) * 2;
+      char *b = realloc(ae->scratch[slot], ncap);
+      if (!b) return 0;
+      ae->scratch[slot] = b;
+      ae->scratch_cap[slot] = ncap;
+    }
+    napi_get_value_string_utf8(env, v, ae->scratch[slot], ae->scratch_cap[slot], &w);
+    *p = (const uint8_t *)ae->scratch[slot];
+    *len = w;
+    return 1;
+  }
+  if (t == napi_undefined || t == napi_null) {
+    *p = NULL;
+    *len = 0;
+    *present = 0;
+    return 1;
+  }
+  if (t == napi_object) {
+    bool is;
+    if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+      napi_typedarray_type tt;
+      size_t count, off;
+      napi_value ab;
+      napi_get_typedarray_info(env, v, &tt, &count, &data, &ab, &off);
+      size_t es = 1;
+      switch (tt) {
+        case napi_int16_array: case napi_uint16_array: es = 2; break;
+        case napi_int32_array: case napi_uint32_array: case napi_float32_array: es = 4; break;
+        case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: es = 8; break;
+        default: es = 1;
+      }
+      *p = (const uint8_t *)data;
+      *len = count * es;
+      return 1;
+    }
+    if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+      napi_value ab;
+      size_t off;
+      napi_get_dataview_info(env, v, &n, &data, &ab, &off);
+      *p = (const uint8_t *)data;
+      *len = n;
+      return 1;
+    }
+    if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
+      napi_get_arraybuffer_info(env, v, &data, &n);
+      *p = (const uint8_t *)data;
+      *len = n;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* A configuration from an array [k1, v1, k2, v2, ...] of strings; throws and returns NULL on a
+ * bad key or value. */
+static lnc_conf_t *build_conf(napi_env env, napi_value pairs) {
+  uint32_t n = 0;
+  bool is;
+  if (napi_is_array(env, pairs, &is) != napi_ok || !is) {
+    napi_throw_type_error(env, NULL, "config pairs must be an array");
+    return NULL;
+  }
+  napi_get_array_length(env, pairs, &n);
+  lnc_conf_t *conf = lnc_conf_new();
+  for (uint32_t i = 0; i + 1 < n; i += 2) {
+    napi_value k, v;
+    napi_get_element(env, pairs, i, &k);
+    napi_get_element(env, pairs, i + 1, &v);
+    char *ks = get_str(env, k), *vs = get_str(env, v);
+    char errbuf[512] = {0};
+    lnc_err_t rc = (ks && vs) ? lnc_conf_set(conf, ks, vs, errbuf, sizeof errbuf) : LNC_ERR_INVALID_ARG;
+    free(ks);
+    free(vs);
+    if (rc != LNC_ERR_OK) {
+      lnc_conf_free(conf);
+      napi_throw(env, make_error_raw(env, rc, errbuf[0] ? errbuf : "config keys and values must be strings", 0, 0,
+                                     NULL, 0, 0));
+      return NULL;
+    }
+  }
+  return conf;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Handles                                                                                     */
+
+static void free_native(int kind, void *ptr) {
+  switch (kind) {
+    case K_PRODUCER: lnc_producer_free((lnc_producer_t *)ptr); break;
+    case K_CONSUMER: lnc_consumer_free((lnc_consumer_t *)ptr); break;
+    case K_ADMIN: lnc_admin_free((lnc_admin_t *)ptr); break;
+    case K_MOCK: lnc_mock_free((lnc_mock_t *)ptr); break;
+  }
+}
+
+typedef struct {
+  int kind;
+  void *ptr;
+} detached_free_t;
+
+static void *detached_free_main(void *arg) {
+  detached_free_t *d = arg;
+  free_native(d->kind, d->ptr);
+  free(d);
+  return NULL;
+}
+
+static void watcher_stop(napi_env env, struct watcher *w);
+
+static void handle_release(napi_env env, handle_t *h) {
+  if (--h->refs > 0) return;
+  if (h->w) watcher_stop(env, h->w);
+  if (h->ptr && !(h->ae && h->ae->exiting)) {
+    if (h->closed || h->kind == K_ADMIN) {
+      free_native(h->kind, h->ptr);
+    } else {
+      /* Never closed: freeing may flush/join (up to seconds); do it off the JS thread. */
+      detached_free_t *d = malloc(sizeof *d);
+      pthread_t th;
+      pthread_attr_t at;
+      pthread_attr_init(&at);
+      pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+      if (d) {
+        d->kind = h->kind;
+        d->ptr = h->ptr;
+      }
+      if (!d || pthread_create(&th, &at, detached_free_main, d) != 0) {
+        free(d);
+        free_native(h->kind, h->ptr);
+      }
+      pthread_attr_destroy(&at);
+    }
+  }
+  h->ptr = NULL;
+  free(h);
+}
+
+static void handle_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  handle_release(env, (handle_t *)data);
+}
+
+static napi_value wrap_handle(napi_env env, int kind, void *ptr) {
+  handle_t *h = calloc(1, sizeof *h);
+  h->kind = kind;
+  h->ptr = ptr;
+  h->refs = 1;
+  h->ae = get_ae(env);
+  napi_value ext;
+  if (napi_create_external(env, h, handle_finalize, NULL, &ext) != napi_ok) {
+    free_native(kind, ptr);
+    free(h);
+    return NULL;
+  }
+  return ext;
+}
+
+static handle_t *unwrap(napi_env env, napi_value v, int kind) {
+  void *d = NULL;
+  if (napi_get_value_external(env, v, &d) != napi_ok || !d || ((handle_t *)d)->kind != kind) {
+    napi_throw_type_error(env, NULL, "invalid liblnc handle");
+    return NULL;
+  }
+  return (handle_t *)d;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Readiness watcher: a thread doing poll(2) on an eventfd, waking JS via a threadsafe function */
+
+typedef struct watcher {
+  napi_threadsafe_function tsfn;
+  pthread_t th;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int fd;
+  int stopfd;
+  int armed;
+  int stop;
+  int stopped; /* joined + released (JS thread) */
+  int refd;
+  napi_env env;
+  handle_t *h; /* owner; its `w` is cleared when this watcher stops */
+} watcher_t;
+
+static void *watcher_main(void *arg) {
+  watcher_t *w = arg;
+  for (;;) {
+    pthread_mutex_lock(&w->mu);
+    while (!w->armed && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
+    int stop = w->stop;
+    pthread_mutex_unlock(&w->mu);
+    if (stop) break;
+    struct pollfd pfd[2] = {{w->fd, POLLIN, 0}, {w->stopfd, POLLIN, 0}};
+    int r = poll(pfd, 2, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (pfd[1].revents) break;
+    if (pfd[0].revents & POLLNVAL) break;
+    if (pfd[0].revents) {
+      pthread_mutex_lock(&w->mu);
+      w->armed = 0;
+      pthread_mutex_unlock(&w->mu);
+      if (napi_call_threadsafe_function(w->tsfn, NULL, napi_tsfn_nonblocking) != napi_ok) break;
+    }
+  }
+  return NULL;
+}
+
+static void watcher_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)data;
+  watcher_t *w = context;
+  if (!env || !js_cb || w->stop) return;
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  napi_call_function(env, undef, js_cb, 0, NULL, NULL);
+}
+
+static void watcher_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  watcher_t *w = data;
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+  free(w);
+}
+
+static void watcher_cleanup_hook(void *arg);
+
+static void watcher_join(watcher_t *w) {
+  pthread_mutex_lock(&w->mu);
+  w->stop = 1;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  uint64_t one = 1;
+  ssize_t wr = write(w->stopfd, &one, sizeof one);
+  (void)wr;
+  pthread_join(w->th, NULL);
+  close(w->stopfd);
+  w->stopped = 1;
+}
+
+static void watcher_cleanup_hook(void *arg) {
+  /* Environment teardown (process exit / worker end): stop the thread; handles are leaked. */
+  watcher_t *w = arg;
+  addon_env_t *ae = get_ae(w->env);
+  if (ae) ae->exiting = 1;
+  if (!w->stopped) {
+    watcher_join(w);
+    if (w->h) w->h->w = NULL;
+    napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
+  }
+}
+
+static void watcher_stop(napi_env env, watcher_t *w) {
+  if (!w || w->stopped) return;
+  watcher_join(w);
+  if (w->h) w->h->w = NULL;
+  napi_remove_env_cleanup_hook(env, watcher_cleanup_hook, w);
+  napi_release_threadsafe_function(w->tsfn, napi_tsfn_release);
+}
+
+static watcher_t *watcher_start(napi_env env, int fd, napi_value cb) {
+  watcher_t *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->fd = fd;
+  w->env = env;
+  w->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
+  napi_value name;
+  napi_create_string_utf8(env, "lnc-watcher", NAPI_AUTO_LENGTH, &name);
+  if (w->stopfd < 0 || napi_create_threadsafe_function(env, cb, NULL, name, 0, 1, w, watcher_finalize, w,
+                                                       watcher_call_js, &w->tsfn) != napi_ok) {
+    if (w->stopfd >= 0) close(w->stopfd);
+    free(w);
+    return NULL;
+  }
+  napi_unref_threadsafe_function(env, w->tsfn);
+  if (pthread_create(&w->th, NULL, watcher_main, w) != 0) {
+    close(w->stopfd);
+    napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
+    return NULL;
+  }
+  napi_add_env_cleanup_hook(env, watcher_cleanup_hook, w);
+  return w;
+}
+
+/* watch(handle, fd-kind callback): start the handle's watcher (idempotent). */
+static napi_value js_watch_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *d = NULL;
+  CHECK(napi_get_value_external(env, argv[0], &d));
+  handle_t *h = d;
+  if (h->w) return NULL;
+  int fd = -1;
+  if (h->kind == K_PRODUCER) fd = lnc_producer_eventfd(h->ptr);
+  else if (h->kind == K_CONSUMER) fd = lnc_consumer_eventfd(h->ptr);
+  if (fd < 0) {
+    napi_throw_error(env, NULL, "handle has no eventfd");
+    return NULL;
+  }
+  h->w = watcher_start(env, fd, argv[1]);
+  if (h->w) h->w->h = h;
+  if (!h->w) napi_throw_error(env, NULL, "cannot start the event watcher");
+  return NULL;
+}
+
+/* arm(handle): wake JS (once) when the eventfd is readable. */
+static napi_value js_watch_arm(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *d = NULL;
+  CHECK(napi_get_value_external(env, argv[0], &d));
+  watcher_t *w = ((handle_t *)d)->w;
+  if (!w || w->stopped) return NULL;
+  pthread_mutex_lock(&w->mu);
+  if (!w->armed) {
+    w->armed = 1;
+    pthread_cond_signal(&w->cv);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+/* ref(handle, bool): keep the event loop alive while waiting (true) or not (false). */
+static napi_value js_watch_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *d = NULL;
+  bool on = false;
+  CHECK(napi_get_value_external(env, argv[0], &d));
+  CHECK(napi_get_value_bool(env, argv[1], &on));
+  watcher_t *w = ((handle_t *)d)->w;
+  if (!w || w->stopped || w->refd == (int)on) return NULL;
+  w->refd = on;
+  if (on) napi_ref_threadsafe_function(env, w->tsfn);
+  else napi_unref_threadsafe_function(env, w->tsfn);
+  return NULL;
+}
+
+static napi_value js_watch_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *d = NULL;
+  CHECK(napi_get_value_external(env, argv[0], &d));
+  watcher_stop(env, ((handle_t *)d)->w);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Async work                                                                                  */
+
+enum {
+  OP_P_FLUSH = 1, OP_P_CLOSE,
+  OP_C_NEW, OP_C_POLL, OP_C_SEEK, OP_C_COMMIT, OP_C_LAG, OP_C_CLOSE,
+  OP_A_CREATE, OP_A_ENSURE, OP_A_CREATE_RET, OP_A_LIST, OP_A_FIND, OP_A_GET, OP_A_DELETE, OP_A_SET_RET,
+  OP_A_STATUS, OP_A_PING, OP_A_AUTH, OP_A_FETCH, OP_A_SUBSCRIBE, OP_A_UNSUBSCRIBE, OP_A_COMMIT_OFFSET,
+  OP_M_RESTART, OP_M_STOP,
+};
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  handle_t *h;
+  int op;
+  /* inputs */
+  int32_t timeout_ms;
+  char *str;
+  uint32_t topic_id;
+  uint64_t a, b, c;
+  lnc_conf_t *conf;
+  /* outputs */
+  lnc_err_t rc;
+  lnc_error_t *err;
+  uint64_t u;
+  size_t n;
+  lnc_topic_t topic;
+  lnc_topic_t *topics;
+  lnc_cluster_status_t status;
+  lnc_fetch_result_t fetch;
+  void *newptr;
+  /* consumer poll, converted off the JS thread */
+  uint8_t *slab;
+  size_t slab_len;
+  double *meta;
+  uint64_t *ts;
+} work_t;
+
+#define META_FIELDS 8 /* type, extType(-1), offset, keyStart(-1), keyLen, dataStart, dataLen, hasTs */
+
+static void convert_records(work_t *w, lnc_records_t *recs) {
+  size_t n = lnc_records_count(recs);
+  const lnc_record_view_t *v = lnc_records_views(recs);
+  w->n = n;
+  if (n == 0 || !v) {
+    w->n = 0;
+    return;
+  }
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) total += (v[i].has_key ? v[i].key_len : 0) + v[i].data_len;
+  w->slab = malloc(total ? total : 1);
+  w->slab_len = total;
+  w->meta = malloc(n * META_FIELDS * sizeof(double));
+  w->ts = malloc(n * sizeof(uint64_t));
+  size_t pos = 0;
+  for (size_t i = 0; i < n; i++) {
+    double *m = w->meta + i * META_FIELDS;
+    m[0] = v[i].record_type;
+    m[1] = v[i].has_ext_type ? v[i].ext_type : -1;
+    m[2] = (double)v[i].offset;
+    if (v[i].has_key) {
+      m[3] = (double)pos;
+      m[4] = (double)v[i].key_len;
+      if (v[i].key_len) memcpy(w->slab + pos, v[i].key, v[i].key_len);
+      pos += v[i].key_len;
+    } else {
+      m[3] = -1;
+      m[4] = 0;
+    }
+    m[5] = (double)pos;
+    m[6] = (double)v[i].data_len;
+    if (v[i].data_len) memcpy(w->slab + pos, v[i].data, v[i].data_len);
+    pos += v[i].data_len;
+    m[7] = v[i].has_timestamp;
+    w->ts[i] = v[i].has_timestamp ? v[i].timestamp_ns : 0;
+  }
+}
+
+static void work_execute(napi_env env, void *data) {
+  (void)env;
+  work_t *w = data;
+  void *p = w->h ? w->h->ptr : NULL;
+  switch (w->op) {
+    case OP_P_FLUSH: w->rc = lnc_producer_flush(p, w->timeout_ms, &w->n); break;
+    case OP_P_CLOSE: w->rc = lnc_producer_close(p, w->timeout_ms); break;
+    case OP_C_NEW: {
+      lnc_consumer_t *c = NULL;
+      w->rc = lnc_consumer_new(w->conf, &c, &w->err);
+      if (w->rc == LNC_ERR_OK) {
+        w->conf = NULL; /* taken */
+        w->newptr = c;
+      }
+      break;
+    }
+    case OP_C_POLL: {
+      lnc_records_t *recs = NULL;
+      w->rc = lnc_consumer_poll(p, w->timeout_ms, &recs, &w->err);
+      if (w->rc == LNC_ERR_OK && recs) convert_records(w, recs);
+      lnc_records_free(recs);
+      break;
+    }
+    case OP_C_SEEK: w->rc = lnc_consumer_seek(p, (int)w->a, w->b, &w->u, &w->err); break;
+    case OP_C_COMMIT: w->rc = lnc_consumer_commit(p, &w->u, &w->err); break;
+    case OP_C_LAG: w->rc = lnc_consumer_lag(p, &w->u, &w->err); break;
+    case OP_C_CLOSE: w->rc = lnc_consumer_close(p, w->timeout_ms); break;
+    case OP_A_CREATE: w->rc = lnc_admin_create_topic(p, w->str, w->timeout_ms, &w->topic, &w->err); break;
+    case OP_A_ENSURE: w->rc = lnc_admin_ensure_topic(p, w->str, w->timeout_ms, &w->topic, &w->err); break;
+    case OP_A_CREATE_RET:
+      w->rc = lnc_admin_create_topic_with_retention(p, w->str, w->a, w->b, w->timeout_ms, &w->topic, &w->err);
+      break;
+    case OP_A_LIST: w->rc = lnc_admin_list_topics(p, w->timeout_ms, &w->topics, &w->n, &w->err); break;
+    case OP_A_FIND: w->rc = lnc_admin_find_topic(p, w->str, w->timeout_ms, &w->topic, &w->err); break;
+    case OP_A_GET: w->rc = lnc_admin_get_topic(p, w->topic_id, w->timeout_ms, &w->topic, &w->err); break;
+    case OP_A_DELETE: w->rc = lnc_admin_delete_topic(p, w->topic_id, w->timeout_ms, &w->err); break;
+    case OP_A_SET_RET: w->rc = lnc_admin_set_retention(p, w->topic_id, w->a, w->b, w->timeout_ms, &w->err); break;
+    case OP_A_STATUS: w->rc = lnc_admin_cluster_status(p, w->timeout_ms, &w->status, &w->err); break;
+    case OP_A_PING: w->rc = lnc_admin_ping(p, w->timeout_ms, &w->u, &w->err); break;
+    case OP_A_AUTH: w->rc = lnc_admin_authenticate(p, w->str ? w->str : "", w->timeout_ms, &w->err); break;
+    case OP_A_FETCH:
+      w->rc = lnc_admin_fetch(p, w->topic_id, w->a, (uint32_t)w->b, w->timeout_ms, &w->fetch, &w->err);
+      break;
+    case OP_A_SUBSCRIBE:
+      w->rc = lnc_admin_subscribe(p, w->topic_id, w->a, (uint32_t)w->b, w->c, w->timeout_ms, &w->u, &w->err);
+      break;
+    case OP_A_UNSUBSCRIBE: w->rc = lnc_admin_unsubscribe(p, w->topic_id, w->c, w->timeout_ms, &w->err); break;
+    case OP_A_COMMIT_OFFSET:
+      w->rc = lnc_admin_commit_offset(p, w->topic_id, w->c, w->a, w->timeout_ms, &w->err);
+      break;
+    case OP_M_RESTART: w->rc = lnc_mock_restart(p); break;
+    case OP_M_STOP: w->rc = lnc_mock_stop(p); break;
+  }
+}
+
+static napi_value u64_to_js(napi_env env, uint64_t x) {
+  napi_value v;
+  if (x == UINT64_MAX) napi_get_global(env, &v), napi_get_named_property(env, v, "Infinity", &v);
+  else napi_create_double(env, (double)x, &v);
+  return v;
+}
+
+static void set_prop(napi_env env, napi_value obj, const char *name, napi_value v) {
+  napi_set_named_property(env, obj, name, v);
+}
+static void set_num(napi_env env, napi_value obj, const char *name, double d) {
+  napi_value v;
+  napi_create_double(env, d, &v);
+  napi_set_named_property(env, obj, name, v);
+}
+static void set_bool(napi_env env, napi_value obj, const char *name, int b) {
+  napi_value v;
+  napi_get_boolean(env, b != 0, &v);
+  napi_set_named_property(env, obj, name, v);
+}
+
+static napi_value topic_to_js(napi_env env, const lnc_topic_t *t) {
+  napi_value o, s;
+  napi_create_object(env, &o);
+  set_num(env, o, "id", t->id);
+  napi_create_string_utf8(env, t->name, strnlen(t->name, sizeof t->name), &s);
+  set_prop(env, o, "name", s);
+  set_num(env, o, "createdAt", (double)t->created_at);
+  set_num(env, o, "topicEpoch", (double)t->topic_epoch);
+  if (t->has_retention) {
+    napi_value r;
+    napi_create_object(env, &r);
+    set_prop(env, r, "maxAgeSecs", u64_to_js(env, t->max_age_secs));
+    set_prop(env, r, "maxBytes", u64_to_js(env, t->max_bytes));
+    set_prop(env, o, "retention", r);
+  } else {
+    napi_value nul;
+    napi_get_null(env, &nul);
+    set_prop(env, o, "retention", nul);
+  }
+  return o;
+}
+
+static void free_slab(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+static napi_value typed_copy(napi_env env, napi_typedarray_type type, const void *src, size_t count, size_t es) {
+  napi_value ab, ta;
+  void *dst = NULL;
+  napi_create_arraybuffer(env, count * es, &dst, &ab);
+  if (count) memcpy(dst, src, count * es);
+  napi_create_typedarray(env, type, count, ab, 0, &ta);
+  return ta;
+}
+
+static void work_complete(napi_env env, napi_status status, void *data) {
+  work_t *w = data;
+  napi_value result = NULL;
+  int ok = status == napi_ok && w->rc == LNC_ERR_OK;
+  if (w->op == OP_P_FLUSH && status == napi_ok && (w->rc == LNC_ERR_OK || w->rc == LNC_ERR_TIMED_OUT)) ok = 1;
+  if (ok) {
+    switch (w->op) {
+      case OP_P_FLUSH: napi_create_double(env, (double)w->n, &result); break;
+      case OP_P_CLOSE: case OP_C_CLOSE:
+        if (w->h) w->h->closed = 1;
+        napi_get_undefined(env, &result);
+        break;
+      case OP_M_STOP:
+        if (w->h) w->h->closed = 1;
+        napi_get_undefined(env, &result);
+        break;
+      case OP_C_NEW:
+        result = wrap_handle(env, K_CONSUMER, w->newptr);
+        if (!result) napi_get_undefined(env, &result);
+        break;
+      case OP_C_POLL:
+        if (w->n == 0) {
+          napi_get_null(env, &result);
+        } else {
+          napi_value buf;
+          napi_create_object(env, &result);
+          set_num(env, result, "n", (double)w->n);
+          set_prop(env, result, "meta", typed_copy(env, napi_float64_array, w->meta, w->n * META_FIELDS, 8));
+          set_prop(env, result, "ts", typed_copy(env, napi_biguint64_array, w->ts, w->n, 8));
+          if (napi_create_external_buffer(env, w->slab_len, w->slab, free_slab, NULL, &buf) == napi_ok) {
+            w->slab = NULL; /* owned by the Buffer now */
+          } else {
+            napi_create_buffer_copy(env, w->slab_len, w->slab, NULL, &buf);
+          }
+          set_prop(env, result, "data", buf);
+        }
+        break;
+      case OP_C_SEEK: case OP_C_COMMIT: case OP_C_LAG: case OP_A_PING: case OP_A_SUBSCRIBE:
+        napi_create_double(env, (double)w->u, &result);
+        break;
+      case OP_A_CREATE: case OP_A_ENSURE: case OP_A_CREATE_RET: case OP_A_FIND: case OP_A_GET:
+        result = topic_to_js(env, &w->topic);
+        break;
+      case OP_A_LIST:
+        napi_create_array_with_length(env, w->n, &result);
+        for (size_t i = 0; i < w->n; i++) napi_set_element(env, result, (uint32_t)i, topic_to_js(env, &w->topics[i]));
+        break;
+      case OP_A_STATUS: {
+        const lnc_cluster_status_t *s = &w->status;
+        napi_create_object(env, &result);
+        set_num(env, result, "currentTerm", (double)s->current_term);
+        set_num(env, result, "healthyNodes", s->healthy_nodes);
+        set_num(env, result, "nodeCount", s->node_count);
+        set_num(env, result, "nodeId", s->node_id);
+        set_num(env, result, "leaderId", s->leader_id);
+        set_bool(env, result, "isLeader", s->is_leader);
+        set_bool(env, result, "quorumAvailable", s->quorum_available);
+        set_bool(env, result, "isStandalone", s->is_standalone);
+        break;
+      }
+      case OP_A_FETCH: {
+        napi_value buf;
+        napi_create_object(env, &result);
+        set_bool(env, result, "catchingUp", w->fetch.catching_up);
+        set_num(env, result, "nextOffset", (double)w->fetch.next_offset);
+        set_num(env, result, "endOffset", (double)w->fetch.end_offset);
+        napi_create_buffer_copy(env, w->fetch.data_len, w->fetch.data ? (void *)w->fetch.data : (void *)"", NULL,
+                                &buf);
+        set_prop(env, result, "data", buf);
+        break;
+      }
+      default: napi_get_undefined(env, &result);
+    }
+    napi_resolve_deferred(env, w->deferred, result);
+  } else {
+    napi_value e = status == napi_ok ? make_error(env, w->rc, w->err)
+                                     : make_error_raw(env, LNC_ERR_STATE, "async work cancelled", 0, 0, NULL, 0, 0);
+    napi_reject_deferred(env, w->deferred, e);
+  }
+  lnc_error_free(w->err);
+  lnc_topics_free(w->topics, w->n);
+  lnc_fetch_result_clear(&w->fetch);
+  if (w->conf) lnc_conf_free(w->conf);
+  free(w->str);
+  free(w->slab);
+  free(w->meta);
+  free(w->ts);
+  napi_delete_async_work(env, w->work);
+  if (w->h) handle_release(env, w->h);
+  free(w);
+}
+
+/* Queues `w` and returns its Promise. */
+static napi_value queue_work(napi_env env, work_t *w) {
+  napi_value promise, name;
+  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
+    free(w->str);
+    free(w);
+    return NULL;
+  }
+  napi_create_string_utf8(env, "lnc", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, work_execute, work_complete, w, &w->work);
+  if (w->h) w->h->refs++;
+  napi_queue_async_work(env, w->work);
+  return promise;
+}
+
+static work_t *new_work(handle_t *h, int op) {
+  work_t *w = calloc(1, sizeof *w);
+  w->h = h;
+  w->op = op;
+  w->timeout_ms = -1;
+  return w;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Producer                                                                                    */
+
+static napi_value js_producer_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  lnc_conf_t *conf = build_conf(env, argv[0]);
+  if (!conf) return NULL;
+  lnc_producer_t *p = NULL;
+  lnc_error_t *err = NULL;
+  lnc_err_t rc = lnc_producer_new(conf, NULL, NULL, &p, &err);
+  if (rc != LNC_ERR_OK) {
+    lnc_conf_free(conf);
+    return throw_lnc(env, rc, err);
+  }
+  return wrap_handle(env, K_PRODUCER, p);
+}
+
+/* produce(h, topicId, type, extType, key, value, timestampNs, opaque): the hot path. */
+static napi_value js_producer_produce(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *d = NULL;
+  if (argc < 8 || napi_get_value_external(env, argv[0], &d) != napi_ok || !d ||
+      ((handle_t *)d)->kind != K_PRODUCER) {
+    napi_throw_type_error(env, NULL, "produce: bad arguments");
+    return NULL;
+  }
+  handle_t *h = d;
+  uint32_t topic = 0, type = 0, ext = 0;
+  napi_get_value_uint32(env, argv[1], &topic);
+  napi_get_value_uint32(env, argv[2], &type);
+  napi_get_value_uint32(env, argv[3], &ext);
+  const uint8_t *key = NULL, *value = NULL;
+  size_t key_len = 0, value_len = 0;
+  int has_key = 0, has_value = 0;
+  if (!get_bytes(env, h->ae, 0, argv[4], &key, &key_len, &has_key) ||
+      !get_bytes(env, h->ae, 1, argv[5], &value, &value_len, &has_value)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "key and value must be a Buffer, typed array or string");
+    return NULL;
+  }
+  if (has_key && !key) key = (const uint8_t *)""; /* empty key, not "no key" */
+  uint64_t ts = 0;
+  if (!get_u64(env, argv[6], &ts)) ts = 0;
+  double op = 0;
+  napi_get_value_double(env, argv[7], &op);
+  lnc_error_t *err = NULL;
+  lnc_err_t rc = lnc_producer_send_record(h->ptr, topic, (uint8_t)type, (uint16_t)ext, has_key ? key : NULL, key_len,
+                                          value, value_len, ts, (void *)(uintptr_t)op, &err);
+  if (rc != LNC_ERR_OK) return throw_lnc(env, rc, err);
+  return NULL;
+}
+
+#define REPORT_CHUNK 4096
+#define DRAIN_MAX 65536
+
+/* drain(h) -> null | { n, meta: Float64Array(4n) [opaque, topicId, batchId, errCode], errors: Array|null }.
+ * Takes every waiting report (up to DRAIN_MAX) with lnc_producer_poll_reports, never waiting. */
+static napi_value js_producer_drain(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
+  if (!h) return NULL;
+  static __thread lnc_report_t reps[REPORT_CHUNK];
+  double *meta = NULL;
+  size_t n = 0, cap = 0;
+  napi_value errors = NULL, last_err = NULL;
+  int last_code = 0;
+  const char *last_msg = NULL;
+  char *last_msg_copy = NULL;
+  while (n < DRAIN_MAX) {
+    size_t got = 0;
+    lnc_err_t rc = lnc_producer_poll_reports(h->ptr, 0, reps, REPORT_CHUNK, &got);
+    if (rc != LNC_ERR_OK || got == 0) break;
+    if (n + got > cap) {
+      cap = (n + got) * 2;
+      double *m = realloc(meta, cap * 4 * sizeof(double));
+      if (!m) break; /* unreachable in practice; reports already taken would be lost */
+      meta = m;
+    }
+    for (size_t i = 0; i < got; i++) {
+      lnc_report_t *r = &reps[i];
+      double *m = meta + (n + i) * 4;
+      m[0] = (double)(uintptr_t)r->opaque;
+      m[1] = r->topic_id;
+      m[2] = (double)r->batch_id;
+      m[3] = r->err;
+      if (r->err != LNC_ERR_OK) {
+        if (!errors) napi_create_array(env, &errors);
+        /* Reports of one failed batch share one error: reuse the JS object for identical runs. */
+        const char *msg = lnc_error_message(r->error);
+        if (!(last_err && last_code == r->err && msg && last_msg && strcmp(msg, last_msg) == 0)) {
+          last_err = make_error(env, r->err, r->error);
+          last_code = r->err;
+          free(last_msg_copy);
+          last_msg_copy = msg ? strdup(msg) : NULL;
+          last_msg = last_msg_copy;
+        }
+        napi_set_element(env, errors, (uint32_t)(n + i), last_err);
+      }
+      lnc_error_free(r->error);
+    }
+    n += got;
+    if (got < REPORT_CHUNK) break;
+  }
+  free(last_msg_copy);
+  napi_value result;
+  if (n == 0) {
+    free(meta);
+    napi_get_null(env, &result);
+    return result;
+  }
+  napi_create_object(env, &result);
+  set_num(env, result, "n", (double)n);
+  set_prop(env, result, "meta", typed_copy(env, napi_float64_array, meta, n * 4, 8));
+  if (!errors) napi_get_null(env, &errors);
+  set_prop(env, result, "errors", errors);
+  free(meta);
+  return result;
+}
+
+static napi_value js_producer_flush(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
+  if (!h) return NULL;
+  work_t *w = new_work(h, OP_P_FLUSH);
+  w->timeout_ms = get_i32(env, argv[1], -1);
+  return queue_work(env, w);
+}
+
+static napi_value js_producer_close(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
+  if (!h) return NULL;
+  work_t *w = new_work(h, OP_P_CLOSE);
+  w->timeout_ms = get_i32(env, argv[1], -1);
+  return queue_work(env, w);
+}
+
+static napi_value js_producer_purge(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
+  if (!h) return NULL;
+  size_t n = 0;
+  lnc_err_t rc = lnc_producer_purge(h->ptr, &n);
+  if (rc != LNC_ERR_OK) return throw_lnc(env, rc, NULL);
+  napi_create_double(env, (double)n, &result);
+  return result;
+}
+
+static napi_value js_producer_metrics(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], o;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
+  if (!h) return NULL;
+  lnc_producer_metrics_t m;
+  lnc_err_t rc = lnc_producer_metrics(h->ptr, &m);
+  if (rc != LNC_ERR_OK) return throw_lnc(env, rc, NULL);
+  napi_create_object(env, &o);
+#define M(field, name) set_num(env, o, name, (double)m.field)
+  M(records_sent, "recordsSent"); M(records_acked, "recordsAcked"); M(records_failed, "recordsFailed");
+  M(bytes_sent, "bytesSent"); M(bytes_acked, "bytesAcked"); M(batches_sent, "batchesSent");
+  M(batches_acked, "batchesAcked"); M(batches_failed, "batchesFailed"); M(batches_retried, "batchesRetried");
+  M(records_retried, "recordsRetried"); M(possible_duplicates, "possibleDuplicates"); M(connects, "connects");
+  M(disconnects, "disconnects"); M(server_errors, "serverErrors"); M(batches_compressed, "batchesCompressed");
+  M(in_flight_batches, "inFlightBatches"); M(buffered_bytes, "bufferedBytes");
+  M(outstanding_records, "outstandingRecords"); M(ack_latency_p50_us, "ackLatencyP50Us");
+  M(ack_latency_p99_us, "ackLatencyP99Us");
+#undef M
+  return o;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Consumer                                                                                    */
+
+static napi_value js_consumer_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  lnc_conf_t *conf = build_conf(env, argv[0]);
+  if (!conf) return NULL;
+  work_t *w = new_work(NULL, OP_C_NEW);
+  w->conf = conf;
+  return queue_work(env, w);
+}
+
+/* consumerCall(h, op, timeoutMs|whence, offset) */
+static napi_value js_consumer_call(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_CONSUMER);
+  if (!h) return NULL;
+  int32_t op = get_i32(env, argv[1], 0);
+  if (op < OP_C_POLL || op > OP_C_CLOSE) {
+    napi_throw_range_error(env, NULL, "bad consumer op");
+    return NULL;
+  }
+  work_t *w = new_work(h, op);
+  w->timeout_ms = get_i32(env, argv[2], -1);
+  if (op == OP_C_SEEK) {
+    w->a = (uint64_t)get_i32(env, argv[2], 0);
+    if (!get_u64(env, argv[3], &w->b)) {
+      free(w);
+      napi_throw_type_error(env, NULL, "offset must be a non-negative number or bigint");
+      return NULL;
+    }
+  }
+  return queue_work(env, w);
+}
+
+static napi_value js_consumer_position(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_CONSUMER);
+  if (!h) return NULL;
+  uint64_t pos = 0;
+  lnc_err_t rc = lnc_consumer_position(h->ptr, &pos);
+  if (rc != LNC_ERR_OK) return throw_lnc(env, rc, NULL);
+  napi_create_double(env, (double)pos, &result);
+  return result;
+}
+
+static napi_value js_consumer_topic_id(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_CONSUMER);
+  if (!h) return NULL;
+  napi_create_uint32(env, lnc_consumer_topic_id(h->ptr), &result);
+  return result;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Admin                                                                                       */
+
+static napi_value js_admin_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  lnc_conf_t *conf = build_conf(env, argv[0]);
+  if (!conf) return NULL;
+  lnc_admin_t *a = NULL;
+  lnc_error_t *err = NULL;
+  lnc_err_t rc = lnc_admin_new(conf, &a, &err);
+  if (rc != LNC_ERR_OK) {
+    lnc_conf_free(conf);
+    return throw_lnc(env, rc, err);
+  }
+  return wrap_handle(env, K_ADMIN, a);
+}
+
+/* adminCall(h, op, str, topicId, a, b, c, timeoutMs) */
+static napi_value js_admin_call(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_ADMIN);
+  if (!h) return NULL;
+  int32_t op = get_i32(env, argv[1], 0);
+  if (op < OP_A_CREATE || op > OP_A_COMMIT_OFFSET) {
+    napi_throw_range_error(env, NULL, "bad admin op");
+    return NULL;
+  }
+  work_t *w = new_work(h, op);
+  w->str = get_str(env, argv[2]);
+  uint32_t tid = 0;
+  napi_get_value_uint32(env, argv[3], &tid);
+  w->topic_id = tid;
+  if (!get_u64(env, argv[4], &w->a) || !get_u64(env, argv[5], &w->b) || !get_u64(env, argv[6], &w->c)) {
+    free(w->str);
+    free(w);
+    napi_throw_type_error(env, NULL, "numeric arguments must be non-negative numbers or bigints");
+    return NULL;
+  }
+  w->timeout_ms = get_i32(env, argv[7], -1);
+  return queue_work(env, w);
+}
+
+static napi_value js_consumer_id(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char *name = get_str(env, argv[0]);
+  uint64_t id = 0;
+  lnc_err_t rc = lnc_consumer_id(name ? name : "", &id);
+  free(name);
+  if (rc != LNC_ERR_OK) return throw_lnc(env, rc, NULL);
+  napi_create_bigint_uint64(env, id, &result);
+  return result;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Mock broker                                                                                 */
+
+static napi_value js_mock_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[0], &n);
+  size_t count = n / 2;
+  char **keys = calloc(count + 1, sizeof(char *)), **vals = calloc(count + 1, sizeof(char *));
+  for (size_t i = 0; i < count; i++) {
+    napi_value k, v;
+    napi_get_element(env, argv[0], (uint32_t)(2 * i), &k);
+    napi_get_element(env, argv[0], (uint32_t)(2 * i + 1), &v);
+    keys[i] = get_str(env, k);
+    vals[i] = get_str(env, v);
+    if (!keys[i]) keys[i] = strdup("");
+    if (!vals[i]) vals[i] = strdup("");
+  }
+  lnc_mock_t *m = NULL;
+  char errbuf[512] = {0};
+  lnc_err_t rc = lnc_mock_new((const char *const *)keys, (const char *const *)vals, count, &m, errbuf, sizeof errbuf);
+  for (size_t i = 0; i < count; i++) {
+    free(keys[i]);
+    free(vals[i]);
+  }
+  free(keys);
+  free(vals);
+  if (rc != LNC_ERR_OK) {
+    napi_throw(env, make_error_raw(env, rc, errbuf[0] ? errbuf : NULL, 0, 0, NULL, 0, 0));
+    return NULL;
+  }
+  return wrap_handle(env, K_MOCK, m);
+}
+
+enum {
+  M_ADDRESS = 1, M_PORT, M_DROP_FRAMES, M_DROP_BYTES, M_DISCONNECT_ALL, M_ACK_DELAY, M_DROP_ACKS, M_STALL,
+  M_FORCE_CATCHING_UP, M_FETCH_RATE, M_WRITE_ONLY, M_TRUNCATE_FRONT, M_FAIL_INGESTS, M_FAIL_REQUESTS,
+  M_REQUIRE_TOKEN, M_CREATE_TOPIC, M_STATS, M_TOPIC_SIZE, M_RESTART, M_STOP,
+};
+
+/* mockCall(h, op, a, b, str): synchronous fault controls (in-process, no network wait). */
+static napi_value js_mock_call(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], result = NULL;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_MOCK);
+  if (!h) return NULL;
+  int32_t op = get_i32(env, argv[1], 0);
+  uint64_t a = 0, b = 0;
+  if ((argc > 2 && !get_u64(env, argv[2], &a)) || (argc > 3 && !get_u64(env, argv[3], &b))) {
+    napi_throw_type_error(env, NULL, "numeric arguments must be non-negative numbers or bigints");
+    return NULL;
+  }
+  char *s = argc > 4 ? get_str(env, argv[4]) : NULL;
+  lnc_mock_t *m = h->ptr;
+  lnc_err_t rc = LNC_ERR_OK;
+  napi_get_undefined(env, &result);
+  switch (op) {
+    case M_ADDRESS: {
+      char buf[256];
+      size_t n = lnc_mock_address(m, buf, sizeof buf);
+      napi_create_string_utf8(env, buf, n < sizeof buf ? n : sizeof buf - 1, &result);
+      break;
+    }
+    case M_PORT: napi_create_uint32(env, lnc_mock_port(m), &result); break;
+    case M_DROP_FRAMES: rc = lnc_mock_drop_after_frames(m, a); break;
+    case M_DROP_BYTES: rc = lnc_mock_drop_after_bytes(m, a); break;
+    case M_DISCONNECT_ALL: rc = lnc_mock_disconnect_all(m); break;
+    case M_ACK_DELAY: rc = lnc_mock_set_ack_delay_ms(m, a); break;
+    case M_DROP_ACKS: rc = lnc_mock_drop_next_acks(m, a); break;
+    case M_STALL: rc = lnc_mock_stall_reading(m, a != 0); break;
+    case M_FORCE_CATCHING_UP: rc = lnc_mock_force_catching_up(m, a); break;
+    case M_FETCH_RATE: rc = lnc_mock_set_fetch_rate_limit(m, a); break;
+    case M_WRITE_ONLY: rc = lnc_mock_set_write_only(m, a != 0); break;
+    case M_TRUNCATE_FRONT: rc = lnc_mock_truncate_front(m, (uint32_t)a, b); break;
+    case M_FAIL_INGESTS: rc = lnc_mock_fail_next_ingests(m, a, s ? s : "", b != 0); break;
+    case M_FAIL_REQUESTS: rc = lnc_mock_fail_next_requests(m, a, s ? s : ""); break;
+    case M_REQUIRE_TOKEN: rc = lnc_mock_require_token(m, s); break;
+    case M_CREATE_TOPIC: {
+      uint32_t id = 0;
+      rc = lnc_mock_create_topic(m, s ? s : "", &id);
+      if (rc == LNC_ERR_OK) napi_create_uint32(env, id, &result);
+      break;
+    }
+    case M_STATS: {
+      lnc_mock_stats_t st;
+      rc = lnc_mock_stats(m, &st);
+      if (rc == LNC_ERR_OK) {
+        napi_create_object(env, &result);
+#define S(field, name) set_num(env, result, name, (double)st.field)
+        S(connections_accepted, "connectionsAccepted"); S(connections_open, "connectionsOpen");
+        S(frames_received, "framesReceived"); S(fatal_closes, "fatalCloses"); S(ingests_received, "ingestsReceived");
+        S(ingests_stored, "ingestsStored"); S(bytes_stored, "bytesStored"); S(acks_sent, "acksSent");
+        S(acks_dropped, "acksDropped"); S(errors_sent, "errorsSent"); S(keepalives_answered, "keepalivesAnswered");
+        S(control_requests, "controlRequests"); S(fetches_served, "fetchesServed");
+#undef S
+      }
+      break;
+    }
+    case M_TOPIC_SIZE: {
+      uint64_t size = 0;
+      rc = lnc_mock_topic_size(m, (uint32_t)a, &size);
+      if (rc == LNC_ERR_OK) napi_create_double(env, (double)size, &result);
+      break;
+    }
+    case M_RESTART: case M_STOP: {
+      free(s);
+      work_t *w = new_work(h, op == M_RESTART ? OP_M_RESTART : OP_M_STOP);
+      return queue_work(env, w);
+    }
+    default: rc = LNC_ERR_INVALID_ARG;
+  }
+  free(s);
+  if (rc != LNC_ERR_OK) {
+    const char *why = NULL;
+    char msg[320];
+    if (op == M_CREATE_TOPIC && rc == LNC_ERR_TOPIC_EXISTS) why = "topic already exists";
+    if (why) snprintf(msg, sizeof msg, "%s", why);
+    napi_throw(env, make_error_raw(env, rc, why ? msg : NULL, 0, 0, NULL, 0, 0));
+    return NULL;
+  }
+  return result;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Misc + module                                                                               */
+
+static napi_value js_set_error_factory(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  addon_env_t *ae = get_ae(env);
+  if (ae->error_factory) napi_delete_reference(env, ae->error_factory);
+  CHECK(napi_create_reference(env, argv[0], 1, &ae->error_factory));
+  return NULL;
+}
+
+static napi_value js_version(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  napi_create_string_utf8(env, lnc_version_str(), NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+static napi_value js_err_name(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], v;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_create_string_utf8(env, lnc_err_name(get_i32(env, argv[0], 0)), NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+static napi_value js_err_str(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], v;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_create_string_utf8(env, lnc_err_str(get_i32(env, argv[0], 0)), NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+static void env_cleanup(void *arg) {
+  addon_env_t *ae = arg;
+  ae->exiting = 1;
+}
+
+static void instance_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  addon_env_t *ae = data;
+  ae->exiting = 1;
+  /* Deliberately leaked: handle finalizers running later in teardown may still read it. */
+}
+
+NAPI_MODULE_INIT() {
+  addon_env_t *ae = calloc(1, sizeof *ae);
+  napi_set_instance_data(env, ae, instance_finalize, NULL);
+  napi_add_env_cleanup_hook(env, env_cleanup, ae);
+  napi_property_descriptor props[] = {
+#define F(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
+      F("setErrorFactory", js_set_error_factory),
+      F("version", js_version),
+      F("errName", js_err_name),
+      F("errStr", js_err_str),
+      F("watchStart", js_watch_start),
+      F("watchArm", js_watch_arm),
+      F("watchRef", js_watch_ref),
+      F("watchStop", js_watch_stop),
+      F("producerNew", js_producer_new),
+      F("producerProduce", js_producer_produce),
+      F("producerDrain", js_producer_drain),
+      F("producerFlush", js_producer_flush),
+      F("producerClose", js_producer_close),
+      F("producerPurge", js_producer_purge),
+      F("producerMetrics", js_producer_metrics),
+      F("consumerNew", js_consumer_new),
+      F("consumerCall", js_consumer_call),
+      F("consumerPosition", js_consumer_position),
+      F("consumerTopicId", js_consumer_topic_id),
+      F("consumerId", js_consumer_id),
+      F("adminNew", js_admin_new),
+      F("adminCall", js_admin_call),
+      F("mockNew", js_mock_new),
+      F("mockCall", js_mock_call),
+#undef F
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
