@@ -1,0 +1,3 @@
+module github.com/liblnc/liblnc/bindings/go
+
+go 1.22

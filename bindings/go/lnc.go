@@ -1,0 +1,241 @@
+// Package lnc is the Go binding of liblnc, the client library for the LANCE streaming server's
+// wire protocol (LWP).
+//
+// All protocol work (framing, checksums, TLV records, batching, retries, offsets) happens in
+// liblnc; this package only adds Go idiom on top of its C ABI: constructors returning
+// (*T, error), context.Context on every blocking call, channels, typed errors usable with
+// errors.Is / errors.As, and a mock broker for tests.
+//
+// Handles are safe for concurrent use. Every handle must be closed with Close (idempotent).
+//
+// Blocking calls honour their context: liblnc is called in short slices (at most 50 ms each)
+// and the context is checked between slices, or, for single request/reply calls, the call
+// runs with the context's remaining time as its timeout and is abandoned on cancellation.
+package lnc
+
+/*
+#include <stdlib.h>
+#include "lnc.h"
+*/
+import "C"
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"runtime"
+	"sort"
+	"strconv"
+	"time"
+	"unsafe"
+)
+
+// Version returns liblnc's version string, e.g. "0.1.0" (lnc_version_str).
+func Version() string { return C.GoString(C.lnc_version_str()) }
+
+// VersionNumber returns liblnc's version as (major << 16) | (minor << 8) | patch.
+func VersionNumber() uint32 { return uint32(C.lnc_version()) }
+
+// Config is liblnc's string key/value configuration ("bootstrap.servers", "linger.ms", …; the
+// keys are documented in liblnc's README and header). Each entry becomes one lnc_conf_set call;
+// an unknown key is an *Error with CodeUnknownKey and a bad value one with CodeInvalidValue,
+// both carrying liblnc's reason and the Key.
+type Config map[string]string
+
+// RetentionUnlimited is the retention value meaning "no limit" (LNC_RETENTION_UNLIMITED).
+const RetentionUnlimited = uint64(math.MaxUint64)
+
+// pollSlice is the longest single wait handed to liblnc by a call that honours a context.
+const pollSlice = 50 * time.Millisecond
+
+// conf is an owned lnc_conf_t being built.
+type conf struct{ c *C.lnc_conf_t }
+
+// newConf builds an lnc_conf_t from cfg (keys applied in sorted order so that the first bad
+// key reported is deterministic).
+func newConf(cfg Config) (*conf, error) {
+	c := C.lnc_conf_new()
+	if c == nil {
+		return nil, &Error{Code: CodePanic, Message: "lnc_conf_new returned NULL"}
+	}
+	cf := &conf{c: c}
+	keys := make([]string, 0, len(cfg))
+	for k := range cfg {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := cf.set(k, cfg[k]); err != nil {
+			cf.free()
+			return nil, err
+		}
+	}
+	return cf, nil
+}
+
+func (cf *conf) set(key, value string) error {
+	ck := C.CString(key)
+	cv := C.CString(value)
+	defer C.free(unsafe.Pointer(ck))
+	defer C.free(unsafe.Pointer(cv))
+	var buf [512]C.char
+	rc := C.lnc_conf_set(cf.c, ck, cv, &buf[0], C.size_t(len(buf)))
+	if rc != C.LNC_ERR_OK {
+		msg := C.GoString(&buf[0])
+		if msg == "" {
+			msg = Code(rc).Description()
+		}
+		return &Error{Code: Code(rc), Message: msg, Key: key}
+	}
+	return nil
+}
+
+// get reads a key's effective value.
+func (cf *conf) get(key string) (string, error) {
+	ck := C.CString(key)
+	defer C.free(unsafe.Pointer(ck))
+	var n C.size_t
+	if rc := C.lnc_conf_get(cf.c, ck, nil, &n); rc != C.LNC_ERR_OK {
+		return "", &Error{Code: Code(rc), Message: Code(rc).Description(), Key: key}
+	}
+	buf := make([]byte, int(n)+1)
+	n = C.size_t(len(buf))
+	if rc := C.lnc_conf_get(cf.c, ck, (*C.char)(unsafe.Pointer(&buf[0])), &n); rc != C.LNC_ERR_OK {
+		return "", &Error{Code: Code(rc), Message: Code(rc).Description(), Key: key}
+	}
+	if i := bytes.IndexByte(buf, 0); i >= 0 {
+		buf = buf[:i]
+	}
+	return string(buf), nil
+}
+
+func (cf *conf) getDuration(key string, def time.Duration) time.Duration {
+	s, err := cf.get(key)
+	if err != nil {
+		return def
+	}
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return def
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// free releases the conf unless a constructor took it (then call taken instead).
+func (cf *conf) free() {
+	if cf.c != nil {
+		C.lnc_conf_free(cf.c)
+		cf.c = nil
+	}
+}
+
+func (cf *conf) taken() { cf.c = nil }
+
+// ValidateConfig checks every key and value of cfg with liblnc without creating a handle.
+func ValidateConfig(cfg Config) error {
+	cf, err := newConf(cfg)
+	if err != nil {
+		return err
+	}
+	cf.free()
+	return nil
+}
+
+// ConfigValue returns the effective value of key (cfg's value or liblnc's default), as
+// liblnc normalises it.
+func ConfigValue(cfg Config, key string) (string, error) {
+	cf, err := newConf(cfg)
+	if err != nil {
+		return "", err
+	}
+	defer cf.free()
+	return cf.get(key)
+}
+
+// ConsumerID returns the consumer id that the official Rust client and liblnc's file offset
+// store derive from a consumer name (lnc_consumer_id).
+func ConsumerID(name string) (uint64, error) {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	var id C.uint64_t
+	if rc := C.lnc_consumer_id(cn, &id); rc != C.LNC_ERR_OK {
+		return 0, codeError(Code(rc))
+	}
+	return uint64(id), nil
+}
+
+// sliceMs is the timeout for one liblnc wait: at most slice, at most the context's remaining
+// time (at least 1 ms while it has any).
+func sliceMs(ctx context.Context, slice time.Duration) C.int32_t {
+	if dl, ok := ctx.Deadline(); ok {
+		if rem := time.Until(dl); rem < slice {
+			if rem <= 0 {
+				return 0
+			}
+			slice = rem
+		}
+	}
+	ms := (slice + time.Millisecond - 1) / time.Millisecond
+	return C.int32_t(ms)
+}
+
+// callMs is the timeout for a single request/reply call: the context's remaining time, bounded
+// by def (the handle's request.timeout.ms).
+func callMs(ctx context.Context, def time.Duration) C.int32_t {
+	d := def
+	if dl, ok := ctx.Deadline(); ok {
+		if rem := time.Until(dl); rem < d {
+			d = rem
+		}
+	}
+	if d <= 0 {
+		return 1
+	}
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	if ms > math.MaxInt32 {
+		ms = math.MaxInt32
+	}
+	return C.int32_t(ms)
+}
+
+// runCall runs fn (a single blocking liblnc call that converts its result to Go values) and
+// returns its result, or ctx.Err() as soon as ctx is done. An abandoned call finishes in the
+// background within its own timeout; its result is dropped (it holds no C memory).
+func runCall[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	if ctx.Done() == nil {
+		return fn()
+	}
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, err
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := fn()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// goid returns the current goroutine's id (used only to refuse Close/Flush from inside a
+// callback running on the binding's own goroutine, where they would deadlock).
+func goid() uint64 {
+	var buf [64]byte
+	n := runtime.Stack(buf[:], false)
+	b := bytes.TrimPrefix(buf[:n], []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseUint(string(b), 10, 64)
+	return id
+}
