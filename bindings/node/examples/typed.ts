@@ -1,0 +1,72 @@
+// A typed tour of the API; `npm run typecheck` (tsc --noEmit) checks it against index.d.ts.
+// Run it with a TypeScript runner, or read it as documentation.
+import {
+  Admin, ClosedError, Consumer, ConsumerRecord, DeliveryReport, LncError, MockBroker, Producer, QueueFullError,
+  RecordType, Topic, UnknownTopicError, consumerId, version,
+} from '..';
+
+async function main(): Promise<void> {
+  console.log(`liblnc ${version()}`);
+  const mock = new MockBroker({ 'ack.delay.ms': 1 });
+  const config = { 'bootstrap.servers': mock.address };
+
+  const admin = new Admin(config);
+  const topic: Topic = await admin.ensureTopic('orders');
+  const rtt: number = await admin.ping({ timeoutMs: 1000 });
+  console.log(`topic ${topic.id}, rtt ${rtt} us, standalone ${(await admin.clusterStatus()).isStandalone}`);
+
+  const producer = new Producer({ ...config, lingerMs: 2, 'max.in.flight': 8 });
+  producer.on('delivery', (r: DeliveryReport) => {
+    if (r.error) console.error(`record ${String(r.opaque)} failed: ${r.error.code}`);
+  });
+  producer.on('error', (e) => console.error(e.code, e.report.topicId));
+
+  const report = await producer.send('orders', JSON.stringify({ id: 1 }), { type: 'json' });
+  console.log(`acked in batch ${report.batchId}`);
+  await producer.send(topic.id, Buffer.from('payload'), { key: 'customer-7', timestamp: new Date() });
+  await producer.send(topic.id, null, { type: 'tombstone', key: 'customer-7' }).catch((e: LncError) => e.code);
+  for (let i = 0; i < 1000; i++) {
+    try {
+      producer.produce(topic.id, `event ${i}`, { opaque: i, type: RecordType.raw, timestamp: 1_700_000_000_000n * 1_000_000n });
+    } catch (e) {
+      if (e instanceof QueueFullError) await new Promise<void>((r) => producer.once('drain', r));
+      else throw e;
+    }
+  }
+  await producer.flush(10_000);
+  console.log(producer.metrics().recordsAcked);
+  await producer.close();
+
+  try {
+    await admin.findTopic('missing');
+  } catch (e) {
+    if (e instanceof UnknownTopicError) console.log(e.code, e.retryable, e.serverOffset, e.leaderAddr);
+  }
+
+  const consumer = new Consumer({ ...config, topic: 'orders', 'start.offset': 'beginning', 'consumer.name': 'typed' });
+  await consumer.ready;
+  let n = 0;
+  for await (const rec of consumer) {
+    const r: ConsumerRecord = rec;
+    const ts: bigint | null = r.timestamp;
+    console.log(r.offset, r.typeName, r.key?.toString(), r.isTombstone ? '(tombstone)' : r.text(), ts);
+    if (++n === 3) break;
+  }
+  const batch: ConsumerRecord[] = await consumer.poll(100);
+  const pos: number = await consumer.seek('beginning');
+  console.log(batch.length, pos, await consumer.lag(), consumer.position(), await consumer.commit());
+  await consumer.close();
+  await consumer.poll().catch((e) => e instanceof ClosedError);
+
+  const id: bigint = consumerId('typed');
+  await admin.subscribe(topic.id, { consumerId: id, startOffset: 0 });
+  mock.failNextIngests(2, 'FORWARD_FAILED: leader unreachable');
+  mock.disconnectAll();
+  console.log(mock.stats().ingestsStored, mock.topicSize(topic.id));
+  await mock.stop();
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

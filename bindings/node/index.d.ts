@@ -1,0 +1,372 @@
+// Type definitions for the liblnc Node.js binding (hand-written; checked by `tsc --noEmit` on
+// examples/typed.ts).
+
+/// <reference types="node" />
+import { EventEmitter } from 'node:events';
+
+/** A configuration value; arrays are joined with ',' (bootstrap.servers). */
+export type ConfigValue = string | number | boolean | bigint | ReadonlyArray<string>;
+
+/**
+ * liblnc configuration: dotted keys as in liblnc's key table ('bootstrap.servers', 'linger.ms',
+ * …) or their camelCase spellings ('bootstrapServers', 'lingerMs'). liblnc validates every key
+ * and value (ConfigError with code UNKNOWN_KEY / INVALID_VALUE).
+ */
+export interface Config {
+  'bootstrap.servers'?: string | ReadonlyArray<string>;
+  'client.id'?: string;
+  checksum?: 'crc32' | 'crc32c';
+  'connect.timeout.ms'?: number;
+  'request.timeout.ms'?: number;
+  'keepalive.interval.ms'?: number;
+  'reconnect.backoff.ms'?: number;
+  'reconnect.backoff.max.ms'?: number;
+  'reconnect.jitter'?: number;
+  'auth.token'?: string;
+  'max.frame.bytes'?: number;
+  'redirect.max'?: number;
+  [key: string]: ConfigValue | undefined;
+}
+
+export interface ProducerConfig extends Config {
+  'batch.size'?: number;
+  'linger.ms'?: number;
+  'max.in.flight'?: number;
+  'delivery.timeout.ms'?: number;
+  'buffer.memory'?: number;
+  /** Defaults to false in this binding (a full buffer throws QueueFullError instead of blocking the event loop). */
+  'send.block'?: boolean;
+  'send.timeout.ms'?: number;
+  retries?: number;
+  'retry.backoff.ms'?: number;
+  compression?: 'none' | 'lz4';
+  'compression.min.bytes'?: number;
+  connections?: number;
+}
+
+export interface ConsumerConfig extends Config {
+  topic?: string;
+  'topic.id'?: number;
+  'consumer.name'?: string;
+  'offset.dir'?: string;
+  'offset.store'?: 'auto' | 'file' | 'memory' | 'none';
+  /** 'stored' (default), 'beginning', 'end', or a byte offset. */
+  'start.offset'?: 'stored' | 'beginning' | 'end' | number | string;
+  'offset.reset'?: 'earliest' | 'latest' | 'error';
+  'fetch.max.bytes'?: number;
+  'fetch.min.wait.ms'?: number;
+  'fetch.max.wait.ms'?: number;
+  'fetch.pipeline'?: 1 | 2;
+  'queued.max.bytes'?: number;
+  'max.poll.records'?: number;
+  'enable.auto.commit'?: boolean;
+  'auto.commit.interval.ms'?: number;
+  'catching.up.retries'?: number;
+  'expand.envelopes'?: boolean;
+  'consume.raw'?: boolean;
+}
+
+/** Record type numbers (LNC_RECORD_*). */
+export declare const RecordType: {
+  readonly raw: 1;
+  readonly json: 2;
+  readonly msgpack: 3;
+  readonly protobuf: 4;
+  readonly avro: 5;
+  readonly keyValue: 16;
+  readonly timestamped: 17;
+  readonly keyTimestamped: 18;
+  readonly extended: 255;
+};
+
+export type RecordTypeName = keyof typeof RecordType | 'tombstone';
+
+/** Bytes accepted as a key or value: Buffer / typed array / DataView / ArrayBuffer (no copy) or a string (UTF-8). */
+export type Bytes = string | NodeJS.ArrayBufferView | ArrayBuffer;
+
+export interface RecordOptions<O = unknown> {
+  /** Record type name or number (default raw; a key makes it key-value, a timestamp timestamped). */
+  type?: RecordTypeName | number;
+  /** Extended type when type is 'extended'. */
+  extType?: number;
+  key?: Bytes | null;
+  /** bigint = ns since the epoch, number = ms since the epoch, or a Date. */
+  timestamp?: bigint | number | Date;
+  /** Any value; comes back in the 'delivery' event of a produce()d record. */
+  opaque?: O;
+}
+
+export interface DeliveryReport<O = unknown> {
+  topicId: number;
+  /** The topic name when the record was produced by name. */
+  topic: string | undefined;
+  /** Batch id of the acknowledged (or last) attempt; 0 if never sent. */
+  batchId: number;
+  opaque: O | undefined;
+  /** null when acknowledged (written and fsynced by the server). */
+  error: LncError | null;
+}
+
+export interface ProducerMetrics {
+  recordsSent: number;
+  recordsAcked: number;
+  recordsFailed: number;
+  bytesSent: number;
+  bytesAcked: number;
+  batchesSent: number;
+  batchesAcked: number;
+  batchesFailed: number;
+  batchesRetried: number;
+  recordsRetried: number;
+  possibleDuplicates: number;
+  connects: number;
+  disconnects: number;
+  serverErrors: number;
+  batchesCompressed: number;
+  inFlightBatches: number;
+  bufferedBytes: number;
+  outstandingRecords: number;
+  ackLatencyP50Us: number;
+  ackLatencyP99Us: number;
+}
+
+/** An error of a fire-and-forget record, emitted as 'error'. */
+export interface RecordError extends LncError {
+  report: DeliveryReport;
+}
+
+export interface ProducerEvents {
+  delivery: [report: DeliveryReport];
+  error: [error: RecordError];
+  drain: [];
+  close: [];
+}
+
+export declare class Producer extends EventEmitter {
+  constructor(config?: ProducerConfig);
+  /** Records accepted and not yet reported. */
+  readonly outstanding: number;
+  readonly closed: boolean;
+  /** Fire-and-forget; throws if the record was not accepted (QueueFullError: wait for 'drain'). */
+  produce(topic: string | number, value: Bytes | null | undefined, options?: RecordOptions): void;
+  /** Resolves on the record's delivery report; rejects with its final error. */
+  send(topic: string | number, value: Bytes | null | undefined, options?: RecordOptions): Promise<DeliveryReport>;
+  topicId(name: string | number): Promise<number>;
+  /** Resolves when every record accepted so far has been reported; TimeoutError (with `remaining`) otherwise. */
+  flush(timeoutMs?: number): Promise<void>;
+  /** Flushes up to timeoutMs, fails the rest, stops; resolves after every report. Idempotent. */
+  close(timeoutMs?: number): Promise<void>;
+  /** Fails every unsent record with PURGED; returns how many. */
+  purge(): number;
+  metrics(): ProducerMetrics;
+
+  on<K extends keyof ProducerEvents>(event: K, listener: (...args: ProducerEvents[K]) => void): this;
+  once<K extends keyof ProducerEvents>(event: K, listener: (...args: ProducerEvents[K]) => void): this;
+  off<K extends keyof ProducerEvents>(event: K, listener: (...args: ProducerEvents[K]) => void): this;
+  emit<K extends keyof ProducerEvents>(event: K, ...args: ProducerEvents[K]): boolean;
+}
+
+export declare class ConsumerRecord {
+  readonly topicId: number;
+  /** Type byte (1 raw, 2 json, …, 255 extended; 0 for a raw-mode chunk). */
+  readonly type: number;
+  readonly extType: number | null;
+  /** Byte offset in the topic log (records of one envelope share it). */
+  readonly offset: number;
+  readonly key: Buffer | null;
+  /** Application payload (after any key/timestamp prefix). */
+  readonly value: Buffer;
+  /** ns since the epoch (timestamped types) or null. */
+  readonly timestamp: bigint | null;
+  readonly typeName: RecordTypeName | undefined;
+  readonly isTombstone: boolean;
+  text(): string;
+  json<T = unknown>(): T;
+}
+
+export declare class Consumer implements AsyncIterable<ConsumerRecord> {
+  constructor(config: ConsumerConfig);
+  static create(config: ConsumerConfig): Promise<Consumer>;
+  readonly ready: Promise<Consumer>;
+  readonly topicId: number;
+  readonly closed: boolean;
+  /** Next batch (up to max.poll.records); [] after timeoutMs (default 1000; < 0 = no limit) or close. */
+  poll(timeoutMs?: number): Promise<ConsumerRecord[]>;
+  [Symbol.asyncIterator](): AsyncIterator<ConsumerRecord>;
+  seek(position: 'beginning' | 'end' | number | bigint): Promise<number>;
+  commit(): Promise<number>;
+  lag(): Promise<number>;
+  position(): number;
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export interface Retention {
+  /** Seconds; omitted / Infinity = unlimited. */
+  maxAgeSecs?: number;
+  /** Bytes; omitted / Infinity = unlimited. */
+  maxBytes?: number;
+}
+
+export interface Topic {
+  id: number;
+  name: string;
+  /** Unix seconds. */
+  createdAt: number;
+  topicEpoch: number;
+  /** Set on CreateTopicWithRetention replies only; Infinity = unlimited. */
+  retention: { maxAgeSecs: number; maxBytes: number } | null;
+}
+
+export interface ClusterStatus {
+  currentTerm: number;
+  healthyNodes: number;
+  nodeCount: number;
+  nodeId: number;
+  leaderId: number;
+  isLeader: boolean;
+  quorumAvailable: boolean;
+  isStandalone: boolean;
+}
+
+export interface FetchResult {
+  catchingUp: boolean;
+  nextOffset: number;
+  endOffset: number;
+  /** Raw log bytes. */
+  data: Buffer;
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+}
+
+export type ConsumerIdentity = { consumerId: bigint | number; consumerName?: never } | { consumerName: string; consumerId?: never };
+
+export declare class Admin {
+  constructor(config?: Config);
+  createTopic(name: string, options?: CallOptions & { retention?: Retention }): Promise<Topic>;
+  ensureTopic(name: string, options?: CallOptions): Promise<Topic>;
+  listTopics(options?: CallOptions): Promise<Topic[]>;
+  findTopic(name: string, options?: CallOptions): Promise<Topic>;
+  getTopic(topicId: number, options?: CallOptions): Promise<Topic>;
+  deleteTopic(topic: number | string, options?: CallOptions): Promise<void>;
+  setRetention(topicId: number, retention: Retention, options?: CallOptions): Promise<void>;
+  clusterStatus(options?: CallOptions): Promise<ClusterStatus>;
+  /** Round trip in microseconds. */
+  ping(options?: CallOptions): Promise<number>;
+  authenticate(token: string, options?: CallOptions): Promise<void>;
+  fetch(topicId: number, offset: number | bigint, maxBytes?: number, options?: CallOptions): Promise<FetchResult>;
+  subscribe(topicId: number, options: ConsumerIdentity & CallOptions & { startOffset?: number | bigint; maxBatchBytes?: number }): Promise<number>;
+  unsubscribe(topicId: number, options: ConsumerIdentity & CallOptions): Promise<void>;
+  commitOffset(topicId: number, offset: number | bigint, options: ConsumerIdentity & CallOptions): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface MockSettings {
+  host?: string;
+  port?: number;
+  'ack.delay.ms'?: number;
+  checksum?: 'crc32' | 'crc32c';
+  'max.payload.bytes'?: number;
+  'auth.token'?: string;
+  'write.only'?: boolean;
+  'fetch.rate.limit.bytes'?: number;
+  'segment.bytes'?: number;
+  [key: string]: ConfigValue | undefined;
+}
+
+export interface MockStats {
+  connectionsAccepted: number;
+  connectionsOpen: number;
+  framesReceived: number;
+  fatalCloses: number;
+  ingestsReceived: number;
+  ingestsStored: number;
+  bytesStored: number;
+  acksSent: number;
+  acksDropped: number;
+  errorsSent: number;
+  keepalivesAnswered: number;
+  controlRequests: number;
+  fetchesServed: number;
+}
+
+/** liblnc's in-process LANCE mock broker with fault injection, for tests. */
+export declare class MockBroker {
+  constructor(settings?: MockSettings);
+  /** 'host:port' for bootstrap.servers. */
+  readonly address: string;
+  readonly port: number;
+  dropAfterFrames(n: number): void;
+  dropAfterBytes(n: number): void;
+  disconnectAll(): void;
+  setAckDelayMs(ms: number): void;
+  dropNextAcks(n: number): void;
+  stallReading(stall?: boolean): void;
+  forceCatchingUp(n: number): void;
+  setFetchRateLimit(bytesPerSec: number): void;
+  setWriteOnly(on?: boolean): void;
+  truncateFront(topicId: number, n: number): void;
+  failNextIngests(n: number, text: string, store?: boolean): void;
+  failNextRequests(n: number, text: string): void;
+  requireToken(token: string | null): void;
+  createTopic(name: string): number;
+  stats(): MockStats;
+  topicSize(topicId: number): number;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type ErrorCode =
+  | 'INVALID_ARG' | 'UNKNOWN_KEY' | 'INVALID_VALUE' | 'TIMED_OUT' | 'QUEUE_FULL' | 'CLOSED' | 'PROTOCOL'
+  | 'CORRUPT_RECORD' | 'PANIC' | 'TRANSPORT' | 'MSG_TOO_LARGE' | 'OFFSET_OUT_OF_RANGE' | 'PURGED'
+  | 'UNKNOWN_OUTCOME' | 'IN_CALLBACK' | 'STATE' | 'IO' | 'UNKNOWN_TOPIC' | 'NOT_LEADER' | 'FORWARD_FAILED'
+  | 'RATE_LIMITED' | 'AUTH_REQUIRED' | 'AUTH_FAILED' | 'CATCHING_UP' | 'TOPIC_EXISTS' | 'INVALID_NAME'
+  | 'SERVER_ERROR' | 'UNKNOWN';
+
+/** Base class of every liblnc error. */
+export declare class LncError extends Error {
+  readonly code: ErrorCode;
+  /** The numeric lnc_err_t. */
+  readonly errno: number;
+  readonly retryable: boolean;
+  readonly fatal: boolean;
+  /** host:port of a NOT_LEADER redirect. */
+  readonly leaderAddr: string | null;
+  /** Server offset carried by the error (CatchingUp end, corrupt record start). */
+  readonly serverOffset: number | null;
+}
+export declare class ConfigError extends LncError {}
+export declare class InvalidArgumentError extends LncError {}
+export declare class TimeoutError extends LncError {
+  /** flush(): records still pending. */
+  remaining?: number;
+}
+export declare class QueueFullError extends LncError {}
+export declare class ClosedError extends LncError {}
+export declare class ProtocolError extends LncError {}
+export declare class CorruptRecordError extends ProtocolError {}
+export declare class TransportError extends LncError {}
+export declare class MessageTooLargeError extends LncError {}
+export declare class OffsetOutOfRangeError extends LncError {}
+/** PURGED / UNKNOWN_OUTCOME. */
+export declare class DeliveryError extends LncError {}
+export declare class StateError extends LncError {}
+export declare class IoError extends LncError {}
+/** Server error categories (positive codes). */
+export declare class ServerError extends LncError {}
+export declare class UnknownTopicError extends ServerError {}
+export declare class NotLeaderError extends ServerError {}
+export declare class ForwardFailedError extends ServerError {}
+export declare class RateLimitedError extends ServerError {}
+/** AUTH_REQUIRED / AUTH_FAILED. */
+export declare class AuthError extends ServerError {}
+export declare class CatchingUpError extends ServerError {}
+export declare class TopicExistsError extends ServerError {}
+export declare class InvalidNameError extends ServerError {}
+
+/** SipHash-1-3 consumer id of a name, as the official Rust client and liblnc's file store compute it. */
+export declare function consumerId(name: string): bigint;
+/** liblnc's version string. */
+export declare function version(): string;
