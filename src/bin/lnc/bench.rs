@@ -37,9 +37,10 @@ pub fn run(argv: &[String]) -> CliResult {
         return Err(p.usage("need -n ≥ 1, -s ≥ 16 and --connections 1..64"));
     }
     println!("lnc bench {which}: liblnc {}, {} records of {size} bytes, {conns} connection(s)", lnc::VERSION, group(n));
+    println!("{}", crate::quickstart::profile_line(&build_config(&p, crate::quickstart::THROUGHPUT_PROFILE)?));
     println!("{:<26} {:>14} {:>10} {:>11} {:>11}", "target", "records/s", "MB/s", "ack p50", "ack p99");
     if p.has("bootstrap") {
-        let c = build_config(&p, &[])?;
+        let c = build_config(&p, crate::quickstart::THROUGHPUT_PROFILE)?;
         one(&p, which, &c, &servers(&c), n, size, conns)?;
     } else {
         for delay in [0u64, 5] {
