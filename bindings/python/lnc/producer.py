@@ -1,0 +1,849 @@
+"""``Producer``: batched, pipelined production through liblnc (seed names, sync API).
+
+Delivery reports
+----------------
+liblnc gives every accepted record exactly one delivery report. This binding has two modes:
+
+* **Bulk mode** (default, no ``on_delivery``): reports are drained in bulk with
+  ``lnc_producer_poll_reports`` into a preallocated array, never through a per-record C->Python
+  callback. ``send_async`` without ``callback``/``future`` passes opaque 0: its report is only
+  counted, and a *failed* one is kept so that the next ``flush()`` or ``close()`` raises
+  :class:`~lnc.errors.DeliveryError` listing it (``failures()`` reads them without raising).
+  Per-send ``callback=`` functions and ``future=True`` futures are keyed by an opaque id; they
+  run inside ``poll()``, ``flush()``, ``close()`` or while a returned future's ``result()`` waits,
+  always on the calling thread.
+* **Callback mode** (``Producer(..., on_delivery=fn)``): liblnc calls ``fn(report)`` for every
+  report from inside ``poll``/``flush``/``close`` (librdkafka model); per-send callbacks and
+  futures are resolved there too.
+
+In both modes an exception raised by a user callback is re-raised from the call that served it,
+and ``close()``/``flush()``/``poll()`` called from inside a callback raise ``InCallbackError``
+(liblnc's IN_CALLBACK rule; bulk mode applies the same rule to the callbacks it dispatches).
+
+Blocking calls wait in slices of at most 100 ms per liblnc call, so Ctrl-C interrupts them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import weakref
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from . import _ffi as F
+from ._ffi import lib
+from ._util import SLICE_MS, Deadline, Handle, to_ms
+from .client import LanceClient, build_conf
+from .config import ClientConfig, ProducerConfig
+from .errors import ClosedError, DeliveryError, InCallbackError, LanceError, TimeoutError, make_error
+from .records import TlvRecord
+
+__all__ = ["Producer", "DeliveryReport", "ProducerMetrics", "DeliveryCallback"]
+
+Bytes = Union[bytes, bytearray, memoryview]
+Topic = Union[int, str]
+
+# lnc_report_t layout, derived from the ctypes Structure (checked against C in the tests).
+_RS = ctypes.sizeof(F.lnc_report_t)
+assert _RS % 8 == 0
+_R_I = _RS // 4  # int32 units per report
+_R_Q = _RS // 8  # uint64 units per report
+_TOPIC_I = F.lnc_report_t.topic_id.offset // 4
+_ERR_I = F.lnc_report_t.err.offset // 4
+_OPAQUE_Q = F.lnc_report_t.opaque.offset // 8
+_BATCH_Q = F.lnc_report_t.batch_id.offset // 8
+_ERROR_Q = F.lnc_report_t.error.offset // 8
+_REPORTS_MAX = 4096
+_ZERO = bytes(_RS * _REPORTS_MAX)
+_AUTODRAIN_EVERY = 1024
+_MAX_KEPT_FAILURES = 10_000
+
+_tls = threading.local()
+
+
+def _in_dispatch(core: "_Core") -> bool:
+    return id(core) in getattr(_tls, "cores", ())
+
+
+class DeliveryReport:
+    """The final outcome of one record: ``error`` is None when the server acknowledged it."""
+
+    __slots__ = ("topic_id", "batch_id", "error", "opaque")
+
+    def __init__(self, topic_id: int, batch_id: int, error: Optional[LanceError], opaque: int = 0) -> None:
+        self.topic_id = topic_id
+        self.batch_id = batch_id
+        self.error = error
+        self.opaque = opaque
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def raise_for_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def __repr__(self) -> str:
+        state = "ok" if self.error is None else repr(self.error)
+        return f"DeliveryReport(topic_id={self.topic_id}, batch_id={self.batch_id}, {state})"
+
+
+DeliveryCallback = Callable[[DeliveryReport], Any]
+
+
+@dataclass
+class ProducerMetrics:
+    records_sent: int
+    records_acked: int
+    records_failed: int
+    bytes_sent: int
+    bytes_acked: int
+    batches_sent: int
+    batches_acked: int
+    batches_failed: int
+    batches_retried: int
+    records_retried: int
+    possible_duplicates: int
+    connects: int
+    disconnects: int
+    server_errors: int
+    batches_compressed: int
+    in_flight_batches: int
+    buffered_bytes: int
+    outstanding_records: int
+    ack_latency_p50_us: int
+    ack_latency_p99_us: int
+
+
+class _Core:
+    """Dispatch state shared with the C callback; never references the Producer (no cycles)."""
+
+    def __init__(self, on_delivery: Optional[DeliveryCallback]) -> None:
+        self.on_delivery = on_delivery
+        self.pending: Dict[int, Tuple[Optional[DeliveryCallback], Any]] = {}
+        self.next_id = 1
+        self.acked = 0
+        self.failed = 0
+        self.failures: List[DeliveryReport] = []
+        self.failures_total = 0
+        self.cb_errors: List[BaseException] = []
+        self.deferred: Deque[Tuple[int, DeliveryReport]] = deque()
+
+    def register(self, callback: Optional[DeliveryCallback], future: Any) -> int:
+        oid = self.next_id
+        self.next_id = oid + 1 if oid < (1 << 62) else 1
+        self.pending[oid] = (callback, future)
+        return oid
+
+    def note_failure(self, rep: DeliveryReport) -> None:
+        self.failures_total += 1
+        if len(self.failures) < _MAX_KEPT_FAILURES:
+            self.failures.append(rep)
+
+    def dispatch(self, oid: int, rep: DeliveryReport) -> None:
+        """Runs user code for one report (on the serving thread)."""
+        entry = self.pending.pop(oid, None) if oid else None
+        if entry is not None:
+            cb, fut = entry
+            if fut is not None and not fut.done():
+                try:
+                    if rep.error is None:
+                        fut.set_result(rep)
+                    else:
+                        fut.set_exception(rep.error)
+                except Exception:  # cancelled meanwhile
+                    pass
+            if cb is not None:
+                try:
+                    cb(rep)
+                except BaseException as e:  # noqa: BLE001 - re-raised by the serving call
+                    self.cb_errors.append(e)
+        if self.on_delivery is not None:
+            try:
+                self.on_delivery(rep)
+            except BaseException as e:  # noqa: BLE001
+                self.cb_errors.append(e)
+
+    def run_deferred(self) -> int:
+        n = 0
+        cores = _tls.__dict__.setdefault("cores", set())
+        cores.add(id(self))
+        try:
+            while self.deferred:
+                oid, rep = self.deferred.popleft()
+                self.dispatch(oid, rep)
+                n += 1
+        finally:
+            cores.discard(id(self))
+        return n
+
+    def raise_cb_errors(self) -> None:
+        if self.cb_errors:
+            errs, self.cb_errors = self.cb_errors, []
+            first = errs[0]
+            if len(errs) > 1:
+                try:
+                    first.add_note(f"(+{len(errs) - 1} more exceptions raised by delivery callbacks)")  # type: ignore[attr-defined]
+                except AttributeError:
+                    pass
+            raise first
+
+    def take_failures(self) -> Optional[DeliveryError]:
+        if not self.failures_total:
+            return None
+        err = DeliveryError(self.failures, total_failed=self.failures_total)
+        self.failures = []
+        self.failures_total = 0
+        return err
+
+
+def _make_trampoline(core: _Core) -> Any:
+    def trampoline(report_ptr: Any, _cb_opaque: Any) -> None:
+        try:
+            r = report_ptr.contents
+            err = make_error(r.err, r.error, free=False) if r.err else None  # borrowed
+            rep = DeliveryReport(r.topic_id, r.batch_id, err, r.opaque or 0)
+            if err is None:
+                core.acked += 1
+            else:
+                core.failed += 1
+            core.dispatch(rep.opaque, rep)
+        except BaseException as e:  # noqa: BLE001 - never unwind into C
+            core.cb_errors.append(e)
+
+    return F.lnc_delivery_cb(trampoline)
+
+
+def _producer_free(ptr: int) -> None:
+    lib.lnc_producer_free(ptr)
+
+
+class _ReportFuture(Future):  # type: ignore[type-arg]
+    """A concurrent.futures.Future that serves its producer's reports while ``result()`` waits,
+    so it resolves without a background thread."""
+
+    def __init__(self, producer: "Producer") -> None:
+        super().__init__()
+        self._producer_ref = weakref.ref(producer)
+
+    def _serve_until_done(self, timeout: Optional[float]) -> Optional[float]:
+        dl = Deadline(timeout)
+        while not self.done():
+            p = self._producer_ref()
+            if p is None or p.closed or _in_dispatch(p._core):
+                break
+            p._serve_slice(dl.slice_ms())
+            if dl.expired():
+                break
+        return dl.remaining()
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        return super().result(self._serve_until_done(timeout))
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        return super().exception(self._serve_until_done(timeout))
+
+
+class Producer:
+    """A thread-safe producer.
+
+    ``Producer("host:port", ProducerConfig())`` or ``Producer.connect(address, config)``; liblnc
+    connects in the background (a dead server shows up as failed reports, not here). Topics are
+    ids (``int``) or names (``str``, resolved once with ``ensure_topic``, which creates them, as
+    the seed client does). Use as a context manager to ``close()`` (flush + purge) at the end.
+    """
+
+    def __init__(
+        self,
+        servers: Optional[str] = None,
+        config: Optional[ProducerConfig] = None,
+        *,
+        on_delivery: Optional[DeliveryCallback] = None,
+    ) -> None:
+        self._closed = True  # until the handle exists
+        cfg = config or ProducerConfig()
+        self._config = cfg
+        self._servers = servers or cfg.get("bootstrap.servers")
+        conf = build_conf(self._servers, cfg)
+        # A full buffer blocks in liblnc for at most one slice; Python loops up to the user's
+        # send.timeout.ms so Ctrl-C stays responsive.
+        self._send_block = cfg.get("send.block") == "true"
+        user_send_ms = int(cfg.get("send.timeout.ms"))
+        self._send_timeout_s = user_send_ms / 1000
+        if self._send_block and user_send_ms > SLICE_MS:
+            conf.set("send.timeout.ms", SLICE_MS)
+        self._core = core = _Core(on_delivery)
+        self._callback_mode = on_delivery is not None
+        cfunc = _make_trampoline(core) if on_delivery is not None else F.lnc_delivery_cb()
+        out = ctypes.c_void_p()
+        err = ctypes.c_void_p()
+        rc = lib.lnc_producer_new(conf.ptr, cfunc, None, ctypes.byref(out), ctypes.byref(err))
+        if rc:
+            conf.free()
+            raise make_error(rc, err.value)
+        conf.take()
+        self._ptr: int = out.value or 0
+        self._handle = Handle(self._ptr, _producer_free, keep=cfunc)
+        self._finalizer = weakref.finalize(self, self._handle)
+        self._closed = False
+        self._sent = 0
+        self._since_drain = 0
+        self._reports = (F.lnc_report_t * _REPORTS_MAX)()
+        self._reports_addr = ctypes.addressof(self._reports)
+        self._count = ctypes.c_size_t()
+        self._count_ref = ctypes.byref(self._count)
+        self._drain_lock = threading.Lock()
+        self._topics: Dict[str, int] = {}
+        self._admin: Optional[LanceClient] = None
+        self._produce = lib.lnc_producer_produce
+        self._send_record = lib.lnc_producer_send_record
+
+    @classmethod
+    def connect(cls, address: str, config: Optional[ProducerConfig] = None, **kw: Any) -> "Producer":
+        """Seed-style constructor."""
+        return cls(address, config, **kw)
+
+    @classmethod
+    def connect_for_topic(cls, address: str, topic_name: str, config: Optional[ProducerConfig] = None) -> Tuple["Producer", int]:
+        """Seed helper: a producer plus the resolved (created if missing) topic id."""
+        p = cls(address, config)
+        try:
+            return p, p.resolve_topic(topic_name)
+        except BaseException:
+            p.close(0)
+            raise
+
+    # ------------------------------------------------------------------------------------------
+    # topics
+    # ------------------------------------------------------------------------------------------
+
+    def resolve_topic(self, topic: Topic) -> int:
+        """Topic id of ``topic`` (a name is resolved once, creating the topic if missing)."""
+        if isinstance(topic, int):
+            return topic
+        tid = self._topics.get(topic)
+        if tid is None:
+            if self._admin is None:
+                cc = ClientConfig(servers=self._servers)
+                cc.options.update(self._config.options)
+                self._admin = LanceClient(cc)
+            tid = self._admin.ensure_topic(topic).id
+            self._topics[topic] = tid
+        return tid
+
+    def _tid(self, topic: Optional[Topic], topic_id: Optional[int]) -> int:
+        if topic is None:
+            if topic_id is None:
+                raise ValueError("topic is required")
+            return int(topic_id)
+        return self.resolve_topic(topic)
+
+    # ------------------------------------------------------------------------------------------
+    # sending
+    # ------------------------------------------------------------------------------------------
+
+    def send_async(
+        self,
+        topic: Optional[Topic] = None,
+        data: Union[Bytes, TlvRecord] = b"",
+        *,
+        record_type: Optional[int] = None,
+        key: Optional[Union[Bytes, str]] = None,
+        timestamp_ns: Optional[int] = None,
+        ext_type: Optional[int] = None,
+        callback: Optional[DeliveryCallback] = None,
+        future: Any = False,
+        topic_id: Optional[int] = None,
+    ) -> Optional["Future[DeliveryReport]"]:
+        """Queues one record and returns at once.
+
+        ``data`` is bytes (or a :class:`TlvRecord`); ``record_type`` defaults to raw (0x01), a
+        ``key`` makes it key-value, a ``timestamp_ns`` timestamped (both: key-timestamped).
+        With ``future=True`` returns a ``concurrent.futures.Future`` resolving to the
+        :class:`DeliveryReport` (or raising its error; an existing concurrent or asyncio future
+        may be passed instead of True); ``callback(report)`` runs in a later
+        ``poll``/``flush``/``close``. Without either, the report is counted and a failure is
+        kept for ``flush()``/``close()`` to raise. Raises ``BackpressureError`` when the buffer
+        stays full for ``send.timeout.ms`` (or at once with ``send.block=false``).
+        """
+        tid = topic if topic.__class__ is int else self._tid(topic, topic_id)
+        fut: Optional[Future] = None
+        if callback is None and not future:
+            oid = None
+        else:
+            fut = _ReportFuture(self) if future is True else (future or None)
+            oid = self._core.register(callback, fut)
+        if data.__class__ is not bytes:
+            if isinstance(data, TlvRecord):
+                if record_type is not None or key is not None or timestamp_ns is not None:
+                    raise ValueError("record_type/key/timestamp_ns come from the TlvRecord")
+                record_type, ext_type, key, data, timestamp_ns = data.message_parts()
+            else:
+                data = bytes(data)  # type: ignore[arg-type]
+        err = ctypes.c_void_p()
+        if record_type is None and key is None and timestamp_ns is None and ext_type is None:
+            rc = self._produce(self._ptr, tid, data, len(data), oid, ctypes.byref(err))
+        else:
+            if key is not None and key.__class__ is not bytes:
+                key = key.encode() if isinstance(key, str) else bytes(key)
+            rc = self._send_record(
+                self._ptr, tid, record_type or 0, ext_type or 0, key, len(key) if key is not None else 0,
+                data, len(data), timestamp_ns or 0, oid, ctypes.byref(err),
+            )
+        if rc:
+            rc = self._send_failed(rc, err, lambda e: (
+                self._produce(self._ptr, tid, data, len(data), oid, ctypes.byref(e))
+                if record_type is None and key is None and timestamp_ns is None and ext_type is None
+                else self._send_record(
+                    self._ptr, tid, record_type or 0, ext_type or 0, key, len(key) if key is not None else 0,
+                    data, len(data), timestamp_ns or 0, oid, ctypes.byref(e),
+                )
+            ), oid)
+        self._sent += 1
+        self._since_drain += 1
+        if self._since_drain >= _AUTODRAIN_EVERY and not self._callback_mode:
+            self._autodrain()
+        return fut
+
+    def _send_failed(self, rc: int, err: ctypes.c_void_p, retry: Callable[[ctypes.c_void_p], int], oid: Optional[int]) -> int:
+        """Slow path of a refused send: QUEUE_FULL retries in slices up to send.timeout.ms."""
+        if rc == F.LNC_ERR_QUEUE_FULL and self._send_block and self._send_timeout_s > SLICE_MS / 1000:
+            lib.lnc_error_free(err.value)
+            err.value = None
+            dl = Deadline(self._send_timeout_s - SLICE_MS / 1000)
+            while rc == F.LNC_ERR_QUEUE_FULL and not dl.expired():
+                if not self._callback_mode:
+                    self._autodrain()
+                rc = retry(err)
+                if rc == F.LNC_ERR_QUEUE_FULL:
+                    lib.lnc_error_free(err.value)
+                    err.value = None
+            if rc == 0:
+                return 0
+            if rc == F.LNC_ERR_QUEUE_FULL:
+                # Same wording as liblnc, but for the whole send.timeout.ms.
+                err.value = None
+        if oid:
+            self._core.pending.pop(oid, None)
+        if self._closed:
+            lib.lnc_error_free(err.value)
+            raise ClosedError("producer is closed")
+        raise make_error(rc, err.value)
+
+    def produce(self, topic: Topic, value: Bytes, key: Optional[Bytes] = None, **kw: Any) -> Optional["Future[DeliveryReport]"]:
+        """Alias of ``send_async(topic, value, key=key, ...)``."""
+        return self.send_async(topic, value, key=key, **kw)
+
+    def send(
+        self,
+        topic: Optional[Topic] = None,
+        data: Union[Bytes, TlvRecord] = b"",
+        *,
+        record_type: Optional[int] = None,
+        key: Optional[Union[Bytes, str]] = None,
+        timestamp_ns: Optional[int] = None,
+        ext_type: Optional[int] = None,
+        timeout: Optional[float] = 30.0,
+        topic_id: Optional[int] = None,
+    ) -> int:
+        """Sends one record and waits for its acknowledgement (``lnc_producer_send_sync``).
+        Returns the batch id that acknowledged it; raises the record's error. Its report goes to
+        this call only (not to callbacks, counters or ``failures()``)."""
+        tid = self._tid(topic, topic_id)
+        if isinstance(data, TlvRecord):
+            record_type, ext_type, key, data, timestamp_ns = data.message_parts()
+        msg, keep = _message(record_type, ext_type, key, data, timestamp_ns, 0)
+        bid = ctypes.c_uint64()
+        dl = Deadline(self._send_timeout_s if self._send_block else 0)
+        timeout_ms = to_ms(timeout)
+        while True:
+            err = ctypes.c_void_p()
+            try:
+                rc = self._handle.run(
+                    lambda p: lib.lnc_producer_send_sync(p, tid, ctypes.byref(msg), timeout_ms, ctypes.byref(bid), ctypes.byref(err))
+                )
+            except ClosedError:
+                raise ClosedError("producer is closed") from None
+            if rc == F.LNC_ERR_QUEUE_FULL and self._send_block and not dl.expired():
+                lib.lnc_error_free(err.value)
+                continue
+            break
+        del keep
+        if rc:
+            raise make_error(rc, err.value)
+        return bid.value
+
+    def send_batch(
+        self,
+        topic: Optional[Topic] = None,
+        records: Optional[Sequence[Union[TlvRecord, Bytes]]] = None,
+        *,
+        wait: bool = True,
+        timeout: Optional[float] = 30.0,
+        callback: Optional[DeliveryCallback] = None,
+        topic_id: Optional[int] = None,
+    ) -> Optional[int]:
+        """Queues ``records`` atomically (all accepted or none; bytes are raw records).
+
+        With ``wait=True`` (the seed's behaviour) waits until every record is acknowledged,
+        serving other reports meanwhile, and returns the last acknowledging batch id; the first
+        failure is raised. With ``wait=False`` returns None at once; ``callback`` (if any) gets
+        each record's report.
+        """
+        recs = list(records or [])
+        if not recs:
+            return None
+        tid = self._tid(topic, topic_id)
+        n = len(recs)
+        arr = (F.lnc_message_t * n)()
+        keep: List[Any] = []
+        futs: List[Future] = []
+        oids: List[int] = []
+        for i, r in enumerate(recs):
+            if isinstance(r, TlvRecord):
+                t, ext, key, data, ts = r.message_parts()
+            else:
+                t, ext, key, data, ts = None, None, None, bytes(r), None
+            fut = _ReportFuture(self) if wait else None
+            oid = self._core.register(callback, fut) if (wait or callback is not None) else 0
+            if fut is not None:
+                futs.append(fut)
+            if oid:
+                oids.append(oid)
+            _fill_message(arr[i], t, ext, key, data, ts, oid, keep)
+        err = ctypes.c_void_p()
+        rc = lib.lnc_producer_send_batch(self._ptr, tid, arr, n, ctypes.byref(err))
+        if rc == F.LNC_ERR_QUEUE_FULL and self._send_block:
+            lib.lnc_error_free(err.value)
+            err.value = None
+            dl = Deadline(self._send_timeout_s)
+            while rc == F.LNC_ERR_QUEUE_FULL and not dl.expired():
+                if not self._callback_mode:
+                    self._autodrain()
+                rc = lib.lnc_producer_send_batch(self._ptr, tid, arr, n, ctypes.byref(err))
+                if rc == F.LNC_ERR_QUEUE_FULL:
+                    lib.lnc_error_free(err.value)
+                    err.value = None
+        del keep
+        if rc:
+            for oid in oids:
+                self._core.pending.pop(oid, None)
+            if self._closed:
+                raise ClosedError("producer is closed")
+            raise make_error(rc, err.value)
+        self._sent += n
+        if not wait:
+            return None
+        dl = Deadline(timeout)
+        # Seal the batch now rather than after linger.
+        self._flush_slice(0)
+        while not all(f.done() for f in futs):
+            if dl.expired():
+                raise TimeoutError(f"send_batch: {sum(not f.done() for f in futs)} of {n} records unacknowledged")
+            self._serve_slice(dl.slice_ms())
+        last = 0
+        for f in futs:
+            rep = Future.result(f)  # raises the first failure
+            last = max(last, rep.batch_id)
+        return last
+
+    # ------------------------------------------------------------------------------------------
+    # reports
+    # ------------------------------------------------------------------------------------------
+
+    def _check_usable(self, what: str) -> None:
+        if _in_dispatch(self._core):
+            raise InCallbackError(f"{what} called from inside this producer's delivery callback", code=F.LNC_ERR_IN_CALLBACK)
+
+    def _drain(self, timeout_ms: int, dispatch: bool) -> int:
+        """Takes reports with lnc_producer_poll_reports (one call per <= 4096 reports)."""
+        lock = self._drain_lock
+        if timeout_ms > 0:
+            if not lock.acquire(timeout=timeout_ms / 1000):
+                return 0
+        elif not lock.acquire(False):
+            return 0
+        try:
+            ptr = self._handle.ptr
+            if not ptr:
+                return 0
+            lib.lnc_producer_poll_reports(ptr, timeout_ms, self._reports, _REPORTS_MAX, self._count_ref)
+            n = self._count.value
+            if not n:
+                return 0
+            raw = ctypes.string_at(self._reports_addr, n * _RS)
+            core = self._core
+            mi = memoryview(raw).cast("i")
+            mq = memoryview(raw).cast("Q")
+            errs = mi[_ERR_I::_R_I]
+            ops = mq[_OPAQUE_Q::_R_Q]
+            any_err = errs.tobytes() != _ZERO[: 4 * n]
+            any_op = ops.tobytes() != _ZERO[: 8 * n]
+            nfail = 0
+            if any_err or any_op:
+                for i in range(n):
+                    e = errs[i]
+                    op = ops[i]
+                    if not e and not op:
+                        continue
+                    error = make_error(e, mq[i * _R_Q + _ERROR_Q] or None) if e else None
+                    rep = DeliveryReport(mi[i * _R_I + _TOPIC_I], mq[i * _R_Q + _BATCH_Q], error, op)
+                    if e:
+                        nfail += 1
+                    if op:
+                        core.deferred.append((op, rep))
+                    elif e:
+                        core.note_failure(rep)
+            core.acked += n - nfail
+            core.failed += nfail
+            return n
+        finally:
+            lock.release()
+            self._since_drain = 0
+            if dispatch and self._core.deferred:
+                self._core.run_deferred()
+
+    def _autodrain(self) -> None:
+        # Non-blocking bulk drain from the send path; user callbacks wait for the next poll.
+        while self._drain(0, False) == _REPORTS_MAX:
+            pass
+
+    def _serve_slice(self, timeout_ms: int) -> int:
+        """Serves reports for up to one slice (either mode); re-raises callback exceptions."""
+        core = self._core
+        if self._callback_mode:
+            served = ctypes.c_size_t()
+            p = self._handle.ptr
+            if not p:
+                return 0
+            rc = lib.lnc_producer_poll(p, timeout_ms, ctypes.byref(served))
+            core.raise_cb_errors()
+            if rc:
+                raise make_error(rc)
+            return served.value
+        n = core.run_deferred()
+        if not n:
+            n = self._drain(timeout_ms, True)
+        while self._drain(0, True) == _REPORTS_MAX:
+            n += _REPORTS_MAX
+        core.raise_cb_errors()
+        return n
+
+    def poll(self, timeout: Optional[float] = 0.0) -> int:
+        """Serves waiting delivery reports (callbacks, futures), waiting up to ``timeout``
+        seconds (None = until one arrives) for the first. Returns how many were served."""
+        self._check_usable("poll")
+        if self._closed:
+            return self._core.run_deferred()
+        dl = Deadline(timeout)
+        while True:
+            n = self._serve_slice(dl.slice_ms())
+            if n or dl.expired():
+                return n
+
+    def _flush_slice(self, timeout_ms: int) -> int:
+        remaining = ctypes.c_size_t()
+        p = self._handle.ptr
+        if not p:
+            return 0
+        rc = lib.lnc_producer_flush(p, timeout_ms, ctypes.byref(remaining))
+        self._core.raise_cb_errors()
+        if rc and rc != F.LNC_ERR_TIMED_OUT:
+            raise make_error(rc)
+        return remaining.value
+
+    def flush(self, timeout: Optional[float] = 30.0) -> None:
+        """Sends everything now and waits until every record has its report, serving reports.
+
+        Raises ``TimeoutError`` if records remain after ``timeout`` seconds (None = no limit),
+        the first exception a callback raised, or ``DeliveryError`` if fire-and-forget records
+        failed since the last flush.
+        """
+        self._check_usable("flush")
+        if self._closed:
+            raise ClosedError("producer is closed")
+        dl = Deadline(timeout)
+        while True:
+            remaining = self._flush_slice(dl.slice_ms())
+            if not self._callback_mode:
+                self._serve_slice(0)
+            if remaining == 0:
+                break
+            if dl.expired():
+                raise TimeoutError(f"flush: {remaining} records still without a delivery report")
+        if not self._callback_mode:
+            self._serve_slice(0)
+        e = self._core.take_failures()
+        if e is not None:
+            raise e
+
+    def purge(self) -> int:
+        """Fails every record not yet written with PURGED (reported as usual); returns the count."""
+        n = ctypes.c_size_t()
+        p = self._handle.ptr
+        if not p:
+            raise ClosedError("producer is closed")
+        rc = lib.lnc_producer_purge(p, ctypes.byref(n))
+        if rc:
+            raise make_error(rc)
+        return n.value
+
+    def failures(self, clear: bool = False) -> List[DeliveryReport]:
+        """Failed reports of fire-and-forget records kept so far (at most 10,000 kept)."""
+        out = list(self._core.failures)
+        if clear:
+            self._core.failures = []
+            self._core.failures_total = 0
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    # lifecycle
+    # ------------------------------------------------------------------------------------------
+
+    def close(self, timeout: Optional[float] = 30.0) -> None:
+        """Flushes up to ``timeout`` seconds, then purges what is left (reported as failures),
+        stops liblnc's threads, serves the last reports and frees the handle. Idempotent.
+
+        Raises (after closing) the first callback exception, then ``DeliveryError`` for failed
+        fire-and-forget records, then ``TimeoutError`` if the flush ran out of time.
+        """
+        self._check_usable("close")
+        if self._closed:
+            return
+        first: Optional[BaseException] = None
+        dl = Deadline(timeout)
+        try:
+            while True:
+                remaining = self._flush_slice(dl.slice_ms())
+                if not self._callback_mode:
+                    self._serve_slice(0)
+                if remaining == 0 or dl.expired():
+                    break
+        except InCallbackError:
+            raise
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # noqa: BLE001 - raised after the handle is closed
+            first = e
+        p = self._handle.ptr
+        rc = lib.lnc_producer_close(p, 0) if p else 0
+        if rc == F.LNC_ERR_IN_CALLBACK:
+            raise make_error(rc)
+        self._closed = True
+        try:
+            if self._callback_mode:
+                self._core.raise_cb_errors()
+            else:
+                while self._drain(0, True):
+                    pass
+                self._core.run_deferred()
+                self._core.raise_cb_errors()
+        except BaseException as e:  # noqa: BLE001
+            first = first or e
+        self._ptr = 0
+        self._finalizer()
+        if self._admin is not None:
+            self._admin.close()
+        for _oid, (_cb, fut) in list(self._core.pending.items()):
+            if fut is not None and not fut.done():
+                fut.set_exception(ClosedError("producer closed before the record's report"))
+        self._core.pending.clear()
+        if first is not None:
+            raise first
+        e = self._core.take_failures()
+        if e is not None:
+            raise e
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> "Producer":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            try:
+                self.close()
+            except LanceError:
+                pass
+
+    # ------------------------------------------------------------------------------------------
+    # introspection
+    # ------------------------------------------------------------------------------------------
+
+    def fileno(self) -> int:
+        """liblnc's eventfd: readable while delivery reports wait (for select/poll/asyncio)."""
+        p = self._handle.ptr
+        return int(lib.lnc_producer_eventfd(p)) if p else -1
+
+    eventfd = fileno
+
+    def metrics(self) -> ProducerMetrics:
+        m = F.lnc_producer_metrics_t()
+        p = self._handle.ptr
+        if not p:
+            raise ClosedError("producer is closed")
+        rc = lib.lnc_producer_metrics(p, ctypes.byref(m))
+        if rc:
+            raise make_error(rc)
+        return ProducerMetrics(**{name: getattr(m, name) for name, _ in F.lnc_producer_metrics_t._fields_})
+
+    @property
+    def stats(self) -> Dict[str, int]:
+        """Python-side counts of ``send_async``/``send_batch`` records: ``sent`` (accepted),
+        ``acked`` and ``failed`` (reports taken), ``pending`` (the rest). ``send()`` is not
+        counted (its report goes to the call)."""
+        c = self._core
+        return {"sent": self._sent, "acked": c.acked, "failed": c.failed, "pending": self._sent - c.acked - c.failed}
+
+    def __repr__(self) -> str:
+        return f"Producer({self._servers}{', closed' if self._closed else ''})"
+
+
+def _fill_message(
+    m: F.lnc_message_t,
+    record_type: Optional[int],
+    ext_type: Optional[int],
+    key: Optional[Union[Bytes, str]],
+    data: Bytes,
+    timestamp_ns: Optional[int],
+    opaque: int,
+    keep: List[Any],
+) -> None:
+    m.record_type = record_type or 0
+    m.ext_type = ext_type or 0
+    if key is not None:
+        kb = key.encode() if isinstance(key, str) else bytes(key)
+        kbuf = ctypes.create_string_buffer(kb, max(len(kb), 1))
+        keep.append(kbuf)
+        m.key = ctypes.addressof(kbuf)
+        m.key_len = len(kb)
+    db = data if type(data) is bytes else bytes(data)
+    if db:
+        p = ctypes.c_char_p(db)
+        keep.append((db, p))
+        m.value = ctypes.cast(p, ctypes.c_void_p).value
+        m.value_len = len(db)
+    m.timestamp_ns = timestamp_ns or 0
+    m.opaque = opaque or None
+
+
+def _message(
+    record_type: Optional[int],
+    ext_type: Optional[int],
+    key: Optional[Union[Bytes, str]],
+    data: Bytes,
+    timestamp_ns: Optional[int],
+    opaque: int,
+) -> Tuple[F.lnc_message_t, List[Any]]:
+    m = F.lnc_message_t()
+    keep: List[Any] = []
+    _fill_message(m, record_type, ext_type, key, data, timestamp_ns, opaque, keep)
+    return m, keep
