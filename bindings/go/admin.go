@@ -8,7 +8,6 @@ import "C"
 
 import (
 	"context"
-	"sync"
 	"time"
 	"unsafe"
 )
@@ -55,10 +54,9 @@ type FetchResult struct {
 // request.timeout.ms, and a cancelled context returns at once (the request then finishes in
 // the background within its timeout).
 type Admin struct {
-	mu      sync.RWMutex
+	ref     handleRef
 	h       *C.lnc_admin_t
 	reqTime time.Duration
-	once    sync.Once
 }
 
 // NewAdmin creates an admin handle from cfg.
@@ -74,18 +72,15 @@ func NewAdmin(cfg Config) (*Admin, error) {
 		return nil, errorFrom(rc, cerr)
 	}
 	cf.taken()
+	a.ref.free = func() { C.lnc_admin_free(a.h) }
 	return a, nil
 }
 
-// Close frees the handle (idempotent). Calls still running finish first (bounded by their
-// timeouts).
+// Close releases the handle (idempotent) and returns at once: calls still running (e.g. ones
+// abandoned by a cancelled context) keep it alive until they return within their timeouts,
+// and new calls fail with CLOSED.
 func (a *Admin) Close() error {
-	a.once.Do(func() {
-		a.mu.Lock()
-		C.lnc_admin_free(a.h)
-		a.h = nil
-		a.mu.Unlock()
-	})
+	a.ref.close()
 	return nil
 }
 
@@ -93,12 +88,11 @@ func (a *Admin) Close() error {
 // allocation it uses (it may outlive the caller when ctx is cancelled).
 func do[T any](ctx context.Context, a *Admin, fn func(h *C.lnc_admin_t, ms C.int32_t, cerr **C.lnc_error_t) (T, C.lnc_err_t)) (T, error) {
 	return runCall(ctx, func() (T, error) {
-		a.mu.RLock()
-		defer a.mu.RUnlock()
 		var zero T
-		if a.h == nil {
+		if !a.ref.acquire() {
 			return zero, closedError("admin")
 		}
+		defer a.ref.release()
 		var cerr *C.lnc_error_t
 		v, rc := fn(a.h, callMs(ctx, a.reqTime), &cerr)
 		if rc != C.LNC_ERR_OK || cerr != nil {

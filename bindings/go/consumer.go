@@ -77,7 +77,7 @@ const (
 
 // Consumer consumes one topic ("topic" or "topic.id" in its Config). Safe for concurrent use.
 type Consumer struct {
-	mu      sync.RWMutex // write-held only to free the handle
+	ref     handleRef
 	h       *C.lnc_consumer_t
 	topic   uint32
 	reqTime time.Duration
@@ -133,6 +133,12 @@ func newConsumer(cfg Config, store OffsetStore) (*Consumer, error) {
 	cf.taken()
 	c.h = h
 	c.topic = uint32(C.lnc_consumer_topic_id(h))
+	c.ref.free = func() {
+		C.lnc_consumer_free(c.h)
+		if c.handle != 0 {
+			c.handle.Delete()
+		}
+	}
 	return c, nil
 }
 
@@ -205,11 +211,10 @@ func (c *Consumer) TryPoll(d time.Duration) ([]Record, error) {
 }
 
 func (c *Consumer) pollOnce(ms C.int32_t) ([]Record, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.h == nil {
+	if !c.ref.acquire() {
 		return nil, closedError("consumer")
 	}
+	defer c.ref.release()
 	var recs *C.lnc_records_t
 	var cerr *C.lnc_error_t
 	rc := C.lnc_consumer_poll(c.h, ms, &recs, &cerr)
@@ -261,11 +266,10 @@ func (c *Consumer) Seek(ctx context.Context, whence Whence, offset uint64) (uint
 		return 0, err
 	}
 	return runCall(ctx, func() (uint64, error) {
-		c.mu.RLock()
-		defer c.mu.RUnlock()
-		if c.h == nil {
+		if !c.ref.acquire() {
 			return 0, closedError("consumer")
 		}
+		defer c.ref.release()
 		var pos C.uint64_t
 		var cerr *C.lnc_error_t
 		rc := C.lnc_consumer_seek(c.h, C.int(whence), C.uint64_t(offset), &pos, &cerr)
@@ -280,11 +284,10 @@ func (c *Consumer) Commit(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	return runCall(ctx, func() (uint64, error) {
-		c.mu.RLock()
-		defer c.mu.RUnlock()
-		if c.h == nil {
+		if !c.ref.acquire() {
 			return 0, closedError("consumer")
 		}
+		defer c.ref.release()
 		var off C.uint64_t
 		var cerr *C.lnc_error_t
 		rc := C.lnc_consumer_commit(c.h, &off, &cerr)
@@ -299,11 +302,10 @@ func (c *Consumer) Lag(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	return runCall(ctx, func() (uint64, error) {
-		c.mu.RLock()
-		defer c.mu.RUnlock()
-		if c.h == nil {
+		if !c.ref.acquire() {
 			return 0, closedError("consumer")
 		}
+		defer c.ref.release()
 		var lag C.uint64_t
 		var cerr *C.lnc_error_t
 		rc := C.lnc_consumer_lag(c.h, &lag, &cerr)
@@ -313,11 +315,10 @@ func (c *Consumer) Lag(ctx context.Context) (uint64, error) {
 
 // Position returns the offset just past the last record handed out (a record boundary).
 func (c *Consumer) Position() (uint64, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.h == nil {
+	if !c.ref.acquire() {
 		return 0, closedError("consumer")
 	}
+	defer c.ref.release()
 	var pos C.uint64_t
 	if rc := C.lnc_consumer_position(c.h, &pos); rc != C.LNC_ERR_OK {
 		return 0, codeError(Code(rc))
@@ -328,27 +329,22 @@ func (c *Consumer) Position() (uint64, error) {
 // consumerCloseTimeout bounds the join of liblnc's fetch thread in Close.
 const consumerCloseTimeout = 5 * time.Second
 
-// Close stops fetching, makes the final auto-commit (enable.auto.commit) and frees the
-// consumer. Idempotent; bounded (5 s for the fetch thread, plus the final commit). From inside
-// the offset store's callbacks it returns IN_CALLBACK and does nothing.
+// Close stops fetching, makes the final auto-commit (enable.auto.commit) and releases the
+// consumer. Idempotent and bounded (5 s for liblnc's fetch thread, plus the final commit);
+// calls abandoned by a cancelled context keep the handle alive until they return, and new
+// calls fail with CLOSED. From inside the offset store's callbacks it returns IN_CALLBACK and
+// does nothing.
 func (c *Consumer) Close() error {
 	if err := c.guard("Close"); err != nil {
 		return err
 	}
 	c.closeOnce.Do(func() {
-		c.mu.RLock()
-		rc := C.lnc_consumer_close(c.h, C.int32_t(consumerCloseTimeout/time.Millisecond))
-		c.mu.RUnlock()
-		c.mu.Lock()
-		frc := C.lnc_consumer_free(c.h)
-		c.h = nil
-		c.mu.Unlock()
-		if c.handle != 0 {
-			c.handle.Delete()
+		var rc C.lnc_err_t
+		if c.ref.acquire() {
+			rc = C.lnc_consumer_close(c.h, C.int32_t(consumerCloseTimeout/time.Millisecond))
+			c.ref.release()
 		}
-		if rc == C.LNC_ERR_OK {
-			rc = frc
-		}
+		c.ref.close()
 		c.closeErr = c.wrapStoreErr(codeError(Code(rc)))
 	})
 	return c.closeErr

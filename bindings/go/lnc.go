@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 	"unsafe"
 )
@@ -238,4 +239,54 @@ func goid() uint64 {
 	}
 	id, _ := strconv.ParseUint(string(b), 10, 64)
 	return id
+}
+
+// handleRef frees a handle once it is closed and no call uses it any more, so that Close never
+// waits for a call that a cancelled context abandoned.
+type handleRef struct {
+	mu     sync.Mutex
+	refs   int
+	closed bool
+	freed  bool
+	free   func()
+}
+
+// acquire takes a reference; false once closed.
+func (r *handleRef) acquire() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.refs++
+	return true
+}
+
+func (r *handleRef) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refs--
+	r.maybeFree()
+}
+
+// close marks the handle closed; it is freed now or by the last release. It reports whether
+// this call closed it.
+func (r *handleRef) close() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.closed = true
+	r.maybeFree()
+	return true
+}
+
+func (r *handleRef) maybeFree() {
+	if r.closed && r.refs == 0 && !r.freed {
+		r.freed = true
+		if r.free != nil {
+			r.free()
+		}
+	}
 }

@@ -1,0 +1,338 @@
+package lnc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	lnc "github.com/liblnc/liblnc/bindings/go"
+)
+
+// produceN produces n raw records "rec-<i>" and waits until all are acknowledged.
+func produceN(t testing.TB, m *lnc.MockBroker, topic uint32, n int) {
+	t.Helper()
+	if err := produceRecords(m, topic, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func produceRecords(m *lnc.MockBroker, topic uint32, n int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := lnc.NewProducer(lnc.Config{"bootstrap.servers": m.Addr()})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	for i := 0; i < n; i++ {
+		if err := p.Produce(ctx, topic, lnc.RawRecord([]byte(fmt.Sprintf("rec-%d", i)))); err != nil {
+			return err
+		}
+	}
+	if rem, err := p.Flush(ctx); rem != 0 || err != nil {
+		return fmt.Errorf("Flush: %d %v", rem, err)
+	}
+	if mt := p.Metrics(); mt.Acked != uint64(n) {
+		return fmt.Errorf("acked %d of %d", mt.Acked, n)
+	}
+	return nil
+}
+
+func TestConsumerSeekCommitLagPosition(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	produceN(t, m, topic, 100)
+	ctx := ctxT(t, 20*time.Second)
+	store := &lnc.MemoryOffsetStore{}
+	c, err := lnc.NewConsumerWithStore(lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic),
+		"max.poll.records": "10", "enable.auto.commit": "false"}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.TopicID() != topic {
+		t.Fatalf("TopicID %d", c.TopicID())
+	}
+	recs, err := c.Poll(ctx)
+	if err != nil || len(recs) == 0 || len(recs) > 10 || string(recs[0].Value) != "rec-0" {
+		t.Fatalf("Poll: %d %v", len(recs), err)
+	}
+	pos, err := c.Position()
+	if err != nil || pos <= recs[len(recs)-1].Offset {
+		t.Fatalf("Position %d %v", pos, err)
+	}
+	size, _ := m.TopicSize(topic)
+	lag, err := c.Lag(ctx)
+	if err != nil || lag != size-pos {
+		t.Fatalf("Lag %d (size %d pos %d) %v", lag, size, pos, err)
+	}
+	committed, err := c.Commit(ctx)
+	if err != nil || committed != pos {
+		t.Fatalf("Commit %d %v", committed, err)
+	}
+	if off, ok, _ := store.Load(topic); !ok || off != pos {
+		t.Fatalf("store holds %d %v", off, ok)
+	}
+	// Seek to a record's offset, to the beginning and to the end.
+	third := recs[3]
+	if p, err := c.Seek(ctx, lnc.SeekOffset, third.Offset); err != nil || p != third.Offset {
+		t.Fatalf("Seek offset: %d %v", p, err)
+	}
+	recs, err = c.Poll(ctx)
+	if err != nil || string(recs[0].Value) != "rec-3" {
+		t.Fatalf("after seek: %v %v", recs, err)
+	}
+	if p, err := c.Seek(ctx, lnc.SeekBeginning, 0); err != nil || p != 0 {
+		t.Fatalf("Seek beginning: %d %v", p, err)
+	}
+	if recs, err = c.Poll(ctx); err != nil || string(recs[0].Value) != "rec-0" {
+		t.Fatalf("after seek beginning: %v", err)
+	}
+	end, err := c.Seek(ctx, lnc.SeekEnd, 0)
+	if err != nil || end != size {
+		t.Fatalf("Seek end: %d (size %d) %v", end, size, err)
+	}
+	if lag, err := c.Lag(ctx); err != nil || lag != 0 {
+		t.Fatalf("Lag at end: %d %v", lag, err)
+	}
+	// Nothing more: Poll honours its deadline.
+	short, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if recs, err := c.Poll(short); !errors.Is(err, context.DeadlineExceeded) || len(recs) != 0 {
+		t.Fatalf("Poll at end: %d %v", len(recs), err)
+	}
+	if d := time.Since(start); d < 140*time.Millisecond || d > 1500*time.Millisecond {
+		t.Fatalf("Poll deadline took %v", d)
+	}
+	if recs, err := c.TryPoll(0); err != nil || len(recs) != 0 {
+		t.Fatalf("TryPoll: %d %v", len(recs), err)
+	}
+	// Cancellation from another goroutine.
+	cctx, ccancel := context.WithCancel(ctx)
+	go func() { time.Sleep(60 * time.Millisecond); ccancel() }()
+	if _, err := c.Poll(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Poll: %v", err)
+	}
+	// New records arrive while polling.
+	perr := make(chan error, 1)
+	go func() { perr <- produceRecords(m, topic, 5) }()
+	got := consumeN(t, ctx, c, 5)
+	if err := <-perr; err != nil {
+		t.Fatal(err)
+	}
+	if string(got[0].Value) != "rec-0" {
+		t.Fatalf("tail record %q", got[0].Value)
+	}
+}
+
+func TestConsumerResumesFromUserStore(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	produceN(t, m, topic, 50)
+	ctx := ctxT(t, 20*time.Second)
+	store := &lnc.MemoryOffsetStore{}
+	cfg := lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "max.poll.records": "20"}
+	c, err := lnc.NewConsumerWithStore(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := consumeN(t, ctx, c, 1)
+	if err := c.Close(); err != nil { // auto-commit on close
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+	if _, err := c.Poll(ctx); !errors.Is(err, lnc.ErrClosed) {
+		t.Fatalf("Poll after close: %v", err)
+	}
+	if _, err := c.Position(); !errors.Is(err, lnc.ErrClosed) {
+		t.Fatalf("Position after close: %v", err)
+	}
+	c2, err := lnc.NewConsumerWithStore(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	next, err := c2.Poll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("rec-%d", len(first))
+	if string(next[0].Value) != want {
+		t.Fatalf("resumed at %q, want %q", next[0].Value, want)
+	}
+}
+
+type faultyStore struct {
+	lnc.MemoryOffsetStore
+	mu        sync.Mutex
+	failLoad  error
+	failSave  error
+	panicSave bool
+	onSave    func()
+}
+
+var errStore = errors.New("disk on fire")
+
+func (s *faultyStore) Load(topic uint32) (uint64, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failLoad != nil {
+		return 0, false, s.failLoad
+	}
+	return s.MemoryOffsetStore.Load(topic)
+}
+
+func (s *faultyStore) Save(topic uint32, off uint64) error {
+	s.mu.Lock()
+	f, p, cb := s.failSave, s.panicSave, s.onSave
+	s.mu.Unlock()
+	if cb != nil {
+		cb()
+	}
+	if p {
+		panic("store panic")
+	}
+	if f != nil {
+		return f
+	}
+	return s.MemoryOffsetStore.Save(topic, off)
+}
+
+func TestConsumerStoreErrorsAndCallbacks(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	produceN(t, m, topic, 10)
+	ctx := ctxT(t, 20*time.Second)
+	cfg := lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "enable.auto.commit": "false"}
+
+	if _, err := lnc.NewConsumerWithStore(cfg, nil); !errors.Is(err, lnc.ErrInvalidArg) {
+		t.Fatalf("nil store: %v", err)
+	}
+	_, err := lnc.NewConsumerWithStore(cfg, &faultyStore{failLoad: errStore})
+	if !errors.Is(err, errStore) || !errors.Is(err, lnc.ErrIO) {
+		t.Fatalf("load failure: %v", err)
+	}
+
+	s := &faultyStore{}
+	c, err := lnc.NewConsumerWithStore(cfg, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	consumeN(t, ctx, c, 1)
+	s.mu.Lock()
+	s.failSave = errStore
+	s.mu.Unlock()
+	if _, err := c.Commit(ctx); !errors.Is(err, errStore) || !errors.Is(err, lnc.ErrIO) {
+		t.Fatalf("save failure: %v", err)
+	}
+	s.mu.Lock()
+	s.failSave, s.panicSave = nil, true
+	s.mu.Unlock()
+	_, err = c.Commit(ctx)
+	if !errors.Is(err, lnc.ErrIO) || !strings.Contains(err.Error(), "store panic") {
+		t.Fatalf("save panic: %v", err)
+	}
+	// Re-entrant calls from inside the store callback are refused with IN_CALLBACK.
+	var inCb []error
+	s.mu.Lock()
+	s.panicSave = false
+	s.onSave = func() {
+		inCb = append(inCb, c.Close())
+		_, err := c.Poll(ctx)
+		inCb = append(inCb, err)
+	}
+	s.mu.Unlock()
+	if _, err := c.Commit(context.Background()); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	if len(inCb) != 2 || !errors.Is(inCb[0], lnc.ErrInCallback) || !errors.Is(inCb[1], lnc.ErrInCallback) {
+		t.Fatalf("inside callback: %v", inCb)
+	}
+	s.mu.Lock()
+	s.onSave = nil
+	s.mu.Unlock()
+	if _, err := c.Seek(ctx, lnc.SeekBeginning, 0); err != nil { // still usable
+		t.Fatal(err)
+	}
+	if _, err := c.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConsumerFileStoreAndRecordsChannel(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	produceN(t, m, topic, 30)
+	dir := t.TempDir()
+	cfg := lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "consumer.name": "go-file",
+		"offset.dir": dir}
+	c := mustConsumer(t, cfg)
+	ctx, cancel := context.WithCancel(ctxT(t, 20*time.Second))
+	defer cancel()
+	recs, errc := c.Records(ctx)
+	n := 0
+	for r := range recs {
+		if string(r.Value) != fmt.Sprintf("rec-%d", n) {
+			t.Fatalf("record %d: %q", n, r.Value)
+		}
+		n++
+		if n == 30 {
+			cancel()
+			break
+		}
+	}
+	for range recs { // drain until the feeder stops
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Records error: %v", err)
+	}
+	if _, err := c.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A new consumer with the same name resumes at the end.
+	c2 := mustConsumer(t, cfg)
+	short, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	if got, err := c2.Poll(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("resumed consumer got %d records, %v", len(got), err)
+	}
+}
+
+func TestConsumerErrors(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	produceN(t, m, topic, 3)
+	ctx := ctxT(t, 20*time.Second)
+	_, err := lnc.NewConsumer(lnc.Config{"bootstrap.servers": m.Addr(), "topic": "no-such-topic", "request.timeout.ms": "2000"})
+	if !errors.Is(err, lnc.ErrUnknownTopic) {
+		t.Fatalf("unknown topic: %v", err)
+	}
+	size, _ := m.TopicSize(topic)
+	c := mustConsumer(t, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic),
+		"start.offset": fmt.Sprint(size + 1000), "catching.up.retries": "1", "fetch.max.wait.ms": "5"})
+	_, err = c.Poll(ctx)
+	var e *lnc.Error
+	if !errors.Is(err, lnc.ErrOffsetOutOfRange) || !errors.As(err, &e) {
+		t.Fatalf("past the end: %v", err)
+	}
+	if !e.HasServerOffset || e.ServerOffset != size {
+		t.Errorf("server offset %v %d, want %d", e.HasServerOffset, e.ServerOffset, size)
+	}
+	// Raw mode delivers undecoded chunks.
+	raw := mustConsumer(t, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "consume.raw": "true"})
+	chunks, err := raw.Poll(ctx)
+	if err != nil || len(chunks) == 0 || chunks[0].Type != lnc.TypeRawChunk || len(chunks[0].Value) == 0 {
+		t.Fatalf("raw: %v %v", chunks, err)
+	}
+}
