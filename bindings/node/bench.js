@@ -1,6 +1,8 @@
 'use strict';
 // Throughput benchmark against the embedded mock broker (or $LNC_BOOTSTRAP).
 //   node bench.js [records=1000000] [valueBytes=100]
+// Environment: LNC_BOOTSTRAP=host:port (a real server instead of the mock), ACK_DELAY_MS (mock
+// durability delay, default 1), BATCH_SIZE (default 262144), LINGER_MS (default 5).
 // Prints produce records/s (fire-and-forget produce() from one JS thread, every record
 // acknowledged before the clock stops) and consume records/s (async iteration).
 const { performance } = require('node:perf_hooks');
@@ -10,15 +12,15 @@ const N = Number(process.argv[2] || 1000000);
 const SIZE = Number(process.argv[3] || 100);
 
 async function main() {
-  const mock = process.env.LNC_BOOTSTRAP ? null : new MockBroker({ 'ack.delay.ms': 1 });
+  const mock = process.env.LNC_BOOTSTRAP ? null : new MockBroker({ 'ack.delay.ms': Number(process.env.ACK_DELAY_MS ?? 1) });
   const servers = process.env.LNC_BOOTSTRAP || mock.address;
   const admin = new Admin({ 'bootstrap.servers': servers });
   const topic = await admin.ensureTopic(`bench-${process.pid}-${Date.now()}`);
 
   const producer = new Producer({
     'bootstrap.servers': servers,
-    'linger.ms': 5,
-    'batch.size': 262144,
+    'linger.ms': Number(process.env.LINGER_MS ?? 5),
+    'batch.size': Number(process.env.BATCH_SIZE ?? 262144),
     'buffer.memory': 256 * 1024 * 1024,
     'max.in.flight': 32,
   });
