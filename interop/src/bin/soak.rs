@@ -225,7 +225,7 @@ fn phase(
     std::thread::sleep(Duration::from_millis(200));
     done.store(true, Ordering::Release);
     faults.join().expect("fault thread");
-    let left = p.flush(Duration::from_secs(120)).expect("flush");
+    let left = lnc_interop::flush_fast(&p, Duration::from_secs(120)).expect("flush");
     let start = Instant::now();
     p.close(Duration::from_secs(10)).expect("close");
     let close = start.elapsed();
