@@ -259,6 +259,8 @@ class Producer extends EventEmitter {
 
   _dispatch(n, meta, errors) {
     const wantDelivery = this.listenerCount('delivery') > 0;
+    const hasErrorListener = this.listenerCount('error') > 0;
+    let unhandled = null;
     const pending = this._pending;
     this._outstanding -= n;
     for (let i = 0; i < n; i++) {
@@ -280,10 +282,13 @@ class Producer extends EventEmitter {
         // Fire-and-forget failure: EventEmitter semantics (an 'error' without a listener throws).
         const e = Object.create(err);
         e.report = report;
-        this.emit('error', e);
+        if (hasErrorListener) this.emit('error', e);
+        else if (unhandled === null) unhandled = e;
       }
       if (wantDelivery) this.emit('delivery', report);
     }
+    // Without an 'error' listener, finish the batch first, then throw like EventEmitter does.
+    if (unhandled !== null) this.emit('error', unhandled);
   }
 
   _report(topicId, batchId, error, entry) {
