@@ -2,8 +2,11 @@
 //! every record.
 //!
 //! ```text
-//! cargo run --release -p lnc-interop --bin soak -- [-n 1000000] [--seconds N] [--quick] [--seed S]
+//! cargo run --release -p lnc-interop --bin soak -- [-n 1000000] [--seconds N] [--rate R] [--quick] [--seed S]
 //! ```
+//!
+//! Sends are paced at `--rate` records/s (default 12 000; quick 7 000; 0 = unpaced) because the
+//! faults are injected every 3–23 ms (quick 2–12 ms): pacing keeps many batches between faults.
 //!
 //! Two embedded mock brokers, A (bootstrap) and B, with the same three topics. Records
 //! `"<topic>:<seq>:<padding>"` (seq = a global send sequence) go to the three topics, plus 0.5 % to
@@ -75,7 +78,7 @@ fn producer_config(addr: &str, strict: bool) -> Config {
     lnc_config(
         addr,
         &[
-            ("linger.ms", "1"),
+            ("linger.ms", if strict { "10" } else { "1" }),
             ("batch.size", "16384"),
             ("max.in.flight", mif),
             ("request.timeout.ms", "1000"),
@@ -193,6 +196,7 @@ fn phase(
     deadline: Instant,
     seed: u64,
     quick: bool,
+    rate: u64,
     sent_log: &mut Vec<(u64, u32)>,
     counts: &Arc<FaultCounts>,
 ) -> PhaseResult {
@@ -206,6 +210,7 @@ fn phase(
     };
     let mut rng = Rng::new(seed ^ 0x5eed);
     let mut sent = 0u64;
+    let phase_start = Instant::now();
     while sent < n && Instant::now() < deadline {
         let seq = first_seq + sent;
         let t = if rng.below(200) == 0 { UNKNOWN_TOPIC } else { topics[rng.below(3) as usize] };
@@ -219,6 +224,14 @@ fn phase(
         }
         if sent % 4096 == 0 {
             p.poll(Duration::ZERO).expect("poll");
+        }
+        // Pace the sends so that faults (time-based) land among many batches.
+        if rate > 0 && sent % 64 == 0 {
+            let due = phase_start + Duration::from_secs_f64(sent as f64 / rate as f64);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
         }
     }
     // Let faults run a little past the last send, then settle.
@@ -323,8 +336,10 @@ fn main() {
     let quick = args.flag("--quick");
     let n = args.num("-n", if quick { 100_000 } else { 1_000_000 });
     let seconds = args.num("--seconds", if quick { 25 } else { 600 });
+    // Records per second offered (0 = as fast as possible).
+    let rate = args.num("--rate", if quick { 7_000 } else { 12_000 });
     let seed = args.num("--seed", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
-    println!("soak: n {n}, budget {seconds} s, seed {seed} (rerun with --seed {seed})");
+    println!("soak: n {n}, rate {rate}/s, budget {seconds} s, seed {seed} (rerun with --seed {seed})");
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let a = Arc::new(mock(Duration::from_millis(1)));
@@ -347,8 +362,8 @@ fn main() {
     let mut sent_log: Vec<(u64, u32)> = Vec::with_capacity(n as usize);
     let n_p = n * 7 / 10;
     let phase_p_deadline = started + Duration::from_secs(seconds * 7 / 10);
-    let p = phase(&a, &b, &topics, false, 0, n_p, phase_p_deadline.min(deadline), seed, quick, &mut sent_log, &counts);
-    let s = phase(&a, &b, &topics, true, p.sent, n - p.sent, deadline, seed.rotate_left(17), quick, &mut sent_log, &counts);
+    let p = phase(&a, &b, &topics, false, 0, n_p, phase_p_deadline.min(deadline), seed, quick, rate, &mut sent_log, &counts);
+    let s = phase(&a, &b, &topics, true, p.sent, n - p.sent, deadline, seed.rotate_left(17), quick, rate, &mut sent_log, &counts);
     let produce_secs = started.elapsed().as_secs_f64();
 
     // ---- producer verification ----
@@ -453,6 +468,7 @@ fn main() {
     let mut fc: Vec<(&'static str, u64)> = counts.counts.lock().unwrap().iter().map(|(k, v)| (*k, *v)).collect();
     fc.sort();
     println!("faults injected                      {fc:?}");
+    println!("ingest frames received A/B            {}/{}", stats.0.ingests_received, stats.1.ingests_received);
     println!("mock restarts A/B                    {}/{}; acks dropped A/B {}/{}", stats.0.restarts, stats.1.restarts, stats.0.acks_dropped, stats.1.acks_dropped);
     println!("time                                 produce {produce_secs:.1} s, total {:.1} s", started.elapsed().as_secs_f64());
     for f in &consumer_fatal {
