@@ -1,0 +1,155 @@
+"""asyncio API: eventfd-driven producer and consumer (no extra Python thread), async admin,
+seed-compatible names."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import lnc
+import lnc.aio as aio
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def test_async_producer_and_consumer_without_threads(mock, topic):
+    async def main():
+        threads_before = set(threading.enumerate())
+        async with aio.AsyncProducer(mock.address) as p:
+            bid = await p.send(topic, b"first")
+            assert bid > 0
+            futs = [await p.send_future(topic, b"f%d" % i) for i in range(100)]
+            reps = await asyncio.gather(*futs)
+            assert all(r.ok for r in reps)
+            seen = []
+            for i in range(1000):
+                await p.send_async(topic, b"a%d" % i, callback=seen.append if i % 100 == 0 else None)
+            await p.flush()
+            assert len(seen) == 10 and p.stats["acked"] == 1101
+            assert await p.send_batch(topic, [b"b1", lnc.TlvRecord.key_value("k", b"b2")]) > 0
+        assert p.closed
+        c = await aio.AsyncConsumer.connect(mock.address, lnc.StandaloneConfig("", topic_id=topic))
+        got = []
+        async for rec in c:
+            got.append(rec.value)
+            if len(got) == 1103:
+                break
+        assert got[0] == b"first" and got[-1] == b"\x01\x00kb2" and got[101:103] == [b"a0", b"a1"]
+        assert await c.poll(0.05) is None
+        assert await c.rewind() == 0
+        r = await c.poll(5)
+        assert r.records[0].value == b"first"
+        assert await c.lag() > 0
+        await c.commit()
+        await c.seek_to_end()
+        await c.close()
+        # producer and consumer added no Python thread (the executor ran connect/seek/lag/close)
+        extra = [t for t in set(threading.enumerate()) - threads_before if not t.name.startswith(("asyncio", "ThreadPoolExecutor"))]
+        assert extra == []
+
+    run(main())
+
+
+def test_async_consumer_wakes_on_eventfd(mock, topic):
+    async def main():
+        c = await aio.AsyncConsumer.connect(mock.address, lnc.StandaloneConfig("", topic_id=topic))
+        waiter = asyncio.ensure_future(c.poll(None))
+        await asyncio.sleep(0.2)
+        assert not waiter.done()
+        async with aio.AsyncProducer(mock.address) as p:
+            await p.send(topic, b"wake up")
+        r = await asyncio.wait_for(waiter, 5)
+        assert r.records[0].value == b"wake up"
+        await c.close()
+
+    run(main())
+
+
+def test_async_errors_and_failures(mock, topic):
+    async def main():
+        p = await aio.AsyncProducer.connect(mock.address)
+        fut = await p.send_future(555, b"x")
+        with pytest.raises(lnc.TopicNotFoundError):
+            await fut
+        await p.send_async(556, b"lost")
+        with pytest.raises(lnc.DeliveryError):
+            await p.flush()
+        with pytest.raises(lnc.TopicNotFoundError):
+            await p.send(557, b"x")
+
+        def boom(rep):
+            raise RuntimeError("cb")
+
+        await p.send_async(topic, b"x", callback=boom)
+        with pytest.raises(RuntimeError, match="cb"):
+            await p.flush()
+        await p.close()
+
+    run(main())
+
+
+def test_async_backpressure_does_not_block_the_loop(mock, topic):
+    async def main():
+        mock.stall_reading(True)
+        cfg = lnc.ProducerConfig().with_buffer_memory(2048).with_send_timeout(0.3)
+        p = aio.AsyncProducer(mock.address, cfg)
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        t = asyncio.ensure_future(ticker())
+        with pytest.raises(lnc.BackpressureError):
+            for _ in range(100):
+                await p.send_async(topic, b"x" * 500)
+        assert ticks >= 10, "the loop kept running while the buffer was full"
+        mock.stall_reading(False)
+        await p.close(10)
+        t.cancel()
+
+    run(main())
+
+
+def test_async_admin_and_seed_names(mock):
+    assert aio.LanceClient is aio.AsyncLanceClient and aio.Producer is aio.AsyncProducer
+    assert aio.StandaloneConsumer is aio.AsyncConsumer
+
+    async def main():
+        async with aio.LanceClient(lnc.ClientConfig("127.0.0.1", mock.port)) as c:
+            await c.connect()
+            t = await c.ensure_topic("aio-topic")
+            assert (await c.create_topic("aio-topic")).id == t.id
+            assert [x.name for x in await c.list_topics()] == ["aio-topic"]
+            assert (await c.get_topic(t.id)).name == "aio-topic"
+            assert (await c.get_topic_by_name("aio-topic")).id == t.id
+            assert await c.ping() > 0
+            assert (await c.cluster_status()).is_standalone
+            with pytest.raises(lnc.TopicAlreadyExistsError):
+                await c.create_topic_once("aio-topic")
+            r = await c.create_topic_with_retention("aio-ret", 60)
+            await c.set_retention(r.id, 120)
+            await c.delete_topic(r.id)
+            assert (await c.fetch(t.id)).data == b""
+            cid = lnc.consumer_id("x")
+            await c.subscribe(t.id, 0, 1024, cid)
+            await c.commit_offset(t.id, cid, 0)
+            await c.unsubscribe(t.id, cid)
+        # seed-style producer / consumer by name
+        prod = await aio.Producer.connect(mock.address, lnc.ProducerConfig())
+        await prod.send(topic="aio-topic", data=b"hello")
+        await prod.flush()
+        await prod.close()
+        cons = await aio.StandaloneConsumer.connect(mock.address, lnc.StandaloneConfig.with_topic_name("c", "aio-topic"))
+        records = await cons.poll(5)
+        assert records.records[0].value == b"hello"
+        await cons.commit()
+        await cons.close()
+
+    run(main())

@@ -1,0 +1,64 @@
+"""LanceClient: every admin call of the seed client, plus fetch / authenticate."""
+
+from __future__ import annotations
+
+import pytest
+
+import lnc
+
+
+def test_topic_admin(mock):
+    with lnc.LanceClient(lnc.ClientConfig("127.0.0.1", mock.port)) as c:
+        assert c.connect() is c
+        t = c.create_topic("alpha")
+        assert t.id > 0 and t.name == "alpha" and t["id"] == t.id
+        assert c.create_topic("alpha").id == t.id, "create_topic is idempotent, as in the seed"
+        assert c.ensure_topic("alpha").id == t.id
+        assert c.resolve_topic_id("alpha") == t.id
+        with pytest.raises(lnc.TopicAlreadyExistsError):
+            c.create_topic_once("alpha")
+        r = c.create_topic_with_retention("beta", max_age_secs=3600, max_bytes=None)
+        assert r.retention == lnc.RetentionInfo(max_age_secs=3600, max_bytes=None)
+        names = {x.name: x.id for x in c.list_topics()}
+        assert names == {"alpha": t.id, "beta": r.id}
+        assert c.get_topic(t.id).name == "alpha"
+        assert c.get_topic_by_name("beta").id == r.id
+        with pytest.raises(lnc.TopicNotFoundError):
+            c.get_topic_by_name("gamma")
+        c.set_retention(r.id, max_age_secs=60, max_bytes=1 << 30)
+        c.set_retention(r.id)  # None/0 mean unlimited (liblnc refuses a literal 0)
+        c.delete_topic(r.id)
+        assert [x.name for x in c.list_topics()] == ["alpha"]
+        with pytest.raises(lnc.TopicNotFoundError):
+            c.get_topic(r.id)
+
+
+def test_ping_status_fetch_subscribe(mock, topic):
+    with lnc.Producer(mock.address) as p:
+        p.send(topic, b"hello")
+    with lnc.LanceClient(mock.address) as c:
+        assert 0 < c.ping() < 5
+        s = c.cluster_status()
+        assert s.is_standalone and s.node_count >= 1 and isinstance(s, lnc.ClusterStatus)
+        f = c.fetch(topic, 0, 4096)
+        assert len(f.data) == 10 and f.next_offset == 10 and not f.catching_up
+        assert lnc.decode_records(f.data)[0].value == b"hello"
+        f = c.fetch(topic, 10_000, 4096)
+        assert f.catching_up and f.end_offset == 10
+        cid = lnc.consumer_id("my-consumer")
+        assert cid == 18044035401257023742 == c.consumer_id("my-consumer")  # lwp.md §7 vector
+        assert c.subscribe(topic, 0, 4096, cid) == 0
+        c.commit_offset(topic, cid, 10)
+        assert c.subscribe(topic, 0, 4096, cid) in (0, 10)
+        c.unsubscribe(topic, cid)
+        mock.require_token("tok")
+        c.authenticate("tok")
+
+
+def test_closed_client(mock):
+    c = lnc.LanceClient(mock.address)
+    c.close()
+    c.close()
+    assert c.closed
+    with pytest.raises(lnc.ClosedError):
+        c.ping()
