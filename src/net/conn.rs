@@ -28,15 +28,22 @@ pub trait Router: Send + Sync + 'static {
     /// Checked after every read and on every tick: `Some` closes the connection (a deadline passed).
     fn check_deadlines(&self, now: Instant) -> Option<Error>;
     /// The connection is gone. Called exactly once, from whichever thread noticed first.
-    fn on_closed(&self, error: &Error);
+    /// `data_frames_attempted` counts frames queued with [`Connection::send_data`] whose write
+    /// was at least started: later ones never reached the socket.
+    fn on_closed(&self, error: &Error, data_frames_attempted: u64);
 }
 
 /// Bytes queued for the writer. Shared so a producer can keep a batch for resending without a copy.
 pub type Outbound = Arc<Vec<u8>>;
 
+/// One queued write: the bytes, and whether it is a data frame (counted for `on_closed`).
+type Queued = Option<(Outbound, bool)>;
+
 struct Shared {
     stream: TcpStream,
-    tx: Sender<Option<Outbound>>,
+    tx: Sender<Queued>,
+    /// Data frames whose write was started (counted before writing: errs towards "maybe sent").
+    data_attempted: AtomicU64,
     closed: AtomicBool,
     close_error: Mutex<Option<Error>>,
     router: Arc<dyn Router>,
@@ -67,6 +74,7 @@ impl Connection {
         let shared = Arc::new(Shared {
             stream: stream.try_clone()?,
             tx,
+            data_attempted: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             close_error: Mutex::new(None),
             router,
@@ -92,11 +100,20 @@ impl Connection {
 
     /// Queues bytes (one or more whole frames) for writing.
     pub fn send(&self, bytes: Outbound) -> Result<()> {
+        self.enqueue(bytes, false)
+    }
+
+    /// Queues one data frame (an ingest); see [`Router::on_closed`] for why they are counted.
+    pub fn send_data(&self, frame: Outbound) -> Result<()> {
+        self.enqueue(frame, true)
+    }
+
+    fn enqueue(&self, bytes: Outbound, data: bool) -> Result<()> {
         if let Some(e) = self.error() {
             return Err(e);
         }
         self.shared.last_send.store(self.shared.now_ns(), Ordering::Relaxed);
-        self.shared.tx.send(Some(bytes)).map_err(|_| Error::transport("connection writer stopped"))
+        self.shared.tx.send(Some((bytes, data))).map_err(|_| Error::transport("connection writer stopped"))
     }
 
     /// Sends a keepalive and returns a receiver for the round-trip time.
@@ -162,7 +179,7 @@ impl Shared {
         let _ = self.stream.shutdown(Shutdown::Both);
         let _ = self.tx.send(None);
         self.keepalives.lock().clear();
-        self.router.on_closed(&error);
+        self.router.on_closed(&error, self.data_attempted.load(Ordering::Acquire));
     }
 
     fn send_keepalive(&self, waiter: Option<Sender<Duration>>) -> Result<()> {
@@ -175,7 +192,7 @@ impl Shared {
         }
         q.push_back((Instant::now(), waiter));
         self.last_send.store(self.now_ns(), Ordering::Relaxed);
-        self.tx.send(Some(Arc::new(frame))).map_err(|_| Error::transport("connection writer stopped"))
+        self.tx.send(Some((Arc::new(frame), false))).map_err(|_| Error::transport("connection writer stopped"))
     }
 
     /// Keepalive probe after idleness; dead connection when a keepalive goes unanswered.
@@ -267,15 +284,19 @@ fn dispatch(shared: &Shared, frame: Frame) -> Result<()> {
     }
 }
 
-fn writer_loop(shared: Arc<Shared>, mut stream: TcpStream, rx: Receiver<Option<Outbound>>) {
+fn writer_loop(shared: Arc<Shared>, mut stream: TcpStream, rx: Receiver<Queued>) {
     let mut batch: Vec<Outbound> = Vec::with_capacity(MAX_GATHER);
     while let Ok(Some(first)) = rx.recv() {
         batch.clear();
-        batch.push(first);
+        let mut data = first.1 as u64;
+        batch.push(first.0);
         let mut stop = false;
         while batch.len() < MAX_GATHER {
             match rx.try_recv() {
-                Ok(Some(b)) => batch.push(b),
+                Ok(Some((b, d))) => {
+                    data += d as u64;
+                    batch.push(b);
+                }
                 Ok(None) => {
                     stop = true;
                     break;
@@ -283,6 +304,8 @@ fn writer_loop(shared: Arc<Shared>, mut stream: TcpStream, rx: Receiver<Option<O
                 Err(_) => break,
             }
         }
+        // Counted before the write starts: a frame counted here may or may not have arrived.
+        shared.data_attempted.fetch_add(data, Ordering::AcqRel);
         if let Err(e) = write_all_vectored(&mut stream, &batch) {
             // A partial frame may be on the wire: the connection is unusable (lwp.md §2.4).
             let err = if is_timeout(&e) {

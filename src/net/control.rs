@@ -83,7 +83,7 @@ impl Router for Waiters {
         (now >= p.kill_at).then(|| Error::timed_out(format!("no reply to command {:#04x} within the request timeout", p.code)))
     }
 
-    fn on_closed(&self, error: &Error) {
+    fn on_closed(&self, error: &Error, _data_frames_attempted: u64) {
         for p in self.queue.lock().drain(..) {
             let _ = p.reply.send(Err(error.clone()));
         }

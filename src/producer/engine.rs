@@ -758,6 +758,9 @@ impl Router for LaneRouter {
                 self.inner.counters.ack_latency.record_n(now - acked.sent_at, acked.batch.records() as u64);
                 self.inner.complete(acked.batch, k, None);
                 self.pair_all(&mut f);
+                drop(f);
+                // A window slot is free: let the sender refill it now, not at its next tick.
+                self.inner.lanes[self.lane].wake();
                 Ok(())
             }
             FrameKind::Control if frame.header.code() == reply_code::ERROR_RESPONSE => {
@@ -774,6 +777,8 @@ impl Router for LaneRouter {
                 }
                 f.errors.push_back(e);
                 self.pair_all(&mut f);
+                drop(f);
+                self.inner.lanes[self.lane].wake();
                 Ok(())
             }
             _ => Err(Error::protocol(format!(
@@ -795,14 +800,18 @@ impl Router for LaneRouter {
         })
     }
 
-    fn on_closed(&self, error: &Error) {
+    fn on_closed(&self, error: &Error, data_frames_attempted: u64) {
         let Some(mut f) = self.flight() else { return };
         f.dead = true;
         f.errors.clear();
         let n = f.inflight.len();
         for _ in 0..n {
             let mut x = f.inflight.pop_back().expect("n items");
-            x.batch.maybe_stored = true;
+            // Batch ids count this connection's data frames from 1, so a batch whose id is above
+            // the attempted count never reached the socket: its outcome is known (not stored).
+            if x.batch_id <= data_frames_attempted {
+                x.batch.maybe_stored = true;
+            }
             x.batch.last_error = Some(error.clone());
             f.retry.push_front(x.batch);
         }
@@ -1031,7 +1040,7 @@ impl Sender_ {
             f.inflight.push_back(InFlight { batch, batch_id: id, sent_at: Instant::now() });
         }
         for w in to_send {
-            if conn.send(w).is_err() {
+            if conn.send_data(w).is_err() {
                 break; // on_closed has moved everything to retry
             }
         }
