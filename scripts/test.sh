@@ -39,5 +39,8 @@ fi
 (cd build && ctest --output-on-failure 2>&1 | tee "$ROOT/target/ctest.log")
 require_tests c "$ROOT/target/ctest.log" '100% tests passed, 0 tests failed out of [1-9]'
 
+step "node: N-API addon, tsc --noEmit, node --test"
+bash bindings/node/test.sh
+
 echo
 echo "ALL SUITES PASSED"
