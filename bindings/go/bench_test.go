@@ -36,8 +36,8 @@ func BenchmarkProduce(b *testing.B) {
 	}
 }
 
-// BenchmarkConsume consumes 100-byte records (produced beforehand, untimed) from the mock.
-func BenchmarkConsume(b *testing.B) {
+// consumeBench produces b.N 100-byte records (untimed), then times consuming them with poll.
+func consumeBench(b *testing.B, poll func(ctx context.Context, c *lnc.Consumer) (int, error)) {
 	m := fastMock(b)
 	topic := newTopic(b, m)
 	p := mustProducer(b, lnc.Config{"bootstrap.servers": m.Addr()})
@@ -51,17 +51,41 @@ func BenchmarkConsume(b *testing.B) {
 	if _, err := p.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
-	c := mustConsumer(b, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "start.offset": "beginning"})
+	// The same consumer settings as `lnc bench consume`.
+	c := mustConsumer(b, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "start.offset": "beginning",
+		"max.poll.records": "65536", "offset.store": "none", "enable.auto.commit": "false"})
 	b.SetBytes(100)
 	b.ResetTimer()
 	got := 0
 	for got < b.N {
-		recs, err := c.Poll(ctx)
+		n, err := poll(ctx, c)
 		if err != nil {
 			b.Fatal(err)
 		}
-		got += len(recs)
+		got += n
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(got)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkConsume consumes with Poll: every record copied into Go memory.
+func BenchmarkConsume(b *testing.B) {
+	var sink int
+	consumeBench(b, func(ctx context.Context, c *lnc.Consumer) (int, error) {
+		recs, err := c.Poll(ctx)
+		for i := range recs {
+			sink += len(recs[i].Value)
+		}
+		return len(recs), err
+	})
+	_ = sink
+}
+
+// BenchmarkConsumeZeroCopy consumes with PollFunc: records borrowed from liblnc's memory.
+func BenchmarkConsumeZeroCopy(b *testing.B) {
+	var sink int
+	consumeBench(b, func(ctx context.Context, c *lnc.Consumer) (int, error) {
+		return c.PollFunc(ctx, func(r *lnc.Record) { sink += len(r.Value) })
+	})
+	_ = sink
 }

@@ -27,6 +27,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // OffsetStore is a user offset store (lnc_consumer_new_with_store). Load is called while the
@@ -226,6 +227,51 @@ func (c *Consumer) pollOnce(ms C.int32_t) ([]Record, error) {
 	out := copyRecords(C.lnc_records_views(recs), n)
 	C.lnc_records_free(recs)
 	return out, nil
+}
+
+// PollFunc is the zero-copy variant of Poll: it waits like Poll, then calls fn for each
+// record with byte slices (Key, Value, Raw) that borrow liblnc's memory and are valid only
+// until fn returns; use Record.Clone to keep one. It returns how many records were passed.
+// fn runs on the calling goroutine; a panic in fn propagates after the batch is freed.
+func (c *Consumer) PollFunc(ctx context.Context, fn func(r *Record)) (int, error) {
+	if err := c.guard("PollFunc"); err != nil {
+		return 0, err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		n, err := c.pollBorrowed(sliceMs(ctx, pollSlice), fn)
+		if err != nil || n > 0 {
+			return n, err
+		}
+	}
+}
+
+func (c *Consumer) pollBorrowed(ms C.int32_t, fn func(r *Record)) (int, error) {
+	if !c.ref.acquire() {
+		return 0, closedError("consumer")
+	}
+	defer c.ref.release()
+	var recs *C.lnc_records_t
+	var cerr *C.lnc_error_t
+	rc := C.lnc_consumer_poll(c.h, ms, &recs, &cerr)
+	if rc != C.LNC_ERR_OK {
+		C.lnc_records_free(recs)
+		return 0, c.wrapStoreErr(errorFrom(rc, cerr))
+	}
+	defer C.lnc_records_free(recs)
+	n := int(C.lnc_records_count(recs))
+	if n == 0 {
+		return 0, nil
+	}
+	views := unsafe.Slice(C.lnc_records_views(recs), n)
+	var r Record
+	for i := range views {
+		borrowRecord(&views[i], &r)
+		fn(&r)
+	}
+	return n, nil
 }
 
 // Records returns a channel of consumed records fed by a goroutine that polls until ctx ends

@@ -336,3 +336,48 @@ func TestConsumerErrors(t *testing.T) {
 		t.Fatalf("raw: %v %v", chunks, err)
 	}
 }
+
+func TestConsumerPollFuncBorrowedAndClone(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	ctx := ctxT(t, 20*time.Second)
+	p := mustProducer(t, lnc.Config{"bootstrap.servers": m.Addr()})
+	ts := time.Unix(1700000000, 5)
+	for _, r := range []lnc.Record{lnc.RawRecord([]byte("a")), lnc.KeyTimestampedRecord(ts, []byte("key"), []byte("value")),
+		lnc.TombstoneRecord(), lnc.KeyValueRecord(nil, nil)} {
+		if err := p.Produce(ctx, topic, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := mustConsumer(t, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic)})
+	var kept []lnc.Record
+	for len(kept) < 4 {
+		if _, err := c.PollFunc(ctx, func(r *lnc.Record) { kept = append(kept, r.Clone()) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(kept[0].Value) != "a" || kept[0].Key != nil {
+		t.Errorf("raw: %+v", kept[0])
+	}
+	if string(kept[1].Key) != "key" || string(kept[1].Value) != "value" || kept[1].Timestamp != uint64(ts.UnixNano()) {
+		t.Errorf("key-timestamped: %+v", kept[1])
+	}
+	if !kept[2].IsTombstone() || len(kept[2].Value) != 0 {
+		t.Errorf("tombstone: %+v", kept[2])
+	}
+	if kept[3].Key == nil || len(kept[3].Key) != 0 || kept[3].Type != lnc.TypeKeyValue {
+		t.Errorf("empty key: %+v", kept[3])
+	}
+	// Cloned slices alias the clone's own Raw, not liblnc's memory.
+	if len(kept[1].Raw) < len(kept[1].Key)+len(kept[1].Value) {
+		t.Errorf("raw %x", kept[1].Raw)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if n, err := c.PollFunc(short, func(*lnc.Record) {}); n != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("PollFunc at end: %d %v", n, err)
+	}
+}

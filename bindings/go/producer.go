@@ -7,11 +7,20 @@ package lnc
 
 // The opaque travels as an integer id: converting it to a pointer happens here in C so that
 // Go never holds a non-pointer in a pointer-typed value.
-static lnc_err_t lnc_go_send(const lnc_producer_t *p, uint32_t topic, uint8_t type, uint16_t ext,
-		const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len,
-		uint64_t ts, uint64_t opaque, lnc_error_t **err) {
-	return lnc_producer_send_record(p, topic, type, ext, key, key_len, value, value_len, ts,
-		(void *)(uintptr_t)opaque, err);
+// The error comes back by value so that no Go variable's address escapes per record.
+typedef struct {
+	lnc_err_t rc;
+	lnc_error_t *err;
+} lnc_go_send_result;
+
+static lnc_go_send_result lnc_go_send(const lnc_producer_t *p, uint32_t topic, uint8_t type,
+		uint16_t ext, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len,
+		uint64_t ts, uint64_t opaque) {
+	lnc_go_send_result r;
+	r.err = NULL;
+	r.rc = lnc_producer_send_record(p, topic, type, ext, key, key_len, value, value_len, ts,
+		(void *)(uintptr_t)opaque, &r.err);
+	return r;
 }
 
 static uint64_t lnc_go_report_opaque(const lnc_report_t *r) { return (uint64_t)(uintptr_t)r->opaque; }
@@ -20,6 +29,7 @@ import "C"
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,7 +112,7 @@ func WithReportChannel(capacity int) ProducerOption {
 // WithDeliveryFunc calls f with every report (except ProduceSync's and ProduceFunc's own) on
 // the binding's dispatch goroutine, in the order liblnc reports them. f must not block for
 // long; panics are recovered and counted. Close, Flush and ProduceSync called from inside f
-// return an IN_CALLBACK error.
+// (or from a ProduceFunc callback) return an IN_CALLBACK error instead of deadlocking.
 func WithDeliveryFunc(f func(Report)) ProducerOption {
 	return func(o *producerOptions) { o.deliveryFunc = f }
 }
@@ -175,9 +185,9 @@ type Producer struct {
 // NewProducer creates a producer from cfg ("bootstrap.servers", "linger.ms", "batch.size",
 // …). It connects in the background: a dead server shows up in reports, not here.
 //
-// The binding always runs liblnc with send.block=false and implements the blocking wait for
-// buffer space itself, so that Produce honours its context; send.block and send.timeout.ms
-// keep their documented meaning.
+// send.block and send.timeout.ms keep their documented meaning, but the binding hands liblnc a
+// send.timeout.ms of at most 20 ms and repeats the call until the configured timeout, so that
+// Produce honours its context while waiting for buffer space.
 func NewProducer(cfg Config, opts ...ProducerOption) (*Producer, error) {
 	o := producerOptions{closeTimeout: 5 * time.Second, maxPending: 1 << 20}
 	for _, opt := range opts {
@@ -200,7 +210,20 @@ func NewProducer(cfg Config, opts ...ProducerOption) (*Producer, error) {
 	if v, err := cf.get("send.block"); err == nil && v == "false" {
 		p.block = false
 	}
-	if err := cf.set("send.block", "false"); err != nil {
+	if p.sendTimeout <= 0 {
+		p.block = false
+	}
+	// liblnc waits for buffer space itself (precise wakeups), but only for one slice per call:
+	// the binding repeats the call, checking ctx, until send.timeout.ms.
+	if p.block {
+		slice := sendSlice
+		if p.sendTimeout < slice {
+			slice = p.sendTimeout
+		}
+		if err := cf.set("send.timeout.ms", strconv.FormatInt(int64(slice/time.Millisecond), 10)); err != nil {
+			return nil, err
+		}
+	} else if err := cf.set("send.block", "false"); err != nil {
 		return nil, err
 	}
 	var h *C.lnc_producer_t
@@ -513,9 +536,10 @@ func (p *Producer) send(ctx context.Context, topic uint32, r *Record, id uint64)
 		if p.h == nil {
 			rc = C.LNC_ERR_CLOSED
 		} else {
-			rc = C.lnc_go_send(p.h, C.uint32_t(topic), C.uint8_t(r.Type), C.uint16_t(r.ExtType),
+			res := C.lnc_go_send(p.h, C.uint32_t(topic), C.uint8_t(r.Type), C.uint16_t(r.ExtType),
 				key, C.size_t(len(r.Key)), val, C.size_t(len(r.Value)), C.uint64_t(r.Timestamp),
-				C.uint64_t(id), &cerr)
+				C.uint64_t(id))
+			rc, cerr = res.rc, res.err
 		}
 		p.mu.RUnlock()
 		if rc == C.LNC_ERR_OK {
@@ -538,12 +562,20 @@ func (p *Producer) send(ctx context.Context, topic uint32, r *Record, id uint64)
 		if cerr != nil {
 			C.lnc_error_free(cerr)
 		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(p.sendTimeout)
-			continue // retry at once, this time with a progress channel taken first
+		// liblnc already waited one slice for space: check ctx and the deadline, then retry.
+		if ch != nil {
+			p.progDone()
 		}
-		if err := p.waitProgress(ctx, ch, deadline, id); err != nil {
+		if deadline.IsZero() {
+			deadline = time.Now().Add(p.sendTimeout - sendSlice)
+		}
+		if err := ctx.Err(); err != nil {
+			p.unregister(id)
 			return err
+		}
+		if !time.Now().Before(deadline) {
+			p.unregister(id)
+			return &Error{Code: CodeQueueFull, Message: "no buffer space within send.timeout.ms"}
 		}
 	}
 }
@@ -579,12 +611,13 @@ func (p *Producer) waitProgress(ctx context.Context, ch <-chan struct{}, deadlin
 
 const reportBatch = 1024
 
+// sendSlice is the longest wait for buffer space inside one liblnc send call.
+const sendSlice = 20 * time.Millisecond
+
 // dispatch takes reports from liblnc in bulk and hands them over until Close drained them.
 func (p *Producer) dispatch() {
 	defer close(p.dispatchDone)
-	if p.opts.deliveryFunc != nil {
-		p.dispatchGID.Store(goid())
-	}
+	p.dispatchGID.Store(goid()) // user callbacks run here: see guardCallback
 	arr := (*C.lnc_report_t)(C.malloc(C.size_t(reportBatch) * C.size_t(unsafe.Sizeof(C.lnc_report_t{}))))
 	defer C.free(unsafe.Pointer(arr))
 	reps := unsafe.Slice(arr, reportBatch)

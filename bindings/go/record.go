@@ -75,6 +75,10 @@ func (t RecordType) String() string {
 type Record struct {
 	// Type is the record type byte.
 	Type RecordType
+	// HasExtType reports whether ExtType is meaningful (consumed records).
+	HasExtType bool
+	// HasTimestamp reports whether Timestamp is meaningful (consumed records).
+	HasTimestamp bool
 	// ExtType is the extended type (TypeExtended only; HasExtType on consumed records).
 	ExtType uint16
 	// Key is the key (key-value types); nil when the record has none.
@@ -83,20 +87,43 @@ type Record struct {
 	Value []byte
 	// Timestamp is nanoseconds since the Unix epoch (timestamped types); 0 = none / now.
 	Timestamp uint64
-
-	// Opaque is returned in this record's Report (producer only). Leave nil on the hot path.
-	Opaque any
-
 	// Offset is the byte offset of the record in the topic log (consumed records; records of
 	// one compression envelope share it).
 	Offset uint64
-	// HasExtType reports whether ExtType is meaningful (consumed records).
-	HasExtType bool
-	// HasTimestamp reports whether Timestamp is meaningful (consumed records).
-	HasTimestamp bool
 	// Raw is the whole TLV value as stored, prefixes included (consumed records; Key and Value
 	// alias it when they lie inside it).
 	Raw []byte
+
+	// Opaque is returned in this record's Report (producer only). Leave nil on the hot path.
+	Opaque any
+}
+
+// Clone returns a copy of r whose byte slices are owned (use it to keep a record borrowed by
+// PollFunc beyond the callback).
+func (r *Record) Clone() Record {
+	c := *r
+	c.Raw = append([]byte(nil), r.Raw...)
+	c.Value = reslice(r.Raw, c.Raw, r.Value)
+	if r.Key != nil {
+		c.Key = reslice(r.Raw, c.Raw, r.Key)
+	}
+	return c
+}
+
+// reslice maps part (a sub-slice of oldRaw, or not) onto newRaw, else copies it.
+func reslice(oldRaw, newRaw, part []byte) []byte {
+	if len(part) == 0 {
+		return []byte{}
+	}
+	if len(oldRaw) > 0 {
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(oldRaw)))
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(part)))
+		if p >= base && p+uintptr(len(part)) <= base+uintptr(len(oldRaw)) {
+			off := int(p - base)
+			return newRaw[off : off+len(part) : off+len(part)]
+		}
+	}
+	return append([]byte(nil), part...)
 }
 
 // Time returns Timestamp as a time.Time (the zero Time when there is none).
@@ -245,6 +272,33 @@ func sub(v *C.lnc_record_view_t, raw []byte, p *C.uint8_t, n C.size_t, arena *[]
 func cbytes(p *C.uint8_t, n C.size_t) []byte {
 	if p == nil || n == 0 {
 		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
+}
+
+// borrowRecord fills r with a view's fields whose byte slices alias liblnc's memory (valid
+// until the batch is freed).
+func borrowRecord(v *C.lnc_record_view_t, r *Record) {
+	r.Type = RecordType(v.record_type)
+	r.HasExtType = v.has_ext_type != 0
+	r.ExtType = uint16(v.ext_type)
+	r.Offset = uint64(v.offset)
+	r.HasTimestamp = v.has_timestamp != 0
+	r.Timestamp = uint64(v.timestamp_ns)
+	r.Raw = cview(v.value, v.value_len)
+	r.Value = cview(v.data, v.data_len)
+	r.Key = nil
+	if v.has_key != 0 {
+		r.Key = cview(v.key, v.key_len)
+	}
+}
+
+var emptyBytes = []byte{}
+
+// cview is (p, n) as a slice of C memory; a non-nil empty slice when n == 0.
+func cview(p *C.uint8_t, n C.size_t) []byte {
+	if p == nil || n == 0 {
+		return emptyBytes[:0:0]
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
 }
