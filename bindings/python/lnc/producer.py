@@ -257,6 +257,14 @@ class Producer:
     the seed client does). Use as a context manager to ``close()`` (flush + purge) at the end.
     """
 
+    # Slots keep attribute access on the send path cheap (and the object small).
+    __slots__ = (
+        "_admin", "_callback_mode", "_closed", "_config", "_core", "_count", "_count_ref",
+        "_drain_lock", "_finalizer", "_handle", "_produce", "_ptr", "_reports", "_reports_addr",
+        "_send_block", "_send_record", "_send_timeout_s", "_sent", "_servers", "_since_drain",
+        "_topics", "__weakref__",
+    )
+
     def __init__(
         self,
         servers: Optional[str] = None,
@@ -370,6 +378,37 @@ class Producer:
         kept for ``flush()``/``close()`` to raise. Raises ``BackpressureError`` when the buffer
         stays full for ``send.timeout.ms`` (or at once with ``send.block=false``).
         """
+        # Fast path: raw bytes to a topic id, fire-and-forget (one ctypes call, no allocation).
+        if (
+            topic.__class__ is int
+            and data.__class__ is bytes
+            and future is False
+            and record_type is key is timestamp_ns is ext_type is callback is None
+            and not self._produce(self._ptr, topic, data, len(data), None, None)
+        ):
+            self._sent += 1
+            n = self._since_drain + 1
+            self._since_drain = n
+            if n >= _AUTODRAIN_EVERY and not self._callback_mode:
+                self._autodrain()
+            return None
+        return self._send_async_slow(topic, data, record_type, key, timestamp_ns, ext_type, callback, future, topic_id)
+
+    def _send_async_slow(
+        self,
+        topic: Optional[Topic],
+        data: Any,
+        record_type: Optional[int],
+        key: Any,
+        timestamp_ns: Optional[int],
+        ext_type: Optional[int],
+        callback: Optional[DeliveryCallback],
+        future: Any,
+        topic_id: Optional[int],
+    ) -> Optional["Future[DeliveryReport]"]:
+        # Everything but the fast path, including a refused fast-path send (a refused send has
+        # no effect, so retrying it with an error pointer to learn why is safe). Kept out of
+        # send_async so that its closures do not turn the fast path's locals into cells.
         tid = topic if topic.__class__ is int else self._tid(topic, topic_id)
         fut: Optional[Future] = None
         if callback is None and not future:
@@ -383,26 +422,23 @@ class Producer:
                     raise ValueError("record_type/key/timestamp_ns come from the TlvRecord")
                 record_type, ext_type, key, data, timestamp_ns = data.message_parts()
             else:
-                data = bytes(data)  # type: ignore[arg-type]
-        err = ctypes.c_void_p()
-        if record_type is None and key is None and timestamp_ns is None and ext_type is None:
-            rc = self._produce(self._ptr, tid, data, len(data), oid, ctypes.byref(err))
-        else:
-            if key is not None and key.__class__ is not bytes:
-                key = key.encode() if isinstance(key, str) else bytes(key)
-            rc = self._send_record(
-                self._ptr, tid, record_type or 0, ext_type or 0, key, len(key) if key is not None else 0,
-                data, len(data), timestamp_ns or 0, oid, ctypes.byref(err),
+                data = bytes(data)
+        if key is not None and key.__class__ is not bytes:
+            key = key.encode() if isinstance(key, str) else bytes(key)
+        plain = record_type is None and key is None and timestamp_ns is None and ext_type is None
+        klen = len(key) if key is not None else 0
+
+        def attempt(err: ctypes.c_void_p) -> int:
+            if plain:
+                return self._produce(self._ptr, tid, data, len(data), oid, ctypes.byref(err))
+            return self._send_record(
+                self._ptr, tid, record_type or 0, ext_type or 0, key, klen, data, len(data), timestamp_ns or 0, oid, ctypes.byref(err)
             )
+
+        err = ctypes.c_void_p()
+        rc = attempt(err)
         if rc:
-            rc = self._send_failed(rc, err, lambda e: (
-                self._produce(self._ptr, tid, data, len(data), oid, ctypes.byref(e))
-                if record_type is None and key is None and timestamp_ns is None and ext_type is None
-                else self._send_record(
-                    self._ptr, tid, record_type or 0, ext_type or 0, key, len(key) if key is not None else 0,
-                    data, len(data), timestamp_ns or 0, oid, ctypes.byref(e),
-                )
-            ), oid)
+            self._send_failed(rc, err, attempt, oid)
         self._sent += 1
         self._since_drain += 1
         if self._since_drain >= _AUTODRAIN_EVERY and not self._callback_mode:

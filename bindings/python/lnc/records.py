@@ -283,12 +283,35 @@ def _from_view(t: tuple) -> TlvRecord:
 
 
 def records_from_views(views_ptr: int, n: int) -> List[TlvRecord]:
-    """Copies ``n`` contiguous ``lnc_record_view_t`` into TlvRecords (one memcpy + C unpack)."""
+    """Copies ``n`` contiguous ``lnc_record_view_t`` into TlvRecords: the views with one memcpy
+    unpacked in C, then each value with one ``string_at`` (liblnc owns every record's value in
+    its own allocation, so values are never copied as one region)."""
     if n == 0 or not views_ptr:
         return []
-    raw = _string_at(views_ptr, n * _VIEW.size)
-    fv = _from_view
-    return [fv(t) for t in _VIEW.iter_unpack(raw)]
+    new = TlvRecord.__new__
+    string_at = _string_at
+    out = []
+    append = out.append
+    for (rtype, has_ext, ext, has_key, has_ts, offset, ts, kp, kl, dp, dl, vp, vl) in _VIEW.iter_unpack(
+        string_at(views_ptr, n * _VIEW.size)
+    ):
+        value = string_at(vp, vl) if vl else b""
+        r = new(TlvRecord)
+        r.record_type = rtype
+        r.value = value
+        r.offset = offset
+        if has_ext or has_key or has_ts or dl != vl:
+            r.ext_type = ext if has_ext else None
+            r.timestamp_ns = ts if has_ts else None
+            ko = kp - vp
+            r.key = (value[ko : ko + kl] if 0 <= ko and ko + kl <= vl else string_at(kp, kl)) if has_key else None
+            do = dp - vp
+            r._data = value[do : do + dl] if 0 <= do and do + dl <= vl else (string_at(dp, dl) if dl else b"")
+        else:
+            r.ext_type = r.timestamp_ns = r.key = r._data = None
+        r._parts = True
+        append(r)
+    return out
 
 
 def encode_records(records: List[TlvRecord]) -> bytes:

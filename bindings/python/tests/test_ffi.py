@@ -90,3 +90,13 @@ def test_struct_layout_matches_c(tmp_path):
     assert seen == sum(1 + len(c._fields_) for c in F.STRUCTS.values())
     # every error code the header defines is mapped
     assert {getattr(F, n) for n in err_names} - {0} == set(F.ALL_ERROR_CODES)
+
+
+def test_installed_package_uses_its_bundled_library():
+    import os
+
+    if not os.environ.get("LNC_EXPECT_INSTALLED"):
+        pytest.skip("running from the source tree")
+    assert "site-packages" in lnc.__file__, lnc.__file__
+    assert Path(lnc.library_path) == Path(lnc.__file__).parent / "_lib" / "liblnc.so"
+    assert (Path(lnc.__file__).parent / "py.typed").is_file()

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The Python binding's one test command: builds liblnc, installs the `lnc` package (bundling
+# liblnc.so) into bindings/python/.venv together with pytest and the seed client
+# (lnc-client==0.2.9, for the interop tests), then runs the suite. Idempotent; exits non-zero
+# on any failure, including when pytest collects no test (its exit code 5).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+VENV="$HERE/.venv"
+PY="${PYTHON:-python3}"
+
+echo "== building liblnc (cargo build --release --lib)"
+(cd "$ROOT" && cargo build --release --lib)
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating $VENV"
+    "$PY" -m venv "$VENV"
+fi
+echo "== installing test dependencies"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel >/dev/null
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest "lnc-client==0.2.9"
+
+echo "== installing the lnc package (bundles target/release/liblnc.so)"
+unset LNC_LIBRARY
+rm -rf "$HERE/build" "$HERE/lnc/_lib"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall "$HERE"
+rm -rf "$HERE/build" "$HERE"/*.egg-info
+
+echo "== running pytest"
+cd "$HERE"
+set +e
+# `pytest` (not `python -m pytest`) keeps the source tree off sys.path: the installed package
+# and its bundled library are what gets tested.
+LNC_REQUIRE_SEED=1 LNC_EXPECT_INSTALLED=1 "$VENV/bin/pytest" -q -p no:cacheprovider tests "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no tests" >&2
+fi
+exit "$rc"
