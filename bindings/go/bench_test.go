@@ -36,6 +36,35 @@ func BenchmarkProduce(b *testing.B) {
 	}
 }
 
+// BenchmarkProduceBatch is BenchmarkProduce with ProduceBatch (one cgo call per 256 records).
+func BenchmarkProduceBatch(b *testing.B) {
+	m := fastMock(b)
+	topic := newTopic(b, m)
+	p := mustProducer(b, lnc.Config{"bootstrap.servers": m.Addr()})
+	ctx := context.Background()
+	val := make([]byte, 100)
+	batch := make([]lnc.Record, 256)
+	for i := range batch {
+		batch[i] = lnc.RawRecord(val)
+	}
+	b.SetBytes(100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(batch) {
+		k := min(len(batch), b.N-i)
+		if err := p.ProduceBatch(ctx, topic, batch[:k]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if rem, err := p.Flush(ctx); err != nil || rem != 0 {
+		b.Fatalf("flush: %d %v", rem, err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	if m := p.Metrics(); m.Acked != uint64(b.N) {
+		b.Fatalf("acked %d of %d", m.Acked, b.N)
+	}
+}
+
 // consumeBench produces b.N 100-byte records (untimed), then times consuming them with poll.
 func consumeBench(b *testing.B, poll func(ctx context.Context, c *lnc.Consumer) (int, error)) {
 	m := fastMock(b)

@@ -511,3 +511,68 @@ func TestProducerMetrics(t *testing.T) {
 		t.Fatalf("mock stats %+v %v", st, err)
 	}
 }
+
+func TestProduceBatch(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	ctx := ctxT(t, 20*time.Second)
+	p := mustProducer(t, lnc.Config{"bootstrap.servers": m.Addr()}, lnc.WithReportChannel(1000))
+	batch := make([]lnc.Record, 0, 300)
+	for i := 0; i < 300; i++ {
+		r := lnc.RawRecord([]byte(fmt.Sprintf("b-%d", i)))
+		switch i % 3 {
+		case 1:
+			r = lnc.KeyValueRecord([]byte(fmt.Sprint(i)), []byte(fmt.Sprintf("b-%d", i)))
+		case 2:
+			r.Opaque = i
+		}
+		batch = append(batch, r)
+	}
+	batch = append(batch, lnc.TombstoneRecord(), lnc.KeyValueRecord(nil, nil))
+	if err := p.ProduceBatch(ctx, topic, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceBatch(ctx, topic, nil); err != nil {
+		t.Fatal(err)
+	}
+	// All or nothing: one invalid record rejects the whole batch.
+	bad := []lnc.Record{lnc.RawRecord([]byte("ok")), {Type: 0x06, Value: []byte("bad")}}
+	if err := p.ProduceBatch(ctx, topic, bad); !errors.Is(err, lnc.ErrInvalidArg) {
+		t.Fatalf("bad batch: %v", err)
+	}
+	if rem, err := p.Flush(ctx); rem != 0 || err != nil {
+		t.Fatalf("Flush: %d %v", rem, err)
+	}
+	opaques := 0
+	for i := 0; i < len(batch); i++ {
+		r := <-p.Reports()
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		if r.Opaque != nil {
+			opaques++
+		}
+	}
+	if opaques != 100 {
+		t.Fatalf("opaques returned: %d", opaques)
+	}
+	if mt := p.Metrics(); mt.Accepted != uint64(len(batch)) || mt.Acked != uint64(len(batch)) {
+		t.Fatalf("metrics %+v", mt)
+	}
+	c := mustConsumer(t, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic)})
+	got := consumeN(t, ctx, c, len(batch))
+	for i := 0; i < 300; i++ {
+		if string(got[i].Value) != fmt.Sprintf("b-%d", i) || (i%3 == 1) != (got[i].Key != nil) {
+			t.Fatalf("record %d: %+v", i, got[i])
+		}
+	}
+	if !got[300].IsTombstone() || got[301].Key == nil || len(got[301].Key) != 0 {
+		t.Fatalf("tail records %+v %+v", got[300], got[301])
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceBatch(ctx, topic, batch[:1]); !errors.Is(err, lnc.ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+}
