@@ -14,10 +14,10 @@ import (
 
 // Topic is a topic's metadata.
 type Topic struct {
-	ID         uint32 // topic id
-	Name       string // topic name
-	CreatedAt  time.Time
-	TopicEpoch uint64
+	ID         uint32    // topic id
+	Name       string    // topic name
+	CreatedAt  time.Time // creation time (second resolution)
+	TopicEpoch uint64    // topic epoch (always 1 on the deployed server)
 	// HasRetention reports whether MaxAgeSecs / MaxBytes are set (CreateTopicWithRetention
 	// replies only).
 	HasRetention bool
@@ -27,14 +27,14 @@ type Topic struct {
 
 // ClusterStatus is the server's cluster view (standalone servers: IsStandalone, LeaderID 0).
 type ClusterStatus struct {
-	CurrentTerm     uint64
-	HealthyNodes    uint32
-	NodeCount       uint32
-	NodeID          uint32
-	LeaderID        int32 // -1 when no leader is known
-	IsLeader        bool
-	QuorumAvailable bool
-	IsStandalone    bool
+	CurrentTerm     uint64 // Raft term
+	HealthyNodes    uint32 // healthy nodes
+	NodeCount       uint32 // nodes in the cluster
+	NodeID          uint32 // this node's id
+	LeaderID        int32  // -1 when no leader is known
+	IsLeader        bool   // this node is the leader
+	QuorumAvailable bool   // a quorum is available
+	IsStandalone    bool   // a standalone server
 }
 
 // FetchResult is the reply of a raw Fetch.

@@ -381,3 +381,52 @@ func TestConsumerPollFuncBorrowedAndClone(t *testing.T) {
 		t.Fatalf("PollFunc at end: %d %v", n, err)
 	}
 }
+
+// TestConsumerCloseWhilePolling: goroutines poll (and call Lag/Commit) while Close runs; they
+// all end with CLOSED or their data, without a race or a crash.
+func TestConsumerCloseWhilePolling(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	produceN(t, m, topic, 200)
+	ctx := ctxT(t, 20*time.Second)
+	c, err := lnc.NewConsumer(lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "max.poll.records": "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 3; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for {
+				var err error
+				switch g {
+				case 0:
+					_, err = c.Poll(ctx)
+				case 1:
+					_, err = c.PollFunc(ctx, func(*lnc.Record) {})
+				default:
+					if _, err = c.Lag(ctx); err == nil {
+						_, err = c.Commit(ctx)
+					}
+				}
+				if errors.Is(err, lnc.ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("goroutine %d: %v", g, err)
+					return
+				}
+			}
+		}(g)
+	}
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if d := time.Since(start); d > 6*time.Second {
+		t.Fatalf("Close + pollers took %v", d)
+	}
+}

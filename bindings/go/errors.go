@@ -37,34 +37,34 @@ type Code int
 
 // The lnc_err_t codes, one constant per value of the C enum.
 const (
-	CodeOK                Code = C.LNC_ERR_OK                  // success
-	CodeInvalidArg        Code = C.LNC_ERR_INVALID_ARG         // a bad argument
-	CodeUnknownKey        Code = C.LNC_ERR_UNKNOWN_KEY         // unknown configuration key
-	CodeInvalidValue      Code = C.LNC_ERR_INVALID_VALUE       // invalid configuration value
-	CodeTimedOut          Code = C.LNC_ERR_TIMED_OUT           // a deadline passed
-	CodeQueueFull         Code = C.LNC_ERR_QUEUE_FULL          // the producer buffer is full
-	CodeClosed            Code = C.LNC_ERR_CLOSED              // the handle is closed
-	CodeProtocol          Code = C.LNC_ERR_PROTOCOL            // the peer broke the protocol
-	CodeCorruptRecord     Code = C.LNC_ERR_CORRUPT_RECORD      // a record in the log cannot be decoded
-	CodePanic             Code = C.LNC_ERR_PANIC               // a panic was caught in liblnc (a bug)
-	CodeTransport         Code = C.LNC_ERR_TRANSPORT           // connecting failed or the connection was lost
-	CodeMsgTooLarge       Code = C.LNC_ERR_MSG_TOO_LARGE       // a record or batch exceeds the frame limit
-	CodeOffsetOutOfRange  Code = C.LNC_ERR_OFFSET_OUT_OF_RANGE // the position is past the topic's end
-	CodePurged            Code = C.LNC_ERR_PURGED              // the record was purged before it was sent
-	CodeUnknownOutcome    Code = C.LNC_ERR_UNKNOWN_OUTCOME     // the batch may or may not be stored
-	CodeInCallback        Code = C.LNC_ERR_IN_CALLBACK         // not allowed from inside a callback
-	CodeState             Code = C.LNC_ERR_STATE               // invalid in the handle's current state
-	CodeIO                Code = C.LNC_ERR_IO                  // local I/O failure
-	CodeUnknownTopic      Code = C.LNC_ERR_UNKNOWN_TOPIC       // unknown topic
-	CodeNotLeader         Code = C.LNC_ERR_NOT_LEADER          // the server is not the leader
-	CodeForwardFailed     Code = C.LNC_ERR_FORWARD_FAILED      // the server failed to forward to the leader
-	CodeRateLimited       Code = C.LNC_ERR_RATE_LIMITED        // server rate limit
-	CodeAuthRequired      Code = C.LNC_ERR_AUTH_REQUIRED       // authentication required
-	CodeAuthFailed        Code = C.LNC_ERR_AUTH_FAILED         // authentication failed
-	CodeCatchingUp        Code = C.LNC_ERR_CATCHING_UP         // the server is catching up / offset at the end
-	CodeTopicExists       Code = C.LNC_ERR_TOPIC_EXISTS        // the topic already exists
-	CodeInvalidName       Code = C.LNC_ERR_INVALID_NAME        // invalid topic name
-	CodeServerError       Code = C.LNC_ERR_SERVER_ERROR        // any other server error
+	CodeOK               Code = C.LNC_ERR_OK                  // success
+	CodeInvalidArg       Code = C.LNC_ERR_INVALID_ARG         // a bad argument
+	CodeUnknownKey       Code = C.LNC_ERR_UNKNOWN_KEY         // unknown configuration key
+	CodeInvalidValue     Code = C.LNC_ERR_INVALID_VALUE       // invalid configuration value
+	CodeTimedOut         Code = C.LNC_ERR_TIMED_OUT           // a deadline passed
+	CodeQueueFull        Code = C.LNC_ERR_QUEUE_FULL          // the producer buffer is full
+	CodeClosed           Code = C.LNC_ERR_CLOSED              // the handle is closed
+	CodeProtocol         Code = C.LNC_ERR_PROTOCOL            // the peer broke the protocol
+	CodeCorruptRecord    Code = C.LNC_ERR_CORRUPT_RECORD      // a record in the log cannot be decoded
+	CodePanic            Code = C.LNC_ERR_PANIC               // a panic was caught in liblnc (a bug)
+	CodeTransport        Code = C.LNC_ERR_TRANSPORT           // connecting failed or the connection was lost
+	CodeMsgTooLarge      Code = C.LNC_ERR_MSG_TOO_LARGE       // a record or batch exceeds the frame limit
+	CodeOffsetOutOfRange Code = C.LNC_ERR_OFFSET_OUT_OF_RANGE // the position is past the topic's end
+	CodePurged           Code = C.LNC_ERR_PURGED              // the record was purged before it was sent
+	CodeUnknownOutcome   Code = C.LNC_ERR_UNKNOWN_OUTCOME     // the batch may or may not be stored
+	CodeInCallback       Code = C.LNC_ERR_IN_CALLBACK         // not allowed from inside a callback
+	CodeState            Code = C.LNC_ERR_STATE               // invalid in the handle's current state
+	CodeIO               Code = C.LNC_ERR_IO                  // local I/O failure
+	CodeUnknownTopic     Code = C.LNC_ERR_UNKNOWN_TOPIC       // unknown topic
+	CodeNotLeader        Code = C.LNC_ERR_NOT_LEADER          // the server is not the leader
+	CodeForwardFailed    Code = C.LNC_ERR_FORWARD_FAILED      // the server failed to forward to the leader
+	CodeRateLimited      Code = C.LNC_ERR_RATE_LIMITED        // server rate limit
+	CodeAuthRequired     Code = C.LNC_ERR_AUTH_REQUIRED       // authentication required
+	CodeAuthFailed       Code = C.LNC_ERR_AUTH_FAILED         // authentication failed
+	CodeCatchingUp       Code = C.LNC_ERR_CATCHING_UP         // the server is catching up / offset at the end
+	CodeTopicExists      Code = C.LNC_ERR_TOPIC_EXISTS        // the topic already exists
+	CodeInvalidName      Code = C.LNC_ERR_INVALID_NAME        // invalid topic name
+	CodeServerError      Code = C.LNC_ERR_SERVER_ERROR        // any other server error
 )
 
 // AllCodes lists every error code liblnc defines except CodeOK, in enum order.

@@ -62,26 +62,26 @@ type Report struct {
 
 // ProducerMetrics are liblnc's producer counters (lnc_producer_metrics) plus the binding's.
 type ProducerMetrics struct {
-	RecordsSent        uint64 // records written to the wire (resends counted again)
-	RecordsAcked       uint64 // records acknowledged
-	RecordsFailed      uint64 // records with a final error
-	BytesSent          uint64 // payload bytes written
-	BytesAcked         uint64 // payload bytes acknowledged
-	BatchesSent        uint64 // batches written
-	BatchesAcked       uint64 // batches acknowledged
-	BatchesFailed      uint64 // batches with a final error
-	BatchesRetried     uint64 // batch resends
-	RecordsRetried     uint64 // records resent
-	PossibleDuplicates uint64 // records resent after an unknown outcome
-	Connects           uint64 // connections established
-	Disconnects        uint64 // connections lost or reset
-	ServerErrors       uint64 // ErrorResponses received for ingests
-	BatchesCompressed  uint64 // batches sent compressed
-	InFlightBatches    uint64 // batches unacknowledged now
-	BufferedBytes      uint64 // bytes buffered or in flight now
-	OutstandingRecords uint64 // records without a report taken from liblnc now
-	AckLatencyP50      time.Duration
-	AckLatencyP99      time.Duration
+	RecordsSent        uint64        // records written to the wire (resends counted again)
+	RecordsAcked       uint64        // records acknowledged
+	RecordsFailed      uint64        // records with a final error
+	BytesSent          uint64        // payload bytes written
+	BytesAcked         uint64        // payload bytes acknowledged
+	BatchesSent        uint64        // batches written
+	BatchesAcked       uint64        // batches acknowledged
+	BatchesFailed      uint64        // batches with a final error
+	BatchesRetried     uint64        // batch resends
+	RecordsRetried     uint64        // records resent
+	PossibleDuplicates uint64        // records resent after an unknown outcome
+	Connects           uint64        // connections established
+	Disconnects        uint64        // connections lost or reset
+	ServerErrors       uint64        // ErrorResponses received for ingests
+	BatchesCompressed  uint64        // batches sent compressed
+	InFlightBatches    uint64        // batches unacknowledged now
+	BufferedBytes      uint64        // bytes buffered or in flight now
+	OutstandingRecords uint64        // records without a report taken from liblnc now
+	AckLatencyP50      time.Duration // median ack latency
+	AckLatencyP99      time.Duration // 99th percentile ack latency
 
 	// Binding counters.
 	Accepted       uint64 // records accepted by Produce / ProduceSync

@@ -34,10 +34,10 @@ func TestProduceAllRecordTypes(t *testing.T) {
 		lnc.UserRecord(0xFE, []byte("user last")),
 		lnc.TombstoneRecord(),
 		lnc.ExtendedRecord(0x0200, []byte("reserved ext")),
-		{Key: []byte("promoted"), Value: []byte("raw+key")},                      // type 0 + key → key-value
+		{Key: []byte("promoted"), Value: []byte("raw+key")},                       // type 0 + key → key-value
 		{Timestamp: uint64(ts.UnixNano()), Value: []byte("raw+ts")},               // → timestamped
 		{Key: []byte("k2"), Timestamp: uint64(ts.UnixNano()), Value: []byte("x")}, // → key-timestamped
-		lnc.RawRecord(nil), // empty value
+		lnc.RawRecord(nil),                                                        // empty value
 	}
 	wantType := []lnc.RecordType{lnc.TypeRaw, lnc.TypeJSON, lnc.TypeMsgPack, lnc.TypeProtobuf, lnc.TypeAvro,
 		lnc.TypeKeyValue, lnc.TypeKeyValue, lnc.TypeTimestamped, lnc.TypeKeyTimestamped, 0x80, 0xFE,
