@@ -234,8 +234,14 @@ class _ReportFuture(Future):  # type: ignore[type-arg]
         dl = Deadline(timeout)
         while not self.done():
             p = self._producer_ref()
-            if p is None or p.closed or _in_dispatch(p._core):
+            if p is None or p.closed:
                 break
+            if _in_dispatch(p._core):
+                # Waiting here would wait for the very dispatch this thread is running.
+                raise InCallbackError(
+                    "Future.result() of a pending record called from inside this producer's callback",
+                    code=F.LNC_ERR_IN_CALLBACK,
+                )
             p._serve_slice(dl.slice_ms())
             if dl.expired():
                 break

@@ -241,3 +241,36 @@ def test_close_is_idempotent_and_handles_freed(mock, topic):
         p.flush()
     with pytest.raises(lnc.ClosedError):
         p.metrics()
+
+
+def test_waiting_on_a_future_inside_a_callback_is_refused(mock, topic):
+    p = lnc.Producer(mock.address, lnc.ProducerConfig().with_linger_ms(50))
+    caught = []
+    holder = {}
+
+    def cb(rep):
+        try:
+            holder["other"].result(1)  # its report comes after this one: it is still pending
+        except lnc.InCallbackError as e:
+            caught.append(e)
+
+    p.send_async(topic, b"first", callback=cb)
+    holder["other"] = p.send_async(topic, b"second", future=True)  # same batch
+    p.flush()
+    p.close()
+    assert holder["other"].result(0).ok
+    assert len(caught) == 1, "refused instead of waiting forever"
+
+
+def test_handles_are_garbage_collected(mock, topic):
+    import gc
+    import weakref
+
+    p = lnc.Producer(mock.address)
+    p.send_async(topic, b"x")
+    c = lnc.StandaloneConsumer(mock.address, lnc.StandaloneConfig("", topic_id=topic))
+    refs = [weakref.ref(p), weakref.ref(c)]
+    del p, c
+    gc.collect()
+    assert all(r() is None for r in refs), "no reference cycle through ctypes callbacks"
+    assert mock.topic_size(topic) == 6, "the finalizer closed the producer, flushing its record"
