@@ -88,7 +88,7 @@ class _Admin:
             conf.free()
             raise make_error(rc, err.value)
         conf.take()
-        self.handle = Handle(out.value, _admin_free)
+        self.handle = Handle(out.value or 0, _admin_free)
         self._fin = weakref.finalize(self, self.handle)
         # liblnc bounds a request by request.timeout.ms itself; give the call a little more.
         self.timeout_ms = min(int((options or ClientConfig()).get("request.timeout.ms")) + 1000, 2**31 - 1)

@@ -58,8 +58,9 @@ class MockBroker:
         rc = lib.lnc_mock_new(karr, varr, n, ctypes.byref(out), buf, len(buf))
         if rc:
             raise error_class(rc)._create(f"mock: {buf.value.decode('utf-8', 'replace')}", code=rc)
-        self._ptr: Optional[int] = out.value
-        self._finalizer = weakref.finalize(self, _free_mock, out.value)
+        ptr = out.value or 0
+        self._ptr: Optional[int] = ptr
+        self._finalizer = weakref.finalize(self, _free_mock, ptr)
 
     @property
     def _p(self) -> int:
@@ -101,7 +102,7 @@ class MockBroker:
     def stats(self) -> MockStats:
         s = lnc_mock_stats_t()
         check(lib.lnc_mock_stats(self._p, ctypes.byref(s)))
-        return MockStats(**{name: getattr(s, name) for name, _ in lnc_mock_stats_t._fields_})
+        return MockStats(**{f[0]: getattr(s, f[0]) for f in lnc_mock_stats_t._fields_})
 
     # --- fault injection ---------------------------------------------------------------------
 

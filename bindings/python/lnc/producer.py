@@ -796,9 +796,9 @@ class Producer:
         self._core.pending.clear()
         if first is not None:
             raise first
-        e = self._core.take_failures()
-        if e is not None:
-            raise e
+        failed = self._core.take_failures()
+        if failed is not None:
+            raise failed
 
     @property
     def closed(self) -> bool:
@@ -835,7 +835,7 @@ class Producer:
         rc = lib.lnc_producer_metrics(p, ctypes.byref(m))
         if rc:
             raise make_error(rc)
-        return ProducerMetrics(**{name: getattr(m, name) for name, _ in F.lnc_producer_metrics_t._fields_})
+        return ProducerMetrics(**{f[0]: getattr(m, f[0]) for f in F.lnc_producer_metrics_t._fields_})
 
     @property
     def stats(self) -> Dict[str, int]:

@@ -46,7 +46,7 @@ assert _VIEW.size == ctypes.sizeof(F.lnc_record_view_t), "lnc_record_view_t layo
 _string_at = ctypes.string_at
 
 
-def _b(x: Optional[Bytes]) -> Optional[bytes]:
+def _b(x: Union[Bytes, str, None]) -> Optional[bytes]:
     if x is None or type(x) is bytes:
         return x  # type: ignore[return-value]
     if isinstance(x, str):
@@ -290,7 +290,7 @@ def records_from_views(views_ptr: int, n: int) -> List[TlvRecord]:
         return []
     new = TlvRecord.__new__
     string_at = _string_at
-    out = []
+    out: List[TlvRecord] = []
     append = out.append
     for (rtype, has_ext, ext, has_key, has_ts, offset, ts, kp, kl, dp, dl, vp, vl) in _VIEW.iter_unpack(
         string_at(views_ptr, n * _VIEW.size)
