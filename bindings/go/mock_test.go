@@ -84,7 +84,8 @@ func TestMockBrokerControls(t *testing.T) {
 	must(err)
 	must(m.TruncateFront(topic, 0))
 	must(m.Restart())
-	if s2, _ := m.TopicSize(topic); s2 != size {
+	// (s2 may exceed size: the producer resends its never-acked record after the restart.)
+	if s2, _ := m.TopicSize(topic); s2 < size {
 		t.Fatalf("restart lost data: %d -> %d", size, s2)
 	}
 	if _, err := m.TopicSize(999999); !errors.Is(err, lnc.ErrUnknownTopic) {
