@@ -111,6 +111,7 @@ def test_ctrl_c_interrupts_blocking_call(name):
         # Exit itself may take up to liblnc's 5 s implicit-close flush for a producer left open
         # on a stalled server (finalizer at exit); the interrupt must be immediate.
         rc = proc.wait(timeout=15)
+        exited = time.monotonic() - t0
         reader.join(5)
     finally:
         if proc.poll() is None:
@@ -121,6 +122,7 @@ def test_ctrl_c_interrupts_blocking_call(name):
     assert rc != 0
     elapsed = seen_at[0] - t0
     assert elapsed < 1.5, f"took {elapsed:.2f}s to raise KeyboardInterrupt"
+    assert exited < 5.0, f"took {exited:.2f}s to exit after SIGINT"
 
 
 def test_exit_with_open_handles():
