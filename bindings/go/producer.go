@@ -40,6 +40,7 @@ import "C"
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -144,6 +145,9 @@ func WithMaxPending(n int) ProducerOption {
 	}
 }
 
+// producerHolder owns the liblnc handle for the finalizer.
+type producerHolder struct{ h *C.lnc_producer_t }
+
 // pending is the per-record state kept only for records that need it.
 type pending struct {
 	opaque any
@@ -161,8 +165,8 @@ type paddedInt64 struct {
 // A dispatch goroutine takes delivery reports from liblnc in bulk (lnc_producer_poll_reports)
 // so liblnc's report queue never grows; see WithReportChannel for where they go.
 type Producer struct {
-	mu sync.RWMutex // write-held only to free the handle
-	h  *C.lnc_producer_t
+	h      *C.lnc_producer_t // valid until the holder's finalizer: no lock on the hot path
+	holder *producerHolder
 
 	opts        producerOptions
 	block       bool
@@ -244,6 +248,11 @@ func NewProducer(cfg Config, opts ...ProducerOption) (*Producer, error) {
 	}
 	cf.taken()
 	p.h = h
+	// liblnc's handle stays valid after Close (calls then fail with CLOSED) and is freed once
+	// the Producer is unreachable, so no call ever races with the free and the hot path takes
+	// no lock. The holder has no references back, so a Producer in a cycle is still freed.
+	p.holder = &producerHolder{h: h}
+	runtime.SetFinalizer(p.holder, func(ph *producerHolder) { C.lnc_producer_free(ph.h) })
 	if o.reportCap > 0 {
 		p.reports = make(chan Report, o.reportCap)
 	} else {
@@ -331,14 +340,8 @@ func (p *Producer) ProduceBatch(ctx context.Context, topic uint32, recs []Record
 	var deadline time.Time
 	for {
 		p.accepted.Add(int64(n))
-		p.mu.RLock()
-		var res C.lnc_go_send_result
-		if p.h == nil {
-			res.rc = C.LNC_ERR_CLOSED
-		} else {
-			res = C.lnc_go_send_batch(p.h, C.uint32_t(topic), &msgs[0], (*C.uint64_t)(unsafe.Pointer(&opaques[0])), C.size_t(n))
-		}
-		p.mu.RUnlock()
+		res := C.lnc_go_send_batch(p.h, C.uint32_t(topic), &msgs[0], (*C.uint64_t)(unsafe.Pointer(&opaques[0])), C.size_t(n))
+		runtime.KeepAlive(p)
 		if res.rc == C.LNC_ERR_OK {
 			return nil
 		}
@@ -470,13 +473,12 @@ func (p *Producer) Flush(ctx context.Context) (int, error) {
 // flushSlice calls lnc_producer_flush for at most one slice; rem is liblnc's count of records
 // without a queued report (-1 when the handle is gone).
 func (p *Producer) flushSlice(ctx context.Context, slice time.Duration) (int, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.h == nil {
+	if p.closing.Load() {
 		return -1, closedError("producer")
 	}
 	var rem C.size_t
 	rc := C.lnc_producer_flush(p.h, sliceMs(ctx, slice), &rem)
+	runtime.KeepAlive(p) // the handle is freed by a finalizer once p is unreachable
 	if rc != C.LNC_ERR_OK && rc != C.LNC_ERR_TIMED_OUT {
 		return -1, codeError(Code(rc))
 	}
@@ -486,24 +488,22 @@ func (p *Producer) flushSlice(ctx context.Context, slice time.Duration) (int, er
 // Purge fails every record not yet written to the wire with PURGED (reported as usual) and
 // returns how many.
 func (p *Producer) Purge() (int, error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.h == nil {
+	if p.closing.Load() {
 		return 0, closedError("producer")
 	}
 	var n C.size_t
-	if rc := C.lnc_producer_purge(p.h, &n); rc != C.LNC_ERR_OK {
+	rc := C.lnc_producer_purge(p.h, &n)
+	runtime.KeepAlive(p)
+	if rc != C.LNC_ERR_OK {
 		return 0, codeError(Code(rc))
 	}
 	return int(n), nil
 }
 
-// Metrics returns a snapshot of liblnc's counters and the binding's. After Close only the
-// binding's counters are set.
+// Metrics returns a snapshot of liblnc's counters and the binding's (also after Close).
 func (p *Producer) Metrics() ProducerMetrics {
 	var m ProducerMetrics
-	p.mu.RLock()
-	if p.h != nil {
+	{
 		var c C.lnc_producer_metrics_t
 		if C.lnc_producer_metrics(p.h, &c) == C.LNC_ERR_OK {
 			m = ProducerMetrics{
@@ -521,7 +521,6 @@ func (p *Producer) Metrics() ProducerMetrics {
 			}
 		}
 	}
-	p.mu.RUnlock()
 	m.Accepted = uint64(p.accepted.Load())
 	m.Reported = uint64(p.reported.Load())
 	m.Acked = p.acked.Load()
@@ -532,8 +531,8 @@ func (p *Producer) Metrics() ProducerMetrics {
 }
 
 // Close flushes for up to the close timeout (WithCloseTimeout, default 5 s), fails what is
-// left with reports (PURGED / UNKNOWN_OUTCOME), hands every report over, and frees the
-// producer. Idempotent and safe to call concurrently with Produce (which then fails with
+// left with reports (PURGED / UNKNOWN_OUTCOME), hands every report over, and stops liblnc's
+// threads (liblnc's remaining memory is freed when the Producer is garbage collected). Idempotent and safe to call concurrently with Produce (which then fails with
 // CLOSED). From inside a delivery callback it returns IN_CALLBACK and does nothing.
 func (p *Producer) Close() error {
 	if err := p.guardCallback("Close"); err != nil {
@@ -541,17 +540,12 @@ func (p *Producer) Close() error {
 	}
 	p.closeOnce.Do(func() {
 		p.closing.Store(true)
-		p.mu.RLock()
 		rc := C.lnc_producer_close(p.h, C.int32_t(p.opts.closeTimeout/time.Millisecond))
-		p.mu.RUnlock()
+		runtime.KeepAlive(p)
 		p.libClosed.Store(true)
 		t := time.AfterFunc(p.opts.closeTimeout, func() { close(p.abandon) })
 		<-p.dispatchDone
 		t.Stop()
-		p.mu.Lock()
-		C.lnc_producer_free(p.h)
-		p.h = nil
-		p.mu.Unlock()
 		p.closeErr = codeError(Code(rc))
 	})
 	return p.closeErr
@@ -636,16 +630,11 @@ func (p *Producer) send(ctx context.Context, topic uint32, r *Record, id uint64)
 		var cerr *C.lnc_error_t
 		var rc C.lnc_err_t
 		p.accepted.Add(1) // before the call: a report can never be counted before its record
-		p.mu.RLock()
-		if p.h == nil {
-			rc = C.LNC_ERR_CLOSED
-		} else {
-			res := C.lnc_go_send(p.h, C.uint32_t(topic), C.uint8_t(r.Type), C.uint16_t(r.ExtType),
-				key, C.size_t(len(r.Key)), val, C.size_t(len(r.Value)), C.uint64_t(r.Timestamp),
-				C.uint64_t(id))
-			rc, cerr = res.rc, res.err
-		}
-		p.mu.RUnlock()
+		res := C.lnc_go_send(p.h, C.uint32_t(topic), C.uint8_t(r.Type), C.uint16_t(r.ExtType),
+			key, C.size_t(len(r.Key)), val, C.size_t(len(r.Value)), C.uint64_t(r.Timestamp),
+			C.uint64_t(id))
+		runtime.KeepAlive(p)
+		rc, cerr = res.rc, res.err
 		if rc == C.LNC_ERR_OK {
 			if ch != nil {
 				p.progDone()

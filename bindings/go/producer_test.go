@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -391,6 +392,13 @@ func TestProducerCloseIdempotentAndClosedErrors(t *testing.T) {
 	if _, err := p.Purge(); !errors.Is(err, lnc.ErrClosed) {
 		t.Errorf("Purge after close: %v", err)
 	}
+	if mt := p.Metrics(); mt.RecordsAcked != 1 { // liblnc's counters stay readable after Close
+		t.Errorf("metrics after close: %+v", mt)
+	}
+	// liblnc's handle is freed by a finalizer once the Producer is unreachable.
+	p = nil
+	runtime.GC()
+	runtime.GC()
 }
 
 // TestCloseWhileProducing: goroutines produce while Close runs; no panic, no race, and every
