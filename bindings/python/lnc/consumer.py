@@ -262,7 +262,22 @@ class StandaloneConsumer:
         until records arrive) for records; returns a :class:`PollResult`, or None on timeout.
         Errors the consumer met (OffsetOutOfRangeError, CorruptRecordError, ...) are raised
         after every record preceding them was returned."""
-        p = self._p()
+        p = self._enter()
+        try:
+            return self._poll(p, timeout)
+        finally:
+            self._handle.release()
+
+    def _enter(self) -> int:
+        """Marks a call in flight: a concurrent close() frees the handle only after it."""
+        if self._closed:
+            raise ClosedError("consumer is closed")
+        try:
+            return self._handle.acquire()
+        except ClosedError:
+            raise ClosedError("consumer is closed") from None
+
+    def _poll(self, p: int, timeout: Optional[float]) -> Optional[PollResult]:
         if timeout is not None and timeout < 0:
             timeout = self._poll_timeout
         dl = Deadline(timeout)
@@ -299,7 +314,13 @@ class StandaloneConsumer:
         through ``lnc_consumer_poll_cb``, waiting up to ``timeout`` for the first; returns how
         many. ``close()`` inside the callback raises ``InCallbackError`` (liblnc's rule); an
         exception from the callback is re-raised here."""
-        p = self._p()
+        p = self._enter()
+        try:
+            return self._poll_each(p, callback, timeout, max_records)
+        finally:
+            self._handle.release()
+
+    def _poll_each(self, p: int, callback: Callable[[TlvRecord], Any], timeout: Optional[float], max_records: int) -> int:
         if timeout is not None and timeout < 0:
             timeout = self._poll_timeout
         dl = Deadline(timeout)
@@ -325,7 +346,12 @@ class StandaloneConsumer:
     def __iter__(self) -> Iterator[TlvRecord]:
         """Yields records until the consumer is closed (Ctrl-C interrupts the wait)."""
         while not self._closed:
-            r = self.poll(None if self._poll_timeout is None else max(self._poll_timeout, 0.1))
+            try:
+                r = self.poll(None if self._poll_timeout is None else max(self._poll_timeout, 0.1))
+            except ClosedError:
+                if self._closed:  # closed by another thread while waiting
+                    return
+                raise
             if r is not None:
                 yield from r.records
 
@@ -408,11 +434,12 @@ class StandaloneConsumer:
         if self._closed:
             return
         p = self._handle.ptr
+        self._closed = True  # before liblnc's close: a concurrent poll then ends quietly
         if p:
             rc = lib.lnc_consumer_close(p, to_ms(timeout))
             if rc == F.LNC_ERR_IN_CALLBACK:
+                self._closed = False
                 raise make_error(rc)
-        self._closed = True
         self._finalizer()
         if self._bridge is not None:
             self._bridge.reraise()

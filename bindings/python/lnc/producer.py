@@ -610,10 +610,14 @@ class Producer:
         elif not lock.acquire(False):
             return 0
         try:
-            ptr = self._handle.ptr
-            if not ptr:
+            try:
+                ptr = self._handle.acquire()
+            except ClosedError:
                 return 0
-            lib.lnc_producer_poll_reports(ptr, timeout_ms, self._reports, _REPORTS_MAX, self._count_ref)
+            try:
+                lib.lnc_producer_poll_reports(ptr, timeout_ms, self._reports, _REPORTS_MAX, self._count_ref)
+            finally:
+                self._handle.release()
             n = self._count.value
             if not n:
                 return 0
@@ -659,10 +663,14 @@ class Producer:
         core = self._core
         if self._callback_mode:
             served = ctypes.c_size_t()
-            p = self._handle.ptr
-            if not p:
+            try:
+                p = self._handle.acquire()
+            except ClosedError:
                 return 0
-            rc = lib.lnc_producer_poll(p, timeout_ms, ctypes.byref(served))
+            try:
+                rc = lib.lnc_producer_poll(p, timeout_ms, ctypes.byref(served))
+            finally:
+                self._handle.release()
             core.raise_cb_errors()
             if rc:
                 raise make_error(rc)
@@ -689,10 +697,14 @@ class Producer:
 
     def _flush_slice(self, timeout_ms: int) -> int:
         remaining = ctypes.c_size_t()
-        p = self._handle.ptr
-        if not p:
+        try:
+            p = self._handle.acquire()
+        except ClosedError:
             return 0
-        rc = lib.lnc_producer_flush(p, timeout_ms, ctypes.byref(remaining))
+        try:
+            rc = lib.lnc_producer_flush(p, timeout_ms, ctypes.byref(remaining))
+        finally:
+            self._handle.release()
         self._core.raise_cb_errors()
         if rc and rc != F.LNC_ERR_TIMED_OUT:
             raise make_error(rc)

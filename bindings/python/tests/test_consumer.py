@@ -201,3 +201,29 @@ def test_closed_consumer(mock, topic):
         c.commit()
     with pytest.raises(lnc.ClosedError):
         c.seek(0)
+
+
+def test_close_from_another_thread_ends_iteration(mock, topic):
+    import threading
+
+    c = lnc.StandaloneConsumer(mock.address, lnc.StandaloneConfig("", topic_id=topic))
+    got = []
+    errors = []
+
+    def iterate():
+        try:
+            got.extend(c)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    t = threading.Thread(target=iterate)
+    t.start()
+    produce(mock, topic, [b"x"])
+    import time
+
+    deadline = time.monotonic() + 5
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.01)
+    c.close()  # the iterating thread is inside poll: the handle is freed after it returns
+    t.join(5)
+    assert not t.is_alive() and got[0].value == b"x" and errors == []
