@@ -54,20 +54,6 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
 }
 
-/// `Producer::flush` with a workaround for a library bug (tests/library_bugs.rs
-/// `flush_drains_at_network_speed`): one long `flush` call drains at ~10 MB/s because Acks do not
-/// wake the sender thread; each `flush` call does, so short calls in a loop drain at network
-/// speed. Returns the records still outstanding at `timeout`.
-pub fn flush_fast(p: &lnc::Producer, timeout: Duration) -> lnc::Result<usize> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let left = p.flush(Duration::from_millis(1))?;
-        if left == 0 || std::time::Instant::now() >= deadline {
-            return Ok(left);
-        }
-    }
-}
-
 /// Peak resident set size of this process in KiB (`VmHWM` from /proc/self/status), 0 if unknown.
 pub fn vm_hwm_kib() -> u64 {
     proc_status_kib("VmHWM:")

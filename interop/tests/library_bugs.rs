@@ -1,8 +1,8 @@
-//! Library bugs found by the interop / benchmark / soak work, as failing tests.
+//! Library bugs found by the interop / benchmark / soak work, as tests.
 //!
-//! They are `#[ignore]`d so that the interop suite stays green while the owners fix them; run them
-//! with `cargo test -p lnc-interop --test library_bugs -- --ignored`. Remove the `ignore` once
-//! fixed. Each one is described in RELIABILITY.md ("Library bugs found").
+//! A bug still open is `#[ignore]`d (run with `cargo test -p lnc-interop --test library_bugs --
+//! --ignored`) so the suite stays green while its owner fixes it; once fixed the test stays here as
+//! a regression test. Each one is described in RELIABILITY.md ("Library bugs found").
 
 use std::time::{Duration, Instant};
 
@@ -20,10 +20,11 @@ use lnc_interop::{lnc_config, mock};
 /// hides it; once sends stop (flush, close), each in-flight window waits for the 50 ms timeout.
 /// Fix: wake the lane when an Ack (or rejection) frees a slot and the lane has ready/retry work
 /// (e.g. `self.inner.lanes[self.lane].wake()` after `complete` in `on_frame`).
-/// Workaround used by `compare` and `soak`: call `flush` with a short timeout in a loop (each
-/// call wakes the lanes).
+/// Workaround used until then: call `flush` with a short timeout in a loop (each call wakes the
+/// lanes). Fixed in 534d260 ("Producer: wake the sender when an Ack/rejection frees a window
+/// slot"); kept as a regression test. The bound is loose on purpose (the bug took ≥ 3.5 s here, the
+/// fix ~30 ms).
 #[test]
-#[ignore = "library bug: flush drains ~10 MB/s (sender not woken by Acks); see RELIABILITY.md"]
 fn flush_drains_at_network_speed() {
     let m = mock(Duration::ZERO);
     let t = m.create_topic("drain").unwrap();
@@ -53,8 +54,5 @@ fn flush_drains_at_network_speed() {
     let looped = start.elapsed();
     p.close(Duration::from_secs(5)).unwrap();
     println!("42 MB: one flush call {one_call:?}, looped 1 ms flush calls {looped:?}");
-    assert!(
-        one_call < Duration::from_secs(2) && one_call < looped * 4 + Duration::from_millis(200),
-        "flush took {one_call:?} for 42 MB in flight/buffered (looped short flushes: {looped:?})"
-    );
+    assert!(one_call < Duration::from_secs(2), "flush took {one_call:?} for 42 MB in flight/buffered (looped short flushes: {looped:?})");
 }

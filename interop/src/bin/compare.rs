@@ -149,7 +149,7 @@ fn parent(mode: &str, args: &Args) {
     if mode == "consume" || mode == "all" {
         target.set_delay(0);
         for &size in &sizes {
-            let n = args.num("-n", if size <= 100 { 2_000_000 } else { 300_000 });
+            let n = args.num("-n", if size <= 100 { 8_000_000 } else { 1_000_000 });
             let topic = target.topic(&format!("cmp-c-{size}"));
             let loaded = preload(&target.addr, topic, size as usize, n);
             for client in ["liblnc", "official", "off+parse"] {
@@ -181,7 +181,7 @@ fn preload(addr: &str, topic: u32, size: usize, n: u64) -> u64 {
             let _ = p.poll(Duration::ZERO);
         }
     }
-    assert_eq!(lnc_interop::flush_fast(&p, Duration::from_secs(120)).expect("flush"), 0, "preload flushed");
+    assert_eq!(p.flush(Duration::from_secs(120)).expect("flush"), 0, "preload flushed");
     let m = p.metrics();
     assert_eq!(m.records_acked, n, "preload acked");
     p.close(Duration::from_secs(10)).expect("close");
@@ -378,7 +378,7 @@ fn produce_liblnc(addr: &str, topic: u32, size: usize, n: u64, budget: Duration)
         }
     }
     let send_secs = start.elapsed().as_secs_f64();
-    let left = lnc_interop::flush_fast(&p, Duration::from_secs(120)).expect("flush");
+    let left = p.flush(Duration::from_secs(120)).expect("flush");
     let secs = start.elapsed().as_secs_f64();
     let m = p.metrics();
     p.close(Duration::from_secs(10)).expect("close");

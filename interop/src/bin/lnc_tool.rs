@@ -67,7 +67,7 @@ fn produce(args: &Args) {
         p.send(topic, &msg, i as u64).expect("send");
         sent += 1;
     }
-    let left = lnc_interop::flush_fast(&p, Duration::from_secs(60)).expect("flush");
+    let left = p.flush(Duration::from_secs(60)).expect("flush");
     let reports = p.poll_reports(usize::MAX, Duration::ZERO);
     let m = p.metrics();
     let errors: Vec<String> = reports.iter().filter_map(|r| r.error.as_ref().map(|e| e.to_string())).collect();
