@@ -39,6 +39,9 @@ fi
 (cd build && ctest --output-on-failure 2>&1 | tee "$ROOT/target/ctest.log")
 require_tests c "$ROOT/target/ctest.log" '100% tests passed, 0 tests failed out of [1-9]'
 
+step "python: ctypes package (installed into a venv), pytest"
+bash bindings/python/test.sh
+
 step "node: N-API addon, tsc --noEmit, node --test"
 bash bindings/node/test.sh
 
