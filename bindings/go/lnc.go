@@ -22,6 +22,7 @@ import "C"
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"runtime"
 	"sort"
@@ -221,11 +222,28 @@ func runCall[T any](ctx context.Context, fn func() (T, error)) (T, error) {
 	}()
 	select {
 	case r := <-ch:
-		return r.v, r.err
+		return r.v, withCtx(ctx, r.err)
 	case <-ctx.Done():
 		var zero T
 		return zero, ctx.Err()
 	}
+}
+
+// withCtx makes a liblnc TIMED_OUT caused by the context's deadline match both
+// context.DeadlineExceeded and lnc.ErrTimedOut.
+func withCtx(ctx context.Context, err error) error {
+	e, ok := err.(*Error)
+	if !ok || e.Code != CodeTimedOut {
+		return err
+	}
+	cerr := ctx.Err()
+	if dl, has := ctx.Deadline(); cerr == nil && has && time.Until(dl) < 5*time.Millisecond {
+		cerr = context.DeadlineExceeded // liblnc's timer fired just before the context's
+	}
+	if cerr != nil {
+		return fmt.Errorf("%w: %w", cerr, e)
+	}
+	return err
 }
 
 // goid returns the current goroutine's id (used only to refuse Close/Flush from inside a
