@@ -42,6 +42,9 @@ require_tests c "$ROOT/target/ctest.log" '100% tests passed, 0 tests failed out 
 step "python: ctypes package (installed into a venv), pytest"
 bash bindings/python/test.sh
 
+step "go: cgo package, go vet, go test -race"
+bash bindings/go/test.sh
+
 step "node: N-API addon, tsc --noEmit, node --test"
 bash bindings/node/test.sh
 
