@@ -122,7 +122,7 @@ fn a1_official_producer_writes_raw_bytes_that_liblnc_reads_in_raw_mode() {
     let payloads: Vec<Vec<u8>> = (0..3000)
         .map(|i| {
             let mut v = format!("official-{i:06}-").into_bytes();
-            v.extend(std::iter::repeat(b'x').take(rng.below(300) as usize));
+            v.extend(std::iter::repeat_n(b'x', rng.below(300) as usize));
             v
         })
         .collect();

@@ -226,10 +226,10 @@ fn print_table(rows: &[Row], external: bool) {
             continue;
         }
         let liblnc_row = rows[..i].iter().rev().take(2).find(|r| r.client == "liblnc" && r.mode == row.mode && r.size == row.size && r.delay == row.delay);
-        let ratio = if row.client != "liblnc" && liblnc_row.is_some() {
+        let ratio = if let Some(lr) = liblnc_row.filter(|_| row.client != "liblnc") {
             let off = row.rate();
             if off > 0.0 {
-                Some(liblnc_row.unwrap().rate() / off)
+                Some(lr.rate() / off)
             } else {
                 None
             }
@@ -370,7 +370,7 @@ fn produce_liblnc(addr: &str, topic: u32, size: usize, n: u64, budget: Duration)
     while sent < n {
         p.send(topic, &msg, sent).expect("send");
         sent += 1;
-        if sent % 4096 == 0 {
+        if sent.is_multiple_of(4096) {
             let _ = p.poll(Duration::ZERO);
             if start.elapsed() >= budget {
                 break;
@@ -417,7 +417,7 @@ fn produce_official(addr: &str, topic: u32, size: usize, n: u64, budget: Duratio
                 lat_us.push(t0.elapsed().as_micros() as u64);
             }
             sent += 1;
-            if sent % 1024 == 0 && start.elapsed() >= budget {
+            if sent.is_multiple_of(1024) && start.elapsed() >= budget {
                 break;
             }
         }

@@ -222,11 +222,11 @@ fn phase(
             }
             Err(e) => panic!("send refused: {e}"),
         }
-        if sent % 4096 == 0 {
+        if sent.is_multiple_of(4096) {
             p.poll(Duration::ZERO).expect("poll");
         }
         // Pace the sends so that faults (time-based) land among many batches.
-        if rate > 0 && sent % 64 == 0 {
+        if rate > 0 && sent.is_multiple_of(64) {
             let due = phase_start + Duration::from_secs_f64(sent as f64 / rate as f64);
             let now = Instant::now();
             if due > now {
@@ -313,7 +313,7 @@ fn start_reader(addr: String, topic: u32, fetch: u32, stop_at: Duration) -> Read
                     }
                 }
                 Err(e) => {
-                    *res.errors.entry(format!("{}", e.code.name())).or_default() += 1;
+                    *res.errors.entry(e.code.name().to_string()).or_default() += 1;
                     if !e.retryable {
                         res.fatal.push(e.to_string());
                         if e.code == ErrorCode::OffsetOutOfRange {
