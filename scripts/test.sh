@@ -48,5 +48,8 @@ bash bindings/go/test.sh
 step "node: N-API addon, tsc --noEmit, node --test"
 bash bindings/node/test.sh
 
+step "interop: official clients (crates.io + PyPI) and quick fault soak"
+bash scripts/interop.sh
+
 echo
 echo "ALL SUITES PASSED"

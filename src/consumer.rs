@@ -897,6 +897,19 @@ impl Fetcher {
         }
         self.catching_up = 0;
         let at = self.decoder.fetch_offset();
+        if end >= at {
+            // The node says "catching up" although its end is not behind us: a lagging replica
+            // (lwp.md §4, §8), not an out-of-range position. Say so once per streak, keep the
+            // position, keep backing off.
+            let msg = format!(
+                "topic {} is catching up: CatchingUp {} times in a row at position {at} (server end {end}); still retrying",
+                self.inner.s.topic_id,
+                self.inner.s.catching_up_retries + 1
+            );
+            self.report(Error::new(ErrorCode::CatchingUp, msg).with_offset(end), None);
+            self.idle_backoff();
+            return;
+        }
         let base = format!(
             "position {at} of topic {} is past its end ({end}) (CatchingUp {} times in a row)",
             self.inner.s.topic_id,

@@ -351,8 +351,10 @@ impl Producer {
             let mut st = inner.state.lock();
             for (i, m) in msgs.iter().enumerate() {
                 let n = m.encoded_len().expect("validated above");
+                // Seal before a record would take the batch past batch.size (a record larger than
+                // batch.size travels alone), so a batch buffer never outgrows its reservation.
                 let need_new = match st.open.get(&topic_id) {
-                    Some(b) => b.payload_len + n > inner.settings.max_payload || (b.payload_len >= inner.settings.batch_size),
+                    Some(b) => b.payload_len > 0 && b.payload_len + n > inner.settings.batch_size,
                     None => true,
                 };
                 if need_new {
