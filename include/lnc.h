@@ -1323,6 +1323,21 @@ lnc_err_t lnc_record_encode(const lnc_message_t *msg,
                             lnc_error_t **err);
 
 /**
+ * Encodes one record from its whole TLV value as stored (for key-value types the value already
+ * holds the key length and key; for timestamped types the timestamp): `record_type` 0xFF with
+ * `ext_type` gives an extended record. Same buffer rules as `lnc_record_encode`. Any type byte is
+ * accepted (this re-encodes records as read); MSG_TOO_LARGE above 16 MiB.
+ */
+lnc_err_t lnc_record_encode_value(uint8_t record_type,
+                                  uint16_t ext_type,
+                                  const uint8_t *value,
+                                  size_t value_len,
+                                  uint8_t *buf,
+                                  size_t buflen,
+                                  size_t *written,
+                                  lnc_error_t **err);
+
+/**
  * Decodes the first record of `buf` into `*out` (pointers borrow from `buf`). `*consumed` is
  * its encoded size, or 0 when `buf` holds only part of a record (feed more bytes). A record
  * that can never be valid (over 16 MiB) is CORRUPT_RECORD. Envelopes are not expanded here.

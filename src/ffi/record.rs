@@ -246,6 +246,50 @@ pub unsafe extern "C" fn lnc_record_encode(
     })
 }
 
+/// Encodes one record from its whole TLV value as stored (for key-value types the value already
+/// holds the key length and key; for timestamped types the timestamp): `record_type` 0xFF with
+/// `ext_type` gives an extended record. Same buffer rules as `lnc_record_encode`. Any type byte is
+/// accepted (this re-encodes records as read); MSG_TOO_LARGE above 16 MiB.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_record_encode_value(
+    record_type: u8,
+    ext_type: u16,
+    value: *const u8,
+    value_len: usize,
+    buf: *mut u8,
+    buflen: usize,
+    written: *mut usize,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    ffi_guard!({
+        if written.is_null() {
+            return fail(err, Error::invalid_arg("written must not be NULL"));
+        }
+        // SAFETY: (value, value_len) readable for the call per the contract.
+        let value = match unsafe { bytes_arg(value, value_len, "value") } {
+            Ok(v) => v,
+            Err(e) => return fail(err, e),
+        };
+        let ext = (record_type == LNC_RECORD_EXTENDED).then_some(ext_type);
+        let rec = Record { record_type, ext_type: ext, value: value.to_vec(), offset: 0 };
+        let n = rec.encoded_len();
+        if n > tlv::MAX_RECORD_BYTES {
+            return fail(err, tlv::RecordError::TooLarge(n).into());
+        }
+        unsafe { *written = n };
+        if buf.is_null() {
+            return lnc_err_t::LNC_ERR_OK;
+        }
+        if buflen < n {
+            return fail(err, Error::new(crate::ErrorCode::MsgTooLarge, format!("buffer of {buflen} bytes, {n} needed")));
+        }
+        let encoded = rec.encode();
+        // SAFETY: buf has buflen >= n writable bytes.
+        unsafe { std::ptr::copy_nonoverlapping(encoded.as_ptr(), buf, n) };
+        lnc_err_t::LNC_ERR_OK
+    })
+}
+
 /// Decodes the first record of `buf` into `*out` (pointers borrow from `buf`). `*consumed` is
 /// its encoded size, or 0 when `buf` holds only part of a record (feed more bytes). A record
 /// that can never be valid (over 16 MiB) is CORRUPT_RECORD. Envelopes are not expanded here.

@@ -761,6 +761,15 @@ static void test_record_helpers(void) {
   CHECK(v.data_len == 9 && memcmp(v.data, "signed-up", 9) == 0);
   CHECK(v.key >= buf && v.key < buf + need); /* borrowed from the input, no copy */
   /* vector tlv_decode/python_null_is_corrupt: `ff 00000000` then the next record `01 02000000 7032` */
+  /* re-encode from a whole stored value: bytes identical to the structured encoding */
+  uint8_t again[64];
+  size_t again_len = 0;
+  OK(lnc_record_encode_value(LNC_RECORD_KEY_VALUE, 0, v.value, v.value_len, again, sizeof again, &again_len, NULL));
+  CHECK(again_len == need && memcmp(again, buf, need) == 0);
+  OK(lnc_record_encode_value(LNC_RECORD_EXTENDED, LNC_EXT_TOMBSTONE, NULL, 0, again, sizeof again, &again_len, NULL));
+  CHECK(again_len == 7 && memcmp(again, tomb, 7) == 0);
+  CHECK_ERR(lnc_record_encode_value(LNC_RECORD_RAW, 0, NULL, 3, again, sizeof again, &again_len, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_record_encode_value(LNC_RECORD_RAW, 0, buf, need, again, 2, &again_len, NULL), LNC_ERR_MSG_TOO_LARGE);
   const uint8_t python_null[] = {0xff, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0x70, 0x32};
   lnc_error_t *err = NULL;
   CHECK_ERR(lnc_record_decode(python_null, sizeof python_null, &v, &consumed, &err), LNC_ERR_CORRUPT_RECORD);

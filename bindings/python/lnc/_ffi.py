@@ -396,6 +396,7 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "lnc_records_get": (_E, [_p, c_size_t, POINTER(lnc_record_view_t)]),
     "lnc_records_free": (None, [_p]),
     "lnc_record_encode": (_E, [POINTER(lnc_message_t), c_void_p, c_size_t, _szp, _pp]),
+    "lnc_record_encode_value": (_E, [c_uint8, c_uint16, c_void_p, c_size_t, c_void_p, c_size_t, _szp, _pp]),
     "lnc_record_decode": (_E, [_u8p, c_size_t, POINTER(lnc_record_view_t), _szp, _pp]),
 }
 

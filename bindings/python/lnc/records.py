@@ -148,12 +148,9 @@ class TlvRecord:
             return
         self._parts = True
         if self.record_type in (F.LNC_RECORD_KEY_VALUE, F.LNC_RECORD_TIMESTAMPED, F.LNC_RECORD_KEY_TIMESTAMPED):
-            # Built from (type, value) as in the seed client: let liblnc split the value. The
-            # encoder takes structured parts only, so encode the value as an opaque user-type record
-            # and re-type it (the type byte leads every TLV record).
-            enc = bytearray(_encode(0x80, 0, None, self.value, 0))
-            enc[0] = self.record_type
-            r = decode_one(bytes(enc))
+            # Built from (type, whole value) as in the seed client: liblnc encodes the value as
+            # stored and its decoder splits key / timestamp / data.
+            r = decode_one(_encode_value(self.record_type, self.value))
             self.key, self.timestamp_ns, self._data = r.key, r.timestamp_ns, r._data
 
     @property
@@ -243,6 +240,17 @@ def _encode(record_type: int, ext_type: int, key: Optional[bytes], value: bytes,
     out = ctypes.create_string_buffer(need.value or 1)
     check(lib.lnc_record_encode(ctypes.byref(msg), out, need.value, ctypes.byref(need), ctypes.byref(err)), err)
     del kbuf, vbuf
+    return out.raw[: need.value]
+
+
+def _encode_value(record_type: int, value: bytes, ext_type: int = 0) -> bytes:
+    """One record from its whole stored TLV value (liblnc's encoder)."""
+    vbuf = ctypes.create_string_buffer(value, len(value)) if value else None
+    need = ctypes.c_size_t()
+    err = ctypes.c_void_p()
+    check(lib.lnc_record_encode_value(record_type, ext_type, vbuf, len(value), None, 0, ctypes.byref(need), ctypes.byref(err)), err)
+    out = ctypes.create_string_buffer(need.value or 1)
+    check(lib.lnc_record_encode_value(record_type, ext_type, vbuf, len(value), out, need.value, ctypes.byref(need), ctypes.byref(err)), err)
     return out.raw[: need.value]
 
 
