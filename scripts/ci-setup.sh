@@ -1,6 +1,24 @@
 #!/usr/bin/env bash
-# Installs everything the test command needs that a fresh machine of kind `polyglot` lacks.
-# Idempotent; safe to run on a developer machine.
+# Installs what the test command needs and a fresh machine of kind `polyglot` may lack.
+# Idempotent; safe on a developer machine. Toolchains (Rust, Go, Node, Python) come with the
+# machine image; Debian packages are installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v cargo >/dev/null || { echo "cargo missing: this machine kind ships Rust via rustup" >&2; exit 1; }
+
+need() { command -v "$1" >/dev/null 2>&1; }
+for tool in cargo go node npm python3 gcc g++; do
+  need "$tool" || { echo "ci-setup: '$tool' is missing; this machine kind ships it" >&2; exit 1; }
+done
+
+missing=()
+need cmake || missing+=(cmake)
+need valgrind || missing+=(valgrind)
+need make || missing+=(make)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "ci-setup: installing ${missing[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+echo "ci-setup: $(cargo --version); $(go version); node $(node --version); $(python3 --version); $(cmake --version | head -1); $(valgrind --version)"
