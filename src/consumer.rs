@@ -620,6 +620,10 @@ struct Fetcher {
     idle: Duration,
     next_fetch_at: Instant,
     catching_up: u32,
+    /// Since when (and for how many empty fetches) we have been at the tail holding a partial
+    /// record: a TLV log always ends on a record boundary, so a carry that never completes means
+    /// a misaligned position or non-TLV data.
+    stuck_at_tail: Option<(Instant, u32)>,
     paused: bool,
     outage_reported: bool,
     batch: Vec<Event>,
@@ -650,6 +654,7 @@ impl Fetcher {
             idle: Duration::ZERO,
             next_fetch_at: Instant::now(),
             catching_up: 0,
+            stuck_at_tail: None,
             paused: false,
             outage_reported: false,
             batch: Vec::new(),
@@ -738,6 +743,7 @@ impl Fetcher {
         self.idle = Duration::ZERO;
         self.next_fetch_at = Instant::now();
         self.catching_up = 0;
+        self.stuck_at_tail = None;
         self.paused = false;
     }
 
@@ -886,6 +892,34 @@ impl Fetcher {
         }
     }
 
+    /// At the tail with a partial record that never completes: report it as corruption at P
+    /// (after a few empty fetches over at least a second, so a batch still being written at the
+    /// tail is not mistaken for it) instead of waiting forever.
+    fn check_partial_at_tail(&mut self) {
+        let Decoder::Tlv(reasm) = &self.decoder else { return };
+        let carry = reasm.carry_len();
+        if carry == 0 {
+            self.stuck_at_tail = None;
+            return;
+        }
+        let (since, empties) = self.stuck_at_tail.get_or_insert((Instant::now(), 0));
+        *empties += 1;
+        if *empties < 3 || since.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let at = reasm.position();
+        let msg = format!(
+            "record at offset {at} runs past the end of the log ({carry} bytes held, the log ends at {}): the position is \
+             not on a record boundary, or the data is not TLV (consume.raw=true reads non-TLV producers); seek to recover",
+            reasm.fetch_offset()
+        );
+        self.stuck_at_tail = None;
+        self.paused = true;
+        self.inflight.clear();
+        self.streaming = false;
+        self.report(Error::new(ErrorCode::CorruptRecord, msg).with_offset(at).with_retryable(false), None);
+    }
+
     fn on_catching_up(&mut self, end: u64) {
         self.inflight.clear();
         self.streaming = false;
@@ -954,12 +988,16 @@ impl Fetcher {
         self.reconnect.reset();
         self.outage_reported = false;
         self.catching_up = 0;
+        if len > 0 {
+            self.stuck_at_tail = None;
+        }
         if len < max {
             self.inner.note_tail(r.next_offset);
             // Anything requested beyond this window started past the end: drop it.
             self.inflight.clear();
             self.streaming = false;
             if len == 0 {
+                self.check_partial_at_tail();
                 self.idle_backoff();
                 return;
             }

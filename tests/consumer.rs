@@ -328,6 +328,31 @@ fn raw_mode_delivers_bytes_undecoded() {
 }
 
 #[test]
+fn a_partial_record_at_the_tail_is_reported_not_waited_on_forever() {
+    // Start inside a record whose bytes read like a header announcing 4096 more bytes: the log
+    // ends first, so the record can never complete (misaligned position). CORRUPT_RECORD at that
+    // position, not a silent wait; a seek to a real boundary recovers.
+    bounded(15, || {
+        let b = broker();
+        let t = b.create_topic("misaligned").unwrap();
+        let mut value = vec![0u8; 20];
+        value[..5].copy_from_slice(&[0x01, 0x00, 0x10, 0x00, 0x00]);
+        let mut payload = Vec::new();
+        for _ in 0..3 {
+            Record::raw(value.clone()).encode_into(&mut payload);
+        }
+        ingest(&b.address_string(), t, &[payload]);
+        let c = StandaloneConsumer::new(&config(&b, t, &[("start.offset", "5")])).unwrap();
+        let (recs, e) = take_until_error(&c);
+        assert!(recs.is_empty());
+        assert_eq!((e.code, e.server_offset, e.retryable), (ErrorCode::CorruptRecord, Some(5), false), "{e}");
+        assert!(e.message.contains("not on a record boundary"), "{}", e.message);
+        c.seek(SeekTo::Beginning).unwrap();
+        assert_eq!(take(&c, 3).len(), 3);
+    });
+}
+
+#[test]
 fn corrupt_record_is_reported_at_its_offset_and_pauses() {
     bounded(10, || {
         let b = broker();
