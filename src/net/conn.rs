@@ -269,10 +269,8 @@ fn dispatch(shared: &Shared, frame: Frame) -> Result<()> {
         FrameKind::Control | FrameKind::Ack => shared.router.on_frame(frame),
         FrameKind::Keepalive => {
             // Every keepalive from the server is a reply: never answer it (lwp.md §2.4).
-            if let Some((sent, waiter)) = shared.keepalives.lock().pop_front() {
-                if let Some(w) = waiter {
-                    let _ = w.try_send(sent.elapsed());
-                }
+            if let Some((sent, Some(waiter))) = shared.keepalives.lock().pop_front() {
+                let _ = waiter.try_send(sent.elapsed());
             }
             Ok(())
         }

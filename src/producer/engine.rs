@@ -1104,32 +1104,29 @@ fn final_error(b: &Batch, why: &str) -> Error {
 /// Builds (first time) or re-stamps (resend) the batch's frame with `batch_id`.
 fn finalize(inner: &Inner, b: &mut Batch, batch_id: u64) -> Arc<Vec<u8>> {
     let ts = now_ns();
-    if b.wire.is_none() {
-        let mut frame = std::mem::take(&mut b.frame);
-        let payload_len = frame.len() - HEADER_LEN;
-        if inner.settings.compression && payload_len >= inner.settings.compression_min {
-            if let Some(env) = encode_envelope(&frame[HEADER_LEN..]) {
-                frame.truncate(HEADER_LEN);
-                frame.extend_from_slice(&env);
-                inner.counters.batches_compressed.fetch_add(1, Ordering::Relaxed);
-            }
+    match &mut b.wire {
+        Some(wire) => {
+            // batch_id and timestamp (bytes 12..28) are outside both checksums (lwp.md §1.1).
+            let w = Arc::make_mut(wire);
+            w[12..20].copy_from_slice(&batch_id.to_le_bytes());
+            w[20..28].copy_from_slice(&ts.to_le_bytes());
+            wire.clone()
         }
-        let h = Header::new(
-            inner.net.checksum,
-            flags::INGEST,
-            batch_id,
-            ts,
-            b.records() as u32,
-            b.topic_id,
-            &frame[HEADER_LEN..],
-        );
-        frame[..HEADER_LEN].copy_from_slice(&h.encode());
-        b.wire = Some(Arc::new(frame));
-    } else {
-        // batch_id and timestamp (bytes 12..28) are outside both checksums (lwp.md §1.1).
-        let w = Arc::make_mut(b.wire.as_mut().expect("checked"));
-        w[12..20].copy_from_slice(&batch_id.to_le_bytes());
-        w[20..28].copy_from_slice(&ts.to_le_bytes());
+        None => {
+            let mut frame = std::mem::take(&mut b.frame);
+            let payload_len = frame.len() - HEADER_LEN;
+            if inner.settings.compression && payload_len >= inner.settings.compression_min {
+                if let Some(env) = encode_envelope(&frame[HEADER_LEN..]) {
+                    frame.truncate(HEADER_LEN);
+                    frame.extend_from_slice(&env);
+                    inner.counters.batches_compressed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let h = Header::new(inner.net.checksum, flags::INGEST, batch_id, ts, b.records() as u32, b.topic_id, &frame[HEADER_LEN..]);
+            frame[..HEADER_LEN].copy_from_slice(&h.encode());
+            let wire = Arc::new(frame);
+            b.wire = Some(wire.clone());
+            wire
+        }
     }
-    b.wire.clone().expect("set above")
 }
