@@ -14,6 +14,8 @@ missing=()
 need cmake || missing+=(cmake)
 need valgrind || missing+=(valgrind)
 need make || missing+=(make)
+need pkg-config || missing+=(pkg-config)
+need readelf || missing+=(binutils)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "ci-setup: installing ${missing[*]}"

@@ -694,6 +694,39 @@ static void test_poll_reports(lnc_mock_t *m) {
   OK(lnc_producer_free(p));
 }
 
+static void test_close_with_buffered_records(lnc_mock_t *m) {
+  /* The server stops reading: records pile up in the producer. close() must still deliver exactly
+   * one report per record (PURGED for unsent, UNKNOWN_OUTCOME for in-flight) within its timeout. */
+  uint32_t topic = 0;
+  OK(lnc_mock_create_topic(m, "c-shutdown", &topic));
+  OK(lnc_mock_stall_reading(m, 1));
+  reports_t rep;
+  memset(&rep, 0, sizeof rep);
+  lnc_producer_t *p = NULL;
+  lnc_conf_t *c = conf_for(m);
+  set(c, "linger.ms", "0");
+  set(c, "send.block", "false");
+  OK(lnc_producer_new(c, on_report, &rep, &p, NULL));
+  size_t accepted = 0;
+  char value[512];
+  memset(value, 'b', sizeof value);
+  for (int i = 0; i < 20000; i++) {
+    if (lnc_producer_produce(p, topic, (const uint8_t *)value, sizeof value, NULL, NULL) != LNC_ERR_OK) break;
+    accepted++;
+  }
+  CHECK(accepted > 100);
+  double t0 = now_s();
+  OK(lnc_producer_close(p, 300));
+  CHECK(now_s() - t0 < 5);
+  CHECK(rep.total == accepted); /* every record reported, none after close */
+  CHECK(rep.failed > 0 && (rep.last_err == LNC_ERR_PURGED || rep.last_err == LNC_ERR_UNKNOWN_OUTCOME));
+  size_t served = 7;
+  OK(lnc_producer_poll(p, 0, &served));
+  CHECK(served == 0);
+  OK(lnc_producer_free(p));
+  OK(lnc_mock_stall_reading(m, 0));
+}
+
 static void test_dead_server(void) {
   reports_t rep;
   memset(&rep, 0, sizeof rep);
@@ -790,6 +823,7 @@ int main(int argc, char **argv) {
   test_callbacks(m);
   test_faults(m);
   test_poll_reports(m);
+  test_close_with_buffered_records(m);
   lnc_mock_free(m);
   test_dead_server();
   printf("c_abi: %d passed, %d failed\n", passed, failed);
