@@ -374,12 +374,12 @@ fn help_for_every_command() {
 
 #[test]
 fn bench_smoke() {
-    let r = ok(&["bench", "produce", "-n", "2000", "-s", "32"]);
+    let r = ok(&["bench", "produce", "-n", "2000", "-s", "32", "--no-compare"]);
     assert!(r.stdout.contains("mock, ack delay 0 ms") && r.stdout.contains("mock, ack delay 5 ms"), "{}", r.stdout);
     assert!(r.stdout.contains("peak RSS"), "{}", r.stdout);
     assert!(r.stdout.contains("cargo run --release -p lnc-interop --bin compare -- produce"), "{}", r.stdout);
     let m = mock();
-    let r = ok(&["bench", "consume", "-b", &m.addr, "-n", "2000", "-s", "32"]);
+    let r = ok(&["bench", "consume", "-b", &m.addr, "-n", "2000", "-s", "32", "--no-compare"]);
     assert!(r.stdout.contains(&m.addr) && r.stdout.contains("-- consume"), "{}", r.stdout);
 }
 

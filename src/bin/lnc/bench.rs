@@ -3,7 +3,7 @@
 
 use lnc::Config;
 
-use crate::args::{opt, parse, suggest, CliResult, Exit, Parsed, BOOTSTRAP, CONFIG};
+use crate::args::{opt, parse, suggest, switch, CliResult, Exit, Parsed, BOOTSTRAP, CONFIG};
 use crate::common::{build_config, connect, group, lib_exit, peak_rss_kib, rates, servers, us};
 use crate::help;
 use crate::quickstart::{consume_n, embedded_mock, produce_n, unique_topic};
@@ -26,7 +26,7 @@ pub fn run(argv: &[String]) -> CliResult {
     let p = parse(
         &format!("bench {which}"),
         &argv[1..],
-        &[BOOTSTRAP, CONFIG, opt("count", Some('n')), opt("size", Some('s')), opt("connections", None)],
+        &[BOOTSTRAP, CONFIG, opt("count", Some('n')), opt("size", Some('s')), opt("connections", None), switch("no-compare", None)],
         help_text,
     )?;
     p.expect_positionals(&[])?;
@@ -54,9 +54,56 @@ pub fn run(argv: &[String]) -> CliResult {
         None => println!("peak RSS: unavailable (/proc/self/status not readable)"),
     }
     println!();
-    println!("side by side with the official crates.io lnc-client (interop workspace member):");
-    println!("  cargo run --release -p lnc-interop --bin compare -- {which}");
-    Ok(())
+    let command = format!("cargo run --release -p lnc-interop --bin compare -- {which}");
+    if p.has("no-compare") {
+        println!("side by side with the official crates.io lnc-client (interop workspace member):\n  {command}");
+        return Ok(());
+    }
+    let c = build_config(&p, crate::quickstart::THROUGHPUT_PROFILE)?;
+    compare(which, &p, &c, size, &command)
+}
+
+/// Runs the side-by-side comparison with the official client: the interop member's `compare`
+/// binary (which holds the official crate and tokio, kept out of this binary). Uses it next to
+/// this executable, or builds it when run from the repository; the same producer settings apply.
+fn compare(which: &str, p: &Parsed, c: &Config, size: usize, command: &str) -> CliResult {
+    use std::path::PathBuf;
+    use std::process::Command;
+    let beside = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join("compare")));
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let exe = match beside.filter(|b| b.exists()) {
+        Some(b) => b,
+        None if repo.join("interop/Cargo.toml").exists() => {
+            println!("building the comparison (official lnc-client + tokio, interop member; once)…");
+            let status = Command::new("cargo")
+                .args(["build", "--release", "-p", "lnc-interop", "--bin", "compare", "--manifest-path"])
+                .arg(repo.join("Cargo.toml"))
+                .status()
+                .map_err(|e| Exit::Runtime(format!("cannot run cargo to build the comparison: {e}\nrun it yourself: {command}")))?;
+            if !status.success() {
+                return Err(Exit::Runtime(format!("building the comparison failed\nrun it yourself: {command}")));
+            }
+            repo.join("target/release/compare")
+        }
+        None => {
+            println!("side by side with the official crates.io lnc-client (from a source checkout):\n  {command}");
+            return Ok(());
+        }
+    };
+    println!("side by side with the official crates.io lnc-client ({}):", exe.display());
+    let mut cmd = Command::new(&exe);
+    cmd.args([which, "--sizes", &size.to_string()]);
+    if p.has("bootstrap") {
+        cmd.args(["--addr", &c.get_str("bootstrap.servers")]);
+    }
+    let profile = format!("batch.size={},max.in.flight={},linger.ms={}", c.get_str("batch.size"), c.get_str("max.in.flight"), c.get_str("linger.ms"));
+    cmd.env("LNC_COMPARE_PRODUCER", profile);
+    let status = cmd.status().map_err(|e| Exit::Runtime(format!("cannot run {}: {e}", exe.display())))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Exit::Runtime(format!("the comparison failed ({status})")))
+    }
 }
 
 fn one(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult {

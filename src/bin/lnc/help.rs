@@ -170,10 +170,10 @@ options:
 pub const BENCH: &str = "\
 usage: lnc bench <produce|consume> [-b HOST:PORT] [-n COUNT] [-s SIZE] [--connections N] [-X KEY=VALUE]…
 
-liblnc-only throughput figures: records/s, MB/s, ack latency p50/p99 (produce), peak RSS.
-Without -b it runs against the embedded mock twice in one run: ack delay 0 ms and 5 ms.
-For the side-by-side comparison with the official crates.io lnc-client, it prints the command
-of the interop comparison at the end.
+Throughput figures: records/s, MB/s, ack latency p50/p99 (produce), peak RSS. Without -b it
+runs against the embedded mock twice in one run: ack delay 0 ms and 5 ms. Then, in the same run,
+liblnc side by side with the official crates.io lnc-client as ratios (the interop member's
+`compare` binary, found next to lnc or built once from the checkout; same producer settings).
 
 options:
   -n, --count COUNT       records (default 1000000)
@@ -181,6 +181,7 @@ options:
       --connections N     producer connections (N topics, records spread round-robin; default 1)
   -b, --bootstrap H:P     benchmark a running server instead
   -X, --config KEY=VALUE  liblnc configuration (repeatable)
+      --no-compare        skip the side-by-side run (just print its command)
 ";
 
 pub const BENCH_PRODUCE: &str = "\
