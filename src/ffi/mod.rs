@@ -3,7 +3,7 @@
 //!
 //! Rules every function follows:
 //! - every pointer argument is NULL-checked (INVALID_ARG);
-//! - a panic never crosses the boundary ([`ffi_guard!`]): it becomes `LNC_ERR_PANIC`;
+//! - a panic never crosses the boundary (`ffi_guard!`): it becomes `LNC_ERR_PANIC`;
 //! - borrowed inputs are `(pointer, length)` or NUL-terminated strings, read during the call only;
 //! - anything returned owned has a `_free`;
 //! - blocking calls take `timeout_ms` (or are bounded by `request.timeout.ms`, as documented).

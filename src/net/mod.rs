@@ -1,6 +1,6 @@
 //! Networking: blocking sockets owned by threads, no async runtime (design.md §3).
 //!
-//! - [`dial`]: bootstrap failover, TCP_NODELAY, Authenticate handshake.
+//! - [`dial`](mod@dial): bootstrap failover, TCP_NODELAY, Authenticate handshake.
 //! - [`conn`]: one connection = reader thread + writer thread, keepalive, deadlines.
 //! - [`control`]: position-matched control requests and a reconnecting control client.
 //! - [`backoff`]: the reconnect schedule.

@@ -6,7 +6,7 @@
 //! - [`control`]: control requests and replies.
 //! - [`tlv`]: TLV records, the fetch-window [`Reassembler`], the LZ4 envelope.
 //! - [`classify`]: server error texts → error categories.
-//! - [`consumer_id`]: the SipHash-1-3 consumer id of offset file names.
+//! - [`consumer_id`](mod@consumer_id): the SipHash-1-3 consumer id of offset file names.
 
 pub mod checksum;
 pub mod classify;
