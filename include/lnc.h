@@ -994,8 +994,10 @@ lnc_err_t lnc_consumer_poll_cb(const lnc_consumer_t *c,
                                lnc_error_t **err);
 
 /**
- * Moves the position. Queued records of the old position are dropped. `*position` (may be
- * NULL) receives the new position. END blocks up to `request.timeout.ms` to learn the tail.
+ * Moves the position: `whence` is an `lnc_seek_t` value (`LNC_SEEK_BEGINNING`, `LNC_SEEK_END`,
+ * or `LNC_SEEK_OFFSET` with `offset`, which must be a record boundary such as a record's
+ * `offset`). Queued records of the old position are dropped. `*position` (may be NULL) receives
+ * the new position. END blocks up to `request.timeout.ms` to learn the tail.
  */
 lnc_err_t lnc_consumer_seek(const lnc_consumer_t *c,
                             int whence,

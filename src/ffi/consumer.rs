@@ -188,8 +188,10 @@ pub unsafe extern "C" fn lnc_consumer_poll_cb(
     })
 }
 
-/// Moves the position. Queued records of the old position are dropped. `*position` (may be
-/// NULL) receives the new position. END blocks up to `request.timeout.ms` to learn the tail.
+/// Moves the position: `whence` is an `lnc_seek_t` value (`LNC_SEEK_BEGINNING`, `LNC_SEEK_END`,
+/// or `LNC_SEEK_OFFSET` with `offset`, which must be a record boundary such as a record's
+/// `offset`). Queued records of the old position are dropped. `*position` (may be NULL) receives
+/// the new position. END blocks up to `request.timeout.ms` to learn the tail.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_consumer_seek(c: *const lnc_consumer_t, whence: c_int, offset: u64, position: *mut u64, err: *mut *mut lnc_error_t) -> lnc_err_t {
     ffi_guard!({
