@@ -1,21 +1,49 @@
 //! The producer (design.md §3–§4, lwp.md §2).
 //!
-//! `send` appends a TLV record to its topic's open batch under a short lock. One sender thread per
-//! connection ("lane") seals batches by size, linger or flush, finalises them outside the lock
-//! (LZ4 envelope, checksums), and keeps up to `max.in.flight` of them unacknowledged. The
-//! connection's reader thread matches Acks FIFO with lwp.md §2.3's error attribution. Every
-//! accepted record ends in exactly one delivery report, queued and served on the caller's thread by
-//! `poll`, `flush` and `close`.
+//! A reader finds each job in its own file:
+//! - [`handle`]: the public [`Producer`] API;
+//! - `core`: the one lock over the lifecycle, buffer memory, accumulator and report queue, and
+//!   the waits on it; the pure parts it combines are `lifecycle`, `memory`, `accumulator` and
+//!   `reports`;
+//! - `window`: one lane's in-flight window and the router fed by its connection's reader;
+//! - [`attribution`]: lwp.md §2.3's ack attribution as a pure state machine;
+//! - `sender`: one thread per lane (connection) that seals, finalises and sends;
+//! - `batch`: a batch and how it becomes a frame; [`message`]: a record to send.
 //!
-//! Retries: any retryable failure (connection loss, ack timeout, FORWARD_FAILED, NOT_LEADER, a
-//! missing reply) resets the connection and resends every unacknowledged batch of that lane in
-//! original order, so per-topic send order is kept; resends whose first attempt may have been
-//! stored are counted as possible duplicates (at-least-once).
+//! **Promises.** A `send` that returns `Ok` accepted the record, and the record gets exactly one
+//! delivery report, whatever other threads do meanwhile (`close`, `purge`, `flush`, drop,
+//! faults, a panic in a library thread). Any other return means it was not accepted and gets no
+//! report. Buffered, in-flight and unserved-report bytes stay within `buffer.memory`.
+//!
+//! **Order.** Each topic stays on one connection. Batches are written in send order and, after a
+//! connection reset, every unacknowledged batch is resent in its original order before any newer
+//! one. So between two resets the log holds a topic's records in send order. Across a reset the
+//! resent batches may duplicate copies already stored (counted as `possible_duplicates`) and,
+//! with `max.in.flight > 1`, a resent batch can land behind later batches that were in flight
+//! with it and were stored (a FORWARD_FAILED batch that was not stored, followed by one that
+//! was). Every place where the log's order goes backwards is therefore caused by a reset
+//! (`disconnects` counts them). With `max.in.flight = 1`, acknowledged records are stored in send
+//! order, each possibly preceded by a duplicate of itself.
 
-mod engine;
-mod message;
+pub mod attribution;
+mod accumulator;
+mod batch;
+mod core;
+pub mod handle;
+mod lifecycle;
+mod memory;
+pub mod message;
 mod metrics;
+mod reports;
+mod sender;
+mod settings;
+mod window;
 
-pub use engine::{DeliveryReport, Producer};
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use self::core::DeliveryCallback;
+pub use handle::Producer;
 pub use message::{now_ns, Message};
 pub use metrics::ProducerMetrics;
+pub use reports::DeliveryReport;
