@@ -337,3 +337,100 @@ fn every_pair_of_calls_races_without_loss_or_hang() {
     faults.join().unwrap();
     println!("{pairs} pairs raced in {:?}", started.elapsed());
 }
+
+/// Length of the longest strictly decreasing subsequence: by Mirsky's theorem, the least number
+/// of in-order (non-decreasing) subsequences that the sequence can be split into.
+fn in_order_streams(seq: &[u64]) -> usize {
+    // tails[k] = largest possible last element of a strictly decreasing subsequence of length k+1.
+    let mut tails: Vec<u64> = Vec::new();
+    for &x in seq {
+        // Decreasing in x is increasing in !x.
+        let y = !x;
+        let at = tails.partition_point(|&t| t < y);
+        if at == tails.len() {
+            tails.push(y);
+        } else {
+            tails[at] = y;
+        }
+    }
+    tails.len().max(1)
+}
+
+#[test]
+fn in_order_streams_counts_what_it_should() {
+    assert_eq!(in_order_streams(&[1, 2, 3, 3, 4]), 1);
+    assert_eq!(in_order_streams(&[1, 2, 5, 3, 4, 5, 6]), 2, "one resend after a reset");
+    assert_eq!(in_order_streams(&[5, 3, 6, 4, 7]), 2, "an old connection's tail interleaved with the new one");
+    assert_eq!(in_order_streams(&[3, 2, 1]), 3);
+}
+
+/// The ordering promise of `lnc::producer`, exactly: the topic's log is the merge of at most
+/// (resets + 1) streams, each in send order, and nothing acknowledged is missing.
+#[test]
+fn the_log_is_in_send_order_between_resets() {
+    let m = Arc::new(mock(0));
+    let topic = m.create_topic("order").unwrap();
+    let p = Producer::new(&config(
+        &m,
+        &[
+            ("linger.ms", "1"),
+            ("batch.size", "2048"),
+            ("max.in.flight", "8"),
+            ("reconnect.backoff.ms", "2"),
+            ("retry.backoff.ms", "1"),
+            ("request.timeout.ms", "500"),
+        ],
+    ))
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let faults = {
+        let (m, stop) = (m.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut k = 0u64;
+            while !stop.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(15));
+                k += 1;
+                match k % 4 {
+                    0 => m.disconnect_all(),
+                    1 => m.fail_next_ingests(1, "FORWARD_FAILED: Leader not ready (apply/metadata catch-up)", false),
+                    2 => m.fail_next_ingests(1, "FORWARD_FAILED: Forward operation timed out", true),
+                    _ => m.drop_after_frames(3),
+                }
+            }
+        })
+    };
+    let n = 60_000u64;
+    for i in 0..n {
+        p.send(topic, &Message::raw(&i.to_le_bytes()), i).unwrap();
+        if i % 5000 == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    assert_eq!(p.flush(Duration::from_secs(60)).unwrap(), 0);
+    stop.store(true, Ordering::Release);
+    faults.join().unwrap();
+    let reports = p.poll_reports(usize::MAX, Duration::ZERO);
+    let met = p.metrics();
+    p.close(Duration::from_secs(5)).unwrap();
+    let acked: Vec<u64> = reports.iter().filter(|r| r.error.is_none()).map(|r| r.opaque).collect();
+    assert_eq!(acked.len() as u64, n, "every record acknowledged (faults are all retryable)");
+    let log = m.topic_log(topic).unwrap();
+    let seq: Vec<u64> = lnc::wire::tlv::decode_all(&log, true)
+        .unwrap()
+        .iter()
+        .map(|r| u64::from_le_bytes(r.data().try_into().unwrap()))
+        .collect();
+    let present: std::collections::HashSet<u64> = seq.iter().copied().collect();
+    assert!(acked.iter().all(|o| present.contains(o)), "an acknowledged record is missing from the log");
+    let streams = in_order_streams(&seq);
+    let duplicates = seq.len() as u64 - n;
+    println!(
+        "{} records stored for {n} sent: {duplicates} duplicates (counted possible: {}), {} resets, {streams} in-order streams",
+        seq.len(),
+        met.possible_duplicates,
+        met.disconnects
+    );
+    assert!(met.disconnects > 0, "faults caused resets");
+    assert!(duplicates <= met.possible_duplicates, "more duplicates than counted");
+    assert!(streams as u64 <= met.disconnects + 1, "{streams} in-order streams but only {} resets", met.disconnects);
+}

@@ -131,7 +131,6 @@ impl Shared {
     pub fn accept(&self, topic_id: u32, msgs: &[Message<'_>], opaques: &[u64], sync: Option<SyncWaiter>) -> Result<()> {
         let max = self.settings.max_payload;
         let mut charge = 0usize;
-        let mut lens = Vec::with_capacity(msgs.len());
         for m in msgs {
             let n = m.encoded_len()?;
             if n > max {
@@ -140,7 +139,6 @@ impl Shared {
                     format!("record of {n} bytes exceeds the {max}-byte frame payload limit (max.frame.bytes)"),
                 ));
             }
-            lens.push(n);
             charge += n + REPORT_COST;
         }
         if msgs.is_empty() {
@@ -156,12 +154,13 @@ impl Shared {
         let ts = now_ns();
         let mut sealed = false;
         for (i, m) in msgs.iter().enumerate() {
-            let (b, s) = core.acc.batch_for(topic_id, lens[i], now);
+            // Cannot fail: it succeeded above for the same message.
+            let len = m.encoded_len().unwrap_or(0);
+            let (b, s) = core.acc.batch_for(topic_id, len, now);
             sealed |= s;
-            // Cannot fail: encoded_len succeeded above for the same message.
             let written = m.encode_into(&mut b.frame, ts).unwrap_or(0);
             b.payload_len += written;
-            b.charge += lens[i] + REPORT_COST;
+            b.charge += len + REPORT_COST;
             if let (Some(tx), 0) = (&sync, i) {
                 b.sync.push((b.opaques.len(), tx.clone()));
             }
