@@ -1,6 +1,7 @@
 //! Producer memory benchmark: peak RSS beside the `buffer.memory` bound it must respect.
 //!
-//! `cargo bench --bench producer_memory [-- RECORDS]` (default 10 M records of 100 B). The broker
+//! `cargo bench --bench producer_memory [-- RECORDS]` (default 10 M records of 100 B; without
+//! `--bench`, as under `cargo test --all-targets`, a 20 k-record smoke run). The broker
 //! is `lnc mock` in a child process, so its stored log does not count; the peak RSS is this
 //! process's VmHWM, reset between cases (`/proc/self/clear_refs`). Cases, at library defaults
 //! (`buffer.memory` = 32 MiB):
@@ -31,7 +32,8 @@ fn reset_peak() {
 }
 
 fn main() {
-    let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let full = std::env::args().any(|a| a == "--bench");
+    let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(if full { 10_000_000 } else { 20_000 });
     let mut mock = Command::new(env!("CARGO_BIN_EXE_lnc"))
         .args(["mock", "--port", "0", "--ack-delay-ms", "1"])
         .stdout(Stdio::piped())
