@@ -83,6 +83,7 @@ type ProducerMetrics struct {
 	OutstandingRecords uint64        // records without a report taken from liblnc now
 	AckLatencyP50      time.Duration // median ack latency
 	AckLatencyP99      time.Duration // 99th percentile ack latency
+	BatchSizeCurrent   uint64        // batch size limit now: batch.size, up to batch.size.max while the in-flight window is full
 
 	// Binding counters.
 	Accepted       uint64 // records accepted by Produce / ProduceSync
@@ -516,8 +517,9 @@ func (p *Producer) Metrics() ProducerMetrics {
 				Disconnects: uint64(c.disconnects), ServerErrors: uint64(c.server_errors),
 				BatchesCompressed: uint64(c.batches_compressed), InFlightBatches: uint64(c.in_flight_batches),
 				BufferedBytes: uint64(c.buffered_bytes), OutstandingRecords: uint64(c.outstanding_records),
-				AckLatencyP50: time.Duration(c.ack_latency_p50_us) * time.Microsecond,
-				AckLatencyP99: time.Duration(c.ack_latency_p99_us) * time.Microsecond,
+				AckLatencyP50:    time.Duration(c.ack_latency_p50_us) * time.Microsecond,
+				AckLatencyP99:    time.Duration(c.ack_latency_p99_us) * time.Microsecond,
+				BatchSizeCurrent: uint64(c.batch_size_current),
 			}
 		}
 	}

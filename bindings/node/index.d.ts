@@ -128,6 +128,8 @@ export interface ProducerMetrics {
   outstandingRecords: number;
   ackLatencyP50Us: number;
   ackLatencyP99Us: number;
+  /** Batch size limit in force now: batch.size, up to batch.size.max while the in-flight window is full. */
+  batchSizeCurrent: number;
 }
 
 /** An error of a fire-and-forget record, emitted as 'error'. */

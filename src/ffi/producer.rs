@@ -78,6 +78,9 @@ pub struct lnc_producer_metrics_t {
     pub ack_latency_p50_us: u64,
     /// 99th percentile ack latency, microseconds.
     pub ack_latency_p99_us: u64,
+    /// Batch size limit in force now: `batch.size`, or up to `batch.size.max` while the
+    /// in-flight window is full (adaptive batching).
+    pub batch_size_current: u64,
 }
 
 impl From<ProducerMetrics> for lnc_producer_metrics_t {
@@ -103,6 +106,7 @@ impl From<ProducerMetrics> for lnc_producer_metrics_t {
             outstanding_records: m.outstanding_records,
             ack_latency_p50_us: m.ack_latency_p50_us,
             ack_latency_p99_us: m.ack_latency_p99_us,
+            batch_size_current: m.batch_size_current,
         }
     }
 }

@@ -1,15 +1,46 @@
 //! Open batches per topic and sealed batches per lane, pure: no locks, no I/O, no clock (the
 //! caller passes `now`).
 //!
-//! A batch is sealed when the next record would take it past `batch.size` (a record larger than
-//! `batch.size` travels alone, so a buffer never outgrows its reservation), when it reaches
-//! `batch.size`, when `linger.ms` has passed since its first record, or when a flush forces it.
+//! A batch is sealed when the next record would take it past its lane's size limit (a record
+//! larger than the limit travels alone), when it reaches the limit, when `linger.ms` has passed
+//! since its first record, or when a flush forces it.
+//!
+//! **Adaptive batching.** The size limit is `batch.size` while the lane's in-flight window has
+//! room, so at low load nothing waits longer than today. While the window is full, a sealed batch
+//! could not be sent anyway: the limit rises to `batch.size.max` and lingering batches are not
+//! sealed, so the records that arrive while the server works on the window travel together in
+//! one large frame (the server's ingest rate grows with frame size, lwp.md §2.2). When the window
+//! is less than half full again, the limit falls back to `batch.size`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::batch::{Batch, Orphans};
+use crate::wire::header::HEADER_LEN;
+
+/// How full a lane's in-flight window is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WindowLoad {
+    /// Every slot is taken.
+    Full,
+    /// Less than half the slots are taken (or no connection).
+    Light,
+    /// Anything else.
+    Between,
+}
+
+impl WindowLoad {
+    pub fn of(in_flight: usize, max_in_flight: usize) -> WindowLoad {
+        if in_flight >= max_in_flight {
+            WindowLoad::Full
+        } else if in_flight * 2 < max_in_flight {
+            WindowLoad::Light
+        } else {
+            WindowLoad::Between
+        }
+    }
+}
 
 /// Open and sealed batches.
 pub(crate) struct Accumulator {
@@ -18,19 +49,30 @@ pub(crate) struct Accumulator {
     ready: Vec<VecDeque<Batch>>,
     /// Next seal number per lane.
     next_seq: Vec<u64>,
+    /// Size limit per lane now: `batch_size`, or `batch_size_max` while the window is full.
+    limit: Vec<usize>,
     batch_size: usize,
+    batch_size_max: usize,
     max_payload: usize,
     delivery_timeout: Duration,
     orphans: Arc<Orphans>,
 }
 
 impl Accumulator {
-    pub fn new(lanes: usize, batch_size: usize, max_payload: usize, delivery_timeout: Duration, orphans: Arc<Orphans>) -> Accumulator {
+    pub fn new(
+        lanes: usize,
+        (batch_size, batch_size_max): (usize, usize),
+        max_payload: usize,
+        delivery_timeout: Duration,
+        orphans: Arc<Orphans>,
+    ) -> Accumulator {
         Accumulator {
             open: HashMap::new(),
             ready: (0..lanes).map(|_| VecDeque::new()).collect(),
             next_seq: vec![0; lanes],
+            limit: vec![batch_size; lanes],
             batch_size,
+            batch_size_max: batch_size_max.max(batch_size),
             max_payload,
             delivery_timeout,
             orphans,
@@ -52,12 +94,29 @@ impl Accumulator {
         self.ready[lane].push_back(b);
     }
 
+    /// Moves `lane`'s size limit with the load on its in-flight window: up to `batch.size.max`
+    /// when it is full, back to `batch.size` once it is less than half full. In between the limit
+    /// stays, so it does not flap each time one Ack frees one slot.
+    pub fn set_window_load(&mut self, lane: usize, load: WindowLoad) {
+        match load {
+            WindowLoad::Full => self.limit[lane] = self.batch_size_max,
+            WindowLoad::Light => self.limit[lane] = self.batch_size,
+            WindowLoad::Between => {}
+        }
+    }
+
+    /// The size limit in force for `lane`.
+    pub fn limit(&self, lane: usize) -> usize {
+        self.limit[lane]
+    }
+
     /// The open batch that a record of `len` bytes for `topic_id` goes into, sealing the current
-    /// one first if the record would take it past `batch.size`. True in the second value if a
-    /// batch was sealed.
+    /// one first if the record would take it past the lane's limit, with room reserved for the
+    /// record. True in the second value if a batch was sealed.
     pub fn batch_for(&mut self, topic_id: u32, len: usize, now: Instant) -> (&mut Batch, bool) {
+        let limit = self.limit[self.lane_of(topic_id)];
         let mut sealed = false;
-        let full = self.open.get(&topic_id).is_some_and(|b| b.payload_len > 0 && b.payload_len + len > self.batch_size);
+        let full = self.open.get(&topic_id).is_some_and(|b| b.payload_len > 0 && b.payload_len + len > limit);
         if full {
             if let Some(b) = self.open.remove(&topic_id) {
                 self.seal(b);
@@ -67,12 +126,20 @@ impl Accumulator {
         let cap = self.batch_size.max(len).min(self.max_payload);
         let (timeout, orphans) = (self.delivery_timeout, &self.orphans);
         let b = self.open.entry(topic_id).or_insert_with(|| Batch::new(topic_id, cap, now, timeout, orphans.clone()));
+        // Grow by doubling, capped at what the limit allows, so a buffer never holds much more
+        // than twice its records and never more than one frame.
+        let need = b.frame.len() + len;
+        if need > b.frame.capacity() {
+            let want = (b.frame.capacity() * 2).max(need).min(HEADER_LEN + limit.max(len));
+            b.frame.reserve_exact(want - b.frame.len());
+        }
         (b, sealed)
     }
 
-    /// Seals `topic_id`'s open batch if it reached `batch.size`. True if it did.
+    /// Seals `topic_id`'s open batch if it reached the lane's limit. True if it did.
     pub fn seal_if_full(&mut self, topic_id: u32) -> bool {
-        if self.open.get(&topic_id).is_some_and(|b| b.payload_len >= self.batch_size) {
+        let limit = self.limit[self.lane_of(topic_id)];
+        if self.open.get(&topic_id).is_some_and(|b| b.payload_len >= limit) {
             if let Some(b) = self.open.remove(&topic_id) {
                 self.seal(b);
                 return true;
@@ -108,8 +175,29 @@ impl Accumulator {
     }
 
     /// The oldest sealed batch of `lane`.
+    #[cfg(test)]
     pub fn pop_ready(&mut self, lane: usize) -> Option<Batch> {
         self.ready[lane].pop_front()
+    }
+
+    /// The oldest sealed batch of `lane` and the batches right behind it of the same topic, as
+    /// many as fit the lane's limit together: batches sealed small before the window filled up
+    /// still leave as one large frame (merge them with [`Batch::absorb`], outside the lock).
+    pub fn pop_ready_run(&mut self, lane: usize) -> Vec<Batch> {
+        let limit = self.limit[lane];
+        let q = &mut self.ready[lane];
+        let Some(first) = q.pop_front() else { return Vec::new() };
+        let mut total = first.payload_len;
+        let topic = first.topic_id;
+        let mut run = vec![first];
+        while let Some(next) = q.front() {
+            if next.topic_id != topic || total + next.payload_len > limit {
+                break;
+            }
+            total += next.payload_len;
+            run.extend(q.pop_front());
+        }
+        run
     }
 
     pub fn has_ready(&self, lane: usize) -> bool {
@@ -149,7 +237,7 @@ mod tests {
     use super::*;
 
     fn acc(batch_size: usize) -> Accumulator {
-        Accumulator::new(2, batch_size, 1 << 20, Duration::from_secs(60), Arc::new(Orphans::default()))
+        Accumulator::new(2, (batch_size, batch_size), 1 << 20, Duration::from_secs(60), Arc::new(Orphans::default()))
     }
 
     fn append(a: &mut Accumulator, topic: u32, len: usize, now: Instant) -> bool {
@@ -196,7 +284,7 @@ mod tests {
     #[test]
     fn expiry_takes_only_late_batches() {
         let now = Instant::now();
-        let mut a = Accumulator::new(1, 10, 1 << 20, Duration::from_millis(10), Arc::new(Orphans::default()));
+        let mut a = Accumulator::new(1, (10, 10), 1 << 20, Duration::from_millis(10), Arc::new(Orphans::default()));
         append(&mut a, 1, 10, now);
         append(&mut a, 1, 10, now + Duration::from_millis(5));
         assert!(a.expire_ready(0, now + Duration::from_millis(9)).is_empty());
@@ -204,5 +292,65 @@ mod tests {
         assert_eq!(gone.len(), 1);
         assert!(a.has_ready(0));
         a.drain(Some(0));
+    }
+}
+
+#[cfg(test)]
+mod adaptive_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_window_raises_the_limit_and_an_open_window_lowers_it() {
+        let now = Instant::now();
+        let mut a = Accumulator::new(1, (100, 1000), 1 << 20, Duration::from_secs(60), Arc::new(Orphans::default()));
+        let mut add = |a: &mut Accumulator, len: usize| {
+            let (b, s) = a.batch_for(1, len, now);
+            b.frame.extend(std::iter::repeat(0).take(len));
+            b.payload_len += len;
+            b.opaques.push(0);
+            b.disarm();
+            assert!(b.frame.capacity() <= HEADER_LEN + 1000, "a buffer never outgrows the limit");
+            s | a.seal_if_full(1)
+        };
+        assert!(!add(&mut a, 60));
+        assert!(add(&mut a, 60), "window has room: sealed at batch.size");
+        a.set_window_load(0, WindowLoad::Full);
+        assert_eq!(a.limit(0), 1000);
+        for _ in 0..15 {
+            assert!(!add(&mut a, 60), "window full: the batch keeps growing");
+        }
+        assert!(add(&mut a, 60) || add(&mut a, 60), "sealed at batch.size.max");
+        let sizes: Vec<usize> = std::iter::from_fn(|| a.pop_ready(0)).map(|b| b.payload_len).collect();
+        assert_eq!(sizes[0], 60);
+        assert!(sizes[1] > 900 && sizes[1] <= 1000, "{sizes:?}");
+        // Small batches sealed before the window filled leave together, up to the limit.
+        a.set_window_load(0, WindowLoad::Light);
+        for _ in 0..20 {
+            add(&mut a, 60);
+        }
+        a.seal_due(0, now, Duration::ZERO, true);
+        a.set_window_load(0, WindowLoad::Full);
+        let run = a.pop_ready_run(0);
+        assert!(run.len() > 1 && run.iter().map(|b| b.payload_len).sum::<usize>() <= 1000, "{}", run.len());
+        let mut merged = None::<Batch>;
+        for b in run {
+            match merged.as_mut() {
+                None => merged = Some(b),
+                Some(m) => m.absorb(b),
+            }
+        }
+        let mut merged = merged.unwrap();
+        assert_eq!(merged.payload_len, merged.frame.len() - HEADER_LEN);
+        assert_eq!(merged.records(), merged.payload_len / 60);
+        merged.disarm();
+        a.set_window_load(0, WindowLoad::Between);
+        assert_eq!(a.limit(0), 1000, "one free slot does not lower the limit");
+        a.set_window_load(0, WindowLoad::Light);
+        assert_eq!(a.limit(0), 100);
+        assert_eq!(WindowLoad::of(16, 16), WindowLoad::Full);
+        assert_eq!(WindowLoad::of(8, 16), WindowLoad::Between);
+        assert_eq!(WindowLoad::of(7, 16), WindowLoad::Light);
+        assert_eq!(WindowLoad::of(0, 1), WindowLoad::Light);
+        a.drain(None);
     }
 }

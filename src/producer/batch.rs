@@ -74,6 +74,20 @@ impl Batch {
         self.opaques.len()
     }
 
+    /// Appends `next`'s records (a later, never-sent batch of the same topic) to this never-sent
+    /// batch, so they travel in one frame. Copies payload bytes: call it outside any lock.
+    pub fn absorb(&mut self, mut next: Batch) {
+        debug_assert!(self.wire.is_none() && next.wire.is_none() && self.topic_id == next.topic_id);
+        self.frame.extend_from_slice(&next.frame[HEADER_LEN..]);
+        self.payload_len += next.payload_len;
+        let base = self.opaques.len();
+        self.sync.extend(std::mem::take(&mut next.sync).into_iter().map(|(i, tx)| (base + i, tx)));
+        self.opaques.append(&mut next.opaques);
+        self.charge += next.charge;
+        self.deadline = self.deadline.min(next.deadline);
+        next.disarm();
+    }
+
     /// The batch reached its outcome: it is no longer an orphan when dropped.
     pub fn disarm(&mut self) {
         self.orphans = None;

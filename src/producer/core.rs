@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use super::accumulator::Accumulator;
+use super::accumulator::{Accumulator, WindowLoad};
 use super::batch::{Batch, Orphan, Orphans, SyncWaiter};
 use super::lifecycle::{Lifecycle, Phase};
 use super::memory::{Memory, REPORT_COST};
@@ -77,7 +77,13 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn new(settings: Settings, net: NetConfig, callback: Option<DeliveryCallback>) -> Result<Shared> {
         let orphans = Arc::new(Orphans::default());
-        let acc = Accumulator::new(settings.lanes, settings.batch_size, settings.max_payload, settings.delivery_timeout, orphans.clone());
+        let acc = Accumulator::new(
+            settings.lanes,
+            (settings.batch_size, settings.batch_size_max),
+            settings.max_payload,
+            settings.delivery_timeout,
+            orphans.clone(),
+        );
         let core = Core {
             life: Lifecycle::new(),
             memory: Memory::new(settings.buffer_memory),
@@ -152,12 +158,13 @@ impl Shared {
         self.reserve(&mut core, charge)?;
         let now = Instant::now();
         let ts = now_ns();
-        let mut sealed = false;
+        let mut wake = false;
         for (i, m) in msgs.iter().enumerate() {
             // Cannot fail: it succeeded above for the same message.
             let len = m.encoded_len().unwrap_or(0);
             let (b, s) = core.acc.batch_for(topic_id, len, now);
-            sealed |= s;
+            // A new open batch wakes the sender too, so it learns the batch's linger deadline.
+            wake |= s || b.opaques.is_empty();
             let written = m.encode_into(&mut b.frame, ts).unwrap_or(0);
             b.payload_len += written;
             b.charge += len + REPORT_COST;
@@ -165,11 +172,11 @@ impl Shared {
                 b.sync.push((b.opaques.len(), tx.clone()));
             }
             b.opaques.push(opaques[i]);
-            sealed |= core.acc.seal_if_full(topic_id);
+            wake |= core.acc.seal_if_full(topic_id);
         }
         core.incomplete += msgs.len();
         drop(core);
-        if sealed {
+        if wake {
             self.wake_lane(self.settings.lane_of(topic_id));
         }
         Ok(())
@@ -351,16 +358,36 @@ impl Shared {
         remaining
     }
 
-    /// Seals `lane`'s batches whose linger passed (all of them while flushing or closing).
-    pub fn seal_due(&self, lane: usize, now: Instant) -> Option<Instant> {
+    /// Seals `lane`'s batches whose linger passed (all of them while flushing or closing), and
+    /// sets the lane's batch size limit. While the window is full nothing lingers out: a sealed
+    /// batch could not be sent, and holding lets it grow (adaptive batching, `accumulator`).
+    pub fn seal_due(&self, lane: usize, now: Instant, load: WindowLoad) -> Option<Instant> {
         let force = self.flushing.load(Ordering::Acquire) > 0;
         let mut core = self.core.lock();
         let force = force || core.life.phase() != Phase::Open;
+        core.acc.set_window_load(lane, load);
+        if load == WindowLoad::Full && !force {
+            return None;
+        }
         core.acc.seal_due(lane, now, self.settings.linger, force)
     }
 
+    /// The batch size limit in force now (the largest over the lanes).
+    pub fn batch_limit(&self) -> usize {
+        let core = self.core.lock();
+        (0..self.settings.lanes).map(|l| core.acc.limit(l)).max().unwrap_or(0)
+    }
+
+    /// The next sealed batch of `lane`, merged with the ones right behind it of the same topic
+    /// up to the lane's size limit (the copying happens after the lock is released).
     pub fn pop_ready(&self, lane: usize) -> Option<Batch> {
-        self.core.lock().acc.pop_ready(lane)
+        let run = self.core.lock().acc.pop_ready_run(lane);
+        let mut it = run.into_iter();
+        let mut first = it.next()?;
+        for b in it {
+            first.absorb(b);
+        }
+        Some(first)
     }
 
     pub fn has_ready(&self, lane: usize) -> bool {

@@ -201,6 +201,7 @@ impl Producer {
             outstanding_records: outstanding as u64,
             ack_latency_p50_us: c.ack_latency.quantile_us(0.50),
             ack_latency_p99_us: c.ack_latency.quantile_us(0.99),
+            batch_size_current: s.batch_limit() as u64,
         }
     }
 

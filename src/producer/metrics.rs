@@ -151,6 +151,9 @@ pub struct ProducerMetrics {
     pub ack_latency_p50_us: u64,
     /// 99th percentile ack latency, microseconds.
     pub ack_latency_p99_us: u64,
+    /// The batch size limit in force now: `batch.size`, or up to `batch.size.max` while the
+    /// in-flight window is full (adaptive batching).
+    pub batch_size_current: u64,
 }
 
 #[cfg(test)]

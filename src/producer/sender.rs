@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::accumulator::WindowLoad;
 use super::batch::Batch;
 use super::core::Shared;
 use super::window::LaneRouter;
@@ -80,7 +81,7 @@ impl SenderThread {
             #[cfg(test)]
             super::tests::fault_point("sender.loop", Arc::as_ptr(&self.shared) as usize);
             let now = Instant::now();
-            let next_linger = self.shared.seal_due(self.lane, now);
+            let next_linger = self.shared.seal_due(self.lane, now, self.window_load());
             self.expire(now);
             if self.shared.abort.load(Ordering::Acquire) || self.shared.fatal().is_some() {
                 if let Some(c) = self.conn.take() {
@@ -108,6 +109,13 @@ impl SenderThread {
                 let _ = self.shared.lanes[self.lane].notify_rx.recv_timeout(wait);
             }
         }
+    }
+
+    /// How full the lane's in-flight window is (a lane without a live connection counts as light).
+    fn window_load(&self) -> WindowLoad {
+        let w = self.shared.lanes[self.lane].window.lock();
+        let in_flight = if self.conn.is_some() && !w.conn.is_reset() { w.conn.in_flight() } else { 0 };
+        WindowLoad::of(in_flight, self.shared.settings.max_in_flight)
     }
 
     fn has_work(&self) -> bool {

@@ -7,6 +7,8 @@ use crate::config::Config;
 /// Producer settings (see the README's configuration table for each key).
 pub(crate) struct Settings {
     pub batch_size: usize,
+    /// Largest batch while the in-flight window is full (≥ batch_size, ≤ max_payload).
+    pub batch_size_max: usize,
     pub linger: Duration,
     pub max_in_flight: usize,
     pub delivery_timeout: Duration,
@@ -25,6 +27,7 @@ impl Settings {
     pub fn from_config(c: &Config) -> Settings {
         Settings {
             batch_size: c.get_u64("batch.size") as usize,
+            batch_size_max: (c.get_u64("batch.size.max") as usize).max(c.get_u64("batch.size") as usize).min(c.max_payload()),
             linger: c.get_ms("linger.ms"),
             max_in_flight: c.get_u64("max.in.flight") as usize,
             delivery_timeout: c.get_ms("delivery.timeout.ms"),

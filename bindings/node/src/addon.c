@@ -1025,7 +1025,7 @@ static napi_value js_producer_metrics(napi_env env, napi_callback_info info) {
   M(disconnects, "disconnects"); M(server_errors, "serverErrors"); M(batches_compressed, "batchesCompressed");
   M(in_flight_batches, "inFlightBatches"); M(buffered_bytes, "bufferedBytes");
   M(outstanding_records, "outstandingRecords"); M(ack_latency_p50_us, "ackLatencyP50Us");
-  M(ack_latency_p99_us, "ackLatencyP99Us");
+  M(ack_latency_p99_us, "ackLatencyP99Us"); M(batch_size_current, "batchSizeCurrent");
 #undef M
   return o;
 }

@@ -257,6 +257,7 @@ class lnc_producer_metrics_t(Structure):
             "outstanding_records",
             "ack_latency_p50_us",
             "ack_latency_p99_us",
+            "batch_size_current",
         )
     ]
 

@@ -117,6 +117,7 @@ class ProducerMetrics:
     outstanding_records: int
     ack_latency_p50_us: int
     ack_latency_p99_us: int
+    batch_size_current: int
 
 
 class _Core:

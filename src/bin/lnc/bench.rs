@@ -1,7 +1,10 @@
 //! `lnc bench produce|consume`: liblnc-only throughput figures, against the embedded mock (ack
 //! delay 0 and 5 ms in one run) or a given server.
 
-use lnc::Config;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lnc::{Config, Message, Producer};
 
 use crate::args::{opt, parse, suggest, switch, CliResult, Exit, Parsed, BOOTSTRAP, CONFIG};
 use crate::common::{build_config, connect, group, lib_exit, peak_rss_kib, rates, servers, us};
@@ -37,15 +40,15 @@ pub fn run(argv: &[String]) -> CliResult {
         return Err(p.usage("need -n ≥ 1, -s ≥ 16 and --connections 1..64"));
     }
     println!("lnc bench {which}: liblnc {}, {} records of {size} bytes, {conns} connection(s)", lnc::VERSION, group(n));
-    println!("{}", crate::quickstart::profile_line(&build_config(&p, crate::quickstart::THROUGHPUT_PROFILE)?));
-    println!("{:<26} {:>14} {:>10} {:>11} {:>11}", "target", "records/s", "MB/s", "ack p50", "ack p99");
+    println!("{}", crate::quickstart::profile_line(&build_config(&p, crate::quickstart::DEFAULTS)?));
+    println!("{:<22} {:<24} {:>12} {:>9} {:>10} {:>10}", "target", "producer", "records/s", "MB/s", "ack p50", "ack p99");
     if p.has("bootstrap") {
-        let c = build_config(&p, crate::quickstart::THROUGHPUT_PROFILE)?;
-        one(&p, which, &c, &servers(&c), n, size, conns)?;
+        let c = build_config(&p, crate::quickstart::DEFAULTS)?;
+        target(&p, which, &c, &servers(&c), n, size, conns)?;
     } else {
         for delay in [0u64, 5] {
             let (mock, c) = embedded_mock(&p, delay)?;
-            one(&p, which, &c, &format!("mock, ack delay {delay} ms"), n, size, conns)?;
+            target(&p, which, &c, &format!("mock, ack delay {delay} ms"), n, size, conns)?;
             mock.stop();
         }
     }
@@ -59,7 +62,7 @@ pub fn run(argv: &[String]) -> CliResult {
         println!("side by side with the official crates.io lnc-client (interop workspace member):\n  {command}");
         return Ok(());
     }
-    let c = build_config(&p, crate::quickstart::THROUGHPUT_PROFILE)?;
+    let c = build_config(&p, crate::quickstart::DEFAULTS)?;
     compare(which, &p, &c, size, &command)
 }
 
@@ -106,7 +109,80 @@ fn compare(which: &str, p: &Parsed, c: &Config, size: usize, command: &str) -> C
     }
 }
 
-fn one(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult {
+/// The rows of one target: the settings as given; for produce (unless `-X batch.size` was given)
+/// also 1 MiB batches with 4 in flight, the bulk settings adaptive batching should match, and the
+/// ack latency at 100 records/s with adaptive batching on and off.
+fn target(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult {
+    let given = if p.all("config").is_empty() { "defaults" } else { "as given (-X)" };
+    let rate = one(p, which, c, label, given, n, size, conns)?;
+    if which != "produce" || p.all("config").iter().any(|kv| kv.starts_with("batch.size")) {
+        return Ok(());
+    }
+    let mut bulk = c.clone();
+    for (k, v) in [("batch.size", "1048576"), ("max.in.flight", "4")] {
+        bulk.set(k, v).map_err(|e| Exit::Runtime(e.message))?;
+    }
+    let bulk_rate = one(p, which, &bulk, label, "batch.size 1 MiB, 4 in fl.", n, size, conns)?;
+    println!("{:<22} {given} reach {:.0}% of the 1 MiB figure", "", 100.0 * rate / bulk_rate.max(1.0));
+    let mut fixed = c.clone();
+    fixed.set("batch.size.max", &c.get_str("batch.size")).map_err(|e| Exit::Runtime(e.message))?;
+    for (cfg, what) in [(c, format!("{given}, 100 rec/s")), (&fixed, "adaptive off, 100 rec/s".to_string())] {
+        let (p50, p99) = paced(cfg, 100, Duration::from_secs(2), size)?;
+        println!("{label:<22} {what:<24} {:>12} {:>9} {:>10} {:>10}", "100", "-", us(p50), us(p99));
+    }
+    Ok(())
+}
+
+/// Sends `rate` records per second for `time`, one at a time, and returns the exact p50 and p99
+/// of send → delivery report, in microseconds, from every record's own timestamps.
+fn paced(c: &Config, rate: u32, time: Duration, size: usize) -> CliResult<(u64, u64)> {
+    let admin = connect(c)?;
+    let name = unique_topic("bench-paced");
+    let topic = admin.create_topic(&name, None).map_err(|e| lib_exit(&e, c, &format!("creating topic '{name}'")))?.id;
+    let n = (rate as f64 * time.as_secs_f64()) as usize;
+    let sent_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; n]));
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let (s2, l2) = (sent_at.clone(), latencies.clone());
+    let producer = Producer::with_callback(c, move |r| {
+        if let (None, Some(Some(t))) = (&r.error, s2.lock().ok().and_then(|v| v.get(r.opaque as usize).copied())) {
+            if let Ok(mut l) = l2.lock() {
+                l.push(t.elapsed());
+            }
+        }
+    })
+    .map_err(|e| lib_exit(&e, c, "starting the producer"))?;
+    let value = vec![0x42u8; size];
+    let start = Instant::now();
+    std::thread::scope(|s| -> CliResult {
+        let poller = s.spawn(|| {
+            while latencies.lock().map(|l| l.len() < n).unwrap_or(false) && start.elapsed() < time + Duration::from_secs(10) {
+                let _ = producer.poll(Duration::from_millis(20));
+            }
+        });
+        for i in 0..n {
+            let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            if let Ok(mut v) = sent_at.lock() {
+                v[i] = Some(Instant::now());
+            }
+            producer.send(topic, &Message::raw(&value), i as u64).map_err(|e| lib_exit(&e, c, "sending"))?;
+        }
+        let _ = poller.join();
+        Ok(())
+    })?;
+    let _ = producer.close(Duration::from_secs(5));
+    let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+    if l.len() < n {
+        return Err(Exit::Runtime(format!("paced run: only {} of {n} records acknowledged", l.len())));
+    }
+    l.sort();
+    let q = |f: f64| l[((l.len() as f64 * f).ceil() as usize).clamp(1, l.len()) - 1].as_micros() as u64;
+    Ok((q(0.50), q(0.99)))
+}
+
+/// One row; returns the records/s.
+#[allow(clippy::too_many_arguments)]
+fn one(p: &Parsed, which: &str, c: &Config, label: &str, settings: &str, n: u64, size: usize, conns: u32) -> CliResult<f64> {
     let mut c = c.clone();
     if !p.all("config").iter().any(|kv| kv.starts_with("connections=")) {
         c.set("connections", &conns.to_string()).map_err(|e| p.usage(e.message))?;
@@ -118,13 +194,15 @@ fn one(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, co
             admin.create_topic(&name, None).map(|t| t.id).map_err(|e| lib_exit(&e, &c, &format!("creating topic '{name}'")))
         })
         .collect::<CliResult<_>>()?;
+    let rate;
     let ps = produce_n(&c, &topics, n, size, true)?;
     if ps.failed > 0 {
         return Err(Exit::Runtime(format!("{label}: {} records failed: {}", ps.failed, ps.first_error.unwrap_or_default())));
     }
     if which == "produce" {
         let (rps, mbps) = rates(ps.acked, ps.bytes, ps.elapsed);
-        println!("{:<26} {:>14} {:>10.1} {:>11} {:>11}", label, group(rps as u64), mbps, us(ps.p50_us), us(ps.p99_us));
+        println!("{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10}", group(rps as u64), us(ps.p50_us), us(ps.p99_us));
+        rate = rps;
     } else {
         let mut total = (0u64, 0u64, std::time::Duration::ZERO);
         for (i, t) in topics.iter().enumerate() {
@@ -136,12 +214,13 @@ fn one(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, co
             total = (total.0 + cs.records, total.1 + cs.bytes, total.2 + cs.elapsed);
         }
         let (rps, mbps) = rates(total.0, total.1, total.2);
-        println!("{:<26} {:>14} {:>10.1} {:>11} {:>11}", label, group(rps as u64), mbps, "-", "-");
+        println!("{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10}", group(rps as u64), "-", "-");
+        rate = rps;
     }
     if p.has("bootstrap") {
         for t in topics {
             let _ = admin.delete_topic(t, None);
         }
     }
-    Ok(())
+    Ok(rate)
 }

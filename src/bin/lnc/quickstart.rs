@@ -228,16 +228,16 @@ pub fn consume_n(c: &Config, topic: u32, n: u64, size: usize, verify: bool, quie
     Ok(st)
 }
 
-/// Producer settings of quickstart and bench (each overridable with -X): 1 MiB batches keep a
-/// connection busy through the server's ~5 ms fsync wait per read (the library default of 32 KiB
-/// favours latency), and 4 batches in flight bound the queueing part of the ack latency.
-pub const THROUGHPUT_PROFILE: &[(&str, &str)] = &[("batch.size", "1048576"), ("max.in.flight", "4")];
+/// Producer settings of quickstart and bench: the library defaults (adaptive batching reaches the
+/// server's bulk rate by itself), each overridable with -X.
+pub const DEFAULTS: &[(&str, &str)] = &[];
 
-/// The profile as shown to the user.
+/// The producer settings as shown to the user.
 pub fn profile_line(c: &Config) -> String {
     format!(
-        "producer settings: batch.size={} max.in.flight={} linger.ms={} (override with -X key=value)",
+        "producer settings: batch.size={} batch.size.max={} max.in.flight={} linger.ms={} (override with -X key=value)",
         c.get_str("batch.size"),
+        c.get_str("batch.size.max"),
         c.get_str("max.in.flight"),
         c.get_str("linger.ms")
     )
@@ -254,7 +254,7 @@ pub fn embedded_mock(p: &Parsed, ack_delay_ms: u64) -> CliResult<(MockBroker, Co
     let mock = MockBroker::start(MockConfig { ack_delay: Duration::from_millis(ack_delay_ms), ..MockConfig::default() })
         .map_err(|e| Exit::Runtime(format!("cannot start the embedded mock broker on 127.0.0.1: {e}")))?;
     let addr = mock.address_string();
-    let mut c = build_config(p, THROUGHPUT_PROFILE)?;
+    let mut c = build_config(p, DEFAULTS)?;
     c.set("bootstrap.servers", &addr).map_err(|e| Exit::Runtime(e.message))?;
     Ok((mock, c))
 }
@@ -286,7 +286,7 @@ pub fn run(argv: &[String]) -> CliResult {
     let quiet = p.has("quiet");
     let ack_delay: u64 = p.num("ack-delay-ms", 5)?;
     let (_mock, c) = if p.has("bootstrap") {
-        let c = build_config(&p, THROUGHPUT_PROFILE)?;
+        let c = build_config(&p, DEFAULTS)?;
         println!("lnc quickstart against {} (liblnc {})", crate::common::servers(&c), lnc::VERSION);
         (None, c)
     } else {
