@@ -36,15 +36,7 @@ pub fn encode_frame(
     topic_id: u32,
     payload: &[u8],
 ) {
-    let h = Header::new(
-        checksum,
-        flags,
-        batch_id,
-        timestamp_ns,
-        record_count,
-        topic_id,
-        payload,
-    );
+    let h = Header::new(checksum, flags, batch_id, timestamp_ns, record_count, topic_id, payload);
     out.reserve(HEADER_LEN + payload.len());
     out.extend_from_slice(&h.encode());
     out.extend_from_slice(payload);
@@ -80,10 +72,7 @@ impl fmt::Display for FrameError {
                 write!(f, "payload checksum mismatch: frame says {expected:#010x}, computed {actual:#010x}")
             }
             FrameError::Oversize { length, max } => {
-                write!(
-                    f,
-                    "frame payload of {length} bytes exceeds the {max}-byte limit"
-                )
+                write!(f, "frame payload of {length} bytes exceeds the {max}-byte limit")
             }
         }
     }
@@ -92,15 +81,9 @@ impl fmt::Display for FrameError {
 impl std::error::Error for FrameError {}
 
 /// Validates a header's magic, version and header checksum (not the payload).
-pub fn check_header(
-    bytes: &[u8; HEADER_LEN],
-    checksum: Checksum,
-    max_payload: usize,
-) -> Result<Header, FrameError> {
+pub fn check_header(bytes: &[u8; HEADER_LEN], checksum: Checksum, max_payload: usize) -> Result<Header, FrameError> {
     if bytes[0..4] != MAGIC {
-        return Err(FrameError::BadMagic([
-            bytes[0], bytes[1], bytes[2], bytes[3],
-        ]));
+        return Err(FrameError::BadMagic([bytes[0], bytes[1], bytes[2], bytes[3]]));
     }
     let h = Header::parse(bytes);
     if h.version != VERSION {
@@ -108,16 +91,10 @@ pub fn check_header(
     }
     let actual = checksum.compute(&bytes[0..8]);
     if actual != h.header_crc {
-        return Err(FrameError::HeaderChecksum {
-            expected: h.header_crc,
-            actual,
-        });
+        return Err(FrameError::HeaderChecksum { expected: h.header_crc, actual });
     }
     if h.payload_length as u64 > max_payload as u64 {
-        return Err(FrameError::Oversize {
-            length: h.payload_length as u64,
-            max: max_payload as u64,
-        });
+        return Err(FrameError::Oversize { length: h.payload_length as u64, max: max_payload as u64 });
     }
     Ok(h)
 }
@@ -144,15 +121,7 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder checking `checksum` and refusing payloads above `max_payload` bytes.
     pub fn new(checksum: Checksum, max_payload: usize) -> FrameDecoder {
-        FrameDecoder {
-            checksum,
-            max_payload,
-            buf: Vec::new(),
-            start: 0,
-            end: 0,
-            pending: None,
-            failed: None,
-        }
+        FrameDecoder { checksum, max_payload, buf: Vec::new(), start: 0, end: 0, pending: None, failed: None }
     }
 
     /// Appends received bytes.
@@ -170,22 +139,13 @@ impl FrameDecoder {
     /// returns what `read` returned. At most what the pending frame still needs, or `chunk` bytes,
     /// is reserved, so a hostile length cannot make it allocate more than one valid frame. Spare
     /// room is zero-filled only when the buffer grows, never again on later reads.
-    pub fn read_from<R: std::io::Read>(
-        &mut self,
-        reader: &mut R,
-        chunk: usize,
-    ) -> std::io::Result<usize> {
+    pub fn read_from<R: std::io::Read>(&mut self, reader: &mut R, chunk: usize) -> std::io::Result<usize> {
         if let Some(e) = &self.failed {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                e.to_string(),
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()));
         }
         self.compact();
         let need = match self.pending {
-            Some(h) => {
-                (HEADER_LEN + h.payload_length as usize).saturating_sub(self.end - self.start)
-            }
+            Some(h) => (HEADER_LEN + h.payload_length as usize).saturating_sub(self.end - self.start),
             None => 0,
         };
         let want = need.max(chunk).max(1);
@@ -236,16 +196,10 @@ impl FrameDecoder {
         if !payload.is_empty() {
             let actual = self.checksum.compute(payload);
             if actual != header.payload_crc {
-                return Err(self.fail(FrameError::PayloadChecksum {
-                    expected: header.payload_crc,
-                    actual,
-                }));
+                return Err(self.fail(FrameError::PayloadChecksum { expected: header.payload_crc, actual }));
             }
         }
-        let frame = Frame {
-            header,
-            payload: payload.to_vec(),
-        };
+        let frame = Frame { header, payload: payload.to_vec() };
         self.start += total;
         self.pending = None;
         Ok(Some(frame))
@@ -302,16 +256,7 @@ mod tests {
 
     fn frame_of(len: usize, fill: u8) -> Vec<u8> {
         let mut out = Vec::new();
-        encode_frame(
-            &mut out,
-            Checksum::Crc32,
-            0x04,
-            1,
-            0,
-            1,
-            7,
-            &vec![fill; len],
-        );
+        encode_frame(&mut out, Checksum::Crc32, 0x04, 1, 0, 1, 7, &vec![fill; len]);
         out
     }
 
@@ -324,12 +269,7 @@ mod tests {
         let len = 4 << 20;
         let mut stream = frame_of(len, 0x11);
         stream.extend_from_slice(&frame_of(1000, 0x22));
-        let mut r = Trickle {
-            data: &stream,
-            piece: 64 * 1024,
-            zeroed_seen: 0,
-            scan: true,
-        };
+        let mut r = Trickle { data: &stream, piece: 64 * 1024, zeroed_seen: 0, scan: true };
         let mut d = FrameDecoder::new(Checksum::Crc32, DEFAULT_MAX_PAYLOAD);
         let mut got = Vec::new();
         while got.len() < 2 {
@@ -343,11 +283,7 @@ mod tests {
         assert_eq!(got[1].payload, vec![0x22; 1000]);
         assert_eq!(d.buffered(), 0);
         let bound = (HEADER_LEN + len + 2 * 64 * 1024) as u64;
-        assert!(
-            r.zeroed_seen <= bound,
-            "{} zero bytes handed out for a {len}-byte frame (bound {bound})",
-            r.zeroed_seen
-        );
+        assert!(r.zeroed_seen <= bound, "{} zero bytes handed out for a {len}-byte frame (bound {bound})", r.zeroed_seen);
     }
 
     /// Reads and feeds may interleave in any way; data read into reused room is never confused
@@ -360,12 +296,7 @@ mod tests {
         }
         for piece in [1usize, 7, 4096, 100_000] {
             let mut d = FrameDecoder::new(Checksum::Crc32, DEFAULT_MAX_PAYLOAD);
-            let mut r = Trickle {
-                data: &stream[..stream.len() / 2],
-                piece,
-                zeroed_seen: 0,
-                scan: false,
-            };
+            let mut r = Trickle { data: &stream[..stream.len() / 2], piece, zeroed_seen: 0, scan: false };
             let mut got = Vec::new();
             while !r.data.is_empty() {
                 d.read_from(&mut r, 512).unwrap();
@@ -392,12 +323,7 @@ mod tests {
     fn oversize_header_is_refused_before_allocating() {
         let f = frame_of(10, 1);
         let mut d = FrameDecoder::new(Checksum::Crc32, 5);
-        let mut r = Trickle {
-            data: &f[..],
-            piece: 4096,
-            zeroed_seen: 0,
-            scan: true,
-        };
+        let mut r = Trickle { data: &f[..], piece: 4096, zeroed_seen: 0, scan: true };
         d.read_from(&mut r, 64).unwrap();
         assert!(matches!(d.next_frame(), Err(FrameError::Oversize { .. })));
         assert!(d.read_from(&mut r, 64).is_err());
