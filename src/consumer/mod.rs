@@ -676,3 +676,126 @@ impl Drop for StandaloneConsumer {
         let _ = self.close(t);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::mock::{MockBroker, MockConfig};
+    use crate::wire::tlv::build_envelope;
+    use crate::wire::{encode_frame, flags, Checksum, FrameDecoder, FrameKind, DEFAULT_MAX_PAYLOAD};
+
+    fn broker() -> MockBroker {
+        MockBroker::start(MockConfig { ack_delay: Duration::ZERO, ..Default::default() }).unwrap()
+    }
+
+    /// Writes each payload as one ingest frame and waits for every Ack.
+    fn ingest(b: &MockBroker, topic: u32, payloads: &[Vec<u8>]) {
+        let mut s = TcpStream::connect(b.address()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = Vec::new();
+        for (i, p) in payloads.iter().enumerate() {
+            encode_frame(&mut buf, Checksum::Crc32, flags::INGEST, i as u64 + 1, 0, 1, topic, p);
+        }
+        s.write_all(&buf).unwrap();
+        let mut dec = FrameDecoder::new(Checksum::Crc32, DEFAULT_MAX_PAYLOAD);
+        let mut acks = 0;
+        while acks < payloads.len() {
+            assert!(dec.read_from(&mut s, 64 * 1024).unwrap() > 0);
+            while let Some(f) = dec.next_frame().unwrap() {
+                assert_eq!(f.kind(), FrameKind::Ack);
+                acks += 1;
+            }
+        }
+    }
+
+    fn config(b: &MockBroker, topic: u32, extra: &[(&str, &str)]) -> Config {
+        let addr = b.address_string();
+        let topic = topic.to_string();
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("bootstrap.servers", addr.as_str()),
+            ("topic.id", topic.as_str()),
+            ("request.timeout.ms", "5000"),
+            ("fetch.max.wait.ms", "5"),
+            ("enable.auto.commit", "false"),
+            ("start.offset", "beginning"),
+        ];
+        pairs.extend_from_slice(extra);
+        Config::from_pairs(pairs).unwrap()
+    }
+
+    /// `n` raw records of `size` bytes, each starting with its sequence number.
+    fn records(first: u64, n: u64, size: usize) -> Vec<u8> {
+        let mut p = Vec::new();
+        for i in first..first + n {
+            let mut v = vec![0x61; size];
+            v[..8].copy_from_slice(&i.to_le_bytes());
+            Record::raw(v).encode_into(&mut p);
+        }
+        p
+    }
+
+    /// Regression (issue 14, reproduction 3, without RSS): envelopes that expand ~200× used to be
+    /// expanded whole, a fetch window at a time, whatever the queue held. Now the queue never holds
+    /// more than its bound plus one record, the decompressed remainder waits in the reassembler,
+    /// and every record still arrives once, in order, with exact positions.
+    #[test]
+    fn lz4_envelopes_are_decoded_only_within_queued_max_bytes() {
+        let b = broker();
+        let t = b.create_topic("lz4").unwrap();
+        let per_env = 1024u64; // 1 KiB records: 1 MiB plain per envelope, ~4 KiB compressed
+        let envs: Vec<Vec<u8>> = (0..32).map(|e| build_envelope(&records(e * per_env, per_env, 1024)).unwrap()).collect();
+        ingest(&b, t, &envs);
+        let bound = 256 * 1024;
+        let c = StandaloneConsumer::new(&config(&b, t, &[("queued.max.bytes", &bound.to_string()), ("max.poll.records", "100")])).unwrap();
+        // Let the fetcher run ahead of a poller that has not started yet.
+        std::thread::sleep(Duration::from_millis(500));
+        let mut max_seen = 0;
+        let mut next = 0u64;
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while next < 32 * per_env {
+            assert!(Instant::now() < deadline, "only {next} records arrived");
+            max_seen = max_seen.max(c.inner.state.lock().q.bytes());
+            out.clear();
+            c.poll_into(Duration::from_millis(100), &mut out, usize::MAX).unwrap();
+            for r in &out {
+                assert_eq!(u64::from_le_bytes(r.value[..8].try_into().unwrap()), next);
+                next += 1;
+            }
+        }
+        let limit = bound + 1024 + queue::RECORD_OVERHEAD;
+        assert!(max_seen <= limit, "the queue held {max_seen} bytes (bound {bound})");
+        assert!(max_seen >= bound / 2, "the fetcher never filled the queue ({max_seen}); the test did not exercise the bound");
+        let total: u64 = envs.iter().map(|e| e.len() as u64).sum();
+        assert_eq!(c.position(), total);
+    }
+
+    /// design.md §10.4: a panic in the fetch thread fails the handle: a poll waiting with a long
+    /// timeout wakes with PANIC, later polls and seeks return it, close still works.
+    #[test]
+    fn a_fetch_thread_panic_fails_the_handle_and_wakes_pollers() {
+        let b = broker();
+        let t = b.create_topic("panic").unwrap();
+        let c = Arc::new(StandaloneConsumer::new(&config(&b, t, &[])).unwrap());
+        let c2 = c.clone();
+        let waiter = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            (c2.poll(Duration::from_secs(30)), t0.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        c.inner.inject_panic.store(true, Ordering::Release);
+        c.inner.wake_fetcher();
+        let (r, took) = waiter.join().unwrap();
+        assert_eq!(r.unwrap_err().code, ErrorCode::Panic);
+        assert!(took < Duration::from_secs(20), "the waiting poll was not woken ({took:?})");
+        assert_eq!(c.poll(Duration::from_secs(5)).unwrap_err().code, ErrorCode::Panic);
+        assert_eq!(c.seek(SeekTo::Beginning).unwrap_err().code, ErrorCode::Panic);
+        assert_eq!(c.commit().unwrap(), 0, "P is still valid and committable");
+        c.close(Duration::from_secs(2)).unwrap();
+        assert_eq!(c.poll(Duration::ZERO).unwrap_err().code, ErrorCode::Closed);
+    }
+}
