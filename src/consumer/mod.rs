@@ -1,8 +1,8 @@
 //! The standalone consumer (lwp.md §4, §7; design.md §3, §4, §10).
 //!
-//! Files: this one is the handle (public API, lifecycle, commits' entry points); [`fetcher`] the
-//! fetch thread; [`queue`] the bounded event queue; [`lifecycle`] the pure lifecycle decisions;
-//! [`commit`] store calls and the re-entrancy guard.
+//! Files: `mod.rs` is the handle (public API, lifecycle, the entry points of commits);
+//! `fetcher.rs` the fetch thread; `queue.rs` the bounded event queue with its byte accounting;
+//! `lifecycle.rs` the pure lifecycle decisions; `commit.rs` store calls and the re-entrancy guard.
 //!
 //! One fetch thread per consumer, on its own control connection, keeps one or two Fetch requests
 //! in flight, reassembles TLV records across fetch windows cut anywhere, and fills a bounded queue
@@ -21,7 +21,7 @@
 //!
 //! **Errors** raised in the fetch thread are queued in order behind the records that precede
 //! them and returned by `poll` as `Err` — never dropped. Transport failures are retried
-//! transparently (reconnect with backoff, resume at P); a failed reconnect is reported once per
+//! transparently (reconnect with backoff, resume at P + what the reassembler holds); a failed reconnect is reported once per
 //! outage (retryable). CorruptRecord, UNKNOWN_TOPIC, authentication failures and other final
 //! server errors pause the consumer until [`StandaloneConsumer::seek`].
 //!
@@ -33,14 +33,14 @@
 //! after decompression: the fetch thread decodes (and cuts records out of an expanded LZ4
 //! envelope) only while the queue is under its bound, and sends no new Fetch while undecoded
 //! data waits. Peak ≈ `queued.max.bytes` + one record + one decompressed envelope (≤ 16 MiB) +
-//! the undecoded window and carry + `fetch.pipeline` windows in flight ([`fetcher`]).
+//! the undecoded window and carry + `fetch.pipeline` windows in flight (`fetcher.rs`).
 //!
 //! **Lifecycle** (design.md §10.2). One lifecycle per handle, open → closing → closed, held with
-//! the queue under one lock ([`lifecycle`] decides, the handle acts under the same lock).
+//! the queue under one lock (`lifecycle.rs` decides, the handle acts under the same lock).
 //! `close(timeout)` returns within its timeout whatever other threads do, wakes every waiter
 //! (they return CLOSED), and later calls return CLOSED. The offset store is called without any
 //! lock held, one commit at a time; calls into the consumer from inside its store fail with
-//! IN_CALLBACK ([`commit`]). A panic in the fetch thread fails the handle with PANIC: waiting
+//! IN_CALLBACK (`commit.rs`). A panic in the fetch thread fails the handle with PANIC: waiting
 //! polls wake and return it.
 
 use std::sync::Arc;
@@ -609,6 +609,13 @@ impl StandaloneConsumer {
             }
         }
         Ok(())
+    }
+
+    /// True while this consumer's offset store runs on the calling thread (inside `save`). Every
+    /// fallible call made then fails with IN_CALLBACK; bindings use this to refuse freeing the
+    /// handle from inside its own store.
+    pub fn in_store_callback(&self) -> bool {
+        commit::in_store(self.inner.id())
     }
 
     /// The last committed offset (by this handle), if any.
