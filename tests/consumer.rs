@@ -900,10 +900,12 @@ fn store_selection_from_config() {
 // ---------------------------------------------------------------------------------------------
 
 type Slot = Arc<parking_lot::Mutex<Option<Arc<StandaloneConsumer>>>>;
+/// What each call made from inside the store returned.
+type Seen = Arc<parking_lot::Mutex<Vec<(&'static str, Option<ErrorCode>)>>>;
 
 /// A store whose save calls back into its own consumer (through `slot`) and records what each
 /// call returned.
-fn reentrant_store(slot: Slot, seen: Arc<parking_lot::Mutex<Vec<(&'static str, Option<ErrorCode>)>>>) -> CallbackOffsetStore {
+fn reentrant_store(slot: Slot, seen: Seen) -> CallbackOffsetStore {
     CallbackOffsetStore::new(
         Box::new(|_| Ok(None)),
         Box::new(move |_, _| {

@@ -238,11 +238,7 @@ mod tests {
                             }
                             _ => prop_assert_eq!(s.phase(), Phase::Open),
                         },
-                        Verdict::Refuse(code) => {
-                            if s.phase() != Phase::Open {
-                                prop_assert_eq!(code, ErrorCode::Closed);
-                            }
-                        }
+                        Verdict::Refuse(code) if s.phase() != Phase::Open => prop_assert_eq!(code, ErrorCode::Closed),
                         _ => {}
                     },
                     Step::EndCommit => s.end_commit(),
