@@ -319,6 +319,9 @@ pub struct Reassembler {
     /// 16 MiB, not a record allocation per inner record up front (the consumer's memory bound
     /// counts records as they are taken).
     inner: Option<Expanded>,
+    /// The buffer of the last envelope taken apart, reused for the next one: a fresh 16 MiB
+    /// allocation per envelope fragments the heap between the records cut out of the previous one.
+    spare: Vec<u8>,
     failed: Option<CorruptRecord>,
 }
 
@@ -340,6 +343,7 @@ impl Reassembler {
             base: position,
             expand_envelopes,
             inner: None,
+            spare: Vec::new(),
             failed: None,
         }
     }
@@ -405,7 +409,9 @@ impl Reassembler {
                 e.pos = next;
                 if e.pos >= e.plain.len() {
                     // The last inner record: P moves past the envelope now.
-                    self.inner = None;
+                    if let Some(done) = self.inner.take() {
+                        self.spare = done.plain;
+                    }
                 }
                 return Ok(Some(rec));
             }
@@ -436,13 +442,16 @@ impl Reassembler {
             let offset = self.base;
             let value_range = self.start + hlen..self.start + hlen + len;
             if ext == Some(ext_type::LZ4_ENVELOPE) && self.expand_envelopes {
-                match decompress_envelope(&self.buf[value_range.clone()]) {
-                    Ok(plain) => {
+                let mut plain = std::mem::take(&mut self.spare);
+                match decompress_envelope_into(&self.buf[value_range.clone()], &mut plain) {
+                    Ok(()) => {
                         self.start += hlen + len;
                         self.base += (hlen + len) as u64;
                         // P (see position()) stays on the envelope until its inner records are
                         // taken. An envelope that expands to nothing is simply passed.
-                        if !plain.is_empty() {
+                        if plain.is_empty() {
+                            self.spare = plain;
+                        } else {
                             self.inner = Some(Expanded { plain, pos: 0, offset });
                         }
                         continue;
@@ -517,6 +526,14 @@ fn validate_inner(plain: &[u8]) -> Result<(), String> {
 
 /// Decompresses an envelope value and validates its inner stream; returns the plain bytes.
 fn decompress_envelope(value: &[u8]) -> Result<Vec<u8>, String> {
+    let mut plain = Vec::new();
+    decompress_envelope_into(value, &mut plain)?;
+    Ok(plain)
+}
+
+/// [`decompress_envelope`] into `plain` (its previous contents are replaced; its allocation is
+/// reused when large enough).
+fn decompress_envelope_into(value: &[u8], plain: &mut Vec<u8>) -> Result<(), String> {
     if value.len() < 4 {
         return Err("envelope value shorter than 4 bytes".into());
     }
@@ -530,13 +547,13 @@ fn decompress_envelope(value: &[u8]) -> Result<Vec<u8>, String> {
     if declared > (value.len() - 4).saturating_mul(255).saturating_add(64) {
         return Err("LZ4 block does not decode to the declared length".into());
     }
-    let mut plain = vec![0u8; declared];
-    match lz4_flex::block::decompress_into(&value[4..], &mut plain) {
+    plain.clear();
+    plain.resize(declared, 0);
+    match lz4_flex::block::decompress_into(&value[4..], plain) {
         Ok(n) if n == declared => {}
         _ => return Err("LZ4 block does not decode to the declared length".into()),
     }
-    validate_inner(&plain)?;
-    Ok(plain)
+    validate_inner(plain)
 }
 
 /// Parses a complete record stream (every byte must belong to a whole record). Used for envelope
