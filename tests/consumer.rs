@@ -894,3 +894,177 @@ fn store_selection_from_config() {
     c.set("offset.store", "memory").unwrap();
     assert_eq!(StandaloneConsumer::new(&c).unwrap_err().code, ErrorCode::InvalidValue);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle, store re-entrancy (issue 14)
+// ---------------------------------------------------------------------------------------------
+
+type Slot = Arc<parking_lot::Mutex<Option<Arc<StandaloneConsumer>>>>;
+/// What each call made from inside the store returned.
+type Seen = Arc<parking_lot::Mutex<Vec<(&'static str, Option<ErrorCode>)>>>;
+
+/// A store whose save calls back into its own consumer (through `slot`) and records what each
+/// call returned.
+fn reentrant_store(slot: Slot, seen: Seen) -> CallbackOffsetStore {
+    CallbackOffsetStore::new(
+        Box::new(|_| Ok(None)),
+        Box::new(move |_, _| {
+            let c = slot.lock().clone();
+            if let Some(c) = c {
+                let code = |r: Result<(), lnc::Error>| r.err().map(|e| e.code);
+                let mut s = seen.lock();
+                s.push(("commit", code(c.commit().map(|_| ()))));
+                s.push(("poll", code(c.poll(Duration::from_millis(10)).map(|_| ()))));
+                s.push(("poll_each", code(c.poll_each(Duration::from_millis(10), |_| ()).map(|_| ()))));
+                s.push(("seek", code(c.seek(SeekTo::Beginning).map(|_| ()))));
+                s.push(("lag", code(c.lag().map(|_| ()))));
+                s.push(("close", code(c.close(Duration::from_millis(100)))));
+            }
+            Ok(())
+        }),
+    )
+}
+
+/// Bug (issue 14): `save` ran under the commit mutex, so a store calling commit/close/poll on its
+/// consumer deadlocked. Every such call now fails at once with IN_CALLBACK, from an explicit
+/// commit, from an auto-committing poll and from close's final commit, and the consumer keeps
+/// working afterwards.
+#[test]
+fn a_store_calling_back_into_its_consumer_gets_in_callback_not_a_deadlock() {
+    bounded(20, || {
+        let b = broker();
+        let t = b.create_topic("reenter").unwrap();
+        ingest(&b.address_string(), t, &[fixed_records(50, 16, 1)]);
+        let slot: Slot = Arc::new(parking_lot::Mutex::new(None));
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let store = reentrant_store(slot.clone(), seen.clone());
+        let cfg = config(&b, t, &[("enable.auto.commit", "true"), ("auto.commit.interval.ms", "1"), ("max.poll.records", "10")]);
+        let c = Arc::new(StandaloneConsumer::with_store(&cfg, Arc::new(store)).unwrap());
+        *slot.lock() = Some(c.clone());
+        let all_refused = |seen: &[(&str, Option<ErrorCode>)]| {
+            assert_eq!(seen.len(), 6, "{seen:?}");
+            for (what, code) in seen {
+                assert_eq!(*code, Some(ErrorCode::InCallback), "{what} from inside save");
+            }
+        };
+        // Explicit commit.
+        c.commit().unwrap();
+        all_refused(&seen.lock());
+        seen.lock().clear();
+        // Auto-commit inside poll (P moved: 10 records were handed out).
+        take(&c, 10);
+        std::thread::sleep(Duration::from_millis(5));
+        c.poll(Duration::from_millis(100)).unwrap();
+        all_refused(&seen.lock());
+        seen.lock().clear();
+        // Still fully usable.
+        assert_eq!(c.seek(SeekTo::Beginning).unwrap(), 0);
+        assert_eq!(take(&c, 50).len(), 50);
+        // close's final commit.
+        c.close(Duration::from_secs(2)).unwrap();
+        all_refused(&seen.lock());
+        assert_eq!(c.committed(), Some(50 * 21));
+        slot.lock().take();
+    });
+}
+
+/// A store that takes its time does not hold anything up: polls proceed, close(500 ms) returns
+/// in time (TIMED_OUT: the final commit was skipped because the slow commit still ran).
+#[test]
+fn a_slow_store_blocks_neither_poll_nor_close() {
+    bounded(20, || {
+        let b = broker();
+        let t = b.create_topic("slow-store").unwrap();
+        ingest(&b.address_string(), t, &[fixed_records(20, 16, 1)]);
+        let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(0);
+        let (entered_tx, entered_rx) = crossbeam_channel::bounded::<()>(1);
+        let store = CallbackOffsetStore::new(
+            Box::new(|_| Ok(None)),
+            Box::new(move |_, _| {
+                let _ = entered_tx.try_send(());
+                let _ = release_rx.recv_timeout(Duration::from_secs(10));
+                Ok(())
+            }),
+        );
+        let cfg = config(&b, t, &[("enable.auto.commit", "true"), ("auto.commit.interval.ms", "600000")]);
+        let c = Arc::new(StandaloneConsumer::with_store(&cfg, Arc::new(store)).unwrap());
+        take(&c, 5);
+        let c2 = c.clone();
+        let committer = std::thread::spawn(move || c2.commit());
+        entered_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        // The store is now blocked inside save, with no lock held.
+        assert_eq!(take(&c, 15).len(), 15);
+        assert_eq!(c.position(), 20 * 21);
+        let t0 = Instant::now();
+        let r = c.close(Duration::from_millis(500));
+        let took = t0.elapsed();
+        assert!(took < Duration::from_secs(3), "close took {took:?}");
+        assert_eq!(r.unwrap_err().code, ErrorCode::TimedOut);
+        assert_eq!(c.poll(Duration::ZERO).unwrap_err().code, ErrorCode::Closed);
+        release_tx.send(()).unwrap();
+        assert_eq!(committer.join().unwrap().unwrap(), 5 * 21);
+    });
+}
+
+/// close wakes a poll waiting with a long timeout (it returns CLOSED), and every call after close
+/// returns CLOSED at once.
+#[test]
+fn close_wakes_a_long_poll_and_later_calls_return_closed() {
+    bounded(20, || {
+        let b = broker();
+        let t = b.create_topic("wake").unwrap();
+        let c = Arc::new(StandaloneConsumer::new(&config(&b, t, &[("start.offset", "beginning")])).unwrap());
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    let t0 = Instant::now();
+                    let r = c.poll(Duration::from_secs(60));
+                    (r.map(|v| v.len()), t0.elapsed())
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let t0 = Instant::now();
+        c.close(Duration::from_millis(500)).unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(3));
+        for w in waiters {
+            let (r, took) = w.join().unwrap();
+            assert_eq!(r.unwrap_err().code, ErrorCode::Closed);
+            assert!(took < Duration::from_secs(5), "a waiting poll returned after {took:?}");
+        }
+        assert_eq!(c.poll(Duration::from_secs(60)).unwrap_err().code, ErrorCode::Closed);
+        assert_eq!(c.seek(SeekTo::Beginning).unwrap_err().code, ErrorCode::Closed);
+        assert_eq!(c.seek(SeekTo::End).unwrap_err().code, ErrorCode::Closed);
+        assert_eq!(c.commit().unwrap_err().code, ErrorCode::Closed);
+        assert_eq!(c.lag().unwrap_err().code, ErrorCode::Closed);
+        c.close(Duration::from_secs(1)).unwrap();
+    });
+}
+
+/// close wakes a seek-to-end waiting for a server that does not answer.
+#[test]
+fn close_wakes_a_seek_waiting_on_the_server() {
+    bounded(20, || {
+        let b = broker();
+        let t = b.create_topic("stall").unwrap();
+        let c = Arc::new(StandaloneConsumer::new(&config(&b, t, &[("request.timeout.ms", "30000")])).unwrap());
+        // Open the auxiliary connection, then make the server stop answering.
+        c.lag().unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        b.stall_reading(true);
+        // Connection threads notice the flag at their next read timeout (20 ms).
+        std::thread::sleep(Duration::from_millis(200));
+        let c2 = c.clone();
+        let seeker = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            (c2.seek(SeekTo::End), t0.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = c.close(Duration::from_millis(500));
+        let (r, took) = seeker.join().unwrap();
+        assert_eq!(r.unwrap_err().code, ErrorCode::Closed);
+        assert!(took < Duration::from_secs(5), "seek returned after {took:?}");
+        b.stall_reading(false);
+    });
+}

@@ -303,7 +303,7 @@ mod adaptive_tests {
     fn a_full_window_raises_the_limit_and_an_open_window_lowers_it() {
         let now = Instant::now();
         let mut a = Accumulator::new(1, (100, 1000), 1 << 20, Duration::from_secs(60), Arc::new(Orphans::default()));
-        let mut add = |a: &mut Accumulator, len: usize| {
+        let add = |a: &mut Accumulator, len: usize| {
             let (b, s) = a.batch_for(1, len, now);
             b.frame.extend(std::iter::repeat(0).take(len));
             b.payload_len += len;

@@ -108,8 +108,12 @@ pub fn check_header(bytes: &[u8; HEADER_LEN], checksum: Checksum, max_payload: u
 pub struct FrameDecoder {
     checksum: Checksum,
     max_payload: usize,
+    /// `buf[start..end]` is data not yet returned. `buf[end..]` is initialised spare room that
+    /// [`FrameDecoder::read_from`] reads into: it is zero-filled once when the buffer grows and
+    /// then reused, so a frame arriving in many small reads costs linear, not quadratic, work.
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     pending: Option<Header>,
     failed: Option<FrameError>,
 }
@@ -117,7 +121,7 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder checking `checksum` and refusing payloads above `max_payload` bytes.
     pub fn new(checksum: Checksum, max_payload: usize) -> FrameDecoder {
-        FrameDecoder { checksum, max_payload, buf: Vec::new(), start: 0, pending: None, failed: None }
+        FrameDecoder { checksum, max_payload, buf: Vec::new(), start: 0, end: 0, pending: None, failed: None }
     }
 
     /// Appends received bytes.
@@ -126,33 +130,39 @@ impl FrameDecoder {
             return;
         }
         self.compact();
+        self.buf.truncate(self.end);
         self.buf.extend_from_slice(data);
+        self.end = self.buf.len();
     }
 
     /// Reads once from `reader` straight into the internal buffer (no intermediate copy) and
     /// returns what `read` returned. At most what the pending frame still needs, or `chunk` bytes,
-    /// is reserved, so a hostile length cannot make it allocate more than one valid frame.
+    /// is reserved, so a hostile length cannot make it allocate more than one valid frame. Spare
+    /// room is zero-filled only when the buffer grows, never again on later reads.
     pub fn read_from<R: std::io::Read>(&mut self, reader: &mut R, chunk: usize) -> std::io::Result<usize> {
         if let Some(e) = &self.failed {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()));
         }
         self.compact();
-        let len = self.buf.len();
         let need = match self.pending {
-            Some(h) => (HEADER_LEN + h.payload_length as usize).saturating_sub(len - self.start),
+            Some(h) => (HEADER_LEN + h.payload_length as usize).saturating_sub(self.end - self.start),
             None => 0,
         };
         let want = need.max(chunk).max(1);
-        self.buf.resize(len + want, 0);
-        let result = reader.read(&mut self.buf[len..]);
-        let n = *result.as_ref().unwrap_or(&0);
-        self.buf.truncate(len + n);
+        if self.buf.len() < self.end + want {
+            // Only the growth is zero-filled; bytes beyond `end` left by earlier reads are reused.
+            self.buf.resize(self.end + want, 0);
+        }
+        let result = reader.read(&mut self.buf[self.end..self.end + want]);
+        if let Ok(n) = result {
+            self.end += n.min(want);
+        }
         result
     }
 
     /// Bytes buffered but not yet returned as frames.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 
     /// The next whole frame, `Ok(None)` if more bytes are needed, or the (sticky) stream error.
@@ -160,7 +170,7 @@ impl FrameDecoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let avail = &self.buf[self.start..];
+        let avail = &self.buf[self.start..self.end];
         let header = match self.pending {
             Some(h) => h,
             None => {
@@ -199,13 +209,123 @@ impl FrameDecoder {
         self.failed = Some(e.clone());
         self.buf = Vec::new();
         self.start = 0;
+        self.end = 0;
         e
     }
 
+    /// Moves unread data to the front once the consumed prefix is large (or everything was
+    /// consumed), keeping the initialised length so the room can be read into without zeroing.
     fn compact(&mut self) {
-        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.capacity() / 2) {
-            self.buf.drain(..self.start);
+        if self.start > 0 && (self.start == self.end || self.start >= self.buf.capacity() / 2) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that delivers `data` in pieces of at most `piece` bytes, scribbles 0xA5 over the
+    /// rest of every buffer it is handed, and counts the zero bytes it found there (bytes the
+    /// decoder initialised for this call).
+    struct Trickle<'a> {
+        data: &'a [u8],
+        piece: usize,
+        zeroed_seen: u64,
+        /// Scribble and count (costs a pass over every buffer; off where pieces are tiny).
+        scan: bool,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.scan {
+                self.zeroed_seen += buf.iter().filter(|b| **b == 0).count() as u64;
+            }
+            let n = self.piece.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            if self.scan {
+                buf[n..].fill(0xA5);
+            }
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn frame_of(len: usize, fill: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(&mut out, Checksum::Crc32, 0x04, 1, 0, 1, 7, &vec![fill; len]);
+        out
+    }
+
+    /// Regression: every read used to zero-fill the whole rest of the pending frame, so a 16 MiB
+    /// frame arriving in 64 KiB reads initialised ~2 GiB (a 4 MiB one here: ~128 MiB). Now each
+    /// byte of room is initialised once: the zeroes handed to the reader stay within one frame
+    /// plus one chunk.
+    #[test]
+    fn large_frame_in_small_reads_initialises_each_byte_once() {
+        let len = 4 << 20;
+        let mut stream = frame_of(len, 0x11);
+        stream.extend_from_slice(&frame_of(1000, 0x22));
+        let mut r = Trickle { data: &stream, piece: 64 * 1024, zeroed_seen: 0, scan: true };
+        let mut d = FrameDecoder::new(Checksum::Crc32, DEFAULT_MAX_PAYLOAD);
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            assert!(d.read_from(&mut r, 64 * 1024).unwrap() > 0);
+            while let Some(f) = d.next_frame().unwrap() {
+                got.push(f);
+            }
+        }
+        assert_eq!(got[0].payload.len(), len);
+        assert!(got[0].payload.iter().all(|b| *b == 0x11));
+        assert_eq!(got[1].payload, vec![0x22; 1000]);
+        assert_eq!(d.buffered(), 0);
+        let bound = (HEADER_LEN + len + 2 * 64 * 1024) as u64;
+        assert!(r.zeroed_seen <= bound, "{} zero bytes handed out for a {len}-byte frame (bound {bound})", r.zeroed_seen);
+    }
+
+    /// Reads and feeds may interleave in any way; data read into reused room is never confused
+    /// with stale bytes from an earlier frame.
+    #[test]
+    fn reads_and_feeds_interleave() {
+        let mut stream = Vec::new();
+        for i in 0..20u8 {
+            stream.extend_from_slice(&frame_of(100 + i as usize * 3000, i + 1));
+        }
+        for piece in [1usize, 7, 4096, 100_000] {
+            let mut d = FrameDecoder::new(Checksum::Crc32, DEFAULT_MAX_PAYLOAD);
+            let mut r = Trickle { data: &stream[..stream.len() / 2], piece, zeroed_seen: 0, scan: false };
+            let mut got = Vec::new();
+            while !r.data.is_empty() {
+                d.read_from(&mut r, 512).unwrap();
+                while let Some(f) = d.next_frame().unwrap() {
+                    got.push(f);
+                }
+            }
+            for c in stream[stream.len() / 2..].chunks(piece) {
+                d.feed(c);
+                while let Some(f) = d.next_frame().unwrap() {
+                    got.push(f);
+                }
+            }
+            assert_eq!(got.len(), 20, "piece {piece}");
+            for (i, f) in got.iter().enumerate() {
+                assert_eq!(f.payload, vec![i as u8 + 1; 100 + i * 3000]);
+            }
+        }
+    }
+
+    /// The room reserved for one read never exceeds what the pending frame still needs (or the
+    /// chunk), so a hostile header cannot make the decoder allocate past its payload limit.
+    #[test]
+    fn oversize_header_is_refused_before_allocating() {
+        let f = frame_of(10, 1);
+        let mut d = FrameDecoder::new(Checksum::Crc32, 5);
+        let mut r = Trickle { data: &f[..], piece: 4096, zeroed_seen: 0, scan: true };
+        d.read_from(&mut r, 64).unwrap();
+        assert!(matches!(d.next_frame(), Err(FrameError::Oversize { .. })));
+        assert!(d.read_from(&mut r, 64).is_err());
     }
 }

@@ -3,7 +3,6 @@
 //! Standard record: `type u8 | length u32 | value`. Extended record: `0xFF | ext_type u16 |
 //! length u32 | value`. A type byte of 0xFF always starts an extended header.
 
-use std::collections::VecDeque;
 use std::fmt;
 
 /// Largest record (header + value) that any valid ingest can carry: 16 MiB.
@@ -315,9 +314,24 @@ pub struct Reassembler {
     /// Log offset of `buf[start]`.
     base: u64,
     expand_envelopes: bool,
-    /// Expanded inner records not yet returned; they all carry their envelope's offset.
-    inner: VecDeque<Record>,
+    /// The envelope being taken apart, if any: its inner records are cut out of the decompressed
+    /// block one at a time as they are taken, so expanding an envelope costs one buffer of at most
+    /// 16 MiB, not a record allocation per inner record up front (the consumer's memory bound
+    /// counts records as they are taken).
+    inner: Option<Expanded>,
+    /// The buffer of the last envelope taken apart, reused for the next one: a fresh 16 MiB
+    /// allocation per envelope fragments the heap between the records cut out of the previous one.
+    spare: Vec<u8>,
     failed: Option<CorruptRecord>,
+}
+
+/// A decompressed envelope whose inner stream was validated; `pos` is the next inner record.
+#[derive(Debug)]
+struct Expanded {
+    plain: Vec<u8>,
+    pos: usize,
+    /// The envelope's own log offset, which every inner record carries.
+    offset: u64,
 }
 
 impl Reassembler {
@@ -328,7 +342,8 @@ impl Reassembler {
             start: 0,
             base: position,
             expand_envelopes,
-            inner: VecDeque::new(),
+            inner: None,
+            spare: Vec::new(),
             failed: None,
         }
     }
@@ -353,7 +368,15 @@ impl Reassembler {
     /// The record-boundary position P: the offset of the next record not yet returned. The only
     /// position that may be committed.
     pub fn position(&self) -> u64 {
-        if self.inner.is_empty() { self.base } else { self.inner[0].offset }
+        match &self.inner {
+            Some(e) => e.offset,
+            None => self.base,
+        }
+    }
+
+    /// Decompressed bytes of the current envelope not yet taken as records (0 when none).
+    pub fn expanded_pending(&self) -> usize {
+        self.inner.as_ref().map_or(0, |e| e.plain.len() - e.pos)
     }
 
     /// Bytes held as a trailing partial record.
@@ -381,8 +404,16 @@ impl Reassembler {
     pub fn next_record(&mut self) -> Result<Option<Record>, CorruptRecord> {
         // A loop, not recursion: a run of envelopes that expand to nothing must not grow the stack.
         loop {
-            if let Some(r) = self.inner.pop_front() {
-                return Ok(Some(r));
+            if let Some(e) = &mut self.inner {
+                let (rec, next) = record_at(&e.plain, e.pos, e.offset);
+                e.pos = next;
+                if e.pos >= e.plain.len() {
+                    // The last inner record: P moves past the envelope now.
+                    if let Some(done) = self.inner.take() {
+                        self.spare = done.plain;
+                    }
+                }
+                return Ok(Some(rec));
             }
             if let Some(e) = &self.failed {
                 return Err(e.clone());
@@ -411,16 +442,18 @@ impl Reassembler {
             let offset = self.base;
             let value_range = self.start + hlen..self.start + hlen + len;
             if ext == Some(ext_type::LZ4_ENVELOPE) && self.expand_envelopes {
-                match expand_envelope(&self.buf[value_range.clone()]) {
-                    Ok(records) => {
+                let mut plain = std::mem::take(&mut self.spare);
+                match decompress_envelope_into(&self.buf[value_range.clone()], &mut plain) {
+                    Ok(()) => {
                         self.start += hlen + len;
                         self.base += (hlen + len) as u64;
                         // P (see position()) stays on the envelope until its inner records are
-                        // taken.
-                        self.inner.extend(records.into_iter().map(|mut r| {
-                            r.offset = offset;
-                            r
-                        }));
+                        // taken. An envelope that expands to nothing is simply passed.
+                        if plain.is_empty() {
+                            self.spare = plain;
+                        } else {
+                            self.inner = Some(Expanded { plain, pos: 0, offset });
+                        }
                         continue;
                     }
                     Err(reason) => return Err(self.fail(reason)),
@@ -440,6 +473,87 @@ impl Reassembler {
         self.start = 0;
         e
     }
+}
+
+/// The record at `pos` of a stream already checked by [`validate_inner`], and the position after
+/// it. Never fails or panics on a validated stream.
+fn record_at(plain: &[u8], pos: usize, offset: u64) -> (Record, usize) {
+    let t = plain[pos];
+    let (hlen, ext) = if t == record_type::EXTENDED {
+        (EXTENDED_HEADER, Some(u16::from_le_bytes([plain[pos + 1], plain[pos + 2]])))
+    } else {
+        (STANDARD_HEADER, None)
+    };
+    let l = pos + hlen;
+    let len = u32::from_le_bytes([plain[l - 4], plain[l - 3], plain[l - 2], plain[l - 1]]) as usize;
+    let value = plain[l..l + len].to_vec();
+    (Record { record_type: t, ext_type: ext, value, offset }, l + len)
+}
+
+/// Checks that `plain` (an envelope's contents) is an exact sequence of complete records with no
+/// nested envelope, without copying anything (lwp.md §5.5 reader rules).
+fn validate_inner(plain: &[u8]) -> Result<(), String> {
+    let mut pos = 0usize;
+    let mut nested = false;
+    while pos < plain.len() {
+        let avail = &plain[pos..];
+        let (hlen, ext) = if avail[0] == record_type::EXTENDED {
+            if avail.len() < EXTENDED_HEADER {
+                return Err("envelope contents: stream ends inside a record".into());
+            }
+            (EXTENDED_HEADER, Some(u16::from_le_bytes([avail[1], avail[2]])))
+        } else {
+            if avail.len() < STANDARD_HEADER {
+                return Err("envelope contents: stream ends inside a record".into());
+            }
+            (STANDARD_HEADER, None)
+        };
+        let len = u32::from_le_bytes([avail[hlen - 4], avail[hlen - 3], avail[hlen - 2], avail[hlen - 1]]) as u64;
+        if hlen as u64 + len > MAX_RECORD_BYTES as u64 {
+            return Err("envelope contents: record larger than 16 MiB".into());
+        }
+        if (avail.len() as u64) < hlen as u64 + len {
+            return Err("envelope contents: stream ends inside a record".into());
+        }
+        nested |= ext == Some(ext_type::LZ4_ENVELOPE);
+        pos += hlen + len as usize;
+    }
+    if nested {
+        return Err("nested compression envelope".into());
+    }
+    Ok(())
+}
+
+/// Decompresses an envelope value and validates its inner stream; returns the plain bytes.
+fn decompress_envelope(value: &[u8]) -> Result<Vec<u8>, String> {
+    let mut plain = Vec::new();
+    decompress_envelope_into(value, &mut plain)?;
+    Ok(plain)
+}
+
+/// [`decompress_envelope`] into `plain` (its previous contents are replaced; its allocation is
+/// reused when large enough).
+fn decompress_envelope_into(value: &[u8], plain: &mut Vec<u8>) -> Result<(), String> {
+    if value.len() < 4 {
+        return Err("envelope value shorter than 4 bytes".into());
+    }
+    let declared = u32::from_le_bytes([value[0], value[1], value[2], value[3]]) as usize;
+    if declared > MAX_RECORD_BYTES {
+        return Err(format!("envelope declares {declared} uncompressed bytes (limit 16 MiB)"));
+    }
+    // An LZ4 block expands at most ~255x (a match-length byte of 255 per input byte). A larger
+    // declared size cannot decode; refuse it before allocating (hostile 11-byte envelopes would
+    // otherwise each cost a zeroed 16 MiB buffer).
+    if declared > (value.len() - 4).saturating_mul(255).saturating_add(64) {
+        return Err("LZ4 block does not decode to the declared length".into());
+    }
+    plain.clear();
+    plain.resize(declared, 0);
+    match lz4_flex::block::decompress_into(&value[4..], plain) {
+        Ok(n) if n == declared => {}
+        _ => return Err("LZ4 block does not decode to the declared length".into()),
+    }
+    validate_inner(plain)
 }
 
 /// Parses a complete record stream (every byte must belong to a whole record). Used for envelope
@@ -485,30 +599,13 @@ pub fn build_envelope(records: &[u8]) -> Option<Vec<u8>> {
 
 /// Expands an envelope value into its inner records (offsets 0; the caller assigns them).
 pub fn expand_envelope(value: &[u8]) -> Result<Vec<Record>, String> {
-    if value.len() < 4 {
-        return Err("envelope value shorter than 4 bytes".into());
-    }
-    let declared = u32::from_le_bytes([value[0], value[1], value[2], value[3]]) as usize;
-    if declared > MAX_RECORD_BYTES {
-        return Err(format!("envelope declares {declared} uncompressed bytes (limit 16 MiB)"));
-    }
-    // An LZ4 block expands at most ~255x (a match-length byte of 255 per input byte). A larger
-    // declared size cannot decode; refuse it before allocating (hostile 11-byte envelopes would
-    // otherwise each cost a zeroed 16 MiB buffer).
-    if declared > (value.len() - 4).saturating_mul(255).saturating_add(64) {
-        return Err("LZ4 block does not decode to the declared length".into());
-    }
-    let mut plain = vec![0u8; declared];
-    match lz4_flex::block::decompress_into(&value[4..], &mut plain) {
-        Ok(n) if n == declared => {}
-        _ => return Err("LZ4 block does not decode to the declared length".into()),
-    }
-    let mut records = decode_all(&plain, false).map_err(|e| format!("envelope contents: {}", e.reason))?;
-    for r in &mut records {
-        r.offset = 0;
-    }
-    if records.iter().any(|r| r.ext_type == Some(ext_type::LZ4_ENVELOPE)) {
-        return Err("nested compression envelope".into());
+    let plain = decompress_envelope(value)?;
+    let mut records = Vec::new();
+    let mut pos = 0;
+    while pos < plain.len() {
+        let (r, next) = record_at(&plain, pos, 0);
+        records.push(r);
+        pos = next;
     }
     Ok(records)
 }
