@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod conf;
 pub mod consumer;
+mod gate;
 pub mod mock;
 pub mod producer;
 pub mod record;
