@@ -738,7 +738,6 @@ static void p_waiters_run(lnc_mock_t *m, uint32_t topic, int use_free) {
   if (rc != LNC_ERR_OK) fail("%s returned %s", use_free ? "free" : "close", lnc_err_name(rc));
   for (int i = 0; i < nw; i++) {
     pthread_join(w[i].th, NULL);
-    if (use_free && w[i].t_end > t1) fail("%s returned %.0f ms after free had returned", p_names[w[i].op], w[i].t_end - t1);
     if (w[i].t_end - t1 > slack_ms)
       fail("%s(30 s) returned %.0f ms after %s returned (it must wake every waiter)", p_names[w[i].op], w[i].t_end - t1,
            use_free ? "free" : "close");
@@ -1002,7 +1001,10 @@ static void case_producer_free_races(void) {
     for (int i = 0; i < nl; i++) pthread_join(l[i].w.th, NULL);
     for (int i = 0; i < 3; i++) {
       pthread_join(w[i].th, NULL);
-      if (w[i].t_end > fa.end) fail("%s returned after free had returned", p_names[w[i].op]);
+      /* (free returning before the waiter's call left the gate is not observable from here:
+       * timestamps taken after two calls return on different threads can come in either order;
+       * that ordering is the gate's unit test and the ASan/valgrind runs. This is the hang check.) */
+      if (w[i].t_end - fa.end > slack_ms) fail("%s returned %.0f ms after free returned", p_names[w[i].op], w[i].t_end - fa.end);
       if (bad_rc(w[i].rc)) fail("%s returned %s", p_names[w[i].op], lnc_err_name(w[i].rc));
     }
     if (fa.rc != LNC_ERR_OK) fail("free returned %s", lnc_err_name(fa.rc));
