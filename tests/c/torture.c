@@ -339,7 +339,6 @@ typedef struct {
   double send_timeout_ms; /* send.timeout.ms: how long a send may block on a full buffer */
   atomic_int stop;
   atomic_llong closed_at; /* when the main thread's close returned (ms), 0 = not yet */
-  atomic_int blocked_after_close;
   atomic_int saw_freeing;
 } pctx_t;
 
@@ -351,8 +350,6 @@ typedef struct {
   uint64_t rng;
   pthread_t th;
   atomic_int stopped;
-  atomic_int in_call;
-  double last_end;
 } pworker_t;
 
 /* Checks one finished call: within its budget plus the slack, and not still blocked long after
@@ -471,7 +468,6 @@ static lnc_err_t p_op(pworker_t *w, int op, int timeout_ms) {
       break;
   }
   check_call(p_names[op], t0, budget, rc, &c->closed_at);
-  w->last_end = now_ms();
   return rc;
 }
 
@@ -513,7 +509,6 @@ typedef struct {
   pctx_t *c;
   int tid;
   size_t ok;
-  double worst_after_close; /* how long after close's return the thread's last call ended */
 } repro1_t;
 
 static void *repro1_producer(void *arg) {
@@ -561,7 +556,7 @@ static void case_repro_produce_vs_close(void) {
     repro1_t r[4];
     pthread_t th[4];
     for (int i = 0; i < 4; i++) {
-      r[i] = (repro1_t){&c, i, 0, 0};
+      r[i] = (repro1_t){&c, i, 0};
       pthread_create(&th[i], NULL, repro1_producer, &r[i]);
     }
     sleep_ms((double)(run % 4));
