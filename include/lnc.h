@@ -375,7 +375,8 @@ typedef int (*lnc_offset_load_cb)(uint32_t topic_id, uint64_t *offset, void *opa
 
 /**
  * User offset store, save: return 0 on success, negative on failure. Called on the thread
- * calling `lnc_consumer_commit`, `_poll` (auto-commit) or `_close`.
+ * calling `lnc_consumer_commit`, `_poll` (auto-commit), `_close` or `_free`. Calling `commit`,
+ * `poll`, `poll_cb`, `close` or `free` on the same consumer from inside it returns IN_CALLBACK.
  */
 typedef int (*lnc_offset_save_cb)(uint32_t topic_id, uint64_t offset, void *opaque);
 

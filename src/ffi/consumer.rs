@@ -40,7 +40,8 @@ pub enum lnc_seek_t {
 /// none, or a negative value on failure. Called on the thread calling `lnc_consumer_new`.
 pub type lnc_offset_load_cb = Option<unsafe extern "C" fn(topic_id: u32, offset: *mut u64, opaque: *mut c_void) -> c_int>;
 /// User offset store, save: return 0 on success, negative on failure. Called on the thread
-/// calling `lnc_consumer_commit`, `_poll` (auto-commit) or `_close`.
+/// calling `lnc_consumer_commit`, `_poll` (auto-commit), `_close` or `_free`. Calling `commit`,
+/// `poll`, `poll_cb`, `close` or `free` on the same consumer from inside it returns IN_CALLBACK.
 pub type lnc_offset_save_cb = Option<unsafe extern "C" fn(topic_id: u32, offset: u64, opaque: *mut c_void) -> c_int>;
 /// Per-record callback of `lnc_consumer_poll_cb`; the record is borrowed for the call.
 pub type lnc_record_cb = Option<unsafe extern "C" fn(record: *const lnc_record_view_t, opaque: *mut c_void)>;
