@@ -228,7 +228,8 @@ typedef enum {
 } lnc_seek_t;
 
 /**
- * An admin handle (thread-safe; connects lazily).
+ * An admin handle (thread-safe; connects lazily). Free with `lnc_admin_free` (safe while
+ * other threads are inside calls on it; see there).
  */
 typedef struct lnc_admin_t lnc_admin_t;
 
@@ -240,7 +241,7 @@ typedef struct lnc_conf_t lnc_conf_t;
 
 /**
  * A consumer handle (thread-safe). Create with `lnc_consumer_new`, free with
- * `lnc_consumer_free`.
+ * `lnc_consumer_free` (safe while other threads are inside calls on it; see there).
  */
 typedef struct lnc_consumer_t lnc_consumer_t;
 
@@ -252,13 +253,14 @@ typedef struct lnc_consumer_t lnc_consumer_t;
 typedef struct lnc_error_t lnc_error_t;
 
 /**
- * A running mock broker (thread-safe).
+ * A running mock broker (thread-safe). Free with `lnc_mock_free` (safe while other threads are
+ * inside calls on it; see there).
  */
 typedef struct lnc_mock_t lnc_mock_t;
 
 /**
  * A producer handle (thread-safe). Create with `lnc_producer_new`, free with
- * `lnc_producer_free`.
+ * `lnc_producer_free` (safe while other threads are inside calls on it; see there).
  */
 typedef struct lnc_producer_t lnc_producer_t;
 
@@ -373,7 +375,8 @@ typedef int (*lnc_offset_load_cb)(uint32_t topic_id, uint64_t *offset, void *opa
 
 /**
  * User offset store, save: return 0 on success, negative on failure. Called on the thread
- * calling `lnc_consumer_commit`, `_poll` (auto-commit) or `_close`.
+ * calling `lnc_consumer_commit`, `_poll` (auto-commit), `_close` or `_free`. Calling `commit`,
+ * `poll`, `poll_cb`, `close` or `free` on the same consumer from inside it returns IN_CALLBACK.
  */
 typedef int (*lnc_offset_save_cb)(uint32_t topic_id, uint64_t offset, void *opaque);
 
@@ -756,6 +759,13 @@ lnc_err_t lnc_admin_new(lnc_conf_t *conf, lnc_admin_t **out, lnc_error_t **err);
 
 /**
  * Frees an admin handle. NULL is accepted.
+ *
+ * Safe against calls in progress on other threads: `free` deallocates only after every call
+ * already inside this handle has returned. Admin calls are not interrupted: each ends within its
+ * own `timeout_ms`, and `free` waits for them (so avoid `timeout_ms < 0` on calls that may race
+ * `free`). A call that starts while `free` runs returns LNC_ERR_CLOSED; a second concurrent `free`
+ * returns at once without freeing. Not guaranteed: a call that starts after `free` has returned
+ * uses freed memory — as in any C API that is the caller's bug.
  */
 void lnc_admin_free(lnc_admin_t *a);
 
@@ -1041,7 +1051,17 @@ lnc_err_t lnc_consumer_close(const lnc_consumer_t *c, int32_t timeout_ms);
 
 /**
  * Closes (if needed) and frees the consumer. NULL is accepted. IN_CALLBACK (nothing freed)
- * from inside its own callback.
+ * from inside one of its own callbacks (record callback, offset-store callbacks).
+ *
+ * Safe against calls in progress on other threads: calls already inside this consumer when
+ * `free` starts (a thread blocked in `poll` or `poll_cb`) are woken by the close and return
+ * promptly with LNC_ERR_CLOSED or their normal result; `free` deallocates only after the last of
+ * them has returned. Calls that ask the server (`lag`, `seek` to the end) are not interrupted:
+ * they end within `request.timeout.ms`, and `free` waits for them. A call that starts while
+ * `free` runs returns LNC_ERR_CLOSED, and a second concurrent `free` returns LNC_ERR_CLOSED
+ * without freeing. Not guaranteed: a call that starts after `free` has returned uses freed
+ * memory — as in any C API that is the caller's bug, so stop starting new calls before calling
+ * `free`.
  */
 lnc_err_t lnc_consumer_free(lnc_consumer_t *c);
 
@@ -1165,6 +1185,12 @@ lnc_err_t lnc_mock_stop(const lnc_mock_t *m);
 
 /**
  * Stops and frees the broker. NULL is accepted.
+ *
+ * Safe against calls in progress on other threads: `free` deallocates only after every call
+ * already inside this handle has returned; a call that starts while `free` runs returns
+ * LNC_ERR_CLOSED (0 for `lnc_mock_address`/`lnc_mock_port`), and a second concurrent `free`
+ * returns at once without freeing. Not guaranteed: a call that starts after `free` has returned
+ * uses freed memory — as in any C API that is the caller's bug.
  */
 void lnc_mock_free(lnc_mock_t *m);
 
@@ -1289,6 +1315,16 @@ int lnc_producer_eventfd(const lnc_producer_t *p);
 /**
  * Closes (flushing up to 5 s if `lnc_producer_close` was not called) and frees the producer.
  * NULL is accepted. Returns IN_CALLBACK (and frees nothing) from inside its own callback.
+ *
+ * Safe against calls in progress on other threads: calls already inside this producer when
+ * `free` starts (a thread blocked in `poll`, `flush`, `send_sync`, `poll_reports`, or in a send
+ * waiting for buffer space) are woken by the close and return promptly with their normal result
+ * or LNC_ERR_CLOSED; `free` deallocates only after the last of them has returned. A call that
+ * starts while `free` runs returns LNC_ERR_CLOSED, and a second concurrent `free` returns
+ * LNC_ERR_CLOSED without freeing. Not guaranteed: a call that starts after `free` has returned
+ * uses freed memory — as in any C API that is the caller's bug, and since a call that starts
+ * while `free` runs may equally start just after it returns, stop starting new calls before
+ * calling `free`. Delivery callbacks served by the close run on the calling thread.
  */
 lnc_err_t lnc_producer_free(lnc_producer_t *p);
 

@@ -4,6 +4,7 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use super::conf::{self, lnc_conf_t};
+use super::gate::{Entered, Gate};
 use super::{fail, finish, lnc_err_t, lnc_error_t, str_arg};
 use crate::admin::{Admin, FetchReply, Retention};
 use crate::error::{Error, Result};
@@ -13,8 +14,11 @@ use crate::wire::control::TopicInfo;
 /// Retention value meaning "unlimited" (encoded the way the server understands it).
 pub const LNC_RETENTION_UNLIMITED: u64 = u64::MAX;
 
-/// An admin handle (thread-safe; connects lazily).
+/// An admin handle (thread-safe; connects lazily). Free with `lnc_admin_free` (safe while
+/// other threads are inside calls on it; see there).
 pub struct lnc_admin_t {
+    /// Counts the calls inside this handle so that `lnc_admin_free` can wait for them.
+    gate: Gate,
     admin: Admin,
 }
 
@@ -91,9 +95,13 @@ pub struct lnc_fetch_result_t {
     pub data_len: usize,
 }
 
-unsafe fn handle<'a>(a: *const lnc_admin_t) -> Result<&'a Admin> {
-    // SAFETY: NULL-checked; otherwise a live handle.
-    unsafe { a.as_ref() }.map(|h| &h.admin).ok_or_else(|| Error::invalid_arg("admin is NULL"))
+/// Enters the handle's gate for one call (the returned guard derefs to the `Admin` and leaves the
+/// gate when dropped): INVALID_ARG for NULL, CLOSED while `lnc_admin_free` runs.
+unsafe fn handle<'a>(a: *const lnc_admin_t) -> Result<Entered<'a, Admin>> {
+    // SAFETY: NULL-checked; otherwise a handle from lnc_admin_new that has not been freed before
+    // this call started (the caller's contract, see lnc_admin_free).
+    let h = unsafe { a.as_ref() }.ok_or_else(|| Error::invalid_arg("admin is NULL"))?;
+    Entered::new(&h.gate, &h.admin).ok_or_else(|| Error::closed("admin handle is being freed"))
 }
 
 fn to(ms: i32) -> Option<Duration> {
@@ -129,7 +137,7 @@ pub unsafe extern "C" fn lnc_admin_new(conf: *mut lnc_conf_t, out: *mut *mut lnc
             Ok(admin) => {
                 unsafe {
                     conf::take(conf);
-                    *out = Box::into_raw(Box::new(lnc_admin_t { admin }));
+                    *out = Box::into_raw(Box::new(lnc_admin_t { gate: Gate::new(), admin }));
                 }
                 lnc_err_t::LNC_ERR_OK
             }
@@ -139,13 +147,30 @@ pub unsafe extern "C" fn lnc_admin_new(conf: *mut lnc_conf_t, out: *mut *mut lnc
 }
 
 /// Frees an admin handle. NULL is accepted.
+///
+/// Safe against calls in progress on other threads: `free` deallocates only after every call
+/// already inside this handle has returned. Admin calls are not interrupted: each ends within its
+/// own `timeout_ms`, and `free` waits for them (so avoid `timeout_ms < 0` on calls that may race
+/// `free`). A call that starts while `free` runs returns LNC_ERR_CLOSED; a second concurrent `free`
+/// returns at once without freeing. Not guaranteed: a call that starts after `free` has returned
+/// uses freed memory — as in any C API that is the caller's bug.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_admin_free(a: *mut lnc_admin_t) {
     ffi_guard!((), {
-        if !a.is_null() {
-            // SAFETY: a pointer from lnc_admin_new, freed once.
-            drop(unsafe { Box::from_raw(a) });
+        if a.is_null() {
+            return;
         }
+        // SAFETY: a live handle (the caller's contract); the gate keeps it alive from here on.
+        let h = unsafe { &*a };
+        let Some(pass) = h.gate.enter() else { return };
+        if !h.gate.begin_free(&pass) {
+            return;
+        }
+        drop(pass);
+        h.gate.wait_idle();
+        // SAFETY: a pointer from lnc_admin_new; this thread won begin_free, so it is freed once,
+        // and no call is inside any more.
+        drop(unsafe { Box::from_raw(a) });
     })
 }
 

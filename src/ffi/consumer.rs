@@ -2,9 +2,11 @@
 
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::conf::{self, lnc_conf_t};
 use super::record::{lnc_record_view_t, lnc_records_t, view};
+use super::gate::{Gate, Pass};
 use super::{fail, finish, in_callback, lnc_err_t, lnc_error_t, timeout, CallbackScope};
 use crate::consumer::{SeekTo, StandaloneConsumer};
 use crate::error::{Error, ErrorCode};
@@ -12,8 +14,13 @@ use crate::ffi_guard;
 use crate::offsets::CallbackOffsetStore;
 
 /// A consumer handle (thread-safe). Create with `lnc_consumer_new`, free with
-/// `lnc_consumer_free`.
+/// `lnc_consumer_free` (safe while other threads are inside calls on it; see there).
 pub struct lnc_consumer_t {
+    /// Counts the calls inside this handle so that `lnc_consumer_free` can wait for them.
+    gate: Gate,
+    /// How long `free` waits for the fetch thread (as the engine's drop: request.timeout.ms, at
+    /// most 5 s).
+    close_timeout: Duration,
     consumer: StandaloneConsumer,
 }
 
@@ -33,7 +40,8 @@ pub enum lnc_seek_t {
 /// none, or a negative value on failure. Called on the thread calling `lnc_consumer_new`.
 pub type lnc_offset_load_cb = Option<unsafe extern "C" fn(topic_id: u32, offset: *mut u64, opaque: *mut c_void) -> c_int>;
 /// User offset store, save: return 0 on success, negative on failure. Called on the thread
-/// calling `lnc_consumer_commit`, `_poll` (auto-commit) or `_close`.
+/// calling `lnc_consumer_commit`, `_poll` (auto-commit), `_close` or `_free`. Calling `commit`,
+/// `poll`, `poll_cb`, `close` or `free` on the same consumer from inside it returns IN_CALLBACK.
 pub type lnc_offset_save_cb = Option<unsafe extern "C" fn(topic_id: u32, offset: u64, opaque: *mut c_void) -> c_int>;
 /// Per-record callback of `lnc_consumer_poll_cb`; the record is borrowed for the call.
 pub type lnc_record_cb = Option<unsafe extern "C" fn(record: *const lnc_record_view_t, opaque: *mut c_void)>;
@@ -44,31 +52,62 @@ unsafe impl Send for SendPtr {}
 // SAFETY: as above.
 unsafe impl Sync for SendPtr {}
 
-unsafe fn handle<'a>(c: *const lnc_consumer_t) -> Result<&'a StandaloneConsumer, Error> {
-    // SAFETY: NULL-checked; otherwise a live handle.
-    unsafe { c.as_ref() }.map(|h| &h.consumer).ok_or_else(|| Error::invalid_arg("consumer is NULL"))
+/// Enters the handle's gate for the duration of one call (keep the `Pass` alive until the call
+/// returns): INVALID_ARG for NULL, CLOSED while `lnc_consumer_free` runs.
+unsafe fn handle<'a>(c: *const lnc_consumer_t) -> Result<(Pass<'a>, &'a StandaloneConsumer), Error> {
+    // SAFETY: NULL-checked; otherwise a handle from lnc_consumer_new that has not been freed
+    // before this call started (the caller's contract, see lnc_consumer_free).
+    let h = unsafe { c.as_ref() }.ok_or_else(|| Error::invalid_arg("consumer is NULL"))?;
+    let pass = h.gate.enter().ok_or_else(|| Error::closed("consumer is being freed"))?;
+    Ok((pass, &h.consumer))
 }
 
-unsafe fn create(conf: *mut lnc_conf_t, out: *mut *mut lnc_consumer_t, err: *mut *mut lnc_error_t, store: Option<CallbackOffsetStore>) -> lnc_err_t {
+/// The re-entrancy key of `c`'s offset-store callbacks (distinct from the record callback's key,
+/// `c` itself: handles are at least 8-byte aligned, so `c + 1` is never another handle).
+fn store_key(c: *const lnc_consumer_t) -> usize {
+    c as usize + 1
+}
+
+/// True on a thread running one of `c`'s callbacks (record callback or offset-store callback),
+/// where close, free and poll would deadlock or free the handle under the running call.
+fn in_any_callback(c: *const lnc_consumer_t) -> bool {
+    in_callback(c as usize) || in_callback(store_key(c))
+}
+
+/// Builds the user offset store for the handle at the given address (known before the consumer
+/// exists, so the store callbacks can mark themselves for the re-entrancy guard).
+type StoreFactory = Box<dyn FnOnce(usize) -> CallbackOffsetStore>;
+
+unsafe fn create(conf: *mut lnc_conf_t, out: *mut *mut lnc_consumer_t, err: *mut *mut lnc_error_t, store: Option<StoreFactory>) -> lnc_err_t {
     if out.is_null() {
         return fail(err, Error::invalid_arg("out is NULL"));
     }
     // SAFETY: NULL-checked; otherwise a live conf.
     let Some(c) = (unsafe { conf.as_ref() }) else { return fail(err, Error::invalid_arg("conf is NULL")) };
+    let close_timeout = Duration::from_millis(c.config.get_u64("request.timeout.ms")).min(Duration::from_secs(5));
+    // The handle address is needed by the store callbacks before the handle exists: allocate first.
+    let slot: Box<std::mem::MaybeUninit<lnc_consumer_t>> = Box::new(std::mem::MaybeUninit::uninit());
+    let raw = Box::into_raw(slot) as *mut lnc_consumer_t;
     let built = match store {
-        Some(s) => StandaloneConsumer::with_store(&c.config, Arc::new(s)),
+        Some(make) => StandaloneConsumer::with_store(&c.config, Arc::new(make(store_key(raw)))),
         None => StandaloneConsumer::new(&c.config),
     };
     match built {
         Ok(consumer) => {
-            // SAFETY: conf validated above; out writable.
+            // SAFETY: `raw` is a fresh allocation of the right layout; conf validated above; out
+            // writable.
             unsafe {
+                raw.write(lnc_consumer_t { gate: Gate::new(), close_timeout, consumer });
                 conf::take(conf);
-                *out = Box::into_raw(Box::new(lnc_consumer_t { consumer }));
+                *out = raw;
             }
             lnc_err_t::LNC_ERR_OK
         }
-        Err(e) => fail(err, e),
+        Err(e) => {
+            // SAFETY: free the uninitialised allocation.
+            drop(unsafe { Box::from_raw(raw as *mut std::mem::MaybeUninit<lnc_consumer_t>) });
+            fail(err, e)
+        }
     }
 }
 
@@ -97,9 +136,11 @@ pub unsafe extern "C" fn lnc_consumer_new_with_store(
         };
         let op = Arc::new(SendPtr(opaque));
         let op2 = op.clone();
-        let store = CallbackOffsetStore::new(
+        let make: StoreFactory = Box::new(move |key| {
+            CallbackOffsetStore::new(
             Box::new(move |topic| {
                 let mut off = 0u64;
+                let _scope = CallbackScope::enter(key);
                 // SAFETY: the caller's function pointer and opaque.
                 let rc = unsafe { load(topic, &mut off, op.0) };
                 match rc {
@@ -109,6 +150,9 @@ pub unsafe extern "C" fn lnc_consumer_new_with_store(
                 }
             }),
             Box::new(move |topic, off| {
+                // commit, poll, close and free from inside the save callback are refused with
+                // IN_CALLBACK (the save runs under the commit lock and inside the calling call).
+                let _scope = CallbackScope::enter(key);
                 // SAFETY: as above.
                 let rc = unsafe { save(topic, off, op2.0) };
                 if rc == 0 {
@@ -117,9 +161,10 @@ pub unsafe extern "C" fn lnc_consumer_new_with_store(
                     Err(Error::new(ErrorCode::Io, format!("offset store save callback failed ({rc})")))
                 }
             }),
-        );
+            )
+        });
         // SAFETY: forwards the caller's pointers.
-        unsafe { create(conf, out, err, Some(store)) }
+        unsafe { create(conf, out, err, Some(make)) }
     })
 }
 
@@ -134,12 +179,12 @@ pub unsafe extern "C" fn lnc_consumer_poll(c: *const lnc_consumer_t, timeout_ms:
             return fail(err, Error::invalid_arg("records is NULL"));
         }
         unsafe { *records = std::ptr::null_mut() };
-        let consumer = match unsafe { handle(c) } {
+        let (_pass, consumer) = match unsafe { handle(c) } {
             Ok(x) => x,
             Err(e) => return fail(err, e),
         };
-        if in_callback(c as usize) {
-            return fail(err, Error::new(ErrorCode::InCallback, "poll called from inside this consumer's record callback"));
+        if in_any_callback(c) {
+            return fail(err, Error::new(ErrorCode::InCallback, "poll called from inside one of this consumer's callbacks"));
         }
         match consumer.poll(timeout(timeout_ms)) {
             Ok(v) => {
@@ -166,10 +211,10 @@ pub unsafe extern "C" fn lnc_consumer_poll_cb(
 ) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
-            let consumer = unsafe { handle(c) }?;
+            let (_pass, consumer) = unsafe { handle(c) }?;
             let cb = cb.ok_or_else(|| Error::invalid_arg("cb is NULL"))?;
-            if in_callback(c as usize) {
-                return Err(Error::new(ErrorCode::InCallback, "poll called from inside this consumer's record callback"));
+            if in_any_callback(c) {
+                return Err(Error::new(ErrorCode::InCallback, "poll called from inside one of this consumer's callbacks"));
             }
             let mut buf = Vec::new();
             let n = consumer.poll_into(timeout(timeout_ms), &mut buf, if max == 0 { usize::MAX } else { max })?;
@@ -196,7 +241,7 @@ pub unsafe extern "C" fn lnc_consumer_poll_cb(
 pub unsafe extern "C" fn lnc_consumer_seek(c: *const lnc_consumer_t, whence: c_int, offset: u64, position: *mut u64, err: *mut *mut lnc_error_t) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
-            let consumer = unsafe { handle(c) }?;
+            let (_pass, consumer) = unsafe { handle(c) }?;
             let to = match whence {
                 0 => SeekTo::Beginning,
                 1 => SeekTo::End,
@@ -219,7 +264,11 @@ pub unsafe extern "C" fn lnc_consumer_seek(c: *const lnc_consumer_t, whence: c_i
 pub unsafe extern "C" fn lnc_consumer_commit(c: *const lnc_consumer_t, committed: *mut u64, err: *mut *mut lnc_error_t) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
-            let o = unsafe { handle(c) }?.commit()?;
+            let (_pass, consumer) = unsafe { handle(c) }?;
+            if in_callback(store_key(c)) {
+                return Err(Error::new(ErrorCode::InCallback, "commit called from inside this consumer's offset-store callback"));
+            }
+            let o = consumer.commit()?;
             if !committed.is_null() {
                 unsafe { *committed = o };
             }
@@ -238,7 +287,8 @@ pub unsafe extern "C" fn lnc_consumer_lag(c: *const lnc_consumer_t, lag: *mut u6
             if lag.is_null() {
                 return Err(Error::invalid_arg("lag is NULL"));
             }
-            let l = unsafe { handle(c) }?.lag()?;
+            let (_pass, consumer) = unsafe { handle(c) }?;
+            let l = consumer.lag()?;
             unsafe { *lag = l };
             Ok(())
         })();
@@ -250,12 +300,15 @@ pub unsafe extern "C" fn lnc_consumer_lag(c: *const lnc_consumer_t, lag: *mut u6
 #[no_mangle]
 pub unsafe extern "C" fn lnc_consumer_position(c: *const lnc_consumer_t, position: *mut u64) -> lnc_err_t {
     ffi_guard!({
-        match (unsafe { handle(c) }, position.is_null()) {
-            (Ok(consumer), false) => {
+        if position.is_null() {
+            return lnc_err_t::LNC_ERR_INVALID_ARG;
+        }
+        match unsafe { handle(c) } {
+            Ok((_pass, consumer)) => {
                 unsafe { *position = consumer.position() };
                 lnc_err_t::LNC_ERR_OK
             }
-            _ => lnc_err_t::LNC_ERR_INVALID_ARG,
+            Err(e) => e.code.into(),
         }
     })
 }
@@ -263,14 +316,14 @@ pub unsafe extern "C" fn lnc_consumer_position(c: *const lnc_consumer_t, positio
 /// The topic id being consumed (0 for NULL).
 #[no_mangle]
 pub unsafe extern "C" fn lnc_consumer_topic_id(c: *const lnc_consumer_t) -> u32 {
-    ffi_guard!(0, { unsafe { handle(c) }.map_or(0, |x| x.topic_id()) })
+    ffi_guard!(0, { unsafe { handle(c) }.map_or(0, |(_pass, x)| x.topic_id()) })
 }
 
 /// An eventfd readable while records or an error wait for `poll`. Owned by the consumer; -1 if
 /// unavailable or NULL.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_consumer_eventfd(c: *const lnc_consumer_t) -> c_int {
-    ffi_guard!(-1, { unsafe { handle(c) }.ok().and_then(|x| x.eventfd()).unwrap_or(-1) })
+    ffi_guard!(-1, { unsafe { handle(c) }.ok().and_then(|(_pass, x)| x.eventfd()).unwrap_or(-1) })
 }
 
 /// Stops fetching, joins the fetch thread (up to `timeout_ms`) and makes the final auto-commit.
@@ -278,28 +331,49 @@ pub unsafe extern "C" fn lnc_consumer_eventfd(c: *const lnc_consumer_t) -> c_int
 #[no_mangle]
 pub unsafe extern "C" fn lnc_consumer_close(c: *const lnc_consumer_t, timeout_ms: i32) -> lnc_err_t {
     ffi_guard!({
-        if in_callback(c as usize) {
+        if in_any_callback(c) {
             return ErrorCode::InCallback.into();
         }
         match unsafe { handle(c) } {
-            Ok(x) => finish(std::ptr::null_mut(), x.close(timeout(timeout_ms))),
+            Ok((_pass, x)) => finish(std::ptr::null_mut(), x.close(timeout(timeout_ms))),
             Err(e) => e.code.into(),
         }
     })
 }
 
 /// Closes (if needed) and frees the consumer. NULL is accepted. IN_CALLBACK (nothing freed)
-/// from inside its own callback.
+/// from inside one of its own callbacks (record callback, offset-store callbacks).
+///
+/// Safe against calls in progress on other threads: calls already inside this consumer when
+/// `free` starts (a thread blocked in `poll` or `poll_cb`) are woken by the close and return
+/// promptly with LNC_ERR_CLOSED or their normal result; `free` deallocates only after the last of
+/// them has returned. Calls that ask the server (`lag`, `seek` to the end) are not interrupted:
+/// they end within `request.timeout.ms`, and `free` waits for them. A call that starts while
+/// `free` runs returns LNC_ERR_CLOSED, and a second concurrent `free` returns LNC_ERR_CLOSED
+/// without freeing. Not guaranteed: a call that starts after `free` has returned uses freed
+/// memory — as in any C API that is the caller's bug, so stop starting new calls before calling
+/// `free`.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_consumer_free(c: *mut lnc_consumer_t) -> lnc_err_t {
     ffi_guard!({
         if c.is_null() {
             return lnc_err_t::LNC_ERR_OK;
         }
-        if in_callback(c as usize) {
+        if in_any_callback(c) {
             return ErrorCode::InCallback.into();
         }
-        // SAFETY: a pointer from lnc_consumer_new, freed once.
+        // SAFETY: a live handle (the caller's contract); the gate keeps it alive from here on.
+        let h = unsafe { &*c };
+        let Some(pass) = h.gate.enter() else { return ErrorCode::Closed.into() };
+        if !h.gate.begin_free(&pass) {
+            return ErrorCode::Closed.into();
+        }
+        // New calls are refused from here on. Close before waiting: the close wakes pollers.
+        let _ = h.consumer.close(h.close_timeout);
+        drop(pass);
+        h.gate.wait_idle();
+        // SAFETY: a pointer from lnc_consumer_new; this thread won begin_free, so it is freed once,
+        // and no call is inside any more.
         drop(unsafe { Box::from_raw(c) });
         lnc_err_t::LNC_ERR_OK
     })

@@ -3,13 +3,17 @@
 use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
+use super::gate::{Entered, Gate};
 use super::{copy_out, lnc_err_t, str_arg};
 use crate::error::{Error, ErrorCode};
 use crate::ffi_guard;
 use crate::mock::{MockBroker, MockConfig};
 
-/// A running mock broker (thread-safe).
+/// A running mock broker (thread-safe). Free with `lnc_mock_free` (safe while other threads are
+/// inside calls on it; see there).
 pub struct lnc_mock_t {
+    /// Counts the calls inside this handle so that `lnc_mock_free` can wait for them.
+    gate: Gate,
     mock: MockBroker,
 }
 
@@ -45,9 +49,13 @@ pub struct lnc_mock_stats_t {
     pub fetches_served: u64,
 }
 
-unsafe fn handle<'a>(m: *const lnc_mock_t) -> Option<&'a MockBroker> {
-    // SAFETY: NULL-checked; otherwise a live handle.
-    unsafe { m.as_ref() }.map(|h| &h.mock)
+/// Enters the handle's gate for one call (the guard derefs to the broker and leaves the gate when
+/// dropped): INVALID_ARG for NULL, CLOSED while `lnc_mock_free` runs.
+unsafe fn handle<'a>(m: *const lnc_mock_t) -> Result<Entered<'a, MockBroker>, lnc_err_t> {
+    // SAFETY: NULL-checked; otherwise a handle from lnc_mock_new that has not been freed before
+    // this call started (the caller's contract, see lnc_mock_free).
+    let h = unsafe { m.as_ref() }.ok_or(lnc_err_t::LNC_ERR_INVALID_ARG)?;
+    Entered::new(&h.gate, &h.mock).ok_or(lnc_err_t::LNC_ERR_CLOSED)
 }
 
 /// Starts a mock broker on 127.0.0.1 (ephemeral port by default). `keys`/`values` are `count`
@@ -75,7 +83,7 @@ pub unsafe extern "C" fn lnc_mock_new(
                 cfg.set(k, v).map_err(|why| Error::new(ErrorCode::InvalidValue, format!("mock setting {k}: {why}")))?;
             }
             let mock = MockBroker::start(cfg).map_err(|e| Error::new(ErrorCode::Io, format!("cannot start the mock broker: {e}")))?;
-            unsafe { *out = Box::into_raw(Box::new(lnc_mock_t { mock })) };
+            unsafe { *out = Box::into_raw(Box::new(lnc_mock_t { gate: Gate::new(), mock })) };
             Ok(())
         })();
         match r {
@@ -101,15 +109,15 @@ pub unsafe extern "C" fn lnc_mock_port(m: *const lnc_mock_t) -> u16 {
     ffi_guard!(0, { unsafe { handle(m) }.map_or(0, |x| x.address().port()) })
 }
 
-/// Runs `f` on a live mock; INVALID_ARG for NULL.
+/// Runs `f` on a live mock; INVALID_ARG for NULL, CLOSED while it is being freed.
 unsafe fn with_mock(m: *const lnc_mock_t, f: impl FnOnce(&MockBroker)) -> lnc_err_t {
     ffi_guard!({
         match unsafe { handle(m) } {
-            Some(x) => {
-                f(x);
+            Ok(x) => {
+                f(&x);
                 lnc_err_t::LNC_ERR_OK
             }
-            None => lnc_err_t::LNC_ERR_INVALID_ARG,
+            Err(code) => code,
         }
     })
 }
@@ -198,12 +206,13 @@ pub unsafe extern "C" fn lnc_mock_truncate_front(m: *const lnc_mock_t, topic_id:
 #[no_mangle]
 pub unsafe extern "C" fn lnc_mock_fail_next_ingests(m: *const lnc_mock_t, n: u64, text: *const c_char, store: c_int) -> lnc_err_t {
     ffi_guard!({
-        match (unsafe { handle(m) }, unsafe { str_arg(text, "text") }) {
-            (Some(x), Ok(t)) => {
+        let Ok(t) = (unsafe { str_arg(text, "text") }) else { return lnc_err_t::LNC_ERR_INVALID_ARG };
+        match unsafe { handle(m) } {
+            Ok(x) => {
                 x.fail_next_ingests(n, t, store != 0);
                 lnc_err_t::LNC_ERR_OK
             }
-            _ => lnc_err_t::LNC_ERR_INVALID_ARG,
+            Err(code) => code,
         }
     })
 }
@@ -212,12 +221,13 @@ pub unsafe extern "C" fn lnc_mock_fail_next_ingests(m: *const lnc_mock_t, n: u64
 #[no_mangle]
 pub unsafe extern "C" fn lnc_mock_fail_next_requests(m: *const lnc_mock_t, n: u64, text: *const c_char) -> lnc_err_t {
     ffi_guard!({
-        match (unsafe { handle(m) }, unsafe { str_arg(text, "text") }) {
-            (Some(x), Ok(t)) => {
+        let Ok(t) = (unsafe { str_arg(text, "text") }) else { return lnc_err_t::LNC_ERR_INVALID_ARG };
+        match unsafe { handle(m) } {
+            Ok(x) => {
                 x.fail_next_requests(n, t);
                 lnc_err_t::LNC_ERR_OK
             }
-            _ => lnc_err_t::LNC_ERR_INVALID_ARG,
+            Err(code) => code,
         }
     })
 }
@@ -226,7 +236,10 @@ pub unsafe extern "C" fn lnc_mock_fail_next_requests(m: *const lnc_mock_t, n: u6
 #[no_mangle]
 pub unsafe extern "C" fn lnc_mock_require_token(m: *const lnc_mock_t, token: *const c_char) -> lnc_err_t {
     ffi_guard!({
-        let Some(x) = (unsafe { handle(m) }) else { return lnc_err_t::LNC_ERR_INVALID_ARG };
+        let x = match unsafe { handle(m) } {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
         if token.is_null() {
             x.require_token(None);
             return lnc_err_t::LNC_ERR_OK;
@@ -246,8 +259,12 @@ pub unsafe extern "C" fn lnc_mock_require_token(m: *const lnc_mock_t, token: *co
 #[no_mangle]
 pub unsafe extern "C" fn lnc_mock_create_topic(m: *const lnc_mock_t, name: *const c_char, topic_id: *mut u32) -> lnc_err_t {
     ffi_guard!({
-        let (Some(x), Ok(n), false) = (unsafe { handle(m) }, unsafe { str_arg(name, "name") }, topic_id.is_null()) else {
+        let (Ok(n), false) = (unsafe { str_arg(name, "name") }, topic_id.is_null()) else {
             return lnc_err_t::LNC_ERR_INVALID_ARG;
+        };
+        let x = match unsafe { handle(m) } {
+            Ok(x) => x,
+            Err(code) => return code,
         };
         match x.create_topic(n) {
             Ok(id) => {
@@ -263,7 +280,13 @@ pub unsafe extern "C" fn lnc_mock_create_topic(m: *const lnc_mock_t, name: *cons
 #[no_mangle]
 pub unsafe extern "C" fn lnc_mock_stats(m: *const lnc_mock_t, out: *mut lnc_mock_stats_t) -> lnc_err_t {
     ffi_guard!({
-        let (Some(x), false) = (unsafe { handle(m) }, out.is_null()) else { return lnc_err_t::LNC_ERR_INVALID_ARG };
+        if out.is_null() {
+            return lnc_err_t::LNC_ERR_INVALID_ARG;
+        }
+        let x = match unsafe { handle(m) } {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
         let s = x.stats();
         unsafe {
             *out = lnc_mock_stats_t {
@@ -290,7 +313,13 @@ pub unsafe extern "C" fn lnc_mock_stats(m: *const lnc_mock_t, out: *mut lnc_mock
 #[no_mangle]
 pub unsafe extern "C" fn lnc_mock_topic_size(m: *const lnc_mock_t, topic_id: u32, size: *mut u64) -> lnc_err_t {
     ffi_guard!({
-        let (Some(x), false) = (unsafe { handle(m) }, size.is_null()) else { return lnc_err_t::LNC_ERR_INVALID_ARG };
+        if size.is_null() {
+            return lnc_err_t::LNC_ERR_INVALID_ARG;
+        }
+        let x = match unsafe { handle(m) } {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
         match x.topic_log(topic_id) {
             Some(log) => {
                 unsafe { *size = log.len() as u64 };
@@ -306,22 +335,38 @@ pub unsafe extern "C" fn lnc_mock_topic_size(m: *const lnc_mock_t, topic_id: u32
 pub unsafe extern "C" fn lnc_mock_stop(m: *const lnc_mock_t) -> lnc_err_t {
     ffi_guard!({
         match unsafe { handle(m) } {
-            Some(x) => {
+            Ok(x) => {
                 x.stop();
                 lnc_err_t::LNC_ERR_OK
             }
-            None => lnc_err_t::LNC_ERR_INVALID_ARG,
+            Err(code) => code,
         }
     })
 }
 
 /// Stops and frees the broker. NULL is accepted.
+///
+/// Safe against calls in progress on other threads: `free` deallocates only after every call
+/// already inside this handle has returned; a call that starts while `free` runs returns
+/// LNC_ERR_CLOSED (0 for `lnc_mock_address`/`lnc_mock_port`), and a second concurrent `free`
+/// returns at once without freeing. Not guaranteed: a call that starts after `free` has returned
+/// uses freed memory — as in any C API that is the caller's bug.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_mock_free(m: *mut lnc_mock_t) {
     ffi_guard!((), {
-        if !m.is_null() {
-            // SAFETY: a pointer from lnc_mock_new, freed once.
-            drop(unsafe { Box::from_raw(m) });
+        if m.is_null() {
+            return;
         }
+        // SAFETY: a live handle (the caller's contract); the gate keeps it alive from here on.
+        let h = unsafe { &*m };
+        let Some(pass) = h.gate.enter() else { return };
+        if !h.gate.begin_free(&pass) {
+            return;
+        }
+        drop(pass);
+        h.gate.wait_idle();
+        // SAFETY: a pointer from lnc_mock_new; this thread won begin_free, so it is freed once,
+        // and no call is inside any more.
+        drop(unsafe { Box::from_raw(m) });
     })
 }

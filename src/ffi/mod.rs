@@ -4,6 +4,8 @@
 //! Rules every function follows:
 //! - every pointer argument is NULL-checked (INVALID_ARG);
 //! - a panic never crosses the boundary (`ffi_guard!`): it becomes `LNC_ERR_PANIC`;
+//! - a call on a producer, consumer, admin or mock handle holds the handle's gate (`gate.rs`)
+//!   while it runs, so `_free` racing it waits instead of freeing under it;
 //! - borrowed inputs are `(pointer, length)` or NUL-terminated strings, read during the call only;
 //! - anything returned owned has a `_free`;
 //! - blocking calls take `timeout_ms` (or are bounded by `request.timeout.ms`, as documented).
@@ -14,6 +16,7 @@
 pub mod admin;
 pub mod conf;
 pub mod consumer;
+mod gate;
 pub mod mock;
 pub mod producer;
 pub mod record;
@@ -242,19 +245,24 @@ pub extern "C" fn lnc_version_str() -> *const c_char {
 /// A static description of `code` ("operation timed out"); unknown codes give "unknown error".
 #[no_mangle]
 pub extern "C" fn lnc_err_str(code: c_int) -> *const c_char {
-    match code_texts(code) {
-        Some((description, _)) => description.as_ptr(),
-        None => c"unknown error".as_ptr(),
-    }
+    // The table is built on first use (allocation): guarded like every other entry point.
+    ffi_guard!(c"unknown error".as_ptr(), {
+        match code_texts(code) {
+            Some((description, _)) => description.as_ptr(),
+            None => c"unknown error".as_ptr(),
+        }
+    })
 }
 
 /// The static name of `code` without prefix ("TIMED_OUT"); unknown codes give "UNKNOWN".
 #[no_mangle]
 pub extern "C" fn lnc_err_name(code: c_int) -> *const c_char {
-    match code_texts(code) {
-        Some((_, name)) => name.as_ptr(),
-        None => c"UNKNOWN".as_ptr(),
-    }
+    ffi_guard!(c"UNKNOWN".as_ptr(), {
+        match code_texts(code) {
+            Some((_, name)) => name.as_ptr(),
+            None => c"UNKNOWN".as_ptr(),
+        }
+    })
 }
 
 /// (description, name) of a code as static C strings.

@@ -1,17 +1,21 @@
 //! `lnc_producer_*`.
 
 use std::ffi::{c_int, c_void};
+use std::time::Duration;
 
 use super::conf::{self, lnc_conf_t};
 use super::record::{message, lnc_message_t};
+use super::gate::{Gate, Pass};
 use super::{fail, finish, in_callback, lnc_err_t, lnc_error_t, timeout, CallbackScope};
 use crate::error::{Error, ErrorCode};
 use crate::ffi_guard;
 use crate::producer::{DeliveryReport, Producer, ProducerMetrics};
 
 /// A producer handle (thread-safe). Create with `lnc_producer_new`, free with
-/// `lnc_producer_free`.
+/// `lnc_producer_free` (safe while other threads are inside calls on it; see there).
 pub struct lnc_producer_t {
+    /// Counts the calls inside this handle so that `lnc_producer_free` can wait for them.
+    gate: Gate,
     producer: Producer,
 }
 
@@ -138,9 +142,14 @@ impl CCallback {
     }
 }
 
-unsafe fn handle<'a>(p: *const lnc_producer_t) -> Result<&'a Producer, Error> {
-    // SAFETY: NULL-checked; otherwise a live handle from lnc_producer_new.
-    unsafe { p.as_ref() }.map(|h| &h.producer).ok_or_else(|| Error::invalid_arg("producer is NULL"))
+/// Enters the handle's gate for the duration of one call (keep the `Pass` alive until the call
+/// returns): INVALID_ARG for NULL, CLOSED while `lnc_producer_free` runs.
+unsafe fn handle<'a>(p: *const lnc_producer_t) -> Result<(Pass<'a>, &'a Producer), Error> {
+    // SAFETY: NULL-checked; otherwise a handle from lnc_producer_new that has not been freed
+    // before this call started (the caller's contract, see lnc_producer_free).
+    let h = unsafe { p.as_ref() }.ok_or_else(|| Error::invalid_arg("producer is NULL"))?;
+    let pass = h.gate.enter().ok_or_else(|| Error::closed("producer is being freed"))?;
+    Ok((pass, &h.producer))
 }
 
 /// Creates a producer from `conf` (taken on success only; on failure the caller still owns
@@ -175,7 +184,7 @@ pub unsafe extern "C" fn lnc_producer_new(
             Ok(producer) => {
                 // SAFETY: `raw` is a fresh allocation of the right layout.
                 unsafe {
-                    raw.write(lnc_producer_t { producer });
+                    raw.write(lnc_producer_t { gate: Gate::new(), producer });
                     conf::take(conf);
                     *out = raw;
                 }
@@ -197,7 +206,7 @@ pub unsafe extern "C" fn lnc_producer_new(
 pub unsafe extern "C" fn lnc_producer_send(p: *const lnc_producer_t, topic_id: u32, msg: *const lnc_message_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
-            let producer = unsafe { handle(p) }?;
+            let (_pass, producer) = unsafe { handle(p) }?;
             // SAFETY: NULL-checked; the message is valid for the call.
             let m = unsafe { msg.as_ref() }.ok_or_else(|| Error::invalid_arg("msg is NULL"))?;
             let opaque = m.opaque as usize as u64;
@@ -218,7 +227,7 @@ pub unsafe extern "C" fn lnc_producer_send_batch(
 ) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
-            let producer = unsafe { handle(p) }?;
+            let (_pass, producer) = unsafe { handle(p) }?;
             if msgs.is_null() && count > 0 {
                 return Err(Error::invalid_arg("msgs is NULL"));
             }
@@ -259,8 +268,8 @@ pub unsafe extern "C" fn lnc_producer_poll_reports(
     count: *mut usize,
 ) -> lnc_err_t {
     ffi_guard!({
-        let producer = match unsafe { handle(p) } {
-            Ok(p) => p,
+        let (_pass, producer) = match unsafe { handle(p) } {
+            Ok(h) => h,
             Err(e) => return e.code.into(),
         };
         if count.is_null() || (out.is_null() && max > 0) {
@@ -333,7 +342,7 @@ pub unsafe extern "C" fn lnc_producer_send_sync(
 ) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
-            let producer = unsafe { handle(p) }?;
+            let (_pass, producer) = unsafe { handle(p) }?;
             let m = unsafe { msg.as_ref() }.ok_or_else(|| Error::invalid_arg("msg is NULL"))?;
             let id = producer.send_sync(topic_id, &unsafe { message(m) }?, timeout(timeout_ms))?;
             if !batch_id.is_null() {
@@ -350,8 +359,8 @@ pub unsafe extern "C" fn lnc_producer_send_sync(
 #[no_mangle]
 pub unsafe extern "C" fn lnc_producer_poll(p: *const lnc_producer_t, timeout_ms: i32, served: *mut usize) -> lnc_err_t {
     ffi_guard!({
-        let producer = match unsafe { handle(p) } {
-            Ok(p) => p,
+        let (_pass, producer) = match unsafe { handle(p) } {
+            Ok(h) => h,
             Err(e) => return e.code.into(),
         };
         match producer.poll(timeout(timeout_ms)) {
@@ -372,8 +381,8 @@ pub unsafe extern "C" fn lnc_producer_poll(p: *const lnc_producer_t, timeout_ms:
 #[no_mangle]
 pub unsafe extern "C" fn lnc_producer_flush(p: *const lnc_producer_t, timeout_ms: i32, remaining: *mut usize) -> lnc_err_t {
     ffi_guard!({
-        let producer = match unsafe { handle(p) } {
-            Ok(p) => p,
+        let (_pass, producer) = match unsafe { handle(p) } {
+            Ok(h) => h,
             Err(e) => return e.code.into(),
         };
         match producer.flush(timeout(timeout_ms)) {
@@ -398,7 +407,7 @@ pub unsafe extern "C" fn lnc_producer_flush(p: *const lnc_producer_t, timeout_ms
 pub unsafe extern "C" fn lnc_producer_purge(p: *const lnc_producer_t, purged: *mut usize) -> lnc_err_t {
     ffi_guard!({
         match unsafe { handle(p) } {
-            Ok(producer) => {
+            Ok((_pass, producer)) => {
                 let n = producer.purge();
                 if !purged.is_null() {
                     unsafe { *purged = n };
@@ -417,7 +426,7 @@ pub unsafe extern "C" fn lnc_producer_purge(p: *const lnc_producer_t, purged: *m
 pub unsafe extern "C" fn lnc_producer_close(p: *const lnc_producer_t, timeout_ms: i32) -> lnc_err_t {
     ffi_guard!({
         match unsafe { handle(p) } {
-            Ok(producer) => finish(std::ptr::null_mut(), producer.close(timeout(timeout_ms))),
+            Ok((_pass, producer)) => finish(std::ptr::null_mut(), producer.close(timeout(timeout_ms))),
             Err(e) => e.code.into(),
         }
     })
@@ -427,12 +436,15 @@ pub unsafe extern "C" fn lnc_producer_close(p: *const lnc_producer_t, timeout_ms
 #[no_mangle]
 pub unsafe extern "C" fn lnc_producer_metrics(p: *const lnc_producer_t, out: *mut lnc_producer_metrics_t) -> lnc_err_t {
     ffi_guard!({
-        match (unsafe { handle(p) }, out.is_null()) {
-            (Ok(producer), false) => {
+        if out.is_null() {
+            return lnc_err_t::LNC_ERR_INVALID_ARG;
+        }
+        match unsafe { handle(p) } {
+            Ok((_pass, producer)) => {
                 unsafe { *out = producer.metrics().into() };
                 lnc_err_t::LNC_ERR_OK
             }
-            _ => lnc_err_t::LNC_ERR_INVALID_ARG,
+            Err(e) => e.code.into(),
         }
     })
 }
@@ -441,25 +453,44 @@ pub unsafe extern "C" fn lnc_producer_metrics(p: *const lnc_producer_t, out: *mu
 /// libuv). Owned by the producer: do not close it. -1 for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_producer_eventfd(p: *const lnc_producer_t) -> c_int {
-    ffi_guard!(-1, { unsafe { handle(p) }.map_or(-1, |producer| producer.eventfd()) })
+    ffi_guard!(-1, { unsafe { handle(p) }.map_or(-1, |(_pass, producer)| producer.eventfd()) })
 }
 
 /// Closes (flushing up to 5 s if `lnc_producer_close` was not called) and frees the producer.
 /// NULL is accepted. Returns IN_CALLBACK (and frees nothing) from inside its own callback.
+///
+/// Safe against calls in progress on other threads: calls already inside this producer when
+/// `free` starts (a thread blocked in `poll`, `flush`, `send_sync`, `poll_reports`, or in a send
+/// waiting for buffer space) are woken by the close and return promptly with their normal result
+/// or LNC_ERR_CLOSED; `free` deallocates only after the last of them has returned. A call that
+/// starts while `free` runs returns LNC_ERR_CLOSED, and a second concurrent `free` returns
+/// LNC_ERR_CLOSED without freeing. Not guaranteed: a call that starts after `free` has returned
+/// uses freed memory — as in any C API that is the caller's bug, and since a call that starts
+/// while `free` runs may equally start just after it returns, stop starting new calls before
+/// calling `free`. Delivery callbacks served by the close run on the calling thread.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_producer_free(p: *mut lnc_producer_t) -> lnc_err_t {
     ffi_guard!({
         if p.is_null() {
             return lnc_err_t::LNC_ERR_OK;
         }
-        // SAFETY: a live handle.
+        // SAFETY: a live handle (the caller's contract); the gate keeps it alive from here on.
         let h = unsafe { &*p };
+        let Some(pass) = h.gate.enter() else { return ErrorCode::Closed.into() };
         if in_callback(p as usize) || h.producer.in_callback() {
             return ErrorCode::InCallback.into();
         }
-        // SAFETY: a pointer from lnc_producer_new, freed once.
+        if !h.gate.begin_free(&pass) {
+            return ErrorCode::Closed.into();
+        }
+        // New calls are refused from here on. Close now, before waiting, because the close is what
+        // wakes the calls blocked inside (idempotent when lnc_producer_close already ran).
+        let _ = h.producer.close(Duration::from_secs(5));
+        drop(pass);
+        h.gate.wait_idle();
+        // SAFETY: a pointer from lnc_producer_new; this thread won begin_free, so it is freed once,
+        // and no call is inside any more.
         drop(unsafe { Box::from_raw(p) });
         lnc_err_t::LNC_ERR_OK
     })
 }
-
