@@ -24,6 +24,10 @@ step "rust: tests"
 cargo test --all-targets 2>&1 | tee "$ROOT/target/rust-tests.log"
 require_tests rust "$ROOT/target/rust-tests.log" 'test result: ok\. [1-9][0-9]* passed'
 
+step "rust: model check of the producer's synchronisation core (shuttle)"
+bash scripts/model-check.sh
+require_tests model "$ROOT/target/shuttle/model-check.log" 'test result: ok\. [1-9][0-9]* passed'
+
 step "rust: doc tests"
 cargo test --doc 2>&1 | tail -n 3
 

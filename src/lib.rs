@@ -23,6 +23,7 @@ pub mod net;
 pub mod notify;
 pub mod producer;
 pub mod offsets;
+pub(crate) mod sync;
 pub mod wire;
 
 pub use admin::{Admin, FetchReply, Retention};

@@ -13,8 +13,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
-
 use super::accumulator::{Accumulator, WindowLoad};
 use super::batch::{Batch, Orphan, Orphans, SyncWaiter};
 use super::lifecycle::{Lifecycle, Phase};
@@ -27,6 +25,7 @@ use super::window::Lane;
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::NetConfig;
 use crate::notify::WakeFd;
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// A delivery callback, run on the thread calling `poll`, `flush` or `close`.
 pub type DeliveryCallback = Box<dyn FnMut(&DeliveryReport) + Send>;

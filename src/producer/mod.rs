@@ -42,6 +42,9 @@ mod window;
 #[cfg(test)]
 pub(crate) mod tests;
 
+#[cfg(all(test, lnc_shuttle))]
+mod model;
+
 pub use self::core::DeliveryCallback;
 pub use handle::Producer;
 pub use message::{now_ns, Message};
