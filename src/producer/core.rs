@@ -110,10 +110,6 @@ impl Shared {
         })
     }
 
-    pub fn has_callback(&self) -> bool {
-        self.has_callback
-    }
-
     fn wake_all(&self, core: &Core) {
         if core.space_waiters > 0 {
             self.space.notify_all();
@@ -400,6 +396,37 @@ impl Shared {
     /// Removes every batch not yet handed to a sender: of `lane`, or of every lane.
     pub fn drain(&self, lane: Option<usize>) -> Vec<Batch> {
         self.core.lock().acc.drain(lane)
+    }
+
+    /// Fails every batch not yet handed to a sender with PURGED. Returns how many records.
+    pub fn purge(&self) -> usize {
+        let batches = self.drain(None);
+        let n = batches.iter().map(|b| b.records()).sum();
+        for b in batches {
+            self.complete(b, 0, Some(Error::new(ErrorCode::Purged, "purged before it was sent")));
+        }
+        n
+    }
+
+    /// The body of `Producer::close`: stop accepting, flush until `deadline`, purge, stop the
+    /// senders (`join_senders` joins their threads), serve what is left, mark closed. False if
+    /// another thread's close did not finish by `deadline`.
+    pub fn close(&self, deadline: Instant, join_senders: impl FnOnce()) -> bool {
+        if !self.begin_close() {
+            return self.wait_closed(deadline);
+        }
+        *self.close_deadline.lock() = Some(deadline);
+        self.flush(deadline);
+        self.abort.store(true, Ordering::Release);
+        self.purge();
+        self.wake_lanes();
+        join_senders();
+        // Everything has its outcome now; serve what is left to the callback.
+        if self.has_callback {
+            self.serve(Instant::now(), deadline, usize::MAX, None);
+        }
+        self.finish_close();
+        true
     }
 
     /// Starts closing (false if already closing or closed); wakes every waiter.

@@ -134,12 +134,7 @@ impl Producer {
     /// Fails every record not yet handed to a sender with PURGED (reported as usual). Returns
     /// how many were purged. Batches being sent or in flight are not affected.
     pub fn purge(&self) -> usize {
-        let batches = self.shared.drain(None);
-        let n = batches.iter().map(|b| b.records()).sum();
-        for b in batches {
-            self.shared.complete(b, 0, Some(Error::new(ErrorCode::Purged, "purged before it was sent")));
-        }
-        n
+        self.shared.purge()
     }
 
     /// Stops accepting records, flushes until `timeout`, then fails what is left (unsent →
@@ -151,27 +146,18 @@ impl Producer {
     /// for `poll_reports`/`poll`. Idempotent; a concurrent second `close` waits for the first up
     /// to its own timeout. From inside this producer's callback it is IN_CALLBACK.
     pub fn close(&self, timeout: Duration) -> Result<()> {
-        let shared = &self.shared;
-        shared.guard_not_in_callback("close")?;
-        let deadline = Instant::now() + timeout;
-        if !shared.begin_close() {
-            return if shared.wait_closed(deadline) { Ok(()) } else { Err(Error::timed_out("another thread's close is still running")) };
+        self.shared.guard_not_in_callback("close")?;
+        let join = || {
+            let threads: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
+            for t in threads {
+                let _ = t.join();
+            }
+        };
+        if self.shared.close(Instant::now() + timeout, join) {
+            Ok(())
+        } else {
+            Err(Error::timed_out("another thread's close is still running"))
         }
-        *shared.close_deadline.lock() = Some(deadline);
-        shared.flush(deadline);
-        shared.abort.store(true, Ordering::Release);
-        self.purge();
-        shared.wake_lanes();
-        let threads: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
-        for t in threads {
-            let _ = t.join();
-        }
-        // Everything has its outcome now; serve what is left to the callback.
-        if shared.has_callback() {
-            shared.serve(Instant::now(), deadline, usize::MAX, None);
-        }
-        shared.finish_close();
-        Ok(())
     }
 
     /// A snapshot of the counters.

@@ -130,31 +130,14 @@ fn sender(s: Arc<Shared>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
 /// The sender threads, joined by whichever `close` runs first.
 type Threads = Arc<shuttle::sync::Mutex<Vec<JoinHandle<()>>>>;
 
-/// `Producer::close` (handle.rs), call for call. True if closed by the deadline.
+/// `Producer::close` (handle.rs runs the same `Shared::close`). True if closed by the deadline.
 fn close(s: &Shared, threads: &Threads, deadline: Instant) -> bool {
-    if !s.begin_close() {
-        return s.wait_closed(deadline);
-    }
-    *s.close_deadline.lock() = Some(deadline);
-    s.flush(deadline);
-    s.abort.store(true, SeqCst);
-    for b in s.drain(None) {
-        s.complete(
-            b,
-            0,
-            Some(Error::new(ErrorCode::Purged, "purged before it was sent")),
-        );
-    }
-    s.wake_lanes();
-    let joined: Vec<JoinHandle<()>> = threads.lock().expect("threads").drain(..).collect();
-    for t in joined {
-        t.join().expect("sender thread");
-    }
-    if s.has_callback() {
-        s.serve(Instant::now(), deadline, usize::MAX, None);
-    }
-    s.finish_close();
-    true
+    s.close(deadline, || {
+        let joined: Vec<JoinHandle<()>> = threads.lock().expect("threads").drain(..).collect();
+        for t in joined {
+            t.join().expect("sender thread");
+        }
+    })
 }
 
 /// Sends each group of opaques with one `send_batch`; returns (accepted, refused with why).
