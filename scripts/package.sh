@@ -39,8 +39,11 @@ cmake -S "$ROOT" -B "$WORK/cmake" -DCMAKE_BUILD_TYPE=Release -DLNC_BUILD_TESTS=O
   -DLNC_BUILD_EXAMPLES=OFF -DLNC_INSTALL_CLI=ON >/dev/null
 cmake --build "$WORK/cmake" -j2
 cmake --install "$WORK/cmake" --prefix "$PREFIX" >/dev/null
-# Release builds carry line tables (debug = 1); ship without them (symbols stay).
+# Release builds carry line tables (debug = 1); ship without them (symbols stay). The static
+# library's objects also embed LLVM bitcode (.llvmbc, for cross-language LTO, which is not
+# offered): it holds the build directory's path and 70% of the size, so it goes too.
 strip --strip-debug "$PREFIX/lib/liblnc.so.$VERSION" "$PREFIX/lib/liblnc.a" "$PREFIX/bin/lnc"
+objcopy --remove-section=.llvmbc --remove-section=.llvmcmd "$PREFIX/lib/liblnc.a"
 [ "$(readlink "$PREFIX/lib/$SONAME")" = "liblnc.so.$VERSION" ] || die "lib/$SONAME is not a link to liblnc.so.$VERSION"
 [ "$(readlink "$PREFIX/lib/liblnc.so")" = "$SONAME" ] || die "lib/liblnc.so is not a link to $SONAME"
 readelf -d "$PREFIX/lib/liblnc.so.$VERSION" | grep -q "(SONAME).*\[$SONAME\]" || die "soname of liblnc.so is not $SONAME"
