@@ -221,7 +221,7 @@ lang_go() {
   mkdir -p "$T/go-app"
   cp "$T/src/go/main.go" "$T/go-app/"
   cd "$T/go-app"
-  export GOPROXY="file://$D/goproxy" GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+  export GOPROXY="file://$D/goproxy" GONOSUMDB=github.com/liblnc/liblnc GOFLAGS=-mod=mod GOTOOLCHAIN=local \
     GOMODCACHE="$T/gomodcache" CGO_ENABLED=1 PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
   go mod init example.com/lncroundtrip >/dev/null 2>&1
   echo "-- go get github.com/liblnc/liblnc/bindings/go@v$VERSION (GOPROXY=file://…/goproxy)"

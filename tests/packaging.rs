@@ -24,7 +24,9 @@ fn python_package_version_is_the_crate_version() {
     assert_eq!(assigned(&init, "__version__").as_deref(), Some(VERSION), "bindings/python/lnc/__init__.py");
     let ffi = read("bindings/python/lnc/_ffi.py");
     let parts: Vec<&str> = VERSION.split('.').collect();
-    for (name, want) in [("LNC_VERSION_MAJOR", parts[0]), ("LNC_VERSION_MINOR", parts[1]), ("LNC_VERSION_PATCH", parts[2])] {
+    for (name, want) in
+        [("LNC_VERSION_MAJOR", parts[0]), ("LNC_VERSION_MINOR", parts[1]), ("LNC_VERSION_PATCH", parts[2])]
+    {
         assert_eq!(assigned(&ffi, name).as_deref(), Some(want), "bindings/python/lnc/_ffi.py {name}");
     }
 }
@@ -42,7 +44,8 @@ fn npm_package_version_is_the_crate_version() {
 fn cmake_takes_its_version_from_cargo_toml() {
     let cmake = read("CMakeLists.txt");
     assert!(
-        cmake.contains("project(lnc VERSION ${LNC_CARGO_VERSION}") && cmake.contains("\"${CMAKE_CURRENT_SOURCE_DIR}/Cargo.toml\""),
+        cmake.contains("project(lnc VERSION ${LNC_CARGO_VERSION}")
+            && cmake.contains("\"${CMAKE_CURRENT_SOURCE_DIR}/Cargo.toml\""),
         "CMakeLists.txt must read its version from Cargo.toml"
     );
     assert!(read("cmake/lnc.pc.in").contains("Version: @PROJECT_VERSION@"), "lnc.pc.in must use the project version");
