@@ -15,7 +15,9 @@
 #        go      go get of the module from the packaged GOPROXY tree, go build through
 #                pkg-config (PKG_CONFIG_PATH = the C archive's lib/pkgconfig)
 # Prints one PASS/FAIL line per language and `packages: N passed, M failed`; exits non-zero if
-# any step fails. LNC_PKG_SKIP_BUILD=1 reuses an existing dist/.
+# any step fails. LNC_PKG_SKIP_BUILD=1 reuses an existing dist/; LNC_PKG_KEEP=1 keeps the
+# temporary directory, whose copy of this script then reruns step 3 with no checkout at all:
+#   bash /tmp/lnc-packages.XXXXXX/test-packages.sh --installed /tmp/lnc-packages.XXXXXX
 set -euo pipefail
 
 if [ "${1:-}" = "--installed" ]; then
@@ -43,6 +45,11 @@ if [ "$MODE" = prepare ]; then
   T="$(mktemp -d /tmp/lnc-packages.XXXXXX)"
   case "$T" in "$ROOT"/*) die "temporary directory $T is inside the checkout" ;; esac
   cleanup() {
+    if [ "${LNC_PKG_KEEP:-}" = 1 ]; then
+      echo "kept $T; with the checkout deleted, rerun the installs and round trips with:"
+      echo "  bash $T/test-packages.sh --installed $T"
+      return
+    fi
     [ -d "$T/gomodcache" ] && chmod -R u+w "$T/gomodcache" 2>/dev/null
     rm -rf "$T"
   }
@@ -120,6 +127,9 @@ else
   echo "checkout $ROOT: hidden (empty) for the rest of the test"
 fi
 D="$T/dist"
+# Rerunnable on the same directory (LNC_PKG_KEEP=1): start from the artifacts alone.
+[ -d "$T/gomodcache" ] && chmod -R u+w "$T/gomodcache"
+rm -rf "$T/c" "$T/c-build" "$T/venv-wheel" "$T/venv-sdist" "$T/node-app" "$T/go-app" "$T/gomodcache"
 mkdir -p "$T/c"
 tar -xzf "$D/liblnc-$VERSION-linux-x86_64.tar.gz" -C "$T/c"
 PREFIX="$T/c/liblnc-$VERSION-linux-x86_64"
