@@ -124,7 +124,7 @@ cd "$T"
 if [ -e "$ROOT/Cargo.toml" ]; then
   echo "note: the checkout $ROOT is visible to this phase" >&2
 else
-  echo "checkout $ROOT: hidden (empty) for the rest of the test"
+  echo "checkout $ROOT: not reachable from here (hidden or deleted)"
 fi
 D="$T/dist"
 # Rerunnable on the same directory (LNC_PKG_KEEP=1): start from the artifacts alone.
