@@ -1,26 +1,14 @@
-//! Generates the C header from src/ffi with cbindgen into OUT_DIR. `tests/header.rs` fails when
-//! it differs from the checked-in include/lnc.h; `LNC_UPDATE_HEADER=1 cargo build` refreshes
-//! the checked-in copy.
-use std::path::PathBuf;
+//! Sets liblnc.so's soname (see README "Install": soname policy). Nothing else happens at build
+//! time: include/lnc.h is generated from src/ffi by cbindgen as a development step (a
+//! dev-dependency, run by `tests/header.rs`), so downstream builds never compile cbindgen.
+//! `LNC_UPDATE_HEADER=1 cargo test --test header` refreshes the checked-in header.
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/ffi");
-    println!("cargo:rerun-if-changed=cbindgen.toml");
-    println!("cargo:rerun-if-env-changed=LNC_UPDATE_HEADER");
-    // A versioned soname so installed programs bind to the ABI major version.
-    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("set by cargo");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,liblnc.so.{major}");
-    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("lnc.h");
-    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
-    let bindings = cbindgen::Builder::new()
-        .with_config(config)
-        // cbindgen follows the `mod` declarations from here.
-        .with_src(crate_dir.join("src/ffi/mod.rs"))
-        .generate()
-        .expect("cbindgen could not generate the header");
-    bindings.write_to_file(&out);
-    if std::env::var_os("LNC_UPDATE_HEADER").is_some() {
-        std::fs::copy(&out, crate_dir.join("include/lnc.h")).expect("write include/lnc.h");
-    }
+    println!("cargo:rerun-if-changed=build.rs");
+    let major: u64 = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("set by cargo").parse().expect("numeric");
+    let minor: u64 = std::env::var("CARGO_PKG_VERSION_MINOR").expect("set by cargo").parse().expect("numeric");
+    // 0.x: every minor release may break the ABI (semver's 0.x rule), so the minor is part of the
+    // soname: liblnc.so.0.1, liblnc.so.0.2, ... From 1.0 on: liblnc.so.<major>.
+    let soname = if major == 0 { format!("liblnc.so.0.{minor}") } else { format!("liblnc.so.{major}") };
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
 }

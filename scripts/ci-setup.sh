@@ -15,7 +15,8 @@ need cmake || missing+=(cmake)
 need valgrind || missing+=(valgrind)
 need make || missing+=(make)
 need pkg-config || missing+=(pkg-config)
-need readelf || missing+=(binutils)
+need readelf && need objcopy && need strip || missing+=(binutils)
+need unshare || missing+=(util-linux)   # scripts/test-packages.sh hides the checkout in a mount namespace
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "ci-setup: installing ${missing[*]}"

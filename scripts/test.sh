@@ -43,10 +43,10 @@ fi
 (cd build && ctest --output-on-failure 2>&1 | tee "$ROOT/target/ctest.log")
 require_tests c "$ROOT/target/ctest.log" '100% tests passed, 0 tests failed out of [1-9]'
 
-step "python: ctypes package (installed into a venv), pytest"
+step "python: ctypes package (installed into a venv), mypy, pytest"
 bash bindings/python/test.sh
 
-step "go: cgo package, go vet, go test -race"
+step "go: cgo package, gofmt -l, go vet, go test -race"
 bash bindings/go/test.sh
 
 step "node: N-API addon, tsc --noEmit, node --test"
@@ -54,6 +54,13 @@ bash bindings/node/test.sh
 
 step "interop: official clients (crates.io + PyPI) and quick fault soak"
 bash scripts/interop.sh
+
+step "packages: scripts/package.sh artifacts installed outside the checkout, round trip per language"
+bash scripts/test-packages.sh
+
+step "lint: cargo clippy --all-targets -D warnings, cargo fmt --check (rustfmt.toml)"
+cargo clippy --all-targets -- -D warnings
+cargo fmt --check
 
 echo
 echo "ALL SUITES PASSED"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Self-contained test of the Go binding: builds liblnc, then `go vet` and `go test -race`.
+# Self-contained test of the Go binding: builds liblnc, then `gofmt -l`, `go vet` and
+# `go test -race`, all with the lnc_inrepo build tag (link the library of this checkout).
 # Fails on any failure or when no test ran. Benchmarks are not run here:
-#   cd bindings/go && go test -bench . -run '^$' -benchtime 1000000x
+#   cd bindings/go && go test -tags lnc_inrepo -bench . -run '^$' -benchtime 1000000x
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -9,15 +10,25 @@ root="$(cd "$here/../.." && pwd)"
 echo "== building liblnc (cargo build --release --lib)"
 (cd "$root" && cargo build --release --lib)
 
-# liblnc.so carries the soname liblnc.so.0: the runtime loader looks for that name next to
-# the rpath set by the cgo flags.
+# In-repo build: the lnc_inrepo tag links target/release/liblnc.so with an rpath to it (the
+# default, pkg-config, is for an installed liblnc). liblnc.so carries a versioned soname
+# (liblnc.so.0.<minor> for 0.x): the loader looks for that name in the rpath directory.
 lib="$root/target/release"
-if [ ! -e "$lib/liblnc.so.0" ]; then
-  ln -sf liblnc.so "$lib/liblnc.so.0"
-fi
+soname=$(readelf -d "$lib/liblnc.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ -n "$soname" ] || { echo "no SONAME in $lib/liblnc.so" >&2; exit 1; }
+ln -sfn liblnc.so "$lib/$soname"
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=lnc_inrepo"
 
 cd "$here"
 export CGO_ENABLED=1
+echo "== gofmt -l ."
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+  echo "gofmt: these files need formatting (run gofmt -w):" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
+
 echo "== go vet ./..."
 go vet ./...
 

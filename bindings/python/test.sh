@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Python binding's one test command: builds liblnc, installs the `lnc` package (bundling
-# liblnc.so) into bindings/python/.venv together with pytest and the seed client
-# (lnc-client==0.2.9, for the interop tests), then runs the suite. Idempotent; exits non-zero
-# on any failure, including when pytest collects no test (its exit code 5).
+# liblnc.so) into bindings/python/.venv together with pytest, mypy and the seed client
+# (lnc-client==0.2.9, for the interop tests), type-checks the package, then runs the suite.
+# Idempotent; exits non-zero on any failure, including when pytest collects no test (exit 5).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,9 +19,12 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 echo "== installing test dependencies"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel >/dev/null
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest "lnc-client==0.2.9"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest mypy "lnc-client==0.2.9"
 
-echo "== installing the lnc package (bundles target/release/liblnc.so)"
+echo "== mypy (package lnc, settings in pyproject.toml)"
+(cd "$HERE" && "$VENV/bin/mypy")
+
+echo "== installing the lnc package (setup.py runs cargo build --release --lib: a no-op here)"
 unset LNC_LIBRARY
 rm -rf "$HERE/build" "$HERE/lnc/_lib"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall "$HERE"

@@ -8,8 +8,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
-test -L "$prefix/lib/liblnc.so" && test -L "$prefix/lib/liblnc.so.0" && test -f "$prefix/lib/liblnc.a"
-readelf -d "$prefix/lib/liblnc.so.0" | grep -q 'SONAME.*liblnc.so.0'
+# Soname policy: liblnc.so.0.<minor> for 0.x, liblnc.so.<major> from 1.0 (real file
+# liblnc.so.<major>.<minor>.<patch>, links <soname> and liblnc.so).
+real=$(cd "$prefix/lib" && ls liblnc.so.*.*.*)
+IFS=. read -r major minor _patch <<<"${real#liblnc.so.}"
+if [ "$major" = 0 ]; then soname=liblnc.so.0.$minor; else soname=liblnc.so.$major; fi
+test -L "$prefix/lib/liblnc.so" && test -L "$prefix/lib/$soname" && test -f "$prefix/lib/liblnc.a"
+readelf -d "$prefix/lib/$real" | grep -q "SONAME.*\[$soname\]"
 
 echo "== find_package(lnc CONFIG REQUIRED)"
 cmake -S "$src_dir" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_RPATH="$prefix/lib" >/dev/null

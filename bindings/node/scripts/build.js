@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // Builds build/lnc.node with the system C compiler against node-api-headers (no node-gyp, no
 // header download). napi_* symbols stay undefined and resolve against the running node.
+// This is a development step (node-api-headers is a devDependency): the npm package ships a
+// prebuilt addon that scripts/package.sh builds with this script.
 //
-// liblnc is looked up in $LNC_LIBRARY_DIR (a directory holding liblnc.so), else the repository's
-// target/release. The addon gets an rpath to that directory ($ORIGIN-relative for the in-repo
-// build), so no LD_LIBRARY_PATH is needed. At run time $LNC_LIBRARY can point the JS loader at a
-// different addon file (see lib/binding.js).
+// Environment:
+//   LNC_LIBRARY_DIR  directory holding liblnc.so (default: the repository's target/release)
+//   LNC_INCLUDE_DIR  directory holding lnc.h (default: the repository's include/)
+//   LNC_ADDON_OUT    output file (default: build/lnc.node)
+//   LNC_ADDON_RPATH  rpath baked into the addon (default: $LNC_LIBRARY_DIR if set, else the
+//                    $ORIGIN-relative path to target/release for the in-repo build)
+// At run time $LNC_ADDON can point the JS loader at a different addon file (lib/binding.js).
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -23,8 +28,15 @@ if (!fs.existsSync(so)) {
   console.error(`liblnc not found at ${so}: run \`cargo build --release --lib\` in ${repo} or set LNC_LIBRARY_DIR`);
   process.exit(1);
 }
-// The soname is liblnc.so.0; cargo writes only liblnc.so. Provide the soname link the loader needs.
-const soname = path.join(libDir, 'liblnc.so.0');
+// liblnc.so carries a versioned soname (liblnc.so.0.<minor> for 0.x) and cargo writes only
+// liblnc.so: provide the soname link the loader needs next to it.
+const dyn = execFileSync('readelf', ['-d', so], { encoding: 'utf8' });
+const m = /\(SONAME\)[^\[]*\[([^\]]+)\]/.exec(dyn);
+if (!m) {
+  console.error(`${so} has no SONAME`);
+  process.exit(1);
+}
+const soname = path.join(libDir, m[1]);
 try {
   fs.lstatSync(soname);
 } catch {
@@ -35,11 +47,11 @@ try {
   }
 }
 
-const outDir = path.join(root, 'build');
+const out = path.resolve(process.env.LNC_ADDON_OUT || path.join(root, 'build', 'lnc.node'));
+const outDir = path.dirname(out);
 fs.mkdirSync(outDir, { recursive: true });
-const out = path.join(outDir, 'lnc.node');
 const relLib = path.relative(outDir, libDir);
-const rpath = process.env.LNC_LIBRARY_DIR ? libDir : `$ORIGIN/${relLib}`;
+const rpath = process.env.LNC_ADDON_RPATH || (process.env.LNC_LIBRARY_DIR ? libDir : `$ORIGIN/${relLib}`);
 const args = [
   '-O2', '-g', '-std=gnu11', '-Wall', '-Wextra', '-Wno-unused-parameter', '-shared', '-fPIC', '-pthread',
   '-I', headers, '-I', includeDir,
