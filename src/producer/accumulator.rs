@@ -5,12 +5,15 @@
 //! larger than the limit travels alone), when it reaches the limit, when `linger.ms` has passed
 //! since its first record, or when a flush forces it.
 //!
-//! **Adaptive batching.** The size limit is `batch.size` while the lane's in-flight window has
-//! room, so at low load nothing waits longer than today. While the window is full, a sealed batch
-//! could not be sent anyway: the limit rises to `batch.size.max` and lingering batches are not
-//! sealed, so the records that arrive while the server works on the window travel together in
-//! one large frame (the server's ingest rate grows with frame size, lwp.md §2.2). When the window
-//! is less than half full again, the limit falls back to `batch.size`.
+//! **Adaptive batching.** The size limit is `batch.size` while the lane has nothing in flight, so
+//! at low load nothing changes: batches are sealed by `linger.ms` or by `batch.size` and sent.
+//! Each batch sealed by size while another is still in flight doubles the limit (records keep
+//! arriving faster than the server acknowledges them), up to `batch.size.max`. While the window is
+//! full a sealed batch could not be sent anyway: the limit is `batch.size.max` and lingering
+//! batches are not sealed, so what arrives while the server works on the window travels in one
+//! large frame (the server's ingest rate grows with frame size, lwp.md §2.2). When the window
+//! empties, the limit falls back to `batch.size`. Linger still bounds how long a record waits
+//! whenever the window has room.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -24,20 +27,20 @@ use crate::wire::header::HEADER_LEN;
 pub(crate) enum WindowLoad {
     /// Every slot is taken.
     Full,
-    /// Less than half the slots are taken (or no connection).
-    Light,
+    /// Nothing in flight (or no connection).
+    Idle,
     /// Anything else.
-    Between,
+    Busy,
 }
 
 impl WindowLoad {
     pub fn of(in_flight: usize, max_in_flight: usize) -> WindowLoad {
         if in_flight >= max_in_flight {
             WindowLoad::Full
-        } else if in_flight * 2 < max_in_flight {
-            WindowLoad::Light
+        } else if in_flight == 0 {
+            WindowLoad::Idle
         } else {
-            WindowLoad::Between
+            WindowLoad::Busy
         }
     }
 }
@@ -49,8 +52,10 @@ pub(crate) struct Accumulator {
     ready: Vec<VecDeque<Batch>>,
     /// Next seal number per lane.
     next_seq: Vec<u64>,
-    /// Size limit per lane now: `batch_size`, or `batch_size_max` while the window is full.
+    /// Size limit per lane now, between `batch_size` and `batch_size_max`.
     limit: Vec<usize>,
+    /// The lane has batches in flight (a batch sealed by size then doubles the limit).
+    busy: Vec<bool>,
     batch_size: usize,
     batch_size_max: usize,
     max_payload: usize,
@@ -71,6 +76,7 @@ impl Accumulator {
             ready: (0..lanes).map(|_| VecDeque::new()).collect(),
             next_seq: vec![0; lanes],
             limit: vec![batch_size; lanes],
+            busy: vec![false; lanes],
             batch_size,
             batch_size_max: batch_size_max.max(batch_size),
             max_payload,
@@ -87,6 +93,14 @@ impl Accumulator {
         topic_id as usize % self.lanes()
     }
 
+    /// A batch of `lane` reached the size limit: if the lane is busy, load outruns the server's
+    /// acknowledgements, so the next batch may be twice as large.
+    fn sealed_by_size(&mut self, lane: usize) {
+        if self.busy[lane] {
+            self.limit[lane] = (self.limit[lane] * 2).min(self.batch_size_max);
+        }
+    }
+
     fn seal(&mut self, mut b: Batch) {
         let lane = self.lane_of(b.topic_id);
         b.seq = self.next_seq[lane];
@@ -94,14 +108,15 @@ impl Accumulator {
         self.ready[lane].push_back(b);
     }
 
-    /// Moves `lane`'s size limit with the load on its in-flight window: up to `batch.size.max`
-    /// when it is full, back to `batch.size` once it is less than half full. In between the limit
-    /// stays, so it does not flap each time one Ack frees one slot.
+    /// Moves `lane`'s size limit with the load on its in-flight window: `batch.size.max` when it
+    /// is full, `batch.size` when it is empty. In between the limit stays (growing as batches
+    /// fill up), so it does not flap each time one Ack frees one slot.
     pub fn set_window_load(&mut self, lane: usize, load: WindowLoad) {
+        self.busy[lane] = load != WindowLoad::Idle;
         match load {
             WindowLoad::Full => self.limit[lane] = self.batch_size_max,
-            WindowLoad::Light => self.limit[lane] = self.batch_size,
-            WindowLoad::Between => {}
+            WindowLoad::Idle => self.limit[lane] = self.batch_size,
+            WindowLoad::Busy => {}
         }
     }
 
@@ -114,15 +129,17 @@ impl Accumulator {
     /// one first if the record would take it past the lane's limit, with room reserved for the
     /// record. True in the second value if a batch was sealed.
     pub fn batch_for(&mut self, topic_id: u32, len: usize, now: Instant) -> (&mut Batch, bool) {
-        let limit = self.limit[self.lane_of(topic_id)];
+        let lane = self.lane_of(topic_id);
         let mut sealed = false;
-        let full = self.open.get(&topic_id).is_some_and(|b| b.payload_len > 0 && b.payload_len + len > limit);
+        let full = self.open.get(&topic_id).is_some_and(|b| b.payload_len > 0 && b.payload_len + len > self.limit[lane]);
         if full {
             if let Some(b) = self.open.remove(&topic_id) {
                 self.seal(b);
+                self.sealed_by_size(lane);
                 sealed = true;
             }
         }
+        let limit = self.limit[lane];
         let cap = self.batch_size.max(len).min(self.max_payload);
         let (timeout, orphans) = (self.delivery_timeout, &self.orphans);
         let b = self.open.entry(topic_id).or_insert_with(|| Batch::new(topic_id, cap, now, timeout, orphans.clone()));
@@ -138,10 +155,11 @@ impl Accumulator {
 
     /// Seals `topic_id`'s open batch if it reached the lane's limit. True if it did.
     pub fn seal_if_full(&mut self, topic_id: u32) -> bool {
-        let limit = self.limit[self.lane_of(topic_id)];
-        if self.open.get(&topic_id).is_some_and(|b| b.payload_len >= limit) {
+        let lane = self.lane_of(topic_id);
+        if self.open.get(&topic_id).is_some_and(|b| b.payload_len >= self.limit[lane]) {
             if let Some(b) = self.open.remove(&topic_id) {
                 self.seal(b);
+                self.sealed_by_size(lane);
                 return true;
             }
         }
@@ -299,58 +317,71 @@ mod tests {
 mod adaptive_tests {
     use super::*;
 
+    fn add(a: &mut Accumulator, len: usize, now: Instant) -> bool {
+        let (b, s) = a.batch_for(1, len, now);
+        b.frame.extend(std::iter::repeat(0).take(len));
+        b.payload_len += len;
+        b.opaques.push(0);
+        b.disarm();
+        assert!(b.frame.capacity() <= HEADER_LEN + 1000, "a buffer never outgrows the largest limit");
+        s | a.seal_if_full(1)
+    }
+
+    fn sizes(a: &mut Accumulator) -> Vec<usize> {
+        std::iter::from_fn(|| a.pop_ready(0)).map(|b| b.payload_len).collect()
+    }
+
     #[test]
-    fn a_full_window_raises_the_limit_and_an_open_window_lowers_it() {
+    fn the_limit_follows_the_load_on_the_window() {
         let now = Instant::now();
         let mut a = Accumulator::new(1, (100, 1000), 1 << 20, Duration::from_secs(60), Arc::new(Orphans::default()));
-        let add = |a: &mut Accumulator, len: usize| {
-            let (b, s) = a.batch_for(1, len, now);
-            b.frame.extend(std::iter::repeat(0).take(len));
-            b.payload_len += len;
-            b.opaques.push(0);
-            b.disarm();
-            assert!(b.frame.capacity() <= HEADER_LEN + 1000, "a buffer never outgrows the limit");
-            s | a.seal_if_full(1)
-        };
-        assert!(!add(&mut a, 60));
-        assert!(add(&mut a, 60), "window has room: sealed at batch.size");
+        // Idle window: sealed at batch.size, and the limit stays.
+        a.set_window_load(0, WindowLoad::Idle);
+        for _ in 0..4 {
+            add(&mut a, 50, now);
+        }
+        assert_eq!(sizes(&mut a), vec![100, 100]);
+        assert_eq!(a.limit(0), 100);
+        // Busy window: each batch sealed by size doubles the limit, up to batch.size.max.
+        a.set_window_load(0, WindowLoad::Busy);
+        for _ in 0..60 {
+            add(&mut a, 50, now);
+        }
+        let s = sizes(&mut a);
+        assert_eq!(&s[..5], &[100, 200, 400, 800, 1000], "{s:?}");
+        assert_eq!(a.limit(0), 1000);
+        // One Ack freeing a slot does not lower it; an empty window does.
+        a.set_window_load(0, WindowLoad::Busy);
+        assert_eq!(a.limit(0), 1000);
+        a.set_window_load(0, WindowLoad::Idle);
+        assert_eq!(a.limit(0), 100);
+        // A full window jumps straight to batch.size.max.
         a.set_window_load(0, WindowLoad::Full);
         assert_eq!(a.limit(0), 1000);
-        for _ in 0..15 {
-            assert!(!add(&mut a, 60), "window full: the batch keeps growing");
+        assert_eq!(WindowLoad::of(16, 16), WindowLoad::Full);
+        assert_eq!(WindowLoad::of(1, 16), WindowLoad::Busy);
+        assert_eq!(WindowLoad::of(0, 16), WindowLoad::Idle);
+        a.drain(None);
+    }
+
+    #[test]
+    fn small_sealed_batches_of_a_topic_leave_merged_up_to_the_limit() {
+        let now = Instant::now();
+        let mut a = Accumulator::new(1, (100, 1000), 1 << 20, Duration::from_secs(60), Arc::new(Orphans::default()));
+        for _ in 0..40 {
+            add(&mut a, 50, now);
         }
-        assert!(add(&mut a, 60) || add(&mut a, 60), "sealed at batch.size.max");
-        let sizes: Vec<usize> = std::iter::from_fn(|| a.pop_ready(0)).map(|b| b.payload_len).collect();
-        assert_eq!(sizes[0], 60);
-        assert!(sizes[1] > 900 && sizes[1] <= 1000, "{sizes:?}");
-        // Small batches sealed before the window filled leave together, up to the limit.
-        a.set_window_load(0, WindowLoad::Light);
-        for _ in 0..20 {
-            add(&mut a, 60);
-        }
-        a.seal_due(0, now, Duration::ZERO, true);
         a.set_window_load(0, WindowLoad::Full);
         let run = a.pop_ready_run(0);
-        assert!(run.len() > 1 && run.iter().map(|b| b.payload_len).sum::<usize>() <= 1000, "{}", run.len());
-        let mut merged = None::<Batch>;
-        for b in run {
-            match merged.as_mut() {
-                None => merged = Some(b),
-                Some(m) => m.absorb(b),
-            }
+        assert_eq!(run.iter().map(|b| b.payload_len).sum::<usize>(), 1000, "{}", run.len());
+        let mut it = run.into_iter();
+        let mut merged = it.next().unwrap();
+        for b in it {
+            merged.absorb(b);
         }
-        let mut merged = merged.unwrap();
         assert_eq!(merged.payload_len, merged.frame.len() - HEADER_LEN);
-        assert_eq!(merged.records(), merged.payload_len / 60);
+        assert_eq!(merged.records(), 20);
         merged.disarm();
-        a.set_window_load(0, WindowLoad::Between);
-        assert_eq!(a.limit(0), 1000, "one free slot does not lower the limit");
-        a.set_window_load(0, WindowLoad::Light);
-        assert_eq!(a.limit(0), 100);
-        assert_eq!(WindowLoad::of(16, 16), WindowLoad::Full);
-        assert_eq!(WindowLoad::of(8, 16), WindowLoad::Between);
-        assert_eq!(WindowLoad::of(7, 16), WindowLoad::Light);
-        assert_eq!(WindowLoad::of(0, 1), WindowLoad::Light);
         a.drain(None);
     }
 }

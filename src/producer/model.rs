@@ -110,7 +110,7 @@ fn sender(s: Arc<Shared>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
     thread::spawn(move || {
         let mut batch_id = 0;
         loop {
-            s.seal_due(0, Instant::now(), super::accumulator::WindowLoad::Light);
+            s.seal_due(0, Instant::now(), super::accumulator::WindowLoad::Idle);
             if s.abort.load(SeqCst) || s.fatal().is_some() {
                 fail_lane(&s, 0);
                 return;
