@@ -250,7 +250,7 @@ impl StandaloneConsumer {
 
     /// Creates a consumer that keeps its offsets in `store`.
     pub fn with_store(config: &Config, store: Arc<dyn OffsetStore>) -> Result<StandaloneConsumer> {
-        let net = NetConfig::from_config(config);
+        let net = NetConfig::from_config(config)?;
         let aux = ControlClient::new(net.clone(), "consumer-aux");
         let topic_id = match config.get_u64("topic.id") as u32 {
             0 => {
@@ -810,7 +810,7 @@ impl Fetcher {
             Err(e) => {
                 self.leader = None;
                 self.reconnect_at = Instant::now() + self.reconnect.next_delay();
-                if e.code == ErrorCode::AuthFailed {
+                if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls {
                     self.paused = true;
                     self.report(e, None);
                 } else if !self.outage_reported {

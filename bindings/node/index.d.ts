@@ -321,7 +321,7 @@ export declare class MockBroker {
 export type ErrorCode =
   | 'INVALID_ARG' | 'UNKNOWN_KEY' | 'INVALID_VALUE' | 'TIMED_OUT' | 'QUEUE_FULL' | 'CLOSED' | 'PROTOCOL'
   | 'CORRUPT_RECORD' | 'PANIC' | 'TRANSPORT' | 'MSG_TOO_LARGE' | 'OFFSET_OUT_OF_RANGE' | 'PURGED'
-  | 'UNKNOWN_OUTCOME' | 'IN_CALLBACK' | 'STATE' | 'IO' | 'UNKNOWN_TOPIC' | 'NOT_LEADER' | 'FORWARD_FAILED'
+  | 'UNKNOWN_OUTCOME' | 'IN_CALLBACK' | 'STATE' | 'IO' | 'TLS' | 'UNKNOWN_TOPIC' | 'NOT_LEADER' | 'FORWARD_FAILED'
   | 'RATE_LIMITED' | 'AUTH_REQUIRED' | 'AUTH_FAILED' | 'CATCHING_UP' | 'TOPIC_EXISTS' | 'INVALID_NAME'
   | 'SERVER_ERROR' | 'UNKNOWN';
 
@@ -354,6 +354,8 @@ export declare class OffsetOutOfRangeError extends LncError {}
 export declare class DeliveryError extends LncError {}
 export declare class StateError extends LncError {}
 export declare class IoError extends LncError {}
+/** The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused). */
+export declare class TlsError extends LncError {}
 /** Server error categories (positive codes). */
 export declare class ServerError extends LncError {}
 export declare class UnknownTopicError extends ServerError {}

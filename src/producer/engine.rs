@@ -230,7 +230,7 @@ impl Producer {
 
     fn build(config: &Config, callback: Option<DeliveryCallback>) -> Result<Producer> {
         let settings = Settings::from_config(config);
-        let net = NetConfig::from_config(config);
+        let net = NetConfig::from_config(config)?;
         if settings.batch_size > settings.max_payload {
             return Err(Error::new(ErrorCode::InvalidValue, "batch.size exceeds max.frame.bytes minus the 44-byte header"));
         }
@@ -988,7 +988,7 @@ impl Sender_ {
                     Err(_) => self.next_connect = now + self.backoff.next_delay(),
                 }
             }
-            Err(e) if e.code == ErrorCode::AuthFailed => {
+            Err(e) if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls => {
                 self.inner.fail_fatal(e);
                 self.fail_everything();
             }

@@ -152,7 +152,7 @@ Prints the server's cluster status (GetClusterStatus): mode, node, leader, term,
 ";
 
 pub const MOCK: &str = "\
-usage: lnc mock [--host HOST] [--port P] [--ack-delay-ms N] [-X KEY=VALUE]…
+usage: lnc mock [--host HOST] [--port P] [--ack-delay-ms N] [--tls-cert F --tls-key F [--tls-client-ca F]] [-X KEY=VALUE]…
 
 Runs the embedded mock broker (an in-memory LWP server behaving like the deployed LANCE server)
 until Ctrl-C or SIGTERM. The first line on stdout is its address (host:port), so scripts can do
@@ -162,9 +162,13 @@ options:
       --host HOST         listen address (default 127.0.0.1)
       --port P            port (default 1992; 0 = ephemeral)
       --ack-delay-ms N    durability delay before Acks (default 5, like the server's fsync window)
+      --tls-cert F        listen with TLS: server certificate chain (PEM); needs --tls-key and a
+                          liblnc built with the cargo feature `tls`
+      --tls-key F         the server certificate's private key (PEM)
+      --tls-client-ca F   demand a client certificate signed by a CA in F (mutual TLS)
   -X, --config KEY=VALUE  mock settings, with or without a `mock.` prefix: ack.delay.ms, checksum,
                           max.payload.bytes, auth.token, write.only, fetch.rate.limit.bytes,
-                          segment.bytes, host, port
+                          segment.bytes, host, port, tls.cert, tls.key, tls.client.ca
 ";
 
 pub const BENCH: &str = "\
