@@ -26,7 +26,15 @@ pub fn run(argv: &[String]) -> CliResult {
     let p = parse(
         &format!("bench {which}"),
         &argv[1..],
-        &[BOOTSTRAP, CONFIG, opt("count", Some('n')), opt("size", Some('s')), opt("connections", None), switch("no-compare", None)],
+        &[
+            BOOTSTRAP,
+            CONFIG,
+            opt("count", Some('n')),
+            opt("size", Some('s')),
+            opt("connections", None),
+            switch("no-compare", None),
+            switch("tls", None),
+        ],
         help_text,
     )?;
     p.expect_positionals(&[])?;
@@ -39,6 +47,12 @@ pub fn run(argv: &[String]) -> CliResult {
     println!("lnc bench {which}: liblnc {}, {} records of {size} bytes, {conns} connection(s)", lnc::VERSION, group(n));
     println!("{}", crate::quickstart::profile_line(&build_config(&p, crate::quickstart::THROUGHPUT_PROFILE)?));
     println!("{:<26} {:>14} {:>10} {:>11} {:>11}", "target", "records/s", "MB/s", "ack p50", "ack p99");
+    if p.has("tls") {
+        if p.has("bootstrap") {
+            return Err(p.usage("--tls compares plaintext, the TLS mock and stunnel on this machine; against a TLS server use -b with -X security.protocol=tls (and tls.* keys)"));
+        }
+        return tls_rows(&p, which, n, size, conns);
+    }
     if p.has("bootstrap") {
         let c = build_config(&p, crate::quickstart::THROUGHPUT_PROFILE)?;
         one(&p, which, &c, &servers(&c), n, size, conns)?;
@@ -106,7 +120,61 @@ fn compare(which: &str, p: &Parsed, c: &Config, size: usize, command: &str) -> C
     }
 }
 
-fn one(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult {
+/// `--tls`: the same workload against the plaintext mock, the mock's own TLS listener (rustls on
+/// both ends) and stunnel4 in front of the plaintext mock, in one run, with the ratios. Client
+/// certificates are used on both TLS paths; the certificates are throwaway (openssl CLI).
+fn tls_rows(p: &Parsed, which: &str, n: u64, size: usize, conns: u32) -> CliResult {
+    use lnc::mock::{MockBroker, MockConfig};
+    let pki = crate::tlsenv::make_pki(None)?;
+    let base = build_config(p, crate::quickstart::THROUGHPUT_PROFILE)?;
+    let start = |tls: bool| {
+        let mut mc = MockConfig { ack_delay: std::time::Duration::ZERO, ..MockConfig::default() };
+        if tls {
+            mc.tls_cert = Some(pki.server_cert.clone());
+            mc.tls_key = Some(pki.server_key.clone());
+            mc.tls_client_ca = Some(pki.ca.clone());
+        }
+        MockBroker::start(mc).map_err(|e| Exit::Runtime(format!("cannot start the embedded mock: {e}")))
+    };
+    let with = |addr: &str, tls: bool| -> CliResult<Config> {
+        let mut c = base.clone();
+        let mut set = |k: &str, v: &str| c.set(k, v).map_err(|e| Exit::Runtime(format!("{k}: {}", e.message)));
+        set("bootstrap.servers", addr)?;
+        if tls {
+            set("security.protocol", "tls")?;
+            set("tls.ca.location", &pki.ca)?;
+            set("tls.certificate.location", &pki.client_cert)?;
+            set("tls.key.location", &pki.client_key)?;
+        }
+        Ok(c)
+    };
+    let plain = start(false)?;
+    let r_plain = one(p, which, &with(&plain.address_string(), false)?, "plaintext mock, 0 ms", n, size, conns)?;
+    let tls_mock = start(true)?;
+    let r_tls = one(p, which, &with(&tls_mock.address_string(), true)?, "TLS mock (rustls), 0 ms", n, size, conns)?;
+    tls_mock.stop();
+    let r_stunnel = match crate::tlsenv::start_stunnel(&pki, &plain.address_string(), true) {
+        Ok(st) => {
+            let r = one(p, which, &with(&st.addr, true)?, "stunnel -> mock, 0 ms", n, size, conns)?;
+            drop(st);
+            Some(r)
+        }
+        Err(Exit::Runtime(why)) => {
+            println!("{:<26} skipped: {why}", "stunnel -> mock");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    plain.stop();
+    println!(
+        "TLS / plaintext records/s: rustls mock {:.2}{} (same run; ring provider, mutual TLS, client and mock share this machine's cores)",
+        r_tls / r_plain,
+        r_stunnel.map(|s| format!(", stunnel {:.2}", s / r_plain)).unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn one(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult<f64> {
     let mut c = c.clone();
     if !p.all("config").iter().any(|kv| kv.starts_with("connections=")) {
         c.set("connections", &conns.to_string()).map_err(|e| p.usage(e.message))?;
@@ -119,12 +187,14 @@ fn one(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, co
         })
         .collect::<CliResult<_>>()?;
     let ps = produce_n(&c, &topics, n, size, true)?;
+    let rate: f64;
     if ps.failed > 0 {
         return Err(Exit::Runtime(format!("{label}: {} records failed: {}", ps.failed, ps.first_error.unwrap_or_default())));
     }
     if which == "produce" {
         let (rps, mbps) = rates(ps.acked, ps.bytes, ps.elapsed);
         println!("{:<26} {:>14} {:>10.1} {:>11} {:>11}", label, group(rps as u64), mbps, us(ps.p50_us), us(ps.p99_us));
+        rate = rps;
     } else {
         let mut total = (0u64, 0u64, std::time::Duration::ZERO);
         for (i, t) in topics.iter().enumerate() {
@@ -137,11 +207,12 @@ fn one(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, co
         }
         let (rps, mbps) = rates(total.0, total.1, total.2);
         println!("{:<26} {:>14} {:>10.1} {:>11} {:>11}", label, group(rps as u64), mbps, "-", "-");
+        rate = rps;
     }
     if p.has("bootstrap") {
         for t in topics {
             let _ = admin.delete_topic(t, None);
         }
     }
-    Ok(())
+    Ok(rate)
 }
