@@ -168,6 +168,10 @@ typedef enum {
    */
   LNC_ERR_IO = -17,
   /**
+   * The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused).
+   */
+  LNC_ERR_TLS = -18,
+  /**
    * Unknown topic.
    */
   LNC_ERR_UNKNOWN_TOPIC = 1,

@@ -6,8 +6,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-echo "== building liblnc (cargo build --release --lib)"
-(cd "$root" && cargo build --release --lib)
+echo "== building liblnc with TLS, and lnc for the TLS fixture (cargo build --release --features tls --lib --bin lnc)"
+(cd "$root" && cargo build --release --features tls --lib --bin lnc)
 
 # liblnc.so carries the soname liblnc.so.0: the runtime loader looks for that name next to
 # the rpath set by the cgo flags.

@@ -20,7 +20,7 @@ const cc = process.env.CC || 'cc';
 
 const so = path.join(libDir, 'liblnc.so');
 if (!fs.existsSync(so)) {
-  console.error(`liblnc not found at ${so}: run \`cargo build --release --lib\` in ${repo} or set LNC_LIBRARY_DIR`);
+  console.error(`liblnc not found at ${so}: run \`cargo build --release --features tls --lib\` in ${repo} or set LNC_LIBRARY_DIR`);
   process.exit(1);
 }
 // The soname is liblnc.so.0; cargo writes only liblnc.so. Provide the soname link the loader needs.
