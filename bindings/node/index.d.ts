@@ -25,6 +25,19 @@ export interface Config {
   'auth.token'?: string;
   'max.frame.bytes'?: number;
   'redirect.max'?: number;
+  /** 'tls' encrypts every connection (needs a liblnc built with the cargo feature tls). */
+  'security.protocol'?: 'plaintext' | 'tls';
+  /** PEM file or directory of the CAs to trust; default: the platform's roots. */
+  'tls.ca.location'?: string;
+  /** Client certificate chain (PEM) for mutual TLS, with tls.key.location. */
+  'tls.certificate.location'?: string;
+  /** The client certificate's private key (PEM). */
+  'tls.key.location'?: string;
+  /** Name verified and sent as SNI (default: the host dialed); set it when dialing an IP. */
+  'tls.server.name'?: string;
+  /** false is refused unless tls.insecure.acknowledged is true; then warns at every connect. */
+  'tls.verify'?: boolean;
+  'tls.insecure.acknowledged'?: boolean;
   [key: string]: ConfigValue | undefined;
 }
 
@@ -272,6 +285,11 @@ export interface MockSettings {
   'write.only'?: boolean;
   'fetch.rate.limit.bytes'?: number;
   'segment.bytes'?: number;
+  /** Listen with TLS: server certificate chain and key (PEM files; liblnc built with tls). */
+  'tls.cert'?: string;
+  'tls.key'?: string;
+  /** Demand client certificates signed by a CA in this PEM file (mutual TLS). */
+  'tls.client.ca'?: string;
   [key: string]: ConfigValue | undefined;
 }
 
