@@ -317,9 +317,7 @@ fn tls_read(shared: &Shared, tls: &Mutex<TlsSession>, stream: &mut TcpStream, ra
 fn read_error(shared: &Shared, e: std::io::Error) -> Error {
     #[cfg(feature = "tls")]
     if let Some(t) = super::tls::tls_failure(&e) {
-        let tls = shared.cfg.tls.as_deref();
-        let name = tls.and_then(|s| s.server_name.as_ref()).map(|n| n.to_str().into_owned()).unwrap_or_default();
-        return super::tls::classify(t, "the server", &name, tls);
+        return super::tls::classify_established(t, shared.cfg.tls.as_deref());
     }
     let _ = shared;
     if e.kind() == std::io::ErrorKind::InvalidData {

@@ -181,8 +181,13 @@ mod enabled {
                 }
                 Err(_) => continue,
             };
-            for cert in certs {
-                store.add(cert).map_err(|e| invalid("tls.ca.location", format!("bad CA certificate in {}: {e}", f.display())))?;
+            if path.is_dir() {
+                // A system directory may hold certificates webpki cannot use: skip those.
+                store.add_parsable_certificates(certs);
+            } else {
+                for cert in certs {
+                    store.add(cert).map_err(|e| invalid("tls.ca.location", format!("bad CA certificate in {}: {e}", f.display())))?;
+                }
             }
         }
         if store.is_empty() {
@@ -296,8 +301,29 @@ mod enabled {
         }
     }
 
-    /// A clear error for a TLS failure with `peer`: which side's certificate, and what to change.
+    /// A clear error for a TLS failure of the handshake with `peer`: which side's certificate,
+    /// and what to change. Not retryable: retrying alone cannot fix a certificate or a protocol
+    /// mismatch.
     pub fn classify(e: &rustls::Error, peer: &str, name: &str, settings: Option<&TlsSettings>) -> Error {
+        let why = explain(e, name, settings);
+        Error::new(ErrorCode::Tls, format!("TLS handshake with {peer} failed: {why}")).fatal()
+    }
+
+    /// A TLS failure on an established connection (a late certificate refusal under TLS 1.3, a
+    /// corrupted record, an alert). Fatal only when a certificate is the cause; otherwise the
+    /// connection is simply lost and may be re-established.
+    pub fn classify_established(e: &rustls::Error, settings: Option<&TlsSettings>) -> Error {
+        let name = settings.and_then(|s| s.server_name.as_ref()).map(|n| n.to_str().into_owned()).unwrap_or_default();
+        let why = explain(e, &name, settings);
+        let err = Error::new(ErrorCode::Tls, format!("TLS failure on the connection: {why}"));
+        if certificate_cause(e) {
+            err.fatal()
+        } else {
+            err.with_retryable(true)
+        }
+    }
+
+    fn explain(e: &rustls::Error, name: &str, settings: Option<&TlsSettings>) -> String {
         use AlertDescription as A;
         let roots = settings.map(|s| s.roots.as_str()).unwrap_or("the configured roots");
         let why = match e {
@@ -334,8 +360,7 @@ mod enabled {
             }
             other => other.to_string(),
         };
-        // Every TLS-level failure is a configuration or peer problem: retrying alone cannot help.
-        Error::new(ErrorCode::Tls, format!("TLS handshake with {peer} failed: {why}")).fatal()
+        why
     }
 
     /// The name verified and sent as SNI when dialing `server` (`host:port`).
