@@ -20,6 +20,8 @@ need readelf || missing+=(binutils)
 # throwaway certificates of `lnc tls-fixture` / `lnc bench --tls`.
 need stunnel4 || need stunnel || missing+=(stunnel4)
 need openssl || missing+=(openssl)
+# The platform roots liblnc loads when tls.ca.location is empty (tests/tls.rs checks them).
+[ -d /etc/ssl/certs ] && [ -n "$(ls -A /etc/ssl/certs 2>/dev/null)" ] || missing+=(ca-certificates)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "ci-setup: installing ${missing[*]}"

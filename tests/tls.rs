@@ -493,3 +493,22 @@ fn cli_mock_with_tls_flags() {
     let _ = child.wait();
     result.unwrap();
 }
+
+/// Without tls.ca.location the platform's roots are loaded (rustls-native-certs): a handle is
+/// created, and a server signed by a private CA is then rejected as an unknown issuer. A system
+/// directory of PEM files also works as tls.ca.location.
+#[test]
+fn platform_roots_by_default() {
+    let pki = Pki::new("roots");
+    let m = pki.mock(false);
+    let mut c = Config::new();
+    c.set("bootstrap.servers", &m.address_string()).unwrap();
+    c.set("security.protocol", "tls").unwrap();
+    let e = connect_error(&c);
+    assert_tls(&e, "unknown issuer");
+    assert!(e.message.contains("the platform's"), "{e}");
+    if Path::new("/etc/ssl/certs").is_dir() {
+        c.set("tls.ca.location", "/etc/ssl/certs").unwrap();
+        assert_tls(&connect_error(&c), "unknown issuer");
+    }
+}
