@@ -168,6 +168,10 @@ typedef enum {
    */
   LNC_ERR_IO = -17,
   /**
+   * The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused).
+   */
+  LNC_ERR_TLS = -18,
+  /**
    * Unknown topic.
    */
   LNC_ERR_UNKNOWN_TOPIC = 1,
@@ -1068,8 +1072,9 @@ lnc_err_t lnc_consumer_free(lnc_consumer_t *c);
 /**
  * Starts a mock broker on 127.0.0.1 (ephemeral port by default). `keys`/`values` are `count`
  * settings: `host`, `port`, `ack.delay.ms` (default 5), `checksum`, `max.payload.bytes`,
- * `auth.token`, `write.only`, `fetch.rate.limit.bytes`, `segment.bytes`. A bad setting is
- * INVALID_VALUE with the reason in `errbuf`.
+ * `auth.token`, `write.only`, `fetch.rate.limit.bytes`, `segment.bytes`, and with a liblnc built
+ * with TLS `tls.cert`, `tls.key` (PEM files: listen with TLS) and `tls.client.ca` (demand client
+ * certificates signed by it). A bad setting is INVALID_VALUE with the reason in `errbuf`.
  */
 lnc_err_t lnc_mock_new(const char *const *keys,
                        const char *const *values,

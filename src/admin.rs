@@ -74,7 +74,7 @@ pub struct Admin {
 impl Admin {
     /// An admin client for `config` (connects on the first call).
     pub fn new(config: &Config) -> Result<Admin> {
-        let net = NetConfig::from_config(config);
+        let net = NetConfig::from_config(config)?;
         Ok(Admin { default_timeout: net.request_timeout, client: ControlClient::new(net, "admin") })
     }
 

@@ -108,7 +108,8 @@ pub const KEYS: &[KeyDef] = &[
     key("client.id", Kind::Str, "liblnc", Scope::Common, "Free-form name of this client, used in logs and metrics."),
     key("checksum", Kind::Enum(&["crc32", "crc32c"]), "crc32", Scope::Common,
         "Frame checksum: crc32 (IEEE, what the deployed server speaks) or crc32c (the written spec; the deployed server refuses it)."),
-    key("connect.timeout.ms", Kind::Int { min: 1, max: MS_MAX }, "10000", Scope::Common, "Timeout for one TCP connect (plus authentication) attempt."),
+    key("connect.timeout.ms", Kind::Int { min: 1, max: MS_MAX }, "10000", Scope::Common,
+        "Timeout for one connect attempt: TCP connect, TLS handshake and authentication together."),
     key("request.timeout.ms", Kind::Int { min: 1, max: MS_MAX }, "30000", Scope::Common,
         "Deadline for a reply (control reply, Ack, keepalive reply); on expiry the connection is closed."),
     key("keepalive.interval.ms", Kind::Int { min: 0, max: MS_MAX }, "10000", Scope::Common,
@@ -121,6 +122,21 @@ pub const KEYS: &[KeyDef] = &[
     key("max.frame.bytes", Kind::Int { min: 44 + 1024, max: 1 << 31 }, "16777260", Scope::Common,
         "Largest frame sent or accepted, header included (the server's 16 MiB payload limit + 44)."),
     key("redirect.max", Kind::Int { min: 0, max: 100 }, "3", Scope::Common, "How many NOT_LEADER redirects one request may follow."),
+    // --- TLS (all handles; needs a liblnc built with the cargo feature `tls`) ---
+    key("security.protocol", Kind::Enum(&["plaintext", "tls"]), "plaintext", Scope::Common,
+        "plaintext, or tls for every connection (bootstrap, redirects, producer, consumer, admin); tls needs a liblnc built with the cargo feature tls."),
+    key("tls.ca.location", Kind::Str, "", Scope::Common,
+        "PEM file or directory of PEM files with the CA certificates trusted for the server (empty = the platform's roots, loaded with the rustls-native-certs crate)."),
+    key("tls.certificate.location", Kind::Str, "", Scope::Common,
+        "PEM file with the client certificate chain for mutual TLS (with tls.key.location)."),
+    key("tls.key.location", Kind::Str, "", Scope::Common,
+        "PEM file with the client certificate's private key (PKCS#8, PKCS#1 or SEC1) for mutual TLS."),
+    key("tls.server.name", Kind::Str, "", Scope::Common,
+        "Name sent as SNI and verified against the server's certificate (empty = the host dialed, the redirect target's host after NOT_LEADER); set it when connecting by IP address."),
+    key("tls.verify", Kind::Bool, "true", Scope::Common,
+        "Verify the server's certificate chain and name; false is refused unless tls.insecure.acknowledged=true, and then warns on stderr at every connect."),
+    key("tls.insecure.acknowledged", Kind::Bool, "false", Scope::Common,
+        "Must be true for tls.verify=false to be accepted (the connection is then open to impersonation)."),
     // --- producer ---
     key("batch.size", Kind::Int { min: 1, max: MIB16 }, "32768", Scope::Producer, "Seal a topic's batch when it reaches this many payload bytes while the in-flight window has room (the low-load batch size)."),
     key("batch.size.max", Kind::Int { min: 1, max: MIB16 }, "1048576", Scope::Producer, "While the in-flight window is full, batches grow up to this many payload bytes (adaptive batching; <= batch.size turns it off; capped by max.frame.bytes)."),
@@ -209,7 +225,7 @@ impl Config {
                 .unwrap_or_default();
             Error::new(ErrorCode::UnknownKey, format!("unknown configuration key \"{key}\"{hint}"))
         })?;
-        validate(def, value).map_err(|why| {
+        validate(def, value).and_then(|()| build_supports(def.name, value.trim())).map_err(|why| {
             let shown = if def.secret { "<redacted>".to_string() } else { format!("\"{value}\"") };
             Error::new(ErrorCode::InvalidValue, format!("invalid value {shown} for \"{key}\": {why}"))
         })?;
@@ -281,10 +297,49 @@ impl Config {
         (self.get_u64("max.frame.bytes") - 44) as usize
     }
 
+    /// Checks the keys that only make sense together: `security.protocol` and the `tls.*` keys.
+    /// A TLS key with `security.protocol=plaintext` is an error (never silently ignored), as is
+    /// `tls.verify=false` without `tls.insecure.acknowledged=true`, half a client certificate, or
+    /// `tls` in a build without the `tls` feature. Run when a handle is created.
+    pub fn check_security(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::new(ErrorCode::InvalidValue, m));
+        let protocol = self.get_str("security.protocol");
+        let tls_keys: Vec<&str> = KEYS.iter().map(|k| k.name).filter(|n| n.starts_with("tls.") && self.is_set(n)).collect();
+        if protocol != "tls" {
+            if !tls_keys.is_empty() {
+                return bad(format!(
+                    "{} set while security.protocol is {protocol}: set security.protocol=tls to use TLS, or remove the TLS keys",
+                    tls_keys.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            return Ok(());
+        }
+        build_supports("security.protocol", &protocol).or_else(|why| bad(format!("invalid value \"tls\" for \"security.protocol\": {why}")))?;
+        if !self.get_bool("tls.verify") && !self.get_bool("tls.insecure.acknowledged") {
+            return bad("tls.verify=false turns off server authentication: it is accepted only together with tls.insecure.acknowledged=true".into());
+        }
+        let (cert, key) = (self.get_str("tls.certificate.location"), self.get_str("tls.key.location"));
+        if cert.is_empty() != key.is_empty() {
+            return bad("a client certificate needs both tls.certificate.location and tls.key.location".into());
+        }
+        if !self.get_bool("tls.verify") && self.is_set("tls.ca.location") {
+            return bad("tls.ca.location is set but tls.verify=false would ignore it".into());
+        }
+        Ok(())
+    }
+
     /// The bootstrap list as `host:port` strings.
     pub fn servers(&self) -> Vec<String> {
         parse_servers(&self.get_str("bootstrap.servers")).unwrap_or_default()
     }
+}
+
+/// Values this build cannot honour: `security.protocol=tls` without the `tls` feature.
+fn build_supports(key: &str, value: &str) -> std::result::Result<(), String> {
+    if key == "security.protocol" && value == "tls" && !cfg!(feature = "tls") {
+        return Err("this liblnc was built without TLS support (rebuild with the cargo feature \"tls\": cargo build --features tls)".into());
+    }
+    Ok(())
 }
 
 fn validate(def: &KeyDef, raw: &str) -> std::result::Result<(), String> {
@@ -406,6 +461,29 @@ mod tests {
         let mut c = Config::new();
         c.set("auth.token", "s3cret").unwrap();
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn security_keys_checked_together() {
+        let c = Config::from_pairs([("tls.ca.location", "/x.pem")]).unwrap();
+        let e = c.check_security().unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidValue);
+        assert!(e.message.contains("tls.ca.location") && e.message.contains("plaintext"), "{e}");
+        let e = Config::from_pairs([("security.protocol", "plaintext"), ("tls.verify", "true")]).unwrap().check_security().unwrap_err();
+        assert!(e.message.contains("tls.verify"), "{e}");
+        Config::new().check_security().unwrap();
+        if cfg!(feature = "tls") {
+            let mut c = Config::from_pairs([("security.protocol", "tls"), ("tls.verify", "false")]).unwrap();
+            assert!(c.check_security().unwrap_err().message.contains("tls.insecure.acknowledged"));
+            c.set("tls.insecure.acknowledged", "true").unwrap();
+            c.check_security().unwrap();
+            let c = Config::from_pairs([("security.protocol", "tls"), ("tls.certificate.location", "/c.pem")]).unwrap();
+            assert!(c.check_security().unwrap_err().message.contains("tls.key.location"));
+        } else {
+            let e = Config::new().set("security.protocol", "tls").unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidValue);
+            assert!(e.message.contains("built without TLS"), "{e}");
+        }
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub enum ErrorCode {
     State = -16,
     /// A local I/O failure (offset store files).
     Io = -17,
+    /// The TLS handshake failed: unknown CA, expired certificate, name mismatch, client
+    /// certificate refused, or no common protocol. Not retryable when a certificate is the cause.
+    Tls = -18,
     /// The topic does not exist (ingest, fetch, get, delete).
     UnknownTopic = 1,
     /// The node is not the leader; `leader` may hold the address to redirect to.
@@ -70,7 +73,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tables and bindings.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::Ok,
         ErrorCode::InvalidArg,
         ErrorCode::UnknownKey,
@@ -89,6 +92,7 @@ impl ErrorCode {
         ErrorCode::InCallback,
         ErrorCode::State,
         ErrorCode::Io,
+        ErrorCode::Tls,
         ErrorCode::UnknownTopic,
         ErrorCode::NotLeader,
         ErrorCode::ForwardFailed,
@@ -128,6 +132,7 @@ impl ErrorCode {
             InCallback => "IN_CALLBACK",
             State => "STATE",
             Io => "IO",
+            Tls => "TLS",
             UnknownTopic => "UNKNOWN_TOPIC",
             NotLeader => "NOT_LEADER",
             ForwardFailed => "FORWARD_FAILED",
@@ -163,6 +168,7 @@ impl ErrorCode {
             InCallback => "call not allowed from inside a callback of the same handle",
             State => "operation invalid in the current state",
             Io => "local I/O error",
+            Tls => "TLS handshake failed",
             UnknownTopic => "unknown topic",
             NotLeader => "server is not the leader",
             ForwardFailed => "server failed to forward to the leader",

@@ -55,6 +55,7 @@ const (
 	CodeInCallback       Code = C.LNC_ERR_IN_CALLBACK         // not allowed from inside a callback
 	CodeState            Code = C.LNC_ERR_STATE               // invalid in the handle's current state
 	CodeIO               Code = C.LNC_ERR_IO                  // local I/O failure
+	CodeTLS              Code = C.LNC_ERR_TLS                 // the TLS handshake failed
 	CodeUnknownTopic     Code = C.LNC_ERR_UNKNOWN_TOPIC       // unknown topic
 	CodeNotLeader        Code = C.LNC_ERR_NOT_LEADER          // the server is not the leader
 	CodeForwardFailed    Code = C.LNC_ERR_FORWARD_FAILED      // the server failed to forward to the leader
@@ -71,7 +72,7 @@ const (
 var AllCodes = []Code{
 	CodeInvalidArg, CodeUnknownKey, CodeInvalidValue, CodeTimedOut, CodeQueueFull, CodeClosed,
 	CodeProtocol, CodeCorruptRecord, CodePanic, CodeTransport, CodeMsgTooLarge, CodeOffsetOutOfRange,
-	CodePurged, CodeUnknownOutcome, CodeInCallback, CodeState, CodeIO,
+	CodePurged, CodeUnknownOutcome, CodeInCallback, CodeState, CodeIO, CodeTLS,
 	CodeUnknownTopic, CodeNotLeader, CodeForwardFailed, CodeRateLimited, CodeAuthRequired,
 	CodeAuthFailed, CodeCatchingUp, CodeTopicExists, CodeInvalidName, CodeServerError,
 }
@@ -155,6 +156,7 @@ var (
 	ErrInCallback       = sentinel(CodeInCallback)       // IN_CALLBACK
 	ErrState            = sentinel(CodeState)            // STATE
 	ErrIO               = sentinel(CodeIO)               // IO
+	ErrTLS              = sentinel(CodeTLS)              // TLS
 	ErrUnknownTopic     = sentinel(CodeUnknownTopic)     // UNKNOWN_TOPIC
 	ErrNotLeader        = sentinel(CodeNotLeader)        // NOT_LEADER
 	ErrForwardFailed    = sentinel(CodeForwardFailed)    // FORWARD_FAILED
@@ -172,7 +174,7 @@ func Sentinel(c Code) *Error {
 	for _, s := range []*Error{
 		ErrInvalidArg, ErrUnknownKey, ErrInvalidValue, ErrTimedOut, ErrQueueFull, ErrClosed,
 		ErrProtocol, ErrCorruptRecord, ErrPanic, ErrTransport, ErrMsgTooLarge, ErrOffsetOutOfRange,
-		ErrPurged, ErrUnknownOutcome, ErrInCallback, ErrState, ErrIO, ErrUnknownTopic, ErrNotLeader,
+		ErrPurged, ErrUnknownOutcome, ErrInCallback, ErrState, ErrIO, ErrTLS, ErrUnknownTopic, ErrNotLeader,
 		ErrForwardFailed, ErrRateLimited, ErrAuthRequired, ErrAuthFailed, ErrCatchingUp,
 		ErrTopicExists, ErrInvalidName, ErrServerError,
 	} {

@@ -308,3 +308,55 @@ func (r *handleRef) maybeFree() {
 		}
 	}
 }
+
+// Configuration keys of TLS (the library must be built with the cargo feature `tls`, as the
+// packaged liblnc is; otherwise security.protocol=tls is refused with CodeInvalidValue).
+const (
+	KeySecurityProtocol        = "security.protocol"         // "plaintext" (default) or "tls"
+	KeyTLSCALocation           = "tls.ca.location"           // PEM file or directory; empty = platform roots
+	KeyTLSCertificateLocation  = "tls.certificate.location"  // client certificate chain (PEM), mutual TLS
+	KeyTLSKeyLocation          = "tls.key.location"          // client private key (PEM)
+	KeyTLSServerName           = "tls.server.name"           // SNI and verification name (when dialing by IP)
+	KeyTLSVerify               = "tls.verify"                // "true" (default) or "false"
+	KeyTLSInsecureAcknowledged = "tls.insecure.acknowledged" // must be "true" for tls.verify=false
+)
+
+// TLS is the TLS part of a Config, turned into liblnc's keys by Config.WithTLS. Empty fields
+// keep liblnc's defaults.
+type TLS struct {
+	// CAFile is a PEM file (or directory of PEM files) with the CAs to trust; empty = the
+	// platform's roots.
+	CAFile string
+	// CertFile and KeyFile are the client certificate chain and its private key (PEM) for
+	// mutual TLS; both or neither.
+	CertFile, KeyFile string
+	// ServerName is verified against the server's certificate and sent as SNI; empty = the
+	// host dialed.
+	ServerName string
+	// InsecureSkipVerify turns certificate verification off (tls.verify=false together with
+	// tls.insecure.acknowledged=true); liblnc then warns on stderr at every connect.
+	InsecureSkipVerify bool
+}
+
+// WithTLS returns a copy of c with security.protocol=tls and t's settings.
+func (c Config) WithTLS(t TLS) Config {
+	out := make(Config, len(c)+6)
+	for k, v := range c {
+		out[k] = v
+	}
+	out[KeySecurityProtocol] = "tls"
+	set := func(k, v string) {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	set(KeyTLSCALocation, t.CAFile)
+	set(KeyTLSCertificateLocation, t.CertFile)
+	set(KeyTLSKeyLocation, t.KeyFile)
+	set(KeyTLSServerName, t.ServerName)
+	if t.InsecureSkipVerify {
+		out[KeyTLSVerify] = "false"
+		out[KeyTLSInsecureAcknowledged] = "true"
+	}
+	return out
+}

@@ -7,8 +7,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-echo "== building liblnc (cargo build --release --lib)"
-(cd "$root" && cargo build --release --lib)
+echo "== building liblnc with TLS, and lnc for the TLS fixture (cargo build --release --features tls --lib --bin lnc)"
+(cd "$root" && cargo build --release --features tls --lib --bin lnc)
 
 # In-repo build: the lnc_inrepo tag links target/release/liblnc.so with an rpath to it (the
 # default, pkg-config, is for an installed liblnc). liblnc.so carries a versioned soname

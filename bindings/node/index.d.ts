@@ -25,6 +25,19 @@ export interface Config {
   'auth.token'?: string;
   'max.frame.bytes'?: number;
   'redirect.max'?: number;
+  /** 'tls' encrypts every connection (needs a liblnc built with the cargo feature tls). */
+  'security.protocol'?: 'plaintext' | 'tls';
+  /** PEM file or directory of the CAs to trust; default: the platform's roots. */
+  'tls.ca.location'?: string;
+  /** Client certificate chain (PEM) for mutual TLS, with tls.key.location. */
+  'tls.certificate.location'?: string;
+  /** The client certificate's private key (PEM). */
+  'tls.key.location'?: string;
+  /** Name verified and sent as SNI (default: the host dialed); set it when dialing an IP. */
+  'tls.server.name'?: string;
+  /** false is refused unless tls.insecure.acknowledged is true; then warns at every connect. */
+  'tls.verify'?: boolean;
+  'tls.insecure.acknowledged'?: boolean;
   [key: string]: ConfigValue | undefined;
 }
 
@@ -274,6 +287,11 @@ export interface MockSettings {
   'write.only'?: boolean;
   'fetch.rate.limit.bytes'?: number;
   'segment.bytes'?: number;
+  /** Listen with TLS: server certificate chain and key (PEM files; liblnc built with tls). */
+  'tls.cert'?: string;
+  'tls.key'?: string;
+  /** Demand client certificates signed by a CA in this PEM file (mutual TLS). */
+  'tls.client.ca'?: string;
   [key: string]: ConfigValue | undefined;
 }
 
@@ -323,7 +341,7 @@ export declare class MockBroker {
 export type ErrorCode =
   | 'INVALID_ARG' | 'UNKNOWN_KEY' | 'INVALID_VALUE' | 'TIMED_OUT' | 'QUEUE_FULL' | 'CLOSED' | 'PROTOCOL'
   | 'CORRUPT_RECORD' | 'PANIC' | 'TRANSPORT' | 'MSG_TOO_LARGE' | 'OFFSET_OUT_OF_RANGE' | 'PURGED'
-  | 'UNKNOWN_OUTCOME' | 'IN_CALLBACK' | 'STATE' | 'IO' | 'UNKNOWN_TOPIC' | 'NOT_LEADER' | 'FORWARD_FAILED'
+  | 'UNKNOWN_OUTCOME' | 'IN_CALLBACK' | 'STATE' | 'IO' | 'TLS' | 'UNKNOWN_TOPIC' | 'NOT_LEADER' | 'FORWARD_FAILED'
   | 'RATE_LIMITED' | 'AUTH_REQUIRED' | 'AUTH_FAILED' | 'CATCHING_UP' | 'TOPIC_EXISTS' | 'INVALID_NAME'
   | 'SERVER_ERROR' | 'UNKNOWN';
 
@@ -356,6 +374,8 @@ export declare class OffsetOutOfRangeError extends LncError {}
 export declare class DeliveryError extends LncError {}
 export declare class StateError extends LncError {}
 export declare class IoError extends LncError {}
+/** The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused). */
+export declare class TlsError extends LncError {}
 /** Server error categories (positive codes). */
 export declare class ServerError extends LncError {}
 export declare class UnknownTopicError extends ServerError {}

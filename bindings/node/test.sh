@@ -5,8 +5,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-echo "== cargo build --release --lib"
-(cd "$repo" && cargo build --release --lib)
+echo "== cargo build --release --features tls --lib --bin lnc (liblnc with TLS; lnc for the TLS fixture)"
+(cd "$repo" && cargo build --release --features tls --lib --bin lnc)
 
 cd "$here"
 echo "== npm ci"

@@ -3,7 +3,7 @@ platform-specific (py3-none-<platform>: ctypes only, no CPython ABI dependency).
 
 Where liblnc.so comes from:
 1. ``$LNC_LIBRARY``, a prebuilt liblnc.so (scripts/package.sh passes the one it just built);
-2. otherwise it is built here with ``cargo build --release --lib`` from the Rust sources: the
+2. otherwise it is built here with ``cargo build --release --lib --features tls`` from the Rust sources: the
    ``rust/`` directory shipped inside the sdist, or the repository root when installing from a
    checkout (``pip install bindings/python``). This needs cargo (Rust >= 1.81) on PATH; the cargo
    target directory is ``$CARGO_TARGET_DIR`` if set, else ``target/`` of that source tree.
@@ -48,7 +48,11 @@ def _cargo_build() -> Path:
             "LNC_LIBRARY to a prebuilt liblnc.so"
         )
     target = Path(os.environ.get("CARGO_TARGET_DIR") or crate / "target")
+    # TLS is part of the packaged library (cargo feature `tls`); LNC_CARGO_FEATURES overrides.
+    features = os.environ.get("LNC_CARGO_FEATURES", "tls")
     cmd = [cargo, "build", "--release", "--lib", "--manifest-path", str(crate / "Cargo.toml"), "--target-dir", str(target)]
+    if features:
+        cmd += ["--features", features]
     if (crate / "Cargo.lock").is_file() and crate.name == "rust":
         cmd.append("--locked")  # the sdist ships the lock file it was tested with
     print("building liblnc: " + " ".join(cmd), flush=True)

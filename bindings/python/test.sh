@@ -10,8 +10,8 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 VENV="$HERE/.venv"
 PY="${PYTHON:-python3}"
 
-echo "== building liblnc (cargo build --release --lib)"
-(cd "$ROOT" && cargo build --release --lib)
+echo "== building liblnc with TLS, and lnc for the TLS fixture (cargo build --release --features tls --lib --bin lnc)"
+(cd "$ROOT" && cargo build --release --features tls --lib --bin lnc)
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "== creating $VENV"

@@ -279,7 +279,7 @@ impl Fetcher {
             Err(e) => {
                 self.leader = None;
                 self.reconnect_at = Instant::now() + self.reconnect.next_delay();
-                if e.code == ErrorCode::AuthFailed {
+                if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls {
                     self.paused = true;
                     self.report(e, None);
                 } else if !self.outage_reported {

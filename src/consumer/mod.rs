@@ -328,7 +328,7 @@ impl StandaloneConsumer {
 
     /// Creates a consumer that keeps its offsets in `store`.
     pub fn with_store(config: &Config, store: Arc<dyn OffsetStore>) -> Result<StandaloneConsumer> {
-        let net = NetConfig::from_config(config);
+        let net = NetConfig::from_config(config)?;
         let aux = ControlClient::new(net.clone(), "consumer-aux");
         let topic_id = match config.get_u64("topic.id") as u32 {
             0 => {

@@ -60,8 +60,9 @@ unsafe fn handle<'a>(m: *const lnc_mock_t) -> Result<Entered<'a, MockBroker>, ln
 
 /// Starts a mock broker on 127.0.0.1 (ephemeral port by default). `keys`/`values` are `count`
 /// settings: `host`, `port`, `ack.delay.ms` (default 5), `checksum`, `max.payload.bytes`,
-/// `auth.token`, `write.only`, `fetch.rate.limit.bytes`, `segment.bytes`. A bad setting is
-/// INVALID_VALUE with the reason in `errbuf`.
+/// `auth.token`, `write.only`, `fetch.rate.limit.bytes`, `segment.bytes`, and with a liblnc built
+/// with TLS `tls.cert`, `tls.key` (PEM files: listen with TLS) and `tls.client.ca` (demand client
+/// certificates signed by it). A bad setting is INVALID_VALUE with the reason in `errbuf`.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_mock_new(
     keys: *const *const c_char,

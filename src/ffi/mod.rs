@@ -74,6 +74,8 @@ pub enum lnc_err_t {
     LNC_ERR_STATE = -16,
     /// Local I/O failure.
     LNC_ERR_IO = -17,
+    /// The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused).
+    LNC_ERR_TLS = -18,
     /// Unknown topic.
     LNC_ERR_UNKNOWN_TOPIC = 1,
     /// The server is not the leader.
@@ -118,6 +120,7 @@ impl From<ErrorCode> for lnc_err_t {
             ErrorCode::InCallback => LNC_ERR_IN_CALLBACK,
             ErrorCode::State => LNC_ERR_STATE,
             ErrorCode::Io => LNC_ERR_IO,
+            ErrorCode::Tls => LNC_ERR_TLS,
             ErrorCode::UnknownTopic => LNC_ERR_UNKNOWN_TOPIC,
             ErrorCode::NotLeader => LNC_ERR_NOT_LEADER,
             ErrorCode::ForwardFailed => LNC_ERR_FORWARD_FAILED,

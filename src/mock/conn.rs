@@ -31,9 +31,50 @@ struct Pending {
     ack: bool,
 }
 
+/// The connection's byte stream: the socket, or a TLS session over it.
+enum MockStream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls::ServerStream>),
+}
+
+impl MockStream {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            MockStream::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            MockStream::Tls(t) => t.sock(),
+        }
+    }
+}
+
+impl Read for MockStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            MockStream::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            MockStream::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for MockStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            MockStream::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            MockStream::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 struct Conn {
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: MockStream,
     closed: Arc<AtomicBool>,
     authenticated: bool,
     /// A write failed: finish the read's bookkeeping, then close.
@@ -56,9 +97,23 @@ pub(crate) fn serve(shared: Arc<Shared>, stream: TcpStream, closed: Arc<AtomicBo
     // The real server has no timeouts; this one only lets the thread notice stop/cut/stall.
     let _ = stream.set_read_timeout(Some(POLL));
     let _ = stream.set_nodelay(true);
+    #[cfg(feature = "tls")]
+    let stream = match shared.tls.clone() {
+        None => MockStream::Plain(stream),
+        Some(config) => {
+            let stop = super::tls::stop_check(&shared.stopping, &closed);
+            match super::tls::ServerStream::accept(config, stream, &stop) {
+                Ok(s) => MockStream::Tls(Box::new(s)),
+                // A refused handshake already sent its alert; the TCP connection just ends.
+                Err(_) => return,
+            }
+        }
+    };
+    #[cfg(not(feature = "tls"))]
+    let stream = MockStream::Plain(stream);
     let mut conn = Conn { shared, stream, closed, authenticated: false, dead: false };
     conn.run();
-    let _ = conn.stream.shutdown(Shutdown::Both);
+    let _ = conn.stream.socket().shutdown(Shutdown::Both);
 }
 
 impl Conn {

@@ -16,6 +16,8 @@
 mod conn;
 mod shared;
 mod state;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,6 +58,13 @@ pub struct MockConfig {
     /// Segment size (`segment.bytes`): the active segment is sealed once it exceeds this.
     /// Default 64 MiB.
     pub segment_bytes: u64,
+    /// Listen with TLS: PEM file of the server certificate chain (`tls.cert`). Needs the cargo
+    /// feature `tls`. Default none (plaintext).
+    pub tls_cert: Option<String>,
+    /// PEM file of the server's private key (`tls.key`), with `tls_cert`.
+    pub tls_key: Option<String>,
+    /// Demand a client certificate signed by a CA in this PEM file (`tls.client.ca`; mutual TLS).
+    pub tls_client_ca: Option<String>,
 }
 
 impl Default for MockConfig {
@@ -70,6 +79,9 @@ impl Default for MockConfig {
             write_only: false,
             fetch_rate_limit: None,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -77,7 +89,8 @@ impl Default for MockConfig {
 impl MockConfig {
     /// Sets one setting by its string key (for the C ABI and the CLI). Keys: `host`, `port`,
     /// `ack.delay.ms`, `checksum`, `max.payload.bytes`, `auth.token`, `write.only`,
-    /// `fetch.rate.limit.bytes`, `segment.bytes`. The error is a readable reason.
+    /// `fetch.rate.limit.bytes`, `segment.bytes`, `tls.cert`, `tls.key`, `tls.client.ca` (file
+    /// paths; empty = unset). The error is a readable reason.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
             value.trim().parse::<T>().map_err(|_| format!("invalid value for {key}: {value:?} (expected an unsigned integer)"))
@@ -120,6 +133,17 @@ impl MockConfig {
                     return Err("invalid value for segment.bytes: must be at least 1".into());
                 }
                 self.segment_bytes = v;
+            }
+            "tls.cert" | "tls.key" | "tls.client.ca" => {
+                if !cfg!(feature = "tls") && !value.is_empty() {
+                    return Err(format!("invalid value for {key}: this liblnc was built without TLS support (cargo feature \"tls\")"));
+                }
+                let v = if value.is_empty() { None } else { Some(value.to_string()) };
+                match key {
+                    "tls.cert" => self.tls_cert = v,
+                    "tls.key" => self.tls_key = v,
+                    _ => self.tls_client_ca = v,
+                }
             }
             _ => return Err(format!("unknown mock configuration key: {key:?}")),
         }
@@ -184,6 +208,18 @@ impl std::fmt::Debug for MockBroker {
 impl MockBroker {
     /// Binds `host:port` and starts serving.
     pub fn start(config: MockConfig) -> std::io::Result<MockBroker> {
+        let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+        #[cfg(feature = "tls")]
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(c), Some(k)) => Some(tls::server_config(c, k, config.tls_client_ca.as_deref())?),
+            (None, None) if config.tls_client_ca.is_some() => return Err(invalid("mock tls.client.ca needs tls.cert and tls.key".into())),
+            (None, None) => None,
+            _ => return Err(invalid("mock TLS needs both tls.cert and tls.key".into())),
+        };
+        #[cfg(not(feature = "tls"))]
+        if config.tls_cert.is_some() || config.tls_key.is_some() || config.tls_client_ca.is_some() {
+            return Err(invalid("mock TLS: this liblnc was built without TLS support (cargo feature \"tls\")".into()));
+        }
         let listener = TcpListener::bind((config.host.as_str(), config.port))?;
         let addr = listener.local_addr()?;
         // Non-blocking accept polled with a short sleep, so stop() never waits on accept().
@@ -202,6 +238,8 @@ impl MockBroker {
             stats: Counters::default(),
             conns: Mutex::new(Vec::new()),
             lifecycle: Mutex::new(()),
+            #[cfg(feature = "tls")]
+            tls,
         });
         let s = shared.clone();
         let handle = std::thread::Builder::new()

@@ -150,6 +150,9 @@ pub(crate) struct Shared {
     /// Held by restart / disconnect_all / stop while they cut connections, and by the accept
     /// thread while it registers one, so no connection slips in half-way.
     pub(crate) lifecycle: Mutex<()>,
+    /// The TLS listener's configuration (`None` = plaintext).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {

@@ -1,6 +1,16 @@
 //! One live connection: a reader thread (decode, route, keepalive, deadlines) and a writer thread
 //! (a crossbeam queue drained with vectored writes). Any failure closes the connection once and
-//! tells the router, so every waiter gets an error instead of hanging.
+//! tells the router, so every waiter gets an error instead of hanging. A panic in either thread is
+//! caught and closes the connection with a PANIC error the same way.
+//!
+//! Transport: plaintext is the two threads on `try_clone`d sockets, the writer gathering frames
+//! into one `sendmsg` (zero copy). A TLS session cannot be split into halves, so with TLS the
+//! session sits in one mutex: the reader reads raw bytes from the socket *outside* the lock, then
+//! locks only to feed them to rustls, decrypt and drain the plaintext; the writer locks only to
+//! encrypt the gathered frames into its buffer, then sends that buffer outside the lock. Only the
+//! writer writes to the socket, so records leave in the order rustls sealed them; when the reader
+//! makes rustls want to send something (an alert, a key update) it wakes the writer with an empty
+//! item.
 
 use std::io::IoSlice;
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -13,7 +23,8 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use super::dial::{is_timeout, Dialed, NetConfig};
-use crate::error::{Error, Result};
+use super::tls::TlsSession;
+use crate::error::{Error, ErrorCode, Result};
 use crate::wire::{encode_frame, flags, Frame, FrameDecoder, FrameKind};
 
 /// How often an idle reader wakes to check keepalive and deadlines.
@@ -41,6 +52,9 @@ type Queued = Option<(Outbound, bool)>;
 
 struct Shared {
     stream: TcpStream,
+    /// The TLS session (`None` = plaintext), shared by reader and writer; never locked across
+    /// socket I/O.
+    tls: Option<Mutex<TlsSession>>,
     tx: Sender<Queued>,
     /// Data frames whose write was started (counted before writing: errs towards "maybe sent").
     data_attempted: AtomicU64,
@@ -67,12 +81,13 @@ pub struct Connection {
 impl Connection {
     /// Starts the reader and writer threads on a dialed socket.
     pub fn start(dialed: Dialed, cfg: NetConfig, router: Arc<dyn Router>, name: &str) -> Result<Connection> {
-        let Dialed { stream, server, addr } = dialed;
+        let Dialed { stream, server, addr, tls } = dialed;
         stream.set_read_timeout(Some(TICK))?;
         stream.set_write_timeout(Some(cfg.request_timeout))?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             stream: stream.try_clone()?,
+            tls: tls.map(Mutex::new),
             tx,
             data_attempted: AtomicU64::new(0),
             closed: AtomicBool::new(false),
@@ -88,12 +103,12 @@ impl Connection {
         let r = shared.clone();
         let reader = std::thread::Builder::new()
             .name(format!("lnc-{name}-rd"))
-            .spawn(move || reader_loop(r, reader_stream))
+            .spawn(move || contain_panics(&r.clone(), "reader", || reader_loop(r, reader_stream)))
             .map_err(|e| Error::transport(format!("cannot spawn reader thread: {e}")))?;
         let w = shared.clone();
         let writer = std::thread::Builder::new()
             .name(format!("lnc-{name}-wr"))
-            .spawn(move || writer_loop(w, stream, rx))
+            .spawn(move || contain_panics(&w.clone(), "writer", || writer_loop(w, stream, rx)))
             .map_err(|e| Error::transport(format!("cannot spawn writer thread: {e}")))?;
         Ok(Connection { shared, peer: addr, server, threads: Mutex::new(vec![reader, writer]) })
     }
@@ -218,10 +233,116 @@ impl Shared {
     }
 }
 
+/// Runs a connection thread's body; a panic in it closes the connection with a PANIC error, so the
+/// router's `on_closed` runs and every waiter wakes instead of hanging (design.md §10.4).
+fn contain_panics(shared: &Arc<Shared>, which: &str, body: impl FnOnce()) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(non-string panic payload)".to_string());
+        let e = Error::new(ErrorCode::Panic, format!("internal panic in the connection {which} thread: {msg}")).fatal();
+        // If the panic came from inside `close` (a router's on_closed), the connection is already
+        // marked closed and this is a no-op; otherwise this is where the router hears of it.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.close(e)));
+    }
+}
+
+/// Size of one raw socket read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// TLS: one raw read from the socket (outside the lock), then under the lock: feed rustls,
+/// decrypt, drain the plaintext into `decoder`. Returns the plaintext bytes added; `Ok(0)` = the
+/// server closed; a `WouldBlock` error = nothing decrypted yet (as a read timeout).
+#[cfg(feature = "tls")]
+fn tls_read(shared: &Shared, tls: &Mutex<TlsSession>, stream: &mut TcpStream, raw: &mut [u8], plain: &mut [u8], decoder: &mut FrameDecoder) -> std::io::Result<usize> {
+    use std::io::Read;
+    let n = stream.read(raw)?;
+    let mut c = tls.lock();
+    let mut input = &raw[..n];
+    let mut added = 0;
+    let mut closed = n == 0;
+    loop {
+        if !input.is_empty() {
+            if c.read_tls(&mut input)? == 0 {
+                return Err(std::io::Error::other("TLS: rustls accepted no input"));
+            }
+        } else if n == 0 {
+            // Let rustls see the EOF (for close_notify accounting).
+            let _ = c.read_tls(&mut input);
+        }
+        let state = c.process_new_packets().map_err(super::tls::io_failure)?;
+        loop {
+            match c.reader().read(plain) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(k) => {
+                    decoder.feed(&plain[..k]);
+                    added += k;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    closed = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if state.peer_has_closed() {
+            closed = true;
+        }
+        if input.is_empty() {
+            break;
+        }
+    }
+    let wake_writer = c.wants_write();
+    drop(c);
+    if wake_writer {
+        // Only the writer writes to the socket: hand it the flush (an alert, a key update).
+        let _ = shared.tx.send(Some((Arc::new(Vec::new()), false)));
+    }
+    if added > 0 {
+        Ok(added)
+    } else if closed {
+        Ok(0)
+    } else {
+        Err(std::io::ErrorKind::WouldBlock.into())
+    }
+}
+
+/// A read failure as the error that closes the connection.
+fn read_error(shared: &Shared, e: std::io::Error) -> Error {
+    #[cfg(feature = "tls")]
+    if let Some(t) = super::tls::tls_failure(&e) {
+        return super::tls::classify_established(t, shared.cfg.tls.as_deref());
+    }
+    let _ = shared;
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        Error::protocol(e.to_string())
+    } else {
+        Error::transport(format!("read failed: {e}"))
+    }
+}
+
 fn reader_loop(shared: Arc<Shared>, mut stream: TcpStream) {
     let mut decoder = FrameDecoder::new(shared.cfg.checksum, shared.cfg.max_payload);
+    #[cfg(feature = "tls")]
+    let (mut raw, mut plain) = match shared.tls {
+        Some(_) => (vec![0u8; READ_CHUNK], vec![0u8; READ_CHUNK]),
+        None => (Vec::new(), Vec::new()),
+    };
     while !shared.closed.load(Ordering::Acquire) {
-        match decoder.read_from(&mut stream, 64 * 1024) {
+        let got = match &shared.tls {
+            None => decoder.read_from(&mut stream, READ_CHUNK),
+            #[cfg(feature = "tls")]
+            Some(t) => tls_read(&shared, t, &mut stream, &mut raw, &mut plain, &mut decoder),
+            #[cfg(not(feature = "tls"))]
+            Some(t) => match *t.lock() {},
+        };
+        match got {
             Ok(0) => {
                 shared.close(Error::transport("connection closed by the server"));
                 return;
@@ -247,11 +368,7 @@ fn reader_loop(shared: Arc<Shared>, mut stream: TcpStream) {
             Err(e) if is_timeout(&e) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let err = if e.kind() == std::io::ErrorKind::InvalidData {
-                    Error::protocol(e.to_string())
-                } else {
-                    Error::transport(format!("read failed: {e}"))
-                };
+                let err = read_error(&shared, e);
                 shared.close(err);
                 return;
             }
@@ -284,6 +401,8 @@ fn dispatch(shared: &Shared, frame: Frame) -> Result<()> {
 
 fn writer_loop(shared: Arc<Shared>, mut stream: TcpStream, rx: Receiver<Queued>) {
     let mut batch: Vec<Outbound> = Vec::with_capacity(MAX_GATHER);
+    #[cfg(feature = "tls")]
+    let mut sealed: Vec<u8> = Vec::new();
     while let Ok(Some(first)) = rx.recv() {
         batch.clear();
         let mut data = first.1 as u64;
@@ -304,7 +423,14 @@ fn writer_loop(shared: Arc<Shared>, mut stream: TcpStream, rx: Receiver<Queued>)
         }
         // Counted before the write starts: a frame counted here may or may not have arrived.
         shared.data_attempted.fetch_add(data, Ordering::AcqRel);
-        if let Err(e) = write_all_vectored(&mut stream, &batch) {
+        let written = match &shared.tls {
+            None => write_all_vectored(&mut stream, &batch),
+            #[cfg(feature = "tls")]
+            Some(t) => tls_write(t, &stream, &batch, &mut sealed),
+            #[cfg(not(feature = "tls"))]
+            Some(t) => match *t.lock() {},
+        };
+        if let Err(e) = written {
             // A partial frame may be on the wire: the connection is unusable (lwp.md §2.4).
             let err = if is_timeout(&e) {
                 Error::timed_out(format!("write timed out after {} ms", shared.cfg.request_timeout.as_millis()))
@@ -316,6 +442,60 @@ fn writer_loop(shared: Arc<Shared>, mut stream: TcpStream, rx: Receiver<Queued>)
         }
         if stop || shared.closed.load(Ordering::Acquire) {
             return;
+        }
+    }
+}
+
+/// Encrypted bytes gathered under the lock before they are sent (outside it).
+#[cfg(feature = "tls")]
+const SEAL_CHUNK: usize = 256 * 1024;
+
+/// TLS: encrypts `bufs` under the session lock into `sealed` (at most about [`SEAL_CHUNK`] at a
+/// time), sends each chunk with the lock released. An empty buffer just flushes what rustls has
+/// queued (the reader's wake-up).
+#[cfg(feature = "tls")]
+fn tls_write(tls: &Mutex<TlsSession>, stream: &TcpStream, bufs: &[Outbound], sealed: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Write;
+    let (mut i, mut off) = (0usize, 0usize);
+    loop {
+        sealed.clear();
+        {
+            let mut c = tls.lock();
+            while sealed.len() < SEAL_CHUNK && i < bufs.len() {
+                let rest = &bufs[i][off..];
+                if rest.is_empty() {
+                    i += 1;
+                    off = 0;
+                    continue;
+                }
+                // rustls takes at most its buffer limit (64 KiB) per call; drain after each.
+                let n = c.writer().write(rest)?;
+                off += n;
+                while c.wants_write() {
+                    c.write_tls(sealed)?;
+                }
+                if n == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+            }
+            while c.wants_write() {
+                c.write_tls(sealed)?;
+            }
+        }
+        if !sealed.is_empty() {
+            let mut one = [IoSlice::new(sealed)];
+            let mut slices = &mut one[..];
+            while !slices.is_empty() {
+                match send_vectored(stream, slices) {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if i >= bufs.len() {
+            return Ok(());
         }
     }
 }
@@ -350,5 +530,93 @@ fn send_vectored(stream: &TcpStream, slices: &[IoSlice<'_>]) -> std::io::Result<
         Err(std::io::Error::last_os_error())
     } else {
         Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    /// Panics on the first frame; records what `on_closed` saw.
+    struct PanickyRouter {
+        closed: Mutex<Vec<Error>>,
+        done: Sender<()>,
+    }
+
+    impl Router for PanickyRouter {
+        fn on_frame(&self, _frame: Frame) -> Result<()> {
+            panic!("router exploded on purpose");
+        }
+        fn check_deadlines(&self, _now: Instant) -> Option<Error> {
+            None
+        }
+        fn on_closed(&self, error: &Error, _data_frames_attempted: u64) {
+            self.closed.lock().push(error.clone());
+            let _ = self.done.send(());
+        }
+    }
+
+    fn cfg() -> NetConfig {
+        NetConfig::from_config(&crate::config::Config::new()).unwrap()
+    }
+
+    #[test]
+    fn reader_panic_closes_with_panic_error_and_wakes_everyone() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut frame = Vec::new();
+            encode_frame(&mut frame, crate::wire::Checksum::Crc32, flags::CONTROL, 0x80, 0, 0, 0, b"{}");
+            s.write_all(&frame).unwrap();
+            // Keep the socket open: only the panic may close the connection.
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        let stream = TcpStream::connect(addr).unwrap();
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let router = Arc::new(PanickyRouter { closed: Mutex::new(Vec::new()), done: done_tx });
+        let dialed = Dialed { stream, server: addr.to_string(), addr, tls: None };
+        let conn = Connection::start(dialed, cfg(), router.clone(), "panic-test").unwrap();
+        // A waiter registered before the panic (a keepalive RTT) must be woken, not left hanging.
+        let ping = conn.ping().unwrap();
+        done_rx.recv_timeout(Duration::from_secs(5)).expect("on_closed must run after the panic");
+        let seen = router.closed.lock().clone();
+        assert_eq!(seen.len(), 1, "on_closed exactly once: {seen:?}");
+        assert_eq!(seen[0].code, ErrorCode::Panic);
+        assert!(seen[0].message.contains("internal panic in the connection reader thread: router exploded on purpose"), "{}", seen[0]);
+        assert!(conn.is_closed());
+        assert_eq!(conn.error().unwrap().code, ErrorCode::Panic);
+        assert!(ping.recv_timeout(Duration::from_secs(5)).is_err(), "the keepalive waiter is woken by the close");
+        assert!(conn.send(Arc::new(vec![0u8; 44])).is_err(), "a closed connection refuses writes");
+        drop(conn);
+        server.join().unwrap();
+    }
+
+    /// The writer thread's body runs in the same guard (`contain_panics`, named "writer"); no
+    /// input makes the real writer panic, so the guard is driven directly with a panicking body.
+    #[test]
+    fn writer_panic_closes_with_panic_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_secs(2));
+            drop(s);
+        });
+        let stream = TcpStream::connect(addr).unwrap();
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let router = Arc::new(PanickyRouter { closed: Mutex::new(Vec::new()), done: done_tx });
+        let dialed = Dialed { stream, server: addr.to_string(), addr, tls: None };
+        let conn = Connection::start(dialed, cfg(), router.clone(), "panic-test-wr").unwrap();
+        contain_panics(&conn.shared, "writer", || panic!("writer exploded"));
+        done_rx.recv_timeout(Duration::from_secs(5)).expect("on_closed must run");
+        let seen = router.closed.lock().clone();
+        assert_eq!(seen[0].code, ErrorCode::Panic);
+        assert!(seen[0].message.contains("internal panic in the connection writer thread: writer exploded"), "{}", seen[0]);
+        assert!(conn.is_closed());
+        drop(conn);
+        server.join().unwrap();
     }
 }

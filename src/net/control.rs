@@ -234,7 +234,8 @@ impl ControlClient {
                     return Ok(c);
                 }
                 Err(e) => {
-                    if e.code == ErrorCode::AuthFailed {
+                    // A refused token or certificate does not fix itself: no backoff loop.
+                    if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls {
                         return Err(e);
                     }
                     st.leader = None;

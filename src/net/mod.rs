@@ -4,11 +4,13 @@
 //! - [`conn`]: one connection = reader thread + writer thread, keepalive, deadlines.
 //! - [`control`]: position-matched control requests and a reconnecting control client.
 //! - [`backoff`]: the reconnect schedule.
+//! - [`tls`]: rustls client settings and handshake (cargo feature `tls`).
 
 pub mod backoff;
 pub mod conn;
 pub mod control;
 pub mod dial;
+pub mod tls;
 
 pub use backoff::Backoff;
 pub use conn::{Connection, Outbound, Router};

@@ -40,7 +40,7 @@ impl Producer {
 
     fn build(config: &Config, callback: Option<DeliveryCallback>) -> Result<Producer> {
         let settings = Settings::from_config(config);
-        let net = NetConfig::from_config(config);
+        let net = NetConfig::from_config(config)?;
         if settings.batch_size > settings.max_payload {
             return Err(Error::new(ErrorCode::InvalidValue, "batch.size exceeds max.frame.bytes minus the 44-byte header"));
         }

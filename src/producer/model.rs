@@ -100,7 +100,7 @@ fn shared(
     settings.send_block = true;
     settings.send_timeout = send_timeout;
     settings.delivery_timeout = NEVER;
-    Arc::new(Shared::new(settings, NetConfig::from_config(&config), callback).expect("eventfd"))
+    Arc::new(Shared::new(settings, NetConfig::from_config(&config).expect("net config"), callback).expect("eventfd"))
 }
 
 /// The lane's sender thread as far as the core sees it: seals and takes the ready batches and

@@ -186,7 +186,7 @@ impl SenderThread {
                     Err(_) => self.next_connect = now + self.backoff.next_delay(),
                 }
             }
-            Err(e) if e.code == ErrorCode::AuthFailed => self.shared.fail_fatal(e),
+            Err(e) if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls => self.shared.fail_fatal(e),
             Err(_) => self.next_connect = Instant::now() + self.backoff.next_delay(),
         }
     }

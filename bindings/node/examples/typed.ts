@@ -2,8 +2,25 @@
 // Run it with a TypeScript runner, or read it as documentation.
 import {
   Admin, ClosedError, Consumer, ConsumerRecord, DeliveryReport, LncError, MockBroker, Producer, QueueFullError,
-  RecordType, Topic, UnknownTopicError, consumerId, version,
+  ProducerConfig, RecordType, TlsError, Topic, UnknownTopicError, consumerId, version,
 } from '..';
+
+/** TLS with client certificates (liblnc built with the cargo feature tls). */
+export function tlsConfig(): ProducerConfig {
+  return {
+    'bootstrap.servers': '10.0.0.7:1992',
+    'security.protocol': 'tls',
+    'tls.ca.location': '/etc/lance/ca.pem',
+    'tls.certificate.location': '/etc/lance/client.pem',
+    'tls.key.location': '/etc/lance/client.key',
+    'tls.server.name': 'lance.internal',
+    'tls.verify': true,
+  };
+}
+
+export function isHandshakeFailure(e: unknown): boolean {
+  return e instanceof TlsError && e.code === 'TLS';
+}
 
 async function main(): Promise<void> {
   console.log(`liblnc ${version()}`);

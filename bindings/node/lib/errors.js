@@ -34,6 +34,8 @@ class OffsetOutOfRangeError extends LncError {}
 class DeliveryError extends LncError {}
 class StateError extends LncError {}
 class IoError extends LncError {}
+/** The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused). */
+class TlsError extends LncError {}
 class ServerError extends LncError {}
 class UnknownTopicError extends ServerError {}
 class NotLeaderError extends ServerError {}
@@ -62,6 +64,7 @@ const CLASSES = {
   IN_CALLBACK: StateError,
   STATE: StateError,
   IO: IoError,
+  TLS: TlsError,
   UNKNOWN_TOPIC: UnknownTopicError,
   NOT_LEADER: NotLeaderError,
   FORWARD_FAILED: ForwardFailedError,
@@ -90,7 +93,7 @@ binding.setErrorFactory(makeError);
 module.exports = {
   LncError, ConfigError, InvalidArgumentError, TimeoutError, QueueFullError, ClosedError, ProtocolError,
   CorruptRecordError, TransportError, MessageTooLargeError, OffsetOutOfRangeError, DeliveryError, StateError,
-  IoError, ServerError, UnknownTopicError, NotLeaderError, ForwardFailedError, RateLimitedError, AuthError,
+  IoError, TlsError, ServerError, UnknownTopicError, NotLeaderError, ForwardFailedError, RateLimitedError, AuthError,
   CatchingUpError, TopicExistsError, InvalidNameError,
   errorFor, makeError,
 };

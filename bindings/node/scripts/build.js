@@ -25,7 +25,7 @@ const cc = process.env.CC || 'cc';
 
 const so = path.join(libDir, 'liblnc.so');
 if (!fs.existsSync(so)) {
-  console.error(`liblnc not found at ${so}: run \`cargo build --release --lib\` in ${repo} or set LNC_LIBRARY_DIR`);
+  console.error(`liblnc not found at ${so}: run \`cargo build --release --features tls --lib\` in ${repo} or set LNC_LIBRARY_DIR`);
   process.exit(1);
 }
 // liblnc.so carries a versioned soname (liblnc.so.0.<minor> for 0.x) and cargo writes only

@@ -108,6 +108,7 @@ LNC_ERR_UNKNOWN_OUTCOME = -14
 LNC_ERR_IN_CALLBACK = -15
 LNC_ERR_STATE = -16
 LNC_ERR_IO = -17
+LNC_ERR_TLS = -18
 LNC_ERR_UNKNOWN_TOPIC = 1
 LNC_ERR_NOT_LEADER = 2
 LNC_ERR_FORWARD_FAILED = 3
@@ -119,7 +120,7 @@ LNC_ERR_TOPIC_EXISTS = 8
 LNC_ERR_INVALID_NAME = 9
 LNC_ERR_SERVER_ERROR = 10
 
-ALL_ERROR_CODES = tuple(range(-17, 0)) + tuple(range(1, 11))
+ALL_ERROR_CODES = tuple(range(-18, 0)) + tuple(range(1, 11))
 
 # ------------------------------------------------------------------------------------------------
 # Structures (field order and types exactly as in lnc.h)

@@ -94,6 +94,14 @@ def _secs_ms(seconds: float) -> int:
     return max(1, int(seconds * 1000 + 0.5))
 
 
+def _reject_ssl_context(ctx: Any) -> None:
+    raise TypeError(
+        f"an ssl_context ({type(ctx).__name__}) cannot be used: liblnc's TLS is rustls, which cannot take an "
+        "ssl.SSLContext or read back the certificates loaded into one. Use the file-based form: "
+        "with_ssl(ca_file='ca.pem', cert_file='client.pem', key_file='client.key', server_name='host')"
+    )
+
+
 class _Options:
     """A validated mapping of liblnc configuration keys."""
 
@@ -132,8 +140,46 @@ class _Options:
     def with_client_id(self: Self, client_id: str) -> Self:
         return self.with_option("client.id", client_id)
 
-    def with_ssl(self: Self, ctx: Any) -> Self:
-        raise NotImplementedError("liblnc speaks plain TCP only (LANCE has no TLS listener)")
+    def with_ssl(
+        self: Self,
+        ssl_context: Any = None,
+        *,
+        ca_file: Optional[Union[str, Path]] = None,
+        cert_file: Optional[Union[str, Path]] = None,
+        key_file: Optional[Union[str, Path]] = None,
+        server_name: Optional[str] = None,
+        verify: bool = True,
+        insecure_acknowledged: bool = False,
+    ) -> Self:
+        """Connects with TLS (``security.protocol=tls``; needs a liblnc built with the ``tls``
+        feature, which the packaged library is).
+
+        ``ca_file``: PEM file or directory of the CAs to trust (default: the platform's roots).
+        ``cert_file`` + ``key_file``: client certificate and key for mutual TLS.
+        ``server_name``: the name to verify and send as SNI (needed when connecting by IP to a
+        certificate that names a host). ``verify=False`` requires ``insecure_acknowledged=True``.
+
+        An ``ssl.SSLContext`` cannot be handed to liblnc (its TLS is rustls, not OpenSSL, and a
+        context's loaded certificates cannot be read back), so passing one raises ``TypeError``
+        instead of being silently ignored: use the file-based form.
+        """
+        if ssl_context is not None:
+            _reject_ssl_context(ssl_context)
+        if (cert_file is None) != (key_file is None):
+            raise ValueError("with_ssl: a client certificate needs both cert_file and key_file")
+        self.with_option("security.protocol", "tls")
+        for key, value in (
+            ("tls.ca.location", ca_file),
+            ("tls.certificate.location", cert_file),
+            ("tls.key.location", key_file),
+            ("tls.server.name", server_name),
+        ):
+            if value is not None:
+                self.with_option(key, str(value))
+        if not verify:
+            self.with_option("tls.insecure.acknowledged", bool(insecure_acknowledged))
+            self.with_option("tls.verify", False)
+        return self
 
     @property
     def connect_timeout_s(self) -> float:
@@ -175,6 +221,9 @@ class ClientConfig(_Options):
             self.with_request_timeout(request_timeout_s)
         if keepalive_interval_s is not None:
             self.with_keepalive_interval(keepalive_interval_s)
+        ssl_context = options.pop("ssl_context", None)
+        if ssl_context is not None:
+            _reject_ssl_context(ssl_context)
         for k, v in options.items():
             self.with_option(k.replace("_", "."), v)
 
@@ -246,6 +295,9 @@ class ProducerConfig(_Options):
         if keepalive_interval_s is not None:
             self.with_keepalive_interval(keepalive_interval_s)
         self.with_auto_reconnect(auto_reconnect)
+        ssl_context = options.pop("ssl_context", None)
+        if ssl_context is not None:
+            _reject_ssl_context(ssl_context)
         for k, v in options.items():
             self.with_option(k.replace("_", "."), v)
 
@@ -357,6 +409,8 @@ class StandaloneConfig(_Options):
         if "auto_reconnect" in kwargs:
             self.with_auto_reconnect(kwargs.pop("auto_reconnect"))
         kwargs.pop("poll_interval_ms", None)  # seed-only knob: liblnc's fetch backoff replaces it
+        if kwargs.get("ssl_context") is not None:
+            _reject_ssl_context(kwargs["ssl_context"])
         kwargs.pop("ssl_context", None)
         for k, v in kwargs.items():
             self.with_option(k.replace("_", "."), v)

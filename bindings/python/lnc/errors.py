@@ -40,6 +40,7 @@ __all__ = [
     "InCallbackError",
     "StateError",
     "LocalIOError",
+    "TlsError",
     "TopicNotFoundError",
     "NotLeaderError",
     "ForwardFailedError",
@@ -235,6 +236,13 @@ class LocalIOError(LanceError, OSError):
     default_code = F.LNC_ERR_IO
 
 
+class TlsError(LanceError):
+    """The TLS handshake failed: unknown CA, expired certificate, server name mismatch, or the
+    server refused (or demanded) the client certificate. The message says which."""
+
+    default_code = F.LNC_ERR_TLS
+
+
 # --- server categories --------------------------------------------------------------------------
 
 
@@ -349,6 +357,7 @@ ERROR_CLASSES: dict[int, type[LanceError]] = {
     F.LNC_ERR_IN_CALLBACK: InCallbackError,
     F.LNC_ERR_STATE: StateError,
     F.LNC_ERR_IO: LocalIOError,
+    F.LNC_ERR_TLS: TlsError,
     F.LNC_ERR_UNKNOWN_TOPIC: TopicNotFoundError,
     F.LNC_ERR_NOT_LEADER: NotLeaderError,
     F.LNC_ERR_FORWARD_FAILED: ForwardFailedError,

@@ -29,7 +29,15 @@ pub fn run(argv: &[String]) -> CliResult {
     let p = parse(
         &format!("bench {which}"),
         &argv[1..],
-        &[BOOTSTRAP, CONFIG, opt("count", Some('n')), opt("size", Some('s')), opt("connections", None), switch("no-compare", None)],
+        &[
+            BOOTSTRAP,
+            CONFIG,
+            opt("count", Some('n')),
+            opt("size", Some('s')),
+            opt("connections", None),
+            switch("no-compare", None),
+            switch("tls", None),
+        ],
         help_text,
     )?;
     p.expect_positionals(&[])?;
@@ -42,6 +50,12 @@ pub fn run(argv: &[String]) -> CliResult {
     println!("lnc bench {which}: liblnc {}, {} records of {size} bytes, {conns} connection(s)", lnc::VERSION, group(n));
     println!("{}", crate::quickstart::profile_line(&build_config(&p, crate::quickstart::DEFAULTS)?));
     println!("{:<22} {:<24} {:>12} {:>9} {:>10} {:>10}", "target", "producer", "records/s", "MB/s", "ack p50", "ack p99");
+    if p.has("tls") {
+        if p.has("bootstrap") {
+            return Err(p.usage("--tls compares plaintext, the TLS mock and stunnel on this machine; against a TLS server use -b with -X security.protocol=tls (and tls.* keys)"));
+        }
+        return tls_rows(&p, which, n, size, conns);
+    }
     if p.has("bootstrap") {
         let c = build_config(&p, crate::quickstart::DEFAULTS)?;
         target(&p, which, &c, &servers(&c), n, size, conns)?;
@@ -180,6 +194,60 @@ fn paced(c: &Config, rate: u32, time: Duration, size: usize) -> CliResult<(u64, 
     Ok((q(0.50), q(0.99)))
 }
 
+/// `--tls`: the same workload against the plaintext mock, the mock's own TLS listener (rustls on
+/// both ends) and stunnel4 in front of the plaintext mock, in one run, with the ratios. Client
+/// certificates are used on both TLS paths; the certificates are throwaway (openssl CLI).
+fn tls_rows(p: &Parsed, which: &str, n: u64, size: usize, conns: u32) -> CliResult {
+    use lnc::mock::{MockBroker, MockConfig};
+    let pki = crate::tlsenv::make_pki(None)?;
+    let base = build_config(p, crate::quickstart::DEFAULTS)?;
+    let start = |tls: bool| {
+        let mut mc = MockConfig { ack_delay: std::time::Duration::ZERO, ..MockConfig::default() };
+        if tls {
+            mc.tls_cert = Some(pki.server_cert.clone());
+            mc.tls_key = Some(pki.server_key.clone());
+            mc.tls_client_ca = Some(pki.ca.clone());
+        }
+        MockBroker::start(mc).map_err(|e| Exit::Runtime(format!("cannot start the embedded mock: {e}")))
+    };
+    let with = |addr: &str, tls: bool| -> CliResult<Config> {
+        let mut c = base.clone();
+        let mut set = |k: &str, v: &str| c.set(k, v).map_err(|e| Exit::Runtime(format!("{k}: {}", e.message)));
+        set("bootstrap.servers", addr)?;
+        if tls {
+            set("security.protocol", "tls")?;
+            set("tls.ca.location", &pki.ca)?;
+            set("tls.certificate.location", &pki.client_cert)?;
+            set("tls.key.location", &pki.client_key)?;
+        }
+        Ok(c)
+    };
+    let plain = start(false)?;
+    let r_plain = one(p, which, &with(&plain.address_string(), false)?, "plaintext mock, 0 ms", "defaults", n, size, conns)?;
+    let tls_mock = start(true)?;
+    let r_tls = one(p, which, &with(&tls_mock.address_string(), true)?, "TLS mock (rustls), 0 ms", "defaults", n, size, conns)?;
+    tls_mock.stop();
+    let r_stunnel = match crate::tlsenv::start_stunnel(&pki, &plain.address_string(), true) {
+        Ok(st) => {
+            let r = one(p, which, &with(&st.addr, true)?, "stunnel -> mock, 0 ms", "defaults", n, size, conns)?;
+            drop(st);
+            Some(r)
+        }
+        Err(Exit::Runtime(why)) => {
+            println!("{:<22} skipped: {why}", "stunnel -> mock");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    plain.stop();
+    println!(
+        "TLS / plaintext records/s: rustls mock {:.2}{} (same run; ring provider, mutual TLS, client and mock share this machine's cores)",
+        r_tls / r_plain,
+        r_stunnel.map(|s| format!(", stunnel {:.2}", s / r_plain)).unwrap_or_default()
+    );
+    Ok(())
+}
+
 /// One row; returns the records/s.
 #[allow(clippy::too_many_arguments)]
 fn one(p: &Parsed, which: &str, c: &Config, label: &str, settings: &str, n: u64, size: usize, conns: u32) -> CliResult<f64> {
@@ -194,8 +262,8 @@ fn one(p: &Parsed, which: &str, c: &Config, label: &str, settings: &str, n: u64,
             admin.create_topic(&name, None).map(|t| t.id).map_err(|e| lib_exit(&e, &c, &format!("creating topic '{name}'")))
         })
         .collect::<CliResult<_>>()?;
-    let rate;
     let ps = produce_n(&c, &topics, n, size, true)?;
+    let rate: f64;
     if ps.failed > 0 {
         return Err(Exit::Runtime(format!("{label}: {} records failed: {}", ps.failed, ps.first_error.unwrap_or_default())));
     }

@@ -13,7 +13,8 @@ commands:
   ping         keepalive round trips and their p50/p99
   status       cluster status
   mock         run the embedded mock broker standalone (prints its address first)
-  bench        liblnc throughput figures: bench produce | bench consume
+  bench        liblnc throughput figures: bench produce | bench consume (--tls: TLS vs plaintext)
+  tls-fixture  throwaway certificates + TLS mock + stunnel, for TLS tests in other languages
   help         `lnc help <command>` is `lnc <command> --help`
   version      print the version
 
@@ -152,7 +153,7 @@ Prints the server's cluster status (GetClusterStatus): mode, node, leader, term,
 ";
 
 pub const MOCK: &str = "\
-usage: lnc mock [--host HOST] [--port P] [--ack-delay-ms N] [-X KEY=VALUE]…
+usage: lnc mock [--host HOST] [--port P] [--ack-delay-ms N] [--tls-cert F --tls-key F [--tls-client-ca F]] [-X KEY=VALUE]…
 
 Runs the embedded mock broker (an in-memory LWP server behaving like the deployed LANCE server)
 until Ctrl-C or SIGTERM. The first line on stdout is its address (host:port), so scripts can do
@@ -162,13 +163,17 @@ options:
       --host HOST         listen address (default 127.0.0.1)
       --port P            port (default 1992; 0 = ephemeral)
       --ack-delay-ms N    durability delay before Acks (default 5, like the server's fsync window)
+      --tls-cert F        listen with TLS: server certificate chain (PEM); needs --tls-key and a
+                          liblnc built with the cargo feature `tls`
+      --tls-key F         the server certificate's private key (PEM)
+      --tls-client-ca F   demand a client certificate signed by a CA in F (mutual TLS)
   -X, --config KEY=VALUE  mock settings, with or without a `mock.` prefix: ack.delay.ms, checksum,
                           max.payload.bytes, auth.token, write.only, fetch.rate.limit.bytes,
-                          segment.bytes, host, port
+                          segment.bytes, host, port, tls.cert, tls.key, tls.client.ca
 ";
 
 pub const BENCH: &str = "\
-usage: lnc bench <produce|consume> [-b HOST:PORT] [-n COUNT] [-s SIZE] [--connections N] [-X KEY=VALUE]…
+usage: lnc bench <produce|consume> [-b HOST:PORT] [-n COUNT] [-s SIZE] [--connections N] [--tls] [-X KEY=VALUE]…
 
 Throughput figures: records/s, MB/s, ack latency p50/p99 (produce), peak RSS. Without -b it
 runs against the embedded mock twice in one run: ack delay 0 ms and 5 ms. Then, in the same run,
@@ -185,9 +190,14 @@ options:
 ";
 
 pub const BENCH_PRODUCE: &str = "\
-usage: lnc bench produce [-b HOST:PORT] [-n COUNT] [-s SIZE] [--connections N] [-X KEY=VALUE]…
+usage: lnc bench produce [-b HOST:PORT] [-n COUNT] [-s SIZE] [--connections N] [--tls] [-X KEY=VALUE]…
 
 Times COUNT sends through flush (every record acknowledged). See `lnc bench --help`.
+
+  --tls   in one run: the plaintext mock, the mock's TLS listener (rustls) and stunnel4 in front
+          of the plaintext mock, all with client certificates, then the TLS/plaintext ratios.
+          Needs a lnc built with the cargo feature `tls`, and the openssl and stunnel4 tools
+          (throwaway certificates; the stunnel row is skipped without stunnel).
 ";
 
 pub const BENCH_CONSUME: &str = "\
@@ -195,6 +205,18 @@ usage: lnc bench consume [-b HOST:PORT] [-n COUNT] [-s SIZE] [-X KEY=VALUE]…
 
 Produces COUNT records (untimed), then times consuming them all from the beginning.
 See `lnc bench --help`.
+";
+
+pub const TLS_FIXTURE: &str = "\
+usage: lnc tls-fixture [--dir DIR]
+
+Test fixture for TLS: makes a throwaway CA, a server certificate (localhost, 127.0.0.1) and a
+client certificate with the openssl tool (in a new directory under DIR or the temp directory),
+starts the embedded mock in plaintext and with TLS demanding client certificates, and stunnel4
+(demanding client certificates too) in front of the plaintext mock. Prints one JSON line:
+  {\"stunnel\": H:P, \"tls_mock\": H:P, \"plain\": H:P, \"ca\": F, \"cert\": F, \"key\": F, \"other_ca\": F, \"server_name\": \"localhost\"}
+then runs until stdin closes or Ctrl-C/SIGTERM, and deletes the files. Needs a lnc built with the
+cargo feature `tls`. Used by the C, Python, Go and Node TLS tests.
 ";
 
 pub const CONFIG_TABLE: &str = "usage: lnc config-table\n\nPrints the configuration key table (markdown) that the README embeds.\n";
@@ -221,6 +243,7 @@ pub fn for_command(path: &[String]) -> Option<&'static str> {
         ["bench", "produce"] => BENCH_PRODUCE,
         ["bench", "consume"] => BENCH_CONSUME,
         ["config-table"] => CONFIG_TABLE,
+        ["tls-fixture"] => TLS_FIXTURE,
         ["error-table"] => ERROR_TABLE,
         _ => return None,
     })

@@ -13,12 +13,13 @@ mod misc;
 mod produce;
 mod quickstart;
 mod records;
+mod tlsenv;
 mod topics;
 
 use args::{suggest, CliResult, Exit};
 
 const COMMANDS: &[&str] =
-    &["quickstart", "produce", "consume", "topics", "ping", "status", "mock", "bench", "help", "version"];
+    &["quickstart", "produce", "consume", "topics", "ping", "status", "mock", "bench", "tls-fixture", "help", "version"];
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -61,6 +62,7 @@ fn run(argv: &[String]) -> CliResult {
         "status" => misc::status(rest),
         "mock" => misc::mock(rest),
         "bench" => bench::run(rest),
+        "tls-fixture" => tlsenv::fixture(rest),
         "config-table" => misc::table(rest, "config-table", help::CONFIG_TABLE, lnc::config::markdown_table),
         "error-table" => misc::table(rest, "error-table", help::ERROR_TABLE, misc::error_table),
         other => Err(Exit::Usage(format!(

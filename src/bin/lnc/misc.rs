@@ -71,7 +71,16 @@ pub fn mock(argv: &[String]) -> CliResult {
     let p = parse(
         "mock",
         argv,
-        &[opt("host", None), opt("port", Some('p')), opt("ack-delay-ms", None), CONFIG, switch("quiet", Some('q'))],
+        &[
+            opt("host", None),
+            opt("port", Some('p')),
+            opt("ack-delay-ms", None),
+            opt("tls-cert", None),
+            opt("tls-key", None),
+            opt("tls-client-ca", None),
+            CONFIG,
+            switch("quiet", Some('q')),
+        ],
         help::MOCK,
     )?;
     p.expect_positionals(&[])?;
@@ -86,6 +95,11 @@ pub fn mock(argv: &[String]) -> CliResult {
     if let Some(v) = p.get("ack-delay-ms") {
         set("ack.delay.ms", v, "--ack-delay-ms")?;
     }
+    for (flag, key) in [("tls-cert", "tls.cert"), ("tls-key", "tls.key"), ("tls-client-ca", "tls.client.ca")] {
+        if let Some(v) = p.get(flag) {
+            set(key, v, &format!("--{flag}"))?;
+        }
+    }
     for kv in p.all("config") {
         let Some((k, v)) = crate::args::key_value(kv) else {
             return Err(p.usage(format!("-X {kv}: expected key=value")));
@@ -95,6 +109,11 @@ pub fn mock(argv: &[String]) -> CliResult {
     let host = mc.host.clone();
     let port = mc.port;
     let ack = mc.ack_delay;
+    let tls = match (&mc.tls_cert, &mc.tls_client_ca) {
+        (None, _) => String::new(),
+        (Some(_), None) => ", TLS".to_string(),
+        (Some(_), Some(_)) => ", TLS with client certificates required".to_string(),
+    };
     catch_interrupts();
     let broker = MockBroker::start(mc).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -102,6 +121,9 @@ pub fn mock(argv: &[String]) -> CliResult {
         } else {
             ""
         };
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            return p.usage(e.to_string());
+        }
         Exit::Runtime(format!("cannot listen on {host}:{port}: {e}{hint}"))
     })?;
     let addr = broker.address_string();
@@ -112,7 +134,7 @@ pub fn mock(argv: &[String]) -> CliResult {
     }
     if !p.has("quiet") {
         eprintln!(
-            "lnc mock: LWP mock broker listening on {addr} (ack delay {} ms); stop with Ctrl-C. Try: lnc quickstart -b {addr}",
+            "lnc mock: LWP mock broker listening on {addr} (ack delay {} ms{tls}); stop with Ctrl-C. Try: lnc quickstart -b {addr}",
             ack.as_millis()
         );
     }
