@@ -18,14 +18,26 @@ fn full() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 fn runs() -> usize {
-    if full() { 5 } else { 1 }
+    if full() {
+        5
+    } else {
+        1
+    }
 }
 fn min_run() -> Duration {
-    if full() { Duration::from_millis(200) } else { Duration::from_millis(1) }
+    if full() {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_millis(1)
+    }
 }
 /// Size of the reassembly log.
 fn log_size() -> usize {
-    if full() { 64 * MIB } else { 2 * MIB }
+    if full() {
+        64 * MIB
+    } else {
+        2 * MIB
+    }
 }
 
 /// Runs `f` repeatedly for at least `min_run()`, `runs()` times; returns the best (seconds per
@@ -109,7 +121,9 @@ fn main() {
 
     // CRCs over 1 MiB buffers.
     let buf = pseudo_random(MIB);
-    for (name, cs) in [("CRC-32/IEEE (crc32fast), 1 MiB", Checksum::Crc32), ("CRC-32C (crc32c), 1 MiB", Checksum::Crc32c)] {
+    for (name, cs) in
+        [("CRC-32/IEEE (crc32fast), 1 MiB", Checksum::Crc32), ("CRC-32C (crc32c), 1 MiB", Checksum::Crc32c)]
+    {
         let per = best(|| {
             black_box(cs.compute(black_box(&buf)));
         });
@@ -150,7 +164,10 @@ fn main() {
     }
 
     // Frame decode: FetchResponse-sized frames (1 MiB payload) arriving in 64 KiB socket reads.
-    for (name, cs) in [("frame decode, 1 MiB payloads, 64 KiB reads, crc32", Checksum::Crc32), ("frame decode, 1 MiB payloads, 64 KiB reads, crc32c", Checksum::Crc32c)] {
+    for (name, cs) in [
+        ("frame decode, 1 MiB payloads, 64 KiB reads, crc32", Checksum::Crc32),
+        ("frame decode, 1 MiB payloads, 64 KiB reads, crc32c", Checksum::Crc32c),
+    ] {
         let payload = pseudo_random(MIB);
         let mut stream = Vec::new();
         let frames_n = if full() { 16 } else { 2 };

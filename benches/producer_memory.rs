@@ -33,7 +33,8 @@ fn reset_peak() {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(if full { 10_000_000 } else { 20_000 });
+    let n: u64 =
+        std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(if full { 10_000_000 } else { 20_000 });
     let mut mock = Command::new(env!("CARGO_BIN_EXE_lnc"))
         .args(["mock", "--port", "0", "--ack-delay-ms", "1"])
         .stdout(Stdio::piped())
@@ -46,7 +47,10 @@ fn main() {
     c.set("bootstrap.servers", &addr).unwrap();
     let bound = c.get_u64("buffer.memory");
     println!("producer memory: {n} records of 100 B per case, library defaults (buffer.memory {} MiB), lnc mock (ack delay 1 ms) in a child process", bound >> 20);
-    println!("{:<28} {:>12} {:>12} {:>14} {:>14} {:>12}", "case", "records/s", "seconds", "RSS before MiB", "peak RSS MiB", "bound MiB");
+    println!(
+        "{:<28} {:>12} {:>12} {:>14} {:>14} {:>12}",
+        "case", "records/s", "seconds", "RSS before MiB", "peak RSS MiB", "bound MiB"
+    );
     let admin = Admin::new(&c).unwrap();
     for (case, slow) in [("prompt poller", false), ("slow poller (200 k/s)", true)] {
         let topic = admin.create_topic(&format!("memory-{}", if slow { "slow" } else { "prompt" }), None).unwrap().id;

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 export CARGO_TERM_COLOR=never
 
-step() { printf '\n==== %s ====\n' "$*"; }
+step() { printf "\n==== %s ==== (%s, +%ss)\n" "$*" "$(date +%T)" "$SECONDS"; }
 
 # A suite's output must show at least one executed test; otherwise it counts as a failure.
 require_tests() { # name, logfile, regex-that-matches-a-count-line-with-nonzero
@@ -72,6 +72,7 @@ bash scripts/test-packages.sh
 
 step "lint: cargo clippy --all-targets -D warnings, cargo fmt --check (rustfmt.toml)"
 cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --features tls -- -D warnings
 cargo fmt --check
 
 echo

@@ -39,7 +39,11 @@ impl Retention {
         };
         let bytes = match self.max_bytes {
             None => RETENTION_UNLIMITED_BYTES,
-            Some(0) => return Err(Error::invalid_arg("max_bytes 0 deletes every closed segment on the server; use None for unlimited")),
+            Some(0) => {
+                return Err(Error::invalid_arg(
+                    "max_bytes 0 deletes every closed segment on the server; use None for unlimited",
+                ))
+            }
             Some(b) => b,
         };
         Ok((age, bytes))
@@ -98,7 +102,12 @@ impl Admin {
     }
 
     /// Creates a topic with retention limits.
-    pub fn create_topic_with_retention(&self, name: &str, retention: Retention, timeout: Option<Duration>) -> Result<TopicInfo> {
+    pub fn create_topic_with_retention(
+        &self,
+        name: &str,
+        retention: Retention,
+        timeout: Option<Duration>,
+    ) -> Result<TopicInfo> {
         check_name(name)?;
         let (max_age_secs, max_bytes) = retention.wire_values()?;
         let req = Request::CreateTopicWithRetention { name: name.as_bytes().to_vec(), max_age_secs, max_bytes };
@@ -111,7 +120,10 @@ impl Admin {
     pub fn ensure_topic(&self, name: &str, timeout: Option<Duration>) -> Result<TopicInfo> {
         match self.create_topic(name, timeout) {
             Err(e) if e.code == ErrorCode::TopicExists => self.topic_by_name(name, timeout)?.ok_or_else(|| {
-                Error::new(ErrorCode::UnknownTopic, format!("topic '{name}' exists per CreateTopic but is missing from ListTopics"))
+                Error::new(
+                    ErrorCode::UnknownTopic,
+                    format!("topic '{name}' exists per CreateTopic but is missing from ListTopics"),
+                )
             }),
             other => other,
         }
@@ -141,7 +153,12 @@ impl Admin {
     }
 
     /// Sets a topic's retention.
-    pub fn set_retention(&self, topic_id: u32, retention: Retention, timeout: Option<Duration>) -> Result<RetentionInfo> {
+    pub fn set_retention(
+        &self,
+        topic_id: u32,
+        retention: Retention,
+        timeout: Option<Duration>,
+    ) -> Result<RetentionInfo> {
         let (max_age_secs, max_bytes) = retention.wire_values()?;
         let f = self.call(&Request::SetRetention { topic_id, max_age_secs, max_bytes }, timeout)?;
         Ok(decode_retention(Self::expect(&f, reply_code::TOPIC_RESPONSE)?)?)
@@ -172,9 +189,18 @@ impl Admin {
 
     /// One raw Fetch. `max_bytes` must be 1..=16,777,156 (0 would return nothing, larger replies
     /// would not fit a frame). Use `u64::MAX` as `start_offset` to learn the tail.
-    pub fn fetch(&self, topic_id: u32, start_offset: u64, max_bytes: u32, timeout: Option<Duration>) -> Result<FetchReply> {
+    pub fn fetch(
+        &self,
+        topic_id: u32,
+        start_offset: u64,
+        max_bytes: u32,
+        timeout: Option<Duration>,
+    ) -> Result<FetchReply> {
         if max_bytes == 0 || max_bytes > control::MAX_FETCH_BYTES {
-            return Err(Error::invalid_arg(format!("max_bytes must be 1..={}, got {max_bytes}", control::MAX_FETCH_BYTES)));
+            return Err(Error::invalid_arg(format!(
+                "max_bytes must be 1..={}, got {max_bytes}",
+                control::MAX_FETCH_BYTES
+            )));
         }
         let f = self.call(&Request::Fetch { topic_id, start_offset, max_bytes }, timeout)?;
         decode_fetch_frame(&f)
@@ -182,7 +208,14 @@ impl Admin {
 
     /// Server-side Subscribe: returns (consumer_id, offset). Requested 0 resolves to the
     /// server-side commit; u64::MAX is echoed, not resolved.
-    pub fn subscribe(&self, topic_id: u32, start_offset: u64, max_batch_bytes: u32, consumer_id: u64, timeout: Option<Duration>) -> Result<(u64, u64)> {
+    pub fn subscribe(
+        &self,
+        topic_id: u32,
+        start_offset: u64,
+        max_batch_bytes: u32,
+        consumer_id: u64,
+        timeout: Option<Duration>,
+    ) -> Result<(u64, u64)> {
         let f = self.call(&Request::Subscribe { topic_id, start_offset, max_batch_bytes, consumer_id }, timeout)?;
         Ok(decode_consumer_ack(Self::expect(&f, reply_code::SUBSCRIBE_ACK)?)?)
     }
@@ -193,12 +226,21 @@ impl Admin {
         if f.kind() == FrameKind::Ack && f.header.batch_id == consumer_id {
             Ok(())
         } else {
-            Err(Error::protocol(format!("Unsubscribe answered with batch id {} instead of {consumer_id}", f.header.batch_id)))
+            Err(Error::protocol(format!(
+                "Unsubscribe answered with batch id {} instead of {consumer_id}",
+                f.header.batch_id
+            )))
         }
     }
 
     /// Server-side CommitOffset (server memory only, lost on restart): returns (consumer_id, offset).
-    pub fn commit_offset(&self, topic_id: u32, consumer_id: u64, offset: u64, timeout: Option<Duration>) -> Result<(u64, u64)> {
+    pub fn commit_offset(
+        &self,
+        topic_id: u32,
+        consumer_id: u64,
+        offset: u64,
+        timeout: Option<Duration>,
+    ) -> Result<(u64, u64)> {
         let f = self.call(&Request::CommitOffset { topic_id, consumer_id, offset }, timeout)?;
         Ok(decode_consumer_ack(Self::expect(&f, reply_code::COMMIT_ACK)?)?)
     }

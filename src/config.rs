@@ -304,7 +304,8 @@ impl Config {
     pub fn check_security(&self) -> Result<()> {
         let bad = |m: String| Err(Error::new(ErrorCode::InvalidValue, m));
         let protocol = self.get_str("security.protocol");
-        let tls_keys: Vec<&str> = KEYS.iter().map(|k| k.name).filter(|n| n.starts_with("tls.") && self.is_set(n)).collect();
+        let tls_keys: Vec<&str> =
+            KEYS.iter().map(|k| k.name).filter(|n| n.starts_with("tls.") && self.is_set(n)).collect();
         if protocol != "tls" {
             if !tls_keys.is_empty() {
                 return bad(format!(
@@ -314,7 +315,8 @@ impl Config {
             }
             return Ok(());
         }
-        build_supports("security.protocol", &protocol).or_else(|why| bad(format!("invalid value \"tls\" for \"security.protocol\": {why}")))?;
+        build_supports("security.protocol", &protocol)
+            .or_else(|why| bad(format!("invalid value \"tls\" for \"security.protocol\": {why}")))?;
         if !self.get_bool("tls.verify") && !self.get_bool("tls.insecure.acknowledged") {
             return bad("tls.verify=false turns off server authentication: it is accepted only together with tls.insecure.acknowledged=true".into());
         }
@@ -469,7 +471,10 @@ mod tests {
         let e = c.check_security().unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidValue);
         assert!(e.message.contains("tls.ca.location") && e.message.contains("plaintext"), "{e}");
-        let e = Config::from_pairs([("security.protocol", "plaintext"), ("tls.verify", "true")]).unwrap().check_security().unwrap_err();
+        let e = Config::from_pairs([("security.protocol", "plaintext"), ("tls.verify", "true")])
+            .unwrap()
+            .check_security()
+            .unwrap_err();
         assert!(e.message.contains("tls.verify"), "{e}");
         Config::new().check_security().unwrap();
         if cfg!(feature = "tls") {

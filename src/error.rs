@@ -224,7 +224,14 @@ pub struct Error {
 impl Error {
     /// An error of `code` with a message; retryable per the code's default, not fatal.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
-        Error { code, message: message.into(), retryable: code.default_retryable(), fatal: false, leader: None, server_offset: None }
+        Error {
+            code,
+            message: message.into(),
+            retryable: code.default_retryable(),
+            fatal: false,
+            leader: None,
+            server_offset: None,
+        }
     }
 
     /// Marks the error fatal.

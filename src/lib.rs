@@ -21,8 +21,8 @@ pub mod ffi;
 pub mod mock;
 pub mod net;
 pub mod notify;
-pub mod producer;
 pub mod offsets;
+pub mod producer;
 pub(crate) mod sync;
 pub mod wire;
 
@@ -30,8 +30,8 @@ pub use admin::{Admin, FetchReply, Retention};
 pub use config::Config;
 pub use consumer::{OffsetReset, SeekTo, StandaloneConsumer};
 pub use error::{Error, ErrorCode, Result};
-pub use producer::{DeliveryReport, Message, Producer, ProducerMetrics};
 pub use offsets::{CallbackOffsetStore, FileOffsetStore, MemoryOffsetStore, OffsetStore};
+pub use producer::{DeliveryReport, Message, Producer, ProducerMetrics};
 
 /// The library version (`major.minor.patch`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -163,7 +163,12 @@ impl FileOffsetStore {
         validate_consumer_name(consumer_name)?;
         let base_dir = base_dir.into();
         let dir = base_dir.join(consumer_name);
-        Ok(FileOffsetStore { base_dir, consumer_name: consumer_name.to_string(), dir, consumer_id: consumer_id(consumer_name) })
+        Ok(FileOffsetStore {
+            base_dir,
+            consumer_name: consumer_name.to_string(),
+            dir,
+            consumer_id: consumer_id(consumer_name),
+        })
     }
 
     /// `<base_dir>/<consumer_name>`.
@@ -256,9 +261,9 @@ fn read_offset_file(path: &Path) -> Result<Option<u64>> {
         Err(e) => return Err(io_err("cannot read", path, e)),
     };
     let t = text.trim();
-    t.parse::<u64>()
-        .map(Some)
-        .map_err(|_| Error::new(ErrorCode::Io, format!("offset file {} does not hold a decimal offset: {t:?}", path.display())))
+    t.parse::<u64>().map(Some).map_err(|_| {
+        Error::new(ErrorCode::Io, format!("offset file {} does not hold a decimal offset: {t:?}", path.display()))
+    })
 }
 
 /// Holds an exclusive flock until dropped (closing the file releases it).
@@ -335,7 +340,10 @@ mod tests {
 
     #[test]
     fn file_names() {
-        assert_eq!(parse_offset_file_name("topic-1-consumer-18044035401257023742.offset"), Some((1, 18044035401257023742)));
+        assert_eq!(
+            parse_offset_file_name("topic-1-consumer-18044035401257023742.offset"),
+            Some((1, 18044035401257023742))
+        );
         assert_eq!(parse_offset_file_name("topic-1-consumer-18044035401257023742.lock"), None);
         assert_eq!(parse_offset_file_name("topic-1-consumer-1.offset.tmp"), None);
         assert_eq!(parse_offset_file_name("topic-x-consumer-1.offset"), None);

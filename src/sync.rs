@@ -115,16 +115,11 @@ pub(crate) mod model {
 
     impl<T> Mutex<T> {
         pub(crate) fn new(value: T) -> Mutex<T> {
-            Mutex {
-                inner: shuttle::sync::Mutex::new(value),
-            }
+            Mutex { inner: shuttle::sync::Mutex::new(value) }
         }
 
         fn guard<'a>(&'a self, inner: shuttle::sync::MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-            MutexGuard {
-                mutex: &self.inner,
-                inner: Some(inner),
-            }
+            MutexGuard { mutex: &self.inner, inner: Some(inner) }
         }
 
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
@@ -192,10 +187,7 @@ pub(crate) mod model {
 
     impl Condvar {
         pub(crate) fn new() -> Condvar {
-            Condvar {
-                inner: shuttle::sync::Condvar::new(),
-                epoch: AtomicU64::new(0),
-            }
+            Condvar { inner: shuttle::sync::Condvar::new(), epoch: AtomicU64::new(0) }
         }
 
         pub(crate) fn notify_all(&self) {
@@ -205,26 +197,14 @@ pub(crate) mod model {
 
         /// Releases the lock, waits for a notification or `deadline` (see the module
         /// documentation), relocks.
-        pub(crate) fn wait_until<T>(
-            &self,
-            guard: &mut MutexGuard<'_, T>,
-            deadline: Instant,
-        ) -> WaitTimeoutResult {
+        pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> WaitTimeoutResult {
             let held = guard.inner.take().expect("guard holds the lock");
             let (relocked, timed_out) = match bound(deadline) {
-                Bound::Unbounded => (
-                    self.inner
-                        .wait(held)
-                        .unwrap_or_else(PoisonError::into_inner),
-                    false,
-                ),
+                Bound::Unbounded => (self.inner.wait(held).unwrap_or_else(PoisonError::into_inner), false),
                 Bound::Passed => {
                     drop(held);
                     shuttle::thread::yield_now();
-                    (
-                        guard.mutex.lock().unwrap_or_else(PoisonError::into_inner),
-                        true,
-                    )
+                    (guard.mutex.lock().unwrap_or_else(PoisonError::into_inner), true)
                 }
                 Bound::Bounded => {
                     // Read under the lock: a notification sent after the unlock moves it.
@@ -239,10 +219,7 @@ pub(crate) mod model {
                             break true;
                         }
                     };
-                    (
-                        guard.mutex.lock().unwrap_or_else(PoisonError::into_inner),
-                        timed_out,
-                    )
+                    (guard.mutex.lock().unwrap_or_else(PoisonError::into_inner), timed_out)
                 }
             };
             guard.inner = Some(relocked);

@@ -58,7 +58,11 @@ fn topic_lifecycle_and_every_error_code() {
     // Names are validated locally with the server's text, and the server agrees.
     let bad = a.create_topic("bad name", T).unwrap_err();
     assert_eq!(bad.code, ErrorCode::InvalidName);
-    assert!(bad.message.starts_with("Invalid data: Topic name 'bad name' contains invalid characters"), "{}", bad.message);
+    assert!(
+        bad.message.starts_with("Invalid data: Topic name 'bad name' contains invalid characters"),
+        "{}",
+        bad.message
+    );
     assert_eq!(a.create_topic("", T).unwrap_err().code, ErrorCode::InvalidName);
     assert_eq!(a.create_topic(&"a".repeat(256), T).unwrap_err().message, "I/O error: File name too long (os error 36)");
     a.create_topic(&"a".repeat(255), T).unwrap();
@@ -74,7 +78,10 @@ fn topic_lifecycle_and_every_error_code() {
     assert_eq!((r.topic_id, r.max_age_secs, r.max_bytes), (t.id, 3600, 1 << 20));
     let r = a.set_retention(t.id, Retention::default(), T).unwrap();
     assert_eq!((r.max_age_secs, r.max_bytes), (18_446_744_073, u64::MAX), "unlimited is encoded the safe way");
-    assert_eq!(a.set_retention(t.id, Retention { max_age_secs: Some(0), max_bytes: None }, T).unwrap_err().code, ErrorCode::InvalidArg);
+    assert_eq!(
+        a.set_retention(t.id, Retention { max_age_secs: Some(0), max_bytes: None }, T).unwrap_err().code,
+        ErrorCode::InvalidArg
+    );
     assert_eq!(
         a.set_retention(t.id, Retention { max_age_secs: Some(18_446_744_074), max_bytes: None }, T).unwrap_err().code,
         ErrorCode::InvalidArg
@@ -87,7 +94,10 @@ fn topic_lifecycle_and_every_error_code() {
 
     assert_eq!(a.delete_topic(t.id, T).unwrap(), t.id);
     let e = a.delete_topic(t.id, T).unwrap_err();
-    assert_eq!((e.code, e.message), (ErrorCode::UnknownTopic, format!("Configuration error: Topic {} not found", t.id)));
+    assert_eq!(
+        (e.code, e.message),
+        (ErrorCode::UnknownTopic, format!("Configuration error: Topic {} not found", t.id))
+    );
     let again = a.create_topic("orders", T).unwrap();
     assert!(again.id > t.id, "deleted ids are never reused");
 }
@@ -269,7 +279,12 @@ fn reconnect_follows_the_backoff_schedule() {
 
 #[test]
 fn authentication_on_connect_and_after_reconnect() {
-    let m = MockBroker::start(MockConfig { ack_delay: Duration::ZERO, auth_token: Some("s3cret".into()), ..MockConfig::default() }).unwrap();
+    let m = MockBroker::start(MockConfig {
+        ack_delay: Duration::ZERO,
+        auth_token: Some("s3cret".into()),
+        ..MockConfig::default()
+    })
+    .unwrap();
     let topic = m.create_topic("auth").unwrap();
 
     // Without a token, an ingest is refused (control commands are never gated).

@@ -199,8 +199,13 @@ fn consume_offsets_count_format_and_groups() {
     // Groups: the offset is stored in the lock-file store and resumed.
     let dir = temp_dir("groups");
     let d = dir.to_str().unwrap();
-    assert_eq!(ok(&["consume", "-b", b, "-t", "offs", "--group-name", "g", "--offset-dir", d, "-c", "2"]).stdout, "a\nbb\n");
-    let stored = std::fs::read_to_string(dir.join("g").join(format!("topic-1-consumer-{}.offset", lnc::wire::consumer_id("g")))).unwrap();
+    assert_eq!(
+        ok(&["consume", "-b", b, "-t", "offs", "--group-name", "g", "--offset-dir", d, "-c", "2"]).stdout,
+        "a\nbb\n"
+    );
+    let stored =
+        std::fs::read_to_string(dir.join("g").join(format!("topic-1-consumer-{}.offset", lnc::wire::consumer_id("g"))))
+            .unwrap();
     assert_eq!(stored, "23\n");
     assert_eq!(ok(&["consume", "-b", b, "-t", "offs", "--group-name", "g", "--offset-dir", d, "-e"]).stdout, "ccc\n");
     assert_eq!(ok(&["consume", "-b", b, "-t", "offs", "--group-name", "g", "--offset-dir", d, "-e"]).stdout, "");
@@ -224,11 +229,13 @@ fn consume_offsets_count_format_and_groups() {
 fn topics_ping_status() {
     let m = mock();
     let b = m.addr.as_str();
-    let created: serde_json::Value = serde_json::from_str(&ok(&["topics", "create", "orders", "-b", b, "--json"]).stdout).unwrap();
+    let created: serde_json::Value =
+        serde_json::from_str(&ok(&["topics", "create", "orders", "-b", b, "--json"]).stdout).unwrap();
     assert_eq!(created["name"], "orders");
     let id = created["id"].as_u64().unwrap().to_string();
     let ret: serde_json::Value =
-        serde_json::from_str(&ok(&["topics", "create", "logs", "--retention-age", "3600", "-b", b, "--json"]).stdout).unwrap();
+        serde_json::from_str(&ok(&["topics", "create", "logs", "--retention-age", "3600", "-b", b, "--json"]).stdout)
+            .unwrap();
     assert_eq!(ret["max_age_secs"], 3600);
     assert_eq!(ret["max_bytes"], u64::MAX);
     let r = lnc(&["topics", "create", "orders", "-b", b]);
@@ -242,9 +249,10 @@ fn topics_ping_status() {
     let got: serde_json::Value = serde_json::from_str(&ok(&["topics", "get", &id, "-b", b, "--json"]).stdout).unwrap();
     assert_eq!(got["name"], "orders");
     assert!(ok(&["topics", "get", "logs", "-b", b]).stdout.contains("name:       logs"));
-    let set: serde_json::Value =
-        serde_json::from_str(&ok(&["topics", "retention", "orders", "--age", "60", "--bytes", "1000", "-b", b, "--json"]).stdout)
-            .unwrap();
+    let set: serde_json::Value = serde_json::from_str(
+        &ok(&["topics", "retention", "orders", "--age", "60", "--bytes", "1000", "-b", b, "--json"]).stdout,
+    )
+    .unwrap();
     assert_eq!((set["max_age_secs"].as_u64(), set["max_bytes"].as_u64()), (Some(60), Some(1000)));
     let r = lnc(&["topics", "retention", "orders", "--age", "0", "-b", b]);
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -306,7 +314,11 @@ fn errors_are_clear_with_exit_codes() {
     // Usage errors: exit 2 with the reason.
     let r = lnc(&["produce", "-t", "x", "-b", b, "-X", "linger.mss=5"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("unknown configuration key \"linger.mss\"") && r.stderr.contains("linger.ms"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown configuration key \"linger.mss\"") && r.stderr.contains("linger.ms"),
+        "{}",
+        r.stderr
+    );
     let r = lnc(&["consume", "-t", "x", "-X", "fetch.max.bytes=0"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("invalid value \"0\" for \"fetch.max.bytes\""), "{}", r.stderr);
@@ -363,7 +375,11 @@ fn help_for_every_command() {
             let mut args: Vec<&str> = path.to_vec();
             args.push(flag);
             let r = ok(&args);
-            let want = if path.is_empty() { "usage: lnc <command>".to_string() } else { format!("usage: lnc {}", path.join(" ")) };
+            let want = if path.is_empty() {
+                "usage: lnc <command>".to_string()
+            } else {
+                format!("usage: lnc {}", path.join(" "))
+            };
             assert!(r.stdout.contains(&want), "lnc {args:?}: {}", r.stdout);
         }
         let mut args = vec!["help"];

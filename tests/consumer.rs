@@ -129,7 +129,12 @@ fn take_until_error(c: &StandaloneConsumer) -> (Vec<Record>, lnc::Error) {
 /// Asserts that nothing (no record, no error) arrives within a short wait.
 fn assert_quiet(c: &StandaloneConsumer) {
     match c.poll(Duration::from_millis(150)) {
-        Ok(r) => assert!(r.is_empty(), "unexpected {} records: {:?}", r.len(), r.iter().map(|r| (r.offset, r.value.clone())).collect::<Vec<_>>()),
+        Ok(r) => assert!(
+            r.is_empty(),
+            "unexpected {} records: {:?}",
+            r.len(),
+            r.iter().map(|r| (r.offset, r.value.clone())).collect::<Vec<_>>()
+        ),
         Err(e) => panic!("unexpected error {e}"),
     }
 }
@@ -142,7 +147,11 @@ fn mixed_stream() -> (Vec<Vec<u8>>, Vec<Record>, Vec<u64>) {
     let mut expected = Vec::new();
     let mut after = Vec::new();
     let mut offset = 0u64;
-    let push_plain = |recs: Vec<Record>, offset: &mut u64, payloads: &mut Vec<Vec<u8>>, expected: &mut Vec<Record>, after: &mut Vec<u64>| {
+    let push_plain = |recs: Vec<Record>,
+                      offset: &mut u64,
+                      payloads: &mut Vec<Vec<u8>>,
+                      expected: &mut Vec<Record>,
+                      after: &mut Vec<u64>| {
         let mut p = Vec::new();
         for mut r in recs {
             r.offset = *offset;
@@ -173,7 +182,10 @@ fn mixed_stream() -> (Vec<Vec<u8>>, Vec<Record>, Vec<u64>) {
         ];
         push_plain(recs, &mut offset, &mut payloads, &mut expected, &mut after);
         // An envelope: its inner records carry its offset; P moves past it after the last one.
-        let inner: Vec<Record> = (0..5).map(|i| Record::json(format!("{{\"inner\":{i},\"r\":{round}}}"))).chain([Record::tombstone()]).collect();
+        let inner: Vec<Record> = (0..5)
+            .map(|i| Record::json(format!("{{\"inner\":{i},\"r\":{round}}}")))
+            .chain([Record::tombstone()])
+            .collect();
         let mut plain = Vec::new();
         for r in &inner {
             r.encode_into(&mut plain);
@@ -220,13 +232,23 @@ fn records_split_at_every_fetch_boundary() {
         let log_len = b.topic_log(t).unwrap().len() as u64;
         assert_eq!(log_len, *after.last().unwrap());
         let boundaries: BTreeSet<u64> = std::iter::once(0).chain(after.iter().copied()).collect();
-        for (max, pipeline, poll_max) in
-            [("1", "2", "1"), ("7", "2", "3"), ("13", "1", "500"), ("13", "2", "1"), ("64", "2", "7"), ("1048576", "2", "500")]
-        {
+        for (max, pipeline, poll_max) in [
+            ("1", "2", "1"),
+            ("7", "2", "3"),
+            ("13", "1", "500"),
+            ("13", "2", "1"),
+            ("64", "2", "7"),
+            ("1048576", "2", "500"),
+        ] {
             let c = StandaloneConsumer::new(&config(
                 &b,
                 t,
-                &[("fetch.max.bytes", max), ("fetch.pipeline", pipeline), ("max.poll.records", poll_max), ("start.offset", "beginning")],
+                &[
+                    ("fetch.max.bytes", max),
+                    ("fetch.pipeline", pipeline),
+                    ("max.poll.records", poll_max),
+                    ("start.offset", "beginning"),
+                ],
             ))
             .unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -268,7 +290,8 @@ fn envelopes_opaque_when_expansion_is_off() {
         }
         let env = build_envelope(&plain).unwrap();
         ingest(&b.address_string(), t, std::slice::from_ref(&env));
-        let c = StandaloneConsumer::new(&config(&b, t, &[("expand.envelopes", "false"), ("fetch.max.bytes", "5")])).unwrap();
+        let c = StandaloneConsumer::new(&config(&b, t, &[("expand.envelopes", "false"), ("fetch.max.bytes", "5")]))
+            .unwrap();
         let got = take(&c, 1);
         assert_eq!(got[0].ext_type, Some(ext_type::LZ4_ENVELOPE));
         assert_eq!(got[0].encode(), env);
@@ -293,7 +316,8 @@ fn concurrent_production_with_speculative_pipelining() {
                 ingest(&addr, t, &[p]);
             }
         });
-        let c = StandaloneConsumer::new(&config(&b, t, &[("fetch.max.bytes", "64"), ("fetch.min.wait.ms", "0")])).unwrap();
+        let c =
+            StandaloneConsumer::new(&config(&b, t, &[("fetch.max.bytes", "64"), ("fetch.min.wait.ms", "0")])).unwrap();
         let got = take(&c, 1000);
         producer.join().unwrap();
         for (i, r) in got.iter().enumerate() {
@@ -408,7 +432,9 @@ fn restart_resumes_exactly_after_the_committed_position() {
         assert_eq!(std::fs::read(store.offset_path(t)).unwrap(), format!("{p}\n").into_bytes());
 
         // Resume: exactly the records from the committed position.
-        let c = StandaloneConsumer::new(&cfg(&[("enable.auto.commit", "true"), ("auto.commit.interval.ms", "3600000")])).unwrap();
+        let c =
+            StandaloneConsumer::new(&cfg(&[("enable.auto.commit", "true"), ("auto.commit.interval.ms", "3600000")]))
+                .unwrap();
         assert_eq!(c.position(), p);
         let next = take(&c, 20);
         assert_eq!(next[..], all[37..57]);
@@ -496,11 +522,17 @@ fn file_store_matches_the_official_rust_store_vectors() {
             assert_eq!(path, store.offset_path(topic));
             assert_eq!(base.join(f["lock_file"].as_str().unwrap()), store.lock_path(topic));
             assert_eq!(base.join(f["tmp_file"].as_str().unwrap()), store.tmp_path(topic));
-            let mut listing: Vec<String> =
-                std::fs::read_dir(store.dir()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            let mut listing: Vec<String> = std::fs::read_dir(store.dir())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
             listing.sort();
-            let mut want: Vec<String> =
-                f["dir_listing_after_save"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+            let mut want: Vec<String> = f["dir_listing_after_save"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect();
             want.sort();
             assert_eq!(listing, want, "{name}: directory listing");
             assert_eq!(store.load(topic).unwrap(), Some(offset), "{name}: read back");
@@ -511,7 +543,10 @@ fn file_store_matches_the_official_rust_store_vectors() {
             assert_eq!(store.load(topic).unwrap(), Some(offset));
             let listed = store.list().unwrap();
             assert_eq!(listed.len(), 1);
-            assert_eq!((listed[0].topic_id, listed[0].consumer_id, listed[0].offset), (topic, store.consumer_id(), offset));
+            assert_eq!(
+                (listed[0].topic_id, listed[0].consumer_id, listed[0].offset),
+                (topic, store.consumer_id(), offset)
+            );
             let fname = path.file_name().unwrap().to_str().unwrap();
             assert_eq!(parse_offset_file_name(fname), Some((topic, store.consumer_id())));
         } else {
@@ -574,7 +609,10 @@ fn file_store_concurrent_saves_do_not_corrupt() {
         let names: BTreeSet<String> =
             std::fs::read_dir(store.dir()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         let id = store.consumer_id();
-        assert_eq!(names, [format!("topic-5-consumer-{id}.lock"), format!("topic-5-consumer-{id}.offset")].into_iter().collect());
+        assert_eq!(
+            names,
+            [format!("topic-5-consumer-{id}.lock"), format!("topic-5-consumer-{id}.offset")].into_iter().collect()
+        );
         let _ = std::fs::remove_dir_all(&base);
     });
 }
@@ -687,7 +725,8 @@ fn seek_beginning_end_and_offset() {
         let b = broker();
         let t = b.create_topic("seek").unwrap();
         ingest(&b.address_string(), t, &[fixed_records(20, 10, 1)]);
-        let c = StandaloneConsumer::new(&config(&b, t, &[("fetch.max.bytes", "40"), ("queued.max.bytes", "1024")])).unwrap();
+        let c = StandaloneConsumer::new(&config(&b, t, &[("fetch.max.bytes", "40"), ("queued.max.bytes", "1024")]))
+            .unwrap();
         let first = take(&c, 5);
         assert_eq!(seq(&first[0]), 0);
         // Seeking drops what was queued for the old position.
@@ -783,7 +822,12 @@ fn unknown_topic_is_reported() {
         // By name, resolved with ListTopics.
         let t = b.create_topic("named").unwrap();
         ingest(&addr, t, &[fixed_records(2, 10, 1)]);
-        let named = Config::from_pairs([("bootstrap.servers", addr.as_str()), ("topic", "named"), ("enable.auto.commit", "false")]).unwrap();
+        let named = Config::from_pairs([
+            ("bootstrap.servers", addr.as_str()),
+            ("topic", "named"),
+            ("enable.auto.commit", "false"),
+        ])
+        .unwrap();
         let c = StandaloneConsumer::new(&named).unwrap();
         assert_eq!(c.topic_id(), t);
         take(&c, 2);
@@ -831,7 +875,8 @@ fn reconnects_after_broker_restart_and_disconnects() {
             p
         };
         ingest(&b.address_string(), t, &[batch(50)]);
-        let c = StandaloneConsumer::new(&config(&b, t, &[("fetch.max.bytes", "100"), ("max.poll.records", "10")])).unwrap();
+        let c =
+            StandaloneConsumer::new(&config(&b, t, &[("fetch.max.bytes", "100"), ("max.poll.records", "10")])).unwrap();
         let mut got = take(&c, 20);
         b.restart();
         ingest(&b.address_string(), t, &[batch(50)]);
@@ -852,7 +897,8 @@ fn backpressure_bounds_the_queue_without_loss() {
         let b = broker();
         let t = b.create_topic("bp").unwrap();
         ingest(&b.address_string(), t, &[fixed_records(2000, 100, 1)]);
-        let c = StandaloneConsumer::new(&config(&b, t, &[("queued.max.bytes", "4096"), ("fetch.max.bytes", "1000")])).unwrap();
+        let c = StandaloneConsumer::new(&config(&b, t, &[("queued.max.bytes", "4096"), ("fetch.max.bytes", "1000")]))
+            .unwrap();
         let mut n = 0u64;
         let deadline = Instant::now() + Duration::from_secs(10);
         while n < 2000 {
@@ -938,7 +984,11 @@ fn a_store_calling_back_into_its_consumer_gets_in_callback_not_a_deadlock() {
         let slot: Slot = Arc::new(parking_lot::Mutex::new(None));
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let store = reentrant_store(slot.clone(), seen.clone());
-        let cfg = config(&b, t, &[("enable.auto.commit", "true"), ("auto.commit.interval.ms", "1"), ("max.poll.records", "10")]);
+        let cfg = config(
+            &b,
+            t,
+            &[("enable.auto.commit", "true"), ("auto.commit.interval.ms", "1"), ("max.poll.records", "10")],
+        );
         let c = Arc::new(StandaloneConsumer::with_store(&cfg, Arc::new(store)).unwrap());
         *slot.lock() = Some(c.clone());
         let all_refused = |seen: &[(&str, Option<ErrorCode>)]| {

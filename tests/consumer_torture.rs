@@ -203,15 +203,19 @@ fn worker(shared: Arc<Shared>, layout: Arc<Layout>, seed: u64) {
         match op {
             0..=39 => {
                 // poll / poll_into / poll_each, mostly short, sometimes very long (close must wake it).
-                let timeout =
-                    if shared.long_polls && rng.below(10) == 0 { Duration::from_secs(30) } else { Duration::from_millis(rng.below(150)) };
+                let timeout = if shared.long_polls && rng.below(10) == 0 {
+                    Duration::from_secs(30)
+                } else {
+                    Duration::from_millis(rng.below(150))
+                };
                 let before = shared.seek_counters();
                 let kind = rng.below(3);
                 let (r, closed_before) = shared.timed("poll", timeout, || match kind {
                     0 => c.poll(timeout).map(|v| v.iter().map(seq_and_offset).collect::<Vec<_>>()),
                     1 => {
                         buf.clear();
-                        c.poll_into(timeout, &mut buf, 1 + rng.below(300) as usize).map(|_| buf.iter().map(seq_and_offset).collect())
+                        c.poll_into(timeout, &mut buf, 1 + rng.below(300) as usize)
+                            .map(|_| buf.iter().map(seq_and_offset).collect())
                     }
                     _ => {
                         let mut got = Vec::new();
@@ -231,7 +235,11 @@ fn worker(shared: Arc<Shared>, layout: Arc<Layout>, seed: u64) {
                             }
                         }
                         if !v.is_empty() {
-                            shared.batches.lock().push(Batch { seqs: v.into_iter().map(|(s, _)| s).collect(), before, after });
+                            shared.batches.lock().push(Batch {
+                                seqs: v.into_iter().map(|(s, _)| s).collect(),
+                                before,
+                                after,
+                            });
                         }
                     }
                     Err(e) => check_closed(&shared, "poll", closed_before, Err(e)),
@@ -311,7 +319,10 @@ fn check_batches(shared: &Shared, layout: &Layout) {
         let (Some(&lo), Some(&hi)) = (seen.first(), seen.last()) else { continue };
         // Batches from polls that overlapped a seek may belong to this generation too.
         let mut maybe = BTreeSet::new();
-        for b in batches.iter().filter(|b| b.before.1 <= *k && b.after.0 >= *k && !(b.before.0 == b.before.1 && b.before == b.after)) {
+        for b in batches
+            .iter()
+            .filter(|b| b.before.1 <= *k && b.after.0 >= *k && !(b.before.0 == b.before.1 && b.before == b.after))
+        {
             maybe.extend(b.seqs.iter().copied());
         }
         for s in lo..=hi {

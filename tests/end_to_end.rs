@@ -56,18 +56,60 @@ fn produce(m: &MockBroker, topic: u32, n: usize, max: usize, rng: &mut Rng, extr
         let key = format!("key-{i}").into_bytes();
         let ts = 1_700_000_000_000_000_000 + i as u64;
         let (msg, e) = match rng.next() % 9 {
-            0 => (Message::raw(&value), Expect { record_type: 0x01, key: None, timestamp_ns: None, data: value.clone(), tombstone: false }),
-            1 => (Message::json(&value), Expect { record_type: 0x02, key: None, timestamp_ns: None, data: value.clone(), tombstone: false }),
-            2 => (Message::msgpack(&value), Expect { record_type: 0x03, key: None, timestamp_ns: None, data: value.clone(), tombstone: false }),
-            3 => (Message::avro(&value), Expect { record_type: 0x05, key: None, timestamp_ns: None, data: value.clone(), tombstone: false }),
-            4 => (Message::key_value(&key, &value), Expect { record_type: 0x10, key: Some(key.clone()), timestamp_ns: None, data: value.clone(), tombstone: false }),
-            5 => (Message::timestamped(ts, &value), Expect { record_type: 0x11, key: None, timestamp_ns: Some(ts), data: value.clone(), tombstone: false }),
+            0 => (
+                Message::raw(&value),
+                Expect { record_type: 0x01, key: None, timestamp_ns: None, data: value.clone(), tombstone: false },
+            ),
+            1 => (
+                Message::json(&value),
+                Expect { record_type: 0x02, key: None, timestamp_ns: None, data: value.clone(), tombstone: false },
+            ),
+            2 => (
+                Message::msgpack(&value),
+                Expect { record_type: 0x03, key: None, timestamp_ns: None, data: value.clone(), tombstone: false },
+            ),
+            3 => (
+                Message::avro(&value),
+                Expect { record_type: 0x05, key: None, timestamp_ns: None, data: value.clone(), tombstone: false },
+            ),
+            4 => (
+                Message::key_value(&key, &value),
+                Expect {
+                    record_type: 0x10,
+                    key: Some(key.clone()),
+                    timestamp_ns: None,
+                    data: value.clone(),
+                    tombstone: false,
+                },
+            ),
+            5 => (
+                Message::timestamped(ts, &value),
+                Expect { record_type: 0x11, key: None, timestamp_ns: Some(ts), data: value.clone(), tombstone: false },
+            ),
             6 => (
                 Message::key_timestamped(ts, &key, &value),
-                Expect { record_type: 0x12, key: Some(key.clone()), timestamp_ns: Some(ts), data: value.clone(), tombstone: false },
+                Expect {
+                    record_type: 0x12,
+                    key: Some(key.clone()),
+                    timestamp_ns: Some(ts),
+                    data: value.clone(),
+                    tombstone: false,
+                },
             ),
-            7 => (Message::of_type(0x80 + (i % 0x7f) as u8, &value), Expect { record_type: 0x80 + (i % 0x7f) as u8, key: None, timestamp_ns: None, data: value.clone(), tombstone: false }),
-            _ => (Message::tombstone(), Expect { record_type: 0xff, key: None, timestamp_ns: None, data: vec![], tombstone: true }),
+            7 => (
+                Message::of_type(0x80 + (i % 0x7f) as u8, &value),
+                Expect {
+                    record_type: 0x80 + (i % 0x7f) as u8,
+                    key: None,
+                    timestamp_ns: None,
+                    data: value.clone(),
+                    tombstone: false,
+                },
+            ),
+            _ => (
+                Message::tombstone(),
+                Expect { record_type: 0xff, key: None, timestamp_ns: None, data: vec![], tombstone: true },
+            ),
         };
         p.send(topic, &msg, i as u64).unwrap();
         out.push(e);
@@ -82,7 +124,11 @@ fn produce(m: &MockBroker, topic: u32, n: usize, max: usize, rng: &mut Rng, extr
 
 /// Consumes the whole topic with `fetch` byte windows and checks it against `expected`.
 fn consume_and_check(m: &MockBroker, topic: u32, expected: &[Expect], fetch: &str) {
-    let c = StandaloneConsumer::new(&config(m, &[("topic.id", &topic.to_string()), ("fetch.max.bytes", fetch), ("start.offset", "beginning")])).unwrap();
+    let c = StandaloneConsumer::new(&config(
+        m,
+        &[("topic.id", &topic.to_string()), ("fetch.max.bytes", fetch), ("start.offset", "beginning")],
+    ))
+    .unwrap();
     let log = m.topic_log(topic).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut got = Vec::new();
@@ -100,7 +146,12 @@ fn consume_and_check(m: &MockBroker, topic: u32, expected: &[Expect], fetch: &st
             data: r.data().to_vec(),
             tombstone: r.is_tombstone(),
         };
-        assert!(actual == *e, "fetch {fetch}: record {i} differs: got type {:#x} len {}", r.record_type, r.data().len());
+        assert!(
+            actual == *e,
+            "fetch {fetch}: record {i} differs: got type {:#x} len {}",
+            r.record_type,
+            r.data().len()
+        );
         assert_eq!(r.offset, offset, "fetch {fetch}: record {i} offset");
         offset += r.encoded_len() as u64;
     }
@@ -136,7 +187,11 @@ fn compressed_batches_read_back_exactly() {
     let expected = produce(&m, t, 500, 2048, &mut rng, &[("compression", "lz4"), ("compression.min.bytes", "64")]);
     // Inner records of an envelope share its offset, so check content and order only here.
     for fetch in ["13", "4097"] {
-        let c = StandaloneConsumer::new(&config(&m, &[("topic.id", &t.to_string()), ("fetch.max.bytes", fetch), ("start.offset", "beginning")])).unwrap();
+        let c = StandaloneConsumer::new(&config(
+            &m,
+            &[("topic.id", &t.to_string()), ("fetch.max.bytes", fetch), ("start.offset", "beginning")],
+        ))
+        .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut got = Vec::new();
         while got.len() < expected.len() {

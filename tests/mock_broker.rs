@@ -142,7 +142,12 @@ impl Client {
 
     fn json(&mut self, code: u8, payload: &[u8]) -> (Value, Vec<u8>) {
         let f = self.call(code, payload);
-        assert_eq!((f.header.flags, f.header.batch_id), (flags::CONTROL, reply_code::TOPIC_RESPONSE as u64), "{:?}", text(&f));
+        assert_eq!(
+            (f.header.flags, f.header.batch_id),
+            (flags::CONTROL, reply_code::TOPIC_RESPONSE as u64),
+            "{:?}",
+            text(&f)
+        );
         (serde_json::from_slice(&f.payload).expect("json"), f.payload)
     }
 
@@ -165,7 +170,13 @@ impl Client {
 
     fn expect_ack(&mut self, batch_id: u64) {
         let f = self.recv();
-        assert_eq!((f.header.flags, f.header.batch_id), (flags::ACK, batch_id), "expected Ack {batch_id}, got {:?} {:?}", f.header, text(&f));
+        assert_eq!(
+            (f.header.flags, f.header.batch_id),
+            (flags::ACK, batch_id),
+            "expected Ack {batch_id}, got {:?} {:?}",
+            f.header,
+            text(&f)
+        );
     }
 
     /// Exactly `n` raw bytes.
@@ -441,7 +452,8 @@ fn create_topic_with_retention_rules() {
     let b = broker();
     let mut c = Client::connect(&b);
     let req = |name: &[u8], age: u64, bytes: u64| {
-        control::Request::CreateTopicWithRetention { name: name.to_vec(), max_age_secs: age, max_bytes: bytes }.payload()
+        control::Request::CreateTopicWithRetention { name: name.to_vec(), max_age_secs: age, max_bytes: bytes }
+            .payload()
     };
     assert_eq!(c.call_err(0x06, &[0u8; 17]), "Invalid create topic payload");
     let mut p = req(b"abc", 1, 2);
@@ -525,7 +537,13 @@ fn subscribe_unsubscribe_commit() {
     let mut other = Client::connect(&b);
     let t = a.create("orders");
     let sub = |topic: u32, start: u64, consumer: u64| {
-        control::Request::Subscribe { topic_id: topic, start_offset: start, max_batch_bytes: 65536, consumer_id: consumer }.payload()
+        control::Request::Subscribe {
+            topic_id: topic,
+            start_offset: start,
+            max_batch_bytes: 65536,
+            consumer_id: consumer,
+        }
+        .payload()
     };
     let commit = |topic: u32, consumer: u64, offset: u64| {
         control::Request::CommitOffset { topic_id: topic, consumer_id: consumer, offset }.payload()
@@ -976,7 +994,8 @@ fn restart_truncates_unparsable_tail() {
     assert_eq!(b.topic_log(v).unwrap(), conv);
     let mut c = Client::connect(&b);
     assert_eq!(c.fetch_data(t, 0, 1000), (good.len() as u64, good.clone()));
-    let sub = control::Request::Subscribe { topic_id: t, start_offset: 0, max_batch_bytes: 1, consumer_id: 7 }.payload();
+    let sub =
+        control::Request::Subscribe { topic_id: t, start_offset: 0, max_batch_bytes: 1, consumer_id: 7 }.payload();
     assert_eq!(control::decode_consumer_ack(&c.call(0x20, &sub).payload).unwrap(), (7, 0));
     assert_eq!(c.create("after"), 4);
     // New writes go to a new segment after the sealed one; the log continues.
@@ -1178,7 +1197,10 @@ fn fault_fail_next_requests_and_force_catching_up() {
     let (b, mut c) = fetch_fixture();
     b.fail_next_requests(2, "FORWARD_FAILED: Leader not ready (apply/metadata catch-up)");
     assert_eq!(c.call_err(0x03, &[]), "FORWARD_FAILED: Leader not ready (apply/metadata catch-up)");
-    assert_eq!(c.call_err(0x10, &fetch_payload(1, 0, 10)), "FORWARD_FAILED: Leader not ready (apply/metadata catch-up)");
+    assert_eq!(
+        c.call_err(0x10, &fetch_payload(1, 0, 10)),
+        "FORWARD_FAILED: Leader not ready (apply/metadata catch-up)"
+    );
     // Authenticate is not affected; and the count is spent.
     b.fail_next_requests(1, "X");
     assert_eq!(c.call(0x08, b"tok").payload, b"\x01Authenticated");
@@ -1273,16 +1295,26 @@ fn robust_against_random_frames() {
     c.create("t");
     for round in 0..400 {
         let fl = (rnd() & 0xFF) as u8 & !flags::INGEST;
-        let code = [0x01u8, 0x02, 0x04, 0x05, 0x06, 0x08, 0x10, 0x20, 0x21, 0x22, (rnd() & 0xFF) as u8][(rnd() % 11) as usize];
+        let code =
+            [0x01u8, 0x02, 0x04, 0x05, 0x06, 0x08, 0x10, 0x20, 0x21, 0x22, (rnd() & 0xFF) as u8][(rnd() % 11) as usize];
         let len = (rnd() % 40) as usize;
         let payload: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
-        let f = frame(Checksum::Crc32, fl | (flags::CONTROL * ((round % 2) as u8)), code as u64, (rnd() % 3) as u32, &payload);
+        let f = frame(
+            Checksum::Crc32,
+            fl | (flags::CONTROL * ((round % 2) as u8)),
+            code as u64,
+            (rnd() % 3) as u32,
+            &payload,
+        );
         c.s.write_all(&f).unwrap();
         if round % 50 == 0 {
             // Drain replies now and then so neither side blocks; a commit with a unique consumer
             // id marks the end (Acks of the same read may still follow it).
             let marker = 0x00C0_FFEE_0000 + round as u64;
-            c.send(&ctl(0x22, &control::Request::CommitOffset { topic_id: 1, consumer_id: marker, offset: 1 }.payload()));
+            c.send(&ctl(
+                0x22,
+                &control::Request::CommitOffset { topic_id: 1, consumer_id: marker, offset: 1 }.payload(),
+            ));
             let deadline = Instant::now() + TIMEOUT;
             loop {
                 let f = c.recv();

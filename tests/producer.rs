@@ -142,7 +142,8 @@ fn send_sync_eventfd_and_queue_full() {
 
     // A full buffer with send.block=false fails fast and loses nothing already accepted.
     m.stall_reading(true);
-    let q = Producer::new(&config(&m, &[("buffer.memory", "2048"), ("send.block", "false"), ("linger.ms", "0")])).unwrap();
+    let q =
+        Producer::new(&config(&m, &[("buffer.memory", "2048"), ("send.block", "false"), ("linger.ms", "0")])).unwrap();
     let payload = vec![7u8; 500];
     let mut accepted = 0;
     let err = loop {
@@ -218,7 +219,8 @@ fn unknown_topic_and_missing_auth_fail_with_reports() {
     good.send(999, &Message::raw(b"nope"), 2).unwrap();
     good.send(t, &Message::raw(b"ok2"), 3).unwrap();
     assert_eq!(good.flush(Duration::from_secs(5)).unwrap(), 0);
-    let r: HashMap<u64, Option<ErrorCode>> = reports.lock().unwrap().iter().map(|r| (r.opaque, r.error.as_ref().map(|e| e.code))).collect();
+    let r: HashMap<u64, Option<ErrorCode>> =
+        reports.lock().unwrap().iter().map(|r| (r.opaque, r.error.as_ref().map(|e| e.code))).collect();
     assert_eq!(r[&1], None);
     assert_eq!(r[&2], Some(ErrorCode::UnknownTopic));
     assert_eq!(r[&3], None);
@@ -379,7 +381,8 @@ fn counting_under_random_faults() {
 fn missing_ack_times_out_resets_and_resends_in_order() {
     let m = mock();
     let t = m.create_topic("ackless").unwrap();
-    let (p, reports) = collecting(&m, &[("request.timeout.ms", "300"), ("reconnect.backoff.ms", "10"), ("linger.ms", "0")]);
+    let (p, reports) =
+        collecting(&m, &[("request.timeout.ms", "300"), ("reconnect.backoff.ms", "10"), ("linger.ms", "0")]);
     m.drop_next_acks(1);
     for i in 0..50u64 {
         p.send(t, &Message::raw(&value(t, i)), i).unwrap();
@@ -400,11 +403,16 @@ fn strict_order_with_one_in_flight_when_a_forward_fails_unstored() {
     // batch it did store; no client can undo that. max.in.flight=1 rules it out.
     let m = mock();
     let t = m.create_topic("strict").unwrap();
-    let (p, reports) = collecting(&m, &[("max.in.flight", "1"), ("batch.size", "200"), ("retry.backoff.ms", "1"), ("linger.ms", "0")]);
+    let (p, reports) =
+        collecting(&m, &[("max.in.flight", "1"), ("batch.size", "200"), ("retry.backoff.ms", "1"), ("linger.ms", "0")]);
     let mut sent = HashMap::new();
     for i in 0..400u64 {
         if i % 50 == 10 {
-            m.fail_next_ingests(1, "FORWARD_FAILED: Failed to connect to leader: Connection refused (os error 111)", false);
+            m.fail_next_ingests(
+                1,
+                "FORWARD_FAILED: Failed to connect to leader: Connection refused (os error 111)",
+                false,
+            );
         }
         p.send(t, &Message::raw(&value(t, i)), i).unwrap();
         sent.insert(i, (t, i));
@@ -422,7 +430,8 @@ fn dead_server_reports_timeouts_and_close_is_bounded() {
     let addr = l.local_addr().unwrap().to_string();
     drop(l);
     let mut c = Config::new();
-    for (k, v) in [("bootstrap.servers", addr.as_str()), ("delivery.timeout.ms", "300"), ("reconnect.backoff.ms", "20")] {
+    for (k, v) in [("bootstrap.servers", addr.as_str()), ("delivery.timeout.ms", "300"), ("reconnect.backoff.ms", "20")]
+    {
         c.set(k, v).unwrap();
     }
     let reports = Arc::new(Mutex::new(Vec::new()));

@@ -63,7 +63,8 @@ impl Ledger {
         let accepted = self.accepted.lock().unwrap();
         let reports = self.reports.lock().unwrap();
         let missing: Vec<u64> = accepted.iter().copied().filter(|o| !reports.contains_key(o)).take(5).collect();
-        let doubled: Vec<(u64, usize)> = reports.iter().filter(|(_, n)| **n > 1).map(|(o, n)| (*o, *n)).take(5).collect();
+        let doubled: Vec<(u64, usize)> =
+            reports.iter().filter(|(_, n)| **n > 1).map(|(o, n)| (*o, *n)).take(5).collect();
         let unknown = reports.len() - accepted.iter().filter(|o| reports.contains_key(o)).count();
         assert!(
             missing.is_empty() && doubled.is_empty() && unknown == 0,
@@ -98,7 +99,9 @@ fn closing_under_concurrent_sends_reports_every_accepted_record_exactly_once() {
                 std::thread::spawn(move || {
                     for i in 0.. {
                         let opaque = (t << 32) | i;
-                        match timed("send", Duration::from_secs(60), || p.send(topic, &Message::raw(&[7u8; 100]), opaque)) {
+                        match timed("send", Duration::from_secs(60), || {
+                            p.send(topic, &Message::raw(&[7u8; 100]), opaque)
+                        }) {
                             Ok(()) => ledger.accept([opaque]),
                             Err(e) => {
                                 assert_eq!(e.code, ErrorCode::Closed, "{e}");
@@ -216,8 +219,18 @@ enum Op {
     Metrics,
 }
 
-const OPS: [Op; 10] =
-    [Op::Send, Op::SendBatch, Op::SendSync, Op::Poll, Op::PollReports, Op::Flush, Op::Purge, Op::Close, Op::Drop, Op::Metrics];
+const OPS: [Op; 10] = [
+    Op::Send,
+    Op::SendBatch,
+    Op::SendSync,
+    Op::Poll,
+    Op::PollReports,
+    Op::Flush,
+    Op::Purge,
+    Op::Close,
+    Op::Drop,
+    Op::Metrics,
+];
 
 /// One call of `op`, timed against its own timeout.
 fn call(op: Op, p: &Arc<Producer>, topic: u32, next: &AtomicU64, ledger: &Ledger) {
@@ -237,7 +250,9 @@ fn call(op: Op, p: &Arc<Producer>, topic: u32, next: &AtomicU64, ledger: &Ledger
             }
         }
         Op::SendSync => {
-            let _ = timed("send_sync", Duration::from_millis(200), || p.send_sync(topic, &Message::raw(b"s"), Duration::from_millis(200)));
+            let _ = timed("send_sync", Duration::from_millis(200), || {
+                p.send_sync(topic, &Message::raw(b"s"), Duration::from_millis(200))
+            });
         }
         Op::Poll => {
             let _ = timed("poll", t, || p.poll(t));

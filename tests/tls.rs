@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use lnc::consumer::StandaloneConsumer;
 use lnc::mock::{MockBroker, MockConfig};
 use lnc::{Admin, Config, ErrorCode, Message, Producer};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
 
 /// A throwaway directory of PEM files.
 struct Dir(PathBuf);
@@ -21,7 +23,11 @@ struct Dir(PathBuf);
 impl Dir {
     fn new(tag: &str) -> Dir {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!("lnc-tls-{tag}-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        let p = std::env::temp_dir().join(format!(
+            "lnc-tls-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&p).unwrap();
         Dir(p)
     }
@@ -50,7 +56,8 @@ impl Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let key = KeyPair::generate().unwrap();
         let pem = params.self_signed(&key).unwrap().pem();
         Ca { params, key, pem }
@@ -416,7 +423,9 @@ fn start_stunnel(pki: &Pki, target: &str, mtls: bool) -> Option<Stunnel> {
         if std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false) {
             panic!("stunnel4 is not installed but CI=true: scripts/ci-setup.sh installs it (apt-get install stunnel4)");
         }
-        eprintln!("SKIPPED stunnel interop: stunnel4 not installed (apt-get install stunnel4; CI=true makes this a failure)");
+        eprintln!(
+            "SKIPPED stunnel interop: stunnel4 not installed (apt-get install stunnel4; CI=true makes this a failure)"
+        );
         return None;
     };
     let port = free_port();
@@ -429,11 +438,22 @@ fn start_stunnel(pki: &Pki, target: &str, mtls: bool) -> Option<Stunnel> {
         pki.server_key
     );
     let conf_path = pki.dir.write(&format!("stunnel-{port}.conf"), &conf);
-    let child = Command::new(&bin).arg(&conf_path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = Command::new(&bin)
+        .arg(&conf_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let s = Stunnel { child, addr: format!("127.0.0.1:{port}"), log };
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(&s.addr).is_err() {
-        assert!(Instant::now() < deadline, "stunnel did not listen on {}: {}", s.addr, std::fs::read_to_string(&s.log).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "stunnel did not listen on {}: {}",
+            s.addr,
+            std::fs::read_to_string(&s.log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     Some(s)
@@ -450,7 +470,10 @@ fn stunnel_round_trip_and_failures() {
     round_trip(&pki.config(&mtls.addr, true, &[]), 300);
 
     assert_tls(&connect_error(&pki.config(&mtls.addr, true, &[("tls.ca.location", &pki.other_ca)])), "unknown issuer");
-    assert_tls(&connect_error(&pki.config(&mtls.addr, true, &[("tls.server.name", "wrong.example")])), "server name mismatch");
+    assert_tls(
+        &connect_error(&pki.config(&mtls.addr, true, &[("tls.server.name", "wrong.example")])),
+        "server name mismatch",
+    );
     let e = connect_error(&pki.config(&mtls.addr, false, &[]));
     assert_tls(&e, "client certificate");
     let e = connect_error(&pki.config(
@@ -460,7 +483,10 @@ fn stunnel_round_trip_and_failures() {
     ));
     assert_tls(&e, "refused the client certificate");
     let st = m.stats();
-    assert!(st.ingests_stored > 0 && st.fetches_served > 0, "the records went through stunnel to the plaintext mock: {st:?}");
+    assert!(
+        st.ingests_stored > 0 && st.fetches_served > 0,
+        "the records went through stunnel to the plaintext mock: {st:?}"
+    );
 }
 
 /// The CLI: `lnc mock --tls-cert --tls-key --tls-client-ca` serves mutual TLS; bad files are a
@@ -477,7 +503,18 @@ fn cli_mock_with_tls_flags() {
     assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent.pem"));
     let mut child = Command::new(exe)
-        .args(["mock", "--port", "0", "-q", "--ack-delay-ms", "0", "--tls-cert", &pki.server_cert, "--tls-key", &pki.server_key])
+        .args([
+            "mock",
+            "--port",
+            "0",
+            "-q",
+            "--ack-delay-ms",
+            "0",
+            "--tls-cert",
+            &pki.server_cert,
+            "--tls-key",
+            &pki.server_key,
+        ])
         .args(["--tls-client-ca", &pki.ca])
         .stdout(Stdio::piped())
         .spawn()

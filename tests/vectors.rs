@@ -12,7 +12,7 @@ use lnc::wire::consumer_id::{consumer_id, siphash13};
 use lnc::wire::control::{self, command, reply_code, Request};
 use lnc::wire::frame::{encode_frame, Frame, FrameDecoder, FrameError, DEFAULT_MAX_PAYLOAD};
 use lnc::wire::header::{flags, header_checksum, FrameKind, Header, HEADER_LEN};
-use lnc::wire::tlv::{self, Record, Reassembler};
+use lnc::wire::tlv::{self, Reassembler, Record};
 use serde_json::Value;
 
 const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/lwp-vectors.json");
@@ -114,7 +114,8 @@ fn decode_frames(bytes: &[u8], checksum: Checksum, chunks: &[usize]) -> Result<V
 /// The chunkings every frame stream is decoded under (whole, byte-by-byte, awkward sizes, a
 /// deterministic pseudo-random one, plus `extra` such as the captured TCP read sizes).
 fn chunkings(len: usize, extra: Option<Vec<usize>>) -> Vec<Vec<usize>> {
-    let mut v = vec![vec![len.max(1)], vec![1], vec![2], vec![3], vec![7], vec![43], vec![44], vec![45], vec![13, 1, 60]];
+    let mut v =
+        vec![vec![len.max(1)], vec![1], vec![2], vec![3], vec![7], vec![43], vec![44], vec![45], vec![13, 1, 60]];
     let mut x: u32 = 0x9e37_79b9 ^ len as u32;
     let rnd: Vec<usize> = (0..64)
         .map(|_| {
@@ -257,7 +258,8 @@ fn check_frame(f: &Value, bytes: &[u8]) {
     let checksum = checksum_of(f, "checksum");
     if let Some(want_frames) = f.get("frames") {
         // A captured server stream: several frames back to back.
-        let reads: Option<Vec<usize>> = f.get("tcp_read_sizes").map(|r| r.as_array().unwrap().iter().map(|x| num(x) as usize).collect());
+        let reads: Option<Vec<usize>> =
+            f.get("tcp_read_sizes").map(|r| r.as_array().unwrap().iter().map(|x| num(x) as usize).collect());
         if let Some(r) = &reads {
             assert_eq!(r.iter().sum::<usize>(), bytes.len(), "tcp_read_sizes cover the capture");
         }
@@ -404,7 +406,9 @@ fn check_tlv_encode(f: &Value, bytes: &[u8]) {
         Some("user_defined") => Record::user(t, value.clone()).unwrap(),
         Some("key_value") => Record::key_value(&text("key"), &text("value_ascii")).unwrap(),
         Some("timestamped") => Record::timestamped(u(f, "timestamp_ns"), &text("data_ascii")),
-        Some("key_timestamped") => Record::key_timestamped(u(f, "timestamp_ns"), &text("key"), &text("value_ascii")).unwrap(),
+        Some("key_timestamped") => {
+            Record::key_timestamped(u(f, "timestamp_ns"), &text("key"), &text("value_ascii")).unwrap()
+        }
         None if t == 0xFF && u(f, "ext_type") == tlv::ext_type::TOMBSTONE as u64 => Record::tombstone(),
         None if t == 0xFF => Record::extended(u(f, "ext_type") as u16, value.clone()),
         other => panic!("unknown tlv type_name {other:?}"),
@@ -457,7 +461,8 @@ fn check_tlv_encode(f: &Value, bytes: &[u8]) {
 }
 
 fn check_tlv_decode(f: &Value, bytes: &[u8]) {
-    let chunks: Vec<Vec<u8>> = field(f, "chunks").as_array().unwrap().iter().map(|c| hex(c.as_str().unwrap())).collect();
+    let chunks: Vec<Vec<u8>> =
+        field(f, "chunks").as_array().unwrap().iter().map(|c| hex(c.as_str().unwrap())).collect();
     assert_eq!(chunks.concat(), bytes, "chunks are the stream");
     let expand = field(f, "expand_envelopes").as_bool().unwrap();
     let run = |chunks: &[&[u8]]| {
@@ -702,7 +707,13 @@ fn check_reject(f: &Value, bytes: &[u8]) {
         }
     }
     assert_eq!(got.as_ref(), Some(&whole), "byte-by-byte gives the same error");
-    if matches!(whole, FrameError::Oversize { .. } | FrameError::BadMagic(_) | FrameError::BadVersion(_) | FrameError::HeaderChecksum { .. }) {
+    if matches!(
+        whole,
+        FrameError::Oversize { .. }
+            | FrameError::BadMagic(_)
+            | FrameError::BadVersion(_)
+            | FrameError::HeaderChecksum { .. }
+    ) {
         assert_eq!(fed, HEADER_LEN, "a header error is reported as soon as the 44 header bytes are in");
     }
     if let FrameError::Oversize { length, max } = whole {

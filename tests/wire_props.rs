@@ -6,7 +6,7 @@ use lnc::wire::checksum::Checksum;
 use lnc::wire::control::{self, Request};
 use lnc::wire::frame::{encode_frame, FrameDecoder, FrameError};
 use lnc::wire::header::{header_checksum, Header, HEADER_LEN};
-use lnc::wire::tlv::{self, ext_type, Record, Reassembler};
+use lnc::wire::tlv::{self, ext_type, Reassembler, Record};
 use proptest::prelude::*;
 
 const SMALL_MAX: usize = 1024;
@@ -75,8 +75,12 @@ fn record() -> impl Strategy<Value = Record> {
         (any::<u16>().prop_filter("not an envelope", |e| *e != ext_type::LZ4_ENVELOPE), value())
             .prop_map(|(e, v)| Record::extended(e, v)),
         // Reserved 0x00 and unassigned standard types are delivered opaque, never as errors.
-        (prop_oneof![Just(0u8), 0x06u8..0x10, 0x13u8..0x80], value())
-            .prop_map(|(t, v)| Record { record_type: t, ext_type: None, value: v, offset: 0 }),
+        (prop_oneof![Just(0u8), 0x06u8..0x10, 0x13u8..0x80], value()).prop_map(|(t, v)| Record {
+            record_type: t,
+            ext_type: None,
+            value: v,
+            offset: 0
+        }),
     ]
 }
 
@@ -125,7 +129,12 @@ fn build_stream(items: &[Item], base: u64, expand: bool) -> (Vec<u8>, Vec<(Recor
                         want.push((r, if i + 1 == inner.len() { end } else { at }));
                     }
                 } else {
-                    let rec = Record { record_type: 0xFF, ext_type: Some(ext_type::LZ4_ENVELOPE), value: env[7..].to_vec(), offset: at };
+                    let rec = Record {
+                        record_type: 0xFF,
+                        ext_type: Some(ext_type::LZ4_ENVELOPE),
+                        value: env[7..].to_vec(),
+                        offset: at,
+                    };
                     want.push((rec, end));
                 }
             }
@@ -327,14 +336,33 @@ fn request() -> impl Strategy<Value = Request> {
         any::<u32>().prop_map(|topic_id| Request::DeleteTopic { topic_id }),
         Just(Request::ListTopics),
         any::<u32>().prop_map(|topic_id| Request::GetTopic { topic_id }),
-        (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(topic_id, max_age_secs, max_bytes)| Request::SetRetention { topic_id, max_age_secs, max_bytes }),
-        (bytes(300), any::<u64>(), any::<u64>()).prop_map(|(name, max_age_secs, max_bytes)| Request::CreateTopicWithRetention { name, max_age_secs, max_bytes }),
+        (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(topic_id, max_age_secs, max_bytes)| {
+            Request::SetRetention { topic_id, max_age_secs, max_bytes }
+        }),
+        (bytes(300), any::<u64>(), any::<u64>()).prop_map(|(name, max_age_secs, max_bytes)| {
+            Request::CreateTopicWithRetention { name, max_age_secs, max_bytes }
+        }),
         Just(Request::GetClusterStatus),
         bytes(100).prop_map(|token| Request::Authenticate { token }),
-        (any::<u32>(), any::<u64>(), any::<u32>()).prop_map(|(topic_id, start_offset, max_bytes)| Request::Fetch { topic_id, start_offset, max_bytes }),
-        (any::<u32>(), any::<u64>(), any::<u32>(), any::<u64>()).prop_map(|(topic_id, start_offset, max_batch_bytes, consumer_id)| Request::Subscribe { topic_id, start_offset, max_batch_bytes, consumer_id }),
+        (any::<u32>(), any::<u64>(), any::<u32>()).prop_map(|(topic_id, start_offset, max_bytes)| Request::Fetch {
+            topic_id,
+            start_offset,
+            max_bytes
+        }),
+        (any::<u32>(), any::<u64>(), any::<u32>(), any::<u64>()).prop_map(
+            |(topic_id, start_offset, max_batch_bytes, consumer_id)| Request::Subscribe {
+                topic_id,
+                start_offset,
+                max_batch_bytes,
+                consumer_id
+            }
+        ),
         (any::<u32>(), any::<u64>()).prop_map(|(topic_id, consumer_id)| Request::Unsubscribe { topic_id, consumer_id }),
-        (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(topic_id, consumer_id, offset)| Request::CommitOffset { topic_id, consumer_id, offset }),
+        (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(topic_id, consumer_id, offset)| Request::CommitOffset {
+            topic_id,
+            consumer_id,
+            offset
+        }),
     ]
 }
 

@@ -128,7 +128,9 @@ impl Args {
     }
     /// A parsed numeric value with a default; accepts `_` separators and k/m suffixes (1k, 10m).
     pub fn num(&self, name: &str, default: u64) -> u64 {
-        self.value(name).map(|v| parse_num(&v).unwrap_or_else(|| panic!("bad number for {name}: {v}"))).unwrap_or(default)
+        self.value(name)
+            .map(|v| parse_num(&v).unwrap_or_else(|| panic!("bad number for {name}: {v}")))
+            .unwrap_or(default)
     }
 }
 

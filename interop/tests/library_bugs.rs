@@ -54,5 +54,8 @@ fn flush_drains_at_network_speed() {
     let looped = start.elapsed();
     p.close(Duration::from_secs(5)).unwrap();
     println!("42 MB: one flush call {one_call:?}, looped 1 ms flush calls {looped:?}");
-    assert!(one_call < Duration::from_secs(2), "flush took {one_call:?} for 42 MB in flight/buffered (looped short flushes: {looped:?})");
+    assert!(
+        one_call < Duration::from_secs(2),
+        "flush took {one_call:?} for 42 MB in flight/buffered (looped short flushes: {looped:?})"
+    );
 }

@@ -49,7 +49,9 @@ fn lnc_read(m: &MockBroker, topic: u32, n: usize, extra: &[(&str, &str)]) -> Vec
 /// (`PollResult::data`, exactly what it hands to the application).
 fn official_read(addr: &str, topic: u32, total: usize, max_fetch: u32) -> Vec<Bytes> {
     runtime().block_on(async {
-        let cfg = lnc_client::StandaloneConfig::new("official-reader", topic).with_max_fetch_bytes(max_fetch).with_manual_commit();
+        let cfg = lnc_client::StandaloneConfig::new("official-reader", topic)
+            .with_max_fetch_bytes(max_fetch)
+            .with_manual_commit();
         let mut c = lnc_client::StandaloneConsumer::connect(addr, cfg).await.unwrap();
         let mut chunks = Vec::new();
         let mut got = 0;
@@ -93,7 +95,11 @@ fn standard_messages(rng: &mut Rng, n: usize) -> Vec<(u8, Vec<u8>, Vec<u8>, u64)
         .map(|i| {
             let t = types[i % types.len()];
             let len = rng.below(600) as usize;
-            let value = if t == 0x02 { format!("{{\"i\":{i},\"pad\":\"{}\"}}", "p".repeat(len)).into_bytes() } else { rng.bytes(len) };
+            let value = if t == 0x02 {
+                format!("{{\"i\":{i},\"pad\":\"{}\"}}", "p".repeat(len)).into_bytes()
+            } else {
+                rng.bytes(len)
+            };
             let key = format!("key-{i}").into_bytes();
             (t, key, value, 1_700_000_000_000_000_000 + i as u64)
         })
@@ -147,7 +153,11 @@ fn a1_official_producer_writes_raw_bytes_that_liblnc_reads_in_raw_mode() {
     assert_eq!(got, expected, "every byte the official producer wrote, in order");
 
     // The standard (TLV) consumer must not guess: 'o','ffic' reads as a 1.6 GB record → CORRUPT_RECORD at 0.
-    let c = StandaloneConsumer::new(&lnc_config(&m.address_string(), &[("topic.id", &t.to_string()), ("enable.auto.commit", "false")])).unwrap();
+    let c = StandaloneConsumer::new(&lnc_config(
+        &m.address_string(),
+        &[("topic.id", &t.to_string()), ("enable.auto.commit", "false")],
+    ))
+    .unwrap();
     let deadline = Instant::now() + WAIT;
     let err = loop {
         match c.poll(Duration::from_millis(100)) {
@@ -280,7 +290,11 @@ fn b2_extended_records_tombstone_and_lz4_envelope_are_misparsed_by_the_official_
 
     // LZ4 envelope (compression=lz4, opt-in): ff 00 01 <len> ... → misparsed too.
     let t2 = m.create_topic("envelope").unwrap();
-    let p = Producer::new(&lnc_config(&m.address_string(), &[("compression", "lz4"), ("compression.min.bytes", "0"), ("linger.ms", "50")])).unwrap();
+    let p = Producer::new(&lnc_config(
+        &m.address_string(),
+        &[("compression", "lz4"), ("compression.min.bytes", "0"), ("linger.ms", "50")],
+    ))
+    .unwrap();
     let vals: Vec<Vec<u8>> = (0..200).map(|i| format!("compressible record {i:05} ").repeat(4).into_bytes()).collect();
     let msgs: Vec<Message> = vals.iter().map(|v| Message::raw(v)).collect();
     p.send_batch(t2, &msgs, 0).unwrap();
@@ -292,9 +306,12 @@ fn b2_extended_records_tombstone_and_lz4_envelope_are_misparsed_by_the_official_
     let mine = lnc_read(&m, t2, vals.len(), &[]);
     assert_eq!(mine.iter().map(|r| r.value.clone()).collect::<Vec<_>>(), vals, "liblnc expands envelopes");
     let official = official_parse(&log2);
-    let official_values: Vec<Vec<u8>> = official.iter().filter_map(|r| r.as_ref().ok()).map(|r| r.payload.to_vec()).collect();
+    let official_values: Vec<Vec<u8>> =
+        official.iter().filter_map(|r| r.as_ref().ok()).map(|r| r.payload.to_vec()).collect();
     assert_ne!(official_values, vals, "the official parser cannot read envelopes");
-    assert!(official.iter().all(|r| r.as_ref().map_or(true, |r| r.type_byte != 0x01 || r.payload.len() != vals[0].len())));
+    assert!(official
+        .iter()
+        .all(|r| r.as_ref().map_or(true, |r| r.type_byte != 0x01 || r.payload.len() != vals[0].len())));
 }
 
 /// The official `RecordIterator` up to and including its first error. It never advances past an
@@ -389,7 +406,10 @@ fn c1_official_lockfile_store_to_liblnc_and_back() {
     assert_eq!(reopened.load(t, id).unwrap(), Some(offsets[70]));
     let file = dir.join(name).join(format!("topic-{t}-consumer-{id}.offset"));
     assert_eq!(std::fs::read(&file).unwrap(), format!("{}\n", offsets[70]).into_bytes(), "decimal + newline");
-    assert!(dir.join(name).join(format!("topic-{t}-consumer-{id}.lock")).exists(), "lock file left in place as the official store does");
+    assert!(
+        dir.join(name).join(format!("topic-{t}-consumer-{id}.lock")).exists(),
+        "lock file left in place as the official store does"
+    );
 
     // The official StandaloneConsumer resumes from liblnc's commit: its first bytes are record 70.
     let log = m.topic_log(t).unwrap();
@@ -492,7 +512,10 @@ fn c3_official_commit_inside_a_record_is_reported_as_corrupt_by_liblnc() {
     let dir = tmpdir("midrecord");
     let name = "official-mid";
     let committed = runtime().block_on(async {
-        let cfg = lnc_client::StandaloneConfig::new(name, t).with_offset_dir(&dir).with_manual_commit().with_max_fetch_bytes(1000);
+        let cfg = lnc_client::StandaloneConfig::new(name, t)
+            .with_offset_dir(&dir)
+            .with_manual_commit()
+            .with_max_fetch_bytes(1000);
         let mut oc = lnc_client::StandaloneConsumer::connect(&m.address_string(), cfg).await.unwrap();
         while oc.next_batch().await.unwrap().is_none() {}
         oc.commit().await.unwrap();

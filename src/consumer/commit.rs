@@ -65,7 +65,10 @@ impl Inner {
     /// Fails with IN_CALLBACK when called from inside this consumer's offset store.
     pub(super) fn refuse_in_store(&self, what: &str) -> Result<()> {
         if in_store(self.id()) {
-            return Err(Error::new(ErrorCode::InCallback, format!("{what} called from inside this consumer's offset store")));
+            return Err(Error::new(
+                ErrorCode::InCallback,
+                format!("{what} called from inside this consumer's offset store"),
+            ));
         }
         Ok(())
     }
@@ -83,7 +86,9 @@ impl Inner {
                 Verdict::WaitForCommit => match deadline {
                     Some(d) => {
                         if self.cond.wait_until(&mut st, d).timed_out() && st.lc.admit(op) == Verdict::WaitForCommit {
-                            return Err(Error::timed_out("another commit was still calling the offset store at the deadline"));
+                            return Err(Error::timed_out(
+                                "another commit was still calling the offset store at the deadline",
+                            ));
                         }
                     }
                     None => self.cond.wait(&mut st),

@@ -88,8 +88,11 @@ enum Wait {
 
 impl Fetcher {
     pub(super) fn new(inner: Arc<Inner>, wake: Receiver<()>, start: u64) -> Fetcher {
-        let decoder =
-            if inner.s.raw { Decoder::Raw { position: start } } else { Decoder::Tlv(Reassembler::new(start, inner.s.expand_envelopes)) };
+        let decoder = if inner.s.raw {
+            Decoder::Raw { position: start }
+        } else {
+            Decoder::Tlv(Reassembler::new(start, inner.s.expand_envelopes))
+        };
         let reconnect = inner.net.backoff();
         let generation = inner.state.lock().q.generation;
         Fetcher {
@@ -188,7 +191,10 @@ impl Fetcher {
             }
             // Speculative pipelining while windows come back full.
             while self.streaming && !queue_full && self.inflight.len() < self.inner.s.pipeline {
-                let at = self.inflight.back().map_or(self.decoder.fetch_offset(), |f| f.start + self.inner.s.max_bytes as u64);
+                let at = self
+                    .inflight
+                    .back()
+                    .map_or(self.decoder.fetch_offset(), |f| f.start + self.inner.s.max_bytes as u64);
                 if !self.submit(at) {
                     break;
                 }
@@ -294,7 +300,8 @@ impl Fetcher {
 
     fn submit(&mut self, start: u64) -> bool {
         let Some(c) = &self.conn else { return false };
-        let req = Request::Fetch { topic_id: self.inner.s.topic_id, start_offset: start, max_bytes: self.inner.s.max_bytes };
+        let req =
+            Request::Fetch { topic_id: self.inner.s.topic_id, start_offset: start, max_bytes: self.inner.s.max_bytes };
         match c.submit(&req) {
             Ok(rx) => {
                 self.inflight.push_back(InFlight { rx, start });
@@ -308,7 +315,8 @@ impl Fetcher {
     }
 
     fn idle_backoff(&mut self) {
-        self.idle = if self.idle.is_zero() { self.inner.s.min_wait } else { (self.idle * 2).min(self.inner.s.max_wait) };
+        self.idle =
+            if self.idle.is_zero() { self.inner.s.min_wait } else { (self.idle * 2).min(self.inner.s.max_wait) };
         self.next_fetch_at = Instant::now() + self.idle;
     }
 
@@ -483,7 +491,12 @@ impl Fetcher {
             Decoder::Raw { position } => {
                 // One record per window; windows are only requested while the queue has room,
                 // so this overshoots the bound by at most the windows in flight.
-                let rec = Record { record_type: record_type::RESERVED, ext_type: None, value: r.data.to_vec(), offset: start };
+                let rec = Record {
+                    record_type: record_type::RESERVED,
+                    ext_type: None,
+                    value: r.data.to_vec(),
+                    offset: start,
+                };
                 *position = start + len as u64;
                 self.batch.push(Event::Record(rec, *position));
                 self.push();

@@ -158,7 +158,9 @@ mod tests {
                 let want = match (s.phase, op) {
                     (Phase::Open, Op::Close) => Verdict::Go,
                     (_, Op::Close) => Verdict::AlreadyClosing,
-                    (Phase::Closing | Phase::Closed, Op::FinalCommit) if s.phase == Phase::Closed => Verdict::Refuse(ErrorCode::Closed),
+                    (Phase::Closing | Phase::Closed, Op::FinalCommit) if s.phase == Phase::Closed => {
+                        Verdict::Refuse(ErrorCode::Closed)
+                    }
                     (Phase::Closing, Op::FinalCommit) => {
                         if s.committing {
                             Verdict::WaitForCommit

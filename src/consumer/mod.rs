@@ -195,7 +195,9 @@ impl Inner {
     fn refusal(&self, code: ErrorCode, st: &State) -> Error {
         match code {
             ErrorCode::Closed => Error::closed("consumer is closed"),
-            ErrorCode::Panic => st.fatal.clone().unwrap_or_else(|| Error::new(ErrorCode::Panic, "the consumer's fetch thread panicked")),
+            ErrorCode::Panic => {
+                st.fatal.clone().unwrap_or_else(|| Error::new(ErrorCode::Panic, "the consumer's fetch thread panicked"))
+            }
             c => Error::new(c, "not allowed in the consumer's current state"),
         }
     }
@@ -213,7 +215,9 @@ impl Inner {
     fn fail_fatal(&self, what: String) {
         let mut st = self.state.lock();
         st.lc.fail();
-        st.fatal = Some(Error::new(ErrorCode::Panic, format!("the consumer's fetch thread panicked: {what}")).with_retryable(false));
+        st.fatal = Some(
+            Error::new(ErrorCode::Panic, format!("the consumer's fetch thread panicked: {what}")).with_retryable(false),
+        );
         drop(st);
         self.wake_all();
     }
@@ -240,7 +244,9 @@ impl Inner {
                 Err(e) if matches!(e.code, ErrorCode::Transport | ErrorCode::Protocol) && Instant::now() < deadline => {
                     self.aux.reset_connection();
                 }
-                Err(e) if matches!(e.code, ErrorCode::NotLeader | ErrorCode::ForwardFailed | ErrorCode::RateLimited) => {
+                Err(e)
+                    if matches!(e.code, ErrorCode::NotLeader | ErrorCode::ForwardFailed | ErrorCode::RateLimited) =>
+                {
                     // Redirects and server-side retries: the control client's full policy, for
                     // the rest of the call's time.
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -300,7 +306,10 @@ pub fn store_from_config(config: &Config) -> Result<Arc<dyn OffsetStore>> {
         "memory" => Ok(Arc::new(MemoryOffsetStore::new())),
         "file" => {
             if dir.is_empty() || name.is_empty() {
-                return Err(Error::new(ErrorCode::InvalidValue, "offset.store=file needs both offset.dir and consumer.name"));
+                return Err(Error::new(
+                    ErrorCode::InvalidValue,
+                    "offset.store=file needs both offset.dir and consumer.name",
+                ));
             }
             Ok(Arc::new(FileOffsetStore::new(dir, &name)?))
         }
@@ -362,7 +371,9 @@ impl StandaloneConsumer {
             n => SeekTo::Offset(n.parse::<u64>().map_err(|_| {
                 Error::new(
                     ErrorCode::InvalidValue,
-                    format!("invalid value \"{n}\" for \"start.offset\": expected stored, beginning, end or a byte offset"),
+                    format!(
+                        "invalid value \"{n}\" for \"start.offset\": expected stored, beginning, end or a byte offset"
+                    ),
                 )
             })?),
         };
@@ -662,11 +673,17 @@ impl StandaloneConsumer {
                 stopped
             }
         };
-        let commit = if inner.s.auto_commit { inner.commit(Op::FinalCommit, Force::IfMoved, deadline).map(|_| ()) } else { Ok(()) };
+        let commit = if inner.s.auto_commit {
+            inner.commit(Op::FinalCommit, Force::IfMoved, deadline).map(|_| ())
+        } else {
+            Ok(())
+        };
         inner.state.lock().lc.finish_close();
         inner.cond.notify_all();
         if !joined {
-            return Err(Error::timed_out("the fetch thread did not stop within the close timeout (it stops on its own)"));
+            return Err(Error::timed_out(
+                "the fetch thread did not stop within the close timeout (it stops on its own)",
+            ));
         }
         commit
     }
@@ -754,10 +771,16 @@ mod tests {
         let b = broker();
         let t = b.create_topic("lz4").unwrap();
         let per_env = 1024u64; // 1 KiB records: 1 MiB plain per envelope, ~4 KiB compressed
-        let envs: Vec<Vec<u8>> = (0..32).map(|e| build_envelope(&records(e * per_env, per_env, 1024)).unwrap()).collect();
+        let envs: Vec<Vec<u8>> =
+            (0..32).map(|e| build_envelope(&records(e * per_env, per_env, 1024)).unwrap()).collect();
         ingest(&b, t, &envs);
         let bound = 256 * 1024;
-        let c = StandaloneConsumer::new(&config(&b, t, &[("queued.max.bytes", &bound.to_string()), ("max.poll.records", "100")])).unwrap();
+        let c = StandaloneConsumer::new(&config(
+            &b,
+            t,
+            &[("queued.max.bytes", &bound.to_string()), ("max.poll.records", "100")],
+        ))
+        .unwrap();
         // Let the fetcher run ahead of a poller that has not started yet.
         std::thread::sleep(Duration::from_millis(500));
         let mut max_seen = 0;
@@ -776,7 +799,10 @@ mod tests {
         }
         let limit = bound + 1024 + queue::RECORD_OVERHEAD;
         assert!(max_seen <= limit, "the queue held {max_seen} bytes (bound {bound})");
-        assert!(max_seen >= bound / 2, "the fetcher never filled the queue ({max_seen}); the test did not exercise the bound");
+        assert!(
+            max_seen >= bound / 2,
+            "the fetcher never filled the queue ({max_seen}); the test did not exercise the bound"
+        );
         let total: u64 = envs.iter().map(|e| e.len() as u64).sum();
         assert_eq!(c.position(), total);
     }

@@ -63,7 +63,14 @@ pub(crate) struct Queue {
 impl Queue {
     /// An empty queue positioned at `start`.
     pub(crate) fn new(start: u64) -> Queue {
-        Queue { events: VecDeque::new(), bytes: 0, generation: 0, target: start, delivered: start, fetcher_blocked: false }
+        Queue {
+            events: VecDeque::new(),
+            bytes: 0,
+            generation: 0,
+            target: start,
+            delivered: start,
+            fetcher_blocked: false,
+        }
     }
 
     /// True if nothing waits for `poll`.

@@ -126,7 +126,11 @@ unsafe fn put<T>(out: *mut T, v: T) -> Result<()> {
 
 /// Creates an admin handle from `conf` (taken on success only). Connects on the first call.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_new(conf: *mut lnc_conf_t, out: *mut *mut lnc_admin_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_admin_new(
+    conf: *mut lnc_conf_t,
+    out: *mut *mut lnc_admin_t,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         if out.is_null() {
             return fail(err, Error::invalid_arg("out is NULL"));
@@ -177,7 +181,13 @@ pub unsafe extern "C" fn lnc_admin_free(a: *mut lnc_admin_t) {
 /// Creates a topic (name validated locally: 1–255 bytes of `[A-Za-z0-9-]`). TOPIC_EXISTS if the
 /// name is taken. `*out` (may be NULL) receives the topic.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_create_topic(a: *const lnc_admin_t, name: *const c_char, timeout_ms: i32, out: *mut lnc_topic_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_admin_create_topic(
+    a: *const lnc_admin_t,
+    name: *const c_char,
+    timeout_ms: i32,
+    out: *mut lnc_topic_t,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
             let t = unsafe { handle(a) }?.create_topic(unsafe { str_arg(name, "name") }?, to(timeout_ms))?;
@@ -192,7 +202,13 @@ pub unsafe extern "C" fn lnc_admin_create_topic(a: *const lnc_admin_t, name: *co
 
 /// Creates the topic or finds the existing one with that name.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_ensure_topic(a: *const lnc_admin_t, name: *const c_char, timeout_ms: i32, out: *mut lnc_topic_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_admin_ensure_topic(
+    a: *const lnc_admin_t,
+    name: *const c_char,
+    timeout_ms: i32,
+    out: *mut lnc_topic_t,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
             let t = unsafe { handle(a) }?.ensure_topic(unsafe { str_arg(name, "name") }?, to(timeout_ms))?;
@@ -235,7 +251,13 @@ pub unsafe extern "C" fn lnc_admin_create_topic_with_retention(
 
 /// Lists topics into a new array `*topics` of `*count` entries; free with `lnc_topics_free`.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_list_topics(a: *const lnc_admin_t, timeout_ms: i32, topics: *mut *mut lnc_topic_t, count: *mut usize, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_admin_list_topics(
+    a: *const lnc_admin_t,
+    timeout_ms: i32,
+    topics: *mut *mut lnc_topic_t,
+    count: *mut usize,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
             if topics.is_null() || count.is_null() {
@@ -266,7 +288,13 @@ pub unsafe extern "C" fn lnc_topics_free(topics: *mut lnc_topic_t, count: usize)
 
 /// Finds a topic by name; UNKNOWN_TOPIC if there is none.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_find_topic(a: *const lnc_admin_t, name: *const c_char, timeout_ms: i32, out: *mut lnc_topic_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_admin_find_topic(
+    a: *const lnc_admin_t,
+    name: *const c_char,
+    timeout_ms: i32,
+    out: *mut lnc_topic_t,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
             let name = unsafe { str_arg(name, "name") }?;
@@ -281,7 +309,13 @@ pub unsafe extern "C" fn lnc_admin_find_topic(a: *const lnc_admin_t, name: *cons
 
 /// Gets a topic by id.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_get_topic(a: *const lnc_admin_t, topic_id: u32, timeout_ms: i32, out: *mut lnc_topic_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_admin_get_topic(
+    a: *const lnc_admin_t,
+    topic_id: u32,
+    timeout_ms: i32,
+    out: *mut lnc_topic_t,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
             let t = unsafe { handle(a) }?.get_topic(topic_id, to(timeout_ms))?;
@@ -293,21 +327,45 @@ pub unsafe extern "C" fn lnc_admin_get_topic(a: *const lnc_admin_t, topic_id: u3
 
 /// Deletes a topic and its data.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_delete_topic(a: *const lnc_admin_t, topic_id: u32, timeout_ms: i32, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_admin_delete_topic(
+    a: *const lnc_admin_t,
+    topic_id: u32,
+    timeout_ms: i32,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({ finish(err, (|| unsafe { handle(a) }?.delete_topic(topic_id, to(timeout_ms)).map(|_| ()))()) })
 }
 
 /// Sets a topic's retention; `LNC_RETENTION_UNLIMITED` for no limit, 0 refused.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_set_retention(a: *const lnc_admin_t, topic_id: u32, max_age_secs: u64, max_bytes: u64, timeout_ms: i32, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_admin_set_retention(
+    a: *const lnc_admin_t,
+    topic_id: u32,
+    max_age_secs: u64,
+    max_bytes: u64,
+    timeout_ms: i32,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
-        finish(err, (|| unsafe { handle(a) }?.set_retention(topic_id, retention(max_age_secs, max_bytes), to(timeout_ms)).map(|_| ()))())
+        finish(
+            err,
+            (|| {
+                unsafe { handle(a) }?
+                    .set_retention(topic_id, retention(max_age_secs, max_bytes), to(timeout_ms))
+                    .map(|_| ())
+            })(),
+        )
     })
 }
 
 /// Cluster status into `*out`.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_cluster_status(a: *const lnc_admin_t, timeout_ms: i32, out: *mut lnc_cluster_status_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_admin_cluster_status(
+    a: *const lnc_admin_t,
+    timeout_ms: i32,
+    out: *mut lnc_cluster_status_t,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
             let s = unsafe { handle(a) }?.cluster_status(to(timeout_ms))?;
@@ -333,7 +391,12 @@ pub unsafe extern "C" fn lnc_admin_cluster_status(a: *const lnc_admin_t, timeout
 
 /// Keepalive round trip in microseconds into `*rtt_us`.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_ping(a: *const lnc_admin_t, timeout_ms: i32, rtt_us: *mut u64, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_admin_ping(
+    a: *const lnc_admin_t,
+    timeout_ms: i32,
+    rtt_us: *mut u64,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
             let d = unsafe { handle(a) }?.ping(to(timeout_ms))?;
@@ -345,8 +408,15 @@ pub unsafe extern "C" fn lnc_admin_ping(a: *const lnc_admin_t, timeout_ms: i32, 
 
 /// Checks `token` with Authenticate (AUTH_FAILED when refused).
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_authenticate(a: *const lnc_admin_t, token: *const c_char, timeout_ms: i32, err: *mut *mut lnc_error_t) -> lnc_err_t {
-    ffi_guard!({ finish(err, (|| unsafe { handle(a) }?.authenticate(unsafe { str_arg(token, "token") }?, to(timeout_ms)))()) })
+pub unsafe extern "C" fn lnc_admin_authenticate(
+    a: *const lnc_admin_t,
+    token: *const c_char,
+    timeout_ms: i32,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    ffi_guard!({
+        finish(err, (|| unsafe { handle(a) }?.authenticate(unsafe { str_arg(token, "token") }?, to(timeout_ms)))())
+    })
 }
 
 /// One raw Fetch (`max_bytes` 1..=16,777,156; `start_offset` UINT64_MAX asks for the tail).
@@ -369,12 +439,17 @@ pub unsafe extern "C" fn lnc_admin_fetch(
             let res = match unsafe { handle(a) }?.fetch(topic_id, start_offset, max_bytes, to(timeout_ms))? {
                 FetchReply::Data { next_offset, data } => {
                     let len = data.len();
-                    let ptr = if len == 0 { std::ptr::null_mut() } else { Box::into_raw(data.into_boxed_slice()) as *mut u8 };
+                    let ptr =
+                        if len == 0 { std::ptr::null_mut() } else { Box::into_raw(data.into_boxed_slice()) as *mut u8 };
                     lnc_fetch_result_t { catching_up: 0, next_offset, end_offset: 0, data: ptr, data_len: len }
                 }
-                FetchReply::CatchingUp { end_offset } => {
-                    lnc_fetch_result_t { catching_up: 1, next_offset: start_offset, end_offset, data: std::ptr::null_mut(), data_len: 0 }
-                }
+                FetchReply::CatchingUp { end_offset } => lnc_fetch_result_t {
+                    catching_up: 1,
+                    next_offset: start_offset,
+                    end_offset,
+                    data: std::ptr::null_mut(),
+                    data_len: 0,
+                },
             };
             unsafe { put(out, res) }
         })();
@@ -412,7 +487,13 @@ pub unsafe extern "C" fn lnc_admin_subscribe(
 ) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
-            let (_, o) = unsafe { handle(a) }?.subscribe(topic_id, start_offset, max_batch_bytes, consumer_id, to(timeout_ms))?;
+            let (_, o) = unsafe { handle(a) }?.subscribe(
+                topic_id,
+                start_offset,
+                max_batch_bytes,
+                consumer_id,
+                to(timeout_ms),
+            )?;
             if !offset.is_null() {
                 unsafe { *offset = o };
             }
@@ -424,14 +505,32 @@ pub unsafe extern "C" fn lnc_admin_subscribe(
 
 /// Server-side Unsubscribe.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_unsubscribe(a: *const lnc_admin_t, topic_id: u32, consumer_id: u64, timeout_ms: i32, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_admin_unsubscribe(
+    a: *const lnc_admin_t,
+    topic_id: u32,
+    consumer_id: u64,
+    timeout_ms: i32,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({ finish(err, (|| unsafe { handle(a) }?.unsubscribe(topic_id, consumer_id, to(timeout_ms)))()) })
 }
 
 /// Server-side CommitOffset (server memory only).
 #[no_mangle]
-pub unsafe extern "C" fn lnc_admin_commit_offset(a: *const lnc_admin_t, topic_id: u32, consumer_id: u64, offset: u64, timeout_ms: i32, err: *mut *mut lnc_error_t) -> lnc_err_t {
-    ffi_guard!({ finish(err, (|| unsafe { handle(a) }?.commit_offset(topic_id, consumer_id, offset, to(timeout_ms)).map(|_| ()))()) })
+pub unsafe extern "C" fn lnc_admin_commit_offset(
+    a: *const lnc_admin_t,
+    topic_id: u32,
+    consumer_id: u64,
+    offset: u64,
+    timeout_ms: i32,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    ffi_guard!({
+        finish(
+            err,
+            (|| unsafe { handle(a) }?.commit_offset(topic_id, consumer_id, offset, to(timeout_ms)).map(|_| ()))(),
+        )
+    })
 }
 
 /// The consumer id the official Rust client and liblnc's file store derive from a consumer name
@@ -448,4 +547,3 @@ pub unsafe extern "C" fn lnc_consumer_id(name: *const c_char, id: *mut u64) -> l
         }
     })
 }
-

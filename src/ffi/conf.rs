@@ -58,7 +58,12 @@ pub unsafe extern "C" fn lnc_conf_set(
 /// `*len` is the value's length plus the NUL. A NULL `buf` just reports the size. Returns
 /// UNKNOWN_KEY for keys that do not exist. Secret values (auth.token) are returned as set.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_conf_get(conf: *const lnc_conf_t, key: *const c_char, buf: *mut c_char, len: *mut usize) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_conf_get(
+    conf: *const lnc_conf_t,
+    key: *const c_char,
+    buf: *mut c_char,
+    len: *mut usize,
+) -> lnc_err_t {
     ffi_guard!({
         // SAFETY: NULL-checked pointers from this library / the caller.
         let (Some(conf), false) = (unsafe { conf.as_ref() }, len.is_null()) else {

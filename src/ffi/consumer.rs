@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::conf::{self, lnc_conf_t};
-use super::record::{lnc_record_view_t, lnc_records_t, view};
 use super::gate::{Gate, Pass};
+use super::record::{lnc_record_view_t, lnc_records_t, view};
 use super::{fail, finish, in_callback, lnc_err_t, lnc_error_t, timeout, CallbackScope};
 use crate::consumer::{SeekTo, StandaloneConsumer};
 use crate::error::{Error, ErrorCode};
@@ -38,7 +38,8 @@ pub enum lnc_seek_t {
 
 /// User offset store, load: set `*offset` and return 1 if an offset is stored, return 0 if
 /// none, or a negative value on failure. Called on the thread calling `lnc_consumer_new`.
-pub type lnc_offset_load_cb = Option<unsafe extern "C" fn(topic_id: u32, offset: *mut u64, opaque: *mut c_void) -> c_int>;
+pub type lnc_offset_load_cb =
+    Option<unsafe extern "C" fn(topic_id: u32, offset: *mut u64, opaque: *mut c_void) -> c_int>;
 /// User offset store, save: return 0 on success, negative on failure. Called on the thread
 /// calling `lnc_consumer_commit`, `_poll` (auto-commit), `_close` or `_free`. Calling `commit`,
 /// `poll`, `poll_cb`, `close` or `free` on the same consumer from inside it returns IN_CALLBACK.
@@ -78,7 +79,12 @@ fn in_any_callback(c: *const lnc_consumer_t) -> bool {
 /// exists, so the store callbacks can mark themselves for the re-entrancy guard).
 type StoreFactory = Box<dyn FnOnce(usize) -> CallbackOffsetStore>;
 
-unsafe fn create(conf: *mut lnc_conf_t, out: *mut *mut lnc_consumer_t, err: *mut *mut lnc_error_t, store: Option<StoreFactory>) -> lnc_err_t {
+unsafe fn create(
+    conf: *mut lnc_conf_t,
+    out: *mut *mut lnc_consumer_t,
+    err: *mut *mut lnc_error_t,
+    store: Option<StoreFactory>,
+) -> lnc_err_t {
     if out.is_null() {
         return fail(err, Error::invalid_arg("out is NULL"));
     }
@@ -115,7 +121,11 @@ unsafe fn create(conf: *mut lnc_conf_t, out: *mut *mut lnc_consumer_t, err: *mut
 /// topic, loads the stored offset (offset.dir + consumer.name: file store compatible with the
 /// official Rust client) and starts fetching. Blocks up to `request.timeout.ms`.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_consumer_new(conf: *mut lnc_conf_t, out: *mut *mut lnc_consumer_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_consumer_new(
+    conf: *mut lnc_conf_t,
+    out: *mut *mut lnc_consumer_t,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     // SAFETY: forwards the caller's pointers.
     ffi_guard!({ unsafe { create(conf, out, err, None) } })
 }
@@ -138,29 +148,29 @@ pub unsafe extern "C" fn lnc_consumer_new_with_store(
         let op2 = op.clone();
         let make: StoreFactory = Box::new(move |key| {
             CallbackOffsetStore::new(
-            Box::new(move |topic| {
-                let mut off = 0u64;
-                let _scope = CallbackScope::enter(key);
-                // SAFETY: the caller's function pointer and opaque.
-                let rc = unsafe { load(topic, &mut off, op.0) };
-                match rc {
-                    1 => Ok(Some(off)),
-                    0 => Ok(None),
-                    n => Err(Error::new(ErrorCode::Io, format!("offset store load callback failed ({n})"))),
-                }
-            }),
-            Box::new(move |topic, off| {
-                // commit, poll, close and free from inside the save callback are refused with
-                // IN_CALLBACK (the save runs under the commit lock and inside the calling call).
-                let _scope = CallbackScope::enter(key);
-                // SAFETY: as above.
-                let rc = unsafe { save(topic, off, op2.0) };
-                if rc == 0 {
-                    Ok(())
-                } else {
-                    Err(Error::new(ErrorCode::Io, format!("offset store save callback failed ({rc})")))
-                }
-            }),
+                Box::new(move |topic| {
+                    let mut off = 0u64;
+                    let _scope = CallbackScope::enter(key);
+                    // SAFETY: the caller's function pointer and opaque.
+                    let rc = unsafe { load(topic, &mut off, op.0) };
+                    match rc {
+                        1 => Ok(Some(off)),
+                        0 => Ok(None),
+                        n => Err(Error::new(ErrorCode::Io, format!("offset store load callback failed ({n})"))),
+                    }
+                }),
+                Box::new(move |topic, off| {
+                    // commit, poll, close and free from inside the save callback are refused with
+                    // IN_CALLBACK (the save runs under the commit lock and inside the calling call).
+                    let _scope = CallbackScope::enter(key);
+                    // SAFETY: as above.
+                    let rc = unsafe { save(topic, off, op2.0) };
+                    if rc == 0 {
+                        Ok(())
+                    } else {
+                        Err(Error::new(ErrorCode::Io, format!("offset store save callback failed ({rc})")))
+                    }
+                }),
             )
         });
         // SAFETY: forwards the caller's pointers.
@@ -173,7 +183,12 @@ pub unsafe extern "C" fn lnc_consumer_new_with_store(
 /// error the consumer met (OFFSET_OUT_OF_RANGE, CORRUPT_RECORD, UNKNOWN_TOPIC, TRANSPORT …) is
 /// returned after every record that precedes it, with `*records` NULL.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_consumer_poll(c: *const lnc_consumer_t, timeout_ms: i32, records: *mut *mut lnc_records_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_consumer_poll(
+    c: *const lnc_consumer_t,
+    timeout_ms: i32,
+    records: *mut *mut lnc_records_t,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         if records.is_null() {
             return fail(err, Error::invalid_arg("records is NULL"));
@@ -184,7 +199,10 @@ pub unsafe extern "C" fn lnc_consumer_poll(c: *const lnc_consumer_t, timeout_ms:
             Err(e) => return fail(err, e),
         };
         if in_any_callback(c) {
-            return fail(err, Error::new(ErrorCode::InCallback, "poll called from inside one of this consumer's callbacks"));
+            return fail(
+                err,
+                Error::new(ErrorCode::InCallback, "poll called from inside one of this consumer's callbacks"),
+            );
         }
         match consumer.poll(timeout(timeout_ms)) {
             Ok(v) => {
@@ -214,7 +232,10 @@ pub unsafe extern "C" fn lnc_consumer_poll_cb(
             let (_pass, consumer) = unsafe { handle(c) }?;
             let cb = cb.ok_or_else(|| Error::invalid_arg("cb is NULL"))?;
             if in_any_callback(c) {
-                return Err(Error::new(ErrorCode::InCallback, "poll called from inside one of this consumer's callbacks"));
+                return Err(Error::new(
+                    ErrorCode::InCallback,
+                    "poll called from inside one of this consumer's callbacks",
+                ));
             }
             let mut buf = Vec::new();
             let n = consumer.poll_into(timeout(timeout_ms), &mut buf, if max == 0 { usize::MAX } else { max })?;
@@ -238,7 +259,13 @@ pub unsafe extern "C" fn lnc_consumer_poll_cb(
 /// `offset`). Queued records of the old position are dropped. `*position` (may be NULL) receives
 /// the new position. END blocks up to `request.timeout.ms` to learn the tail.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_consumer_seek(c: *const lnc_consumer_t, whence: c_int, offset: u64, position: *mut u64, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_consumer_seek(
+    c: *const lnc_consumer_t,
+    whence: c_int,
+    offset: u64,
+    position: *mut u64,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
             let (_pass, consumer) = unsafe { handle(c) }?;
@@ -261,12 +288,19 @@ pub unsafe extern "C" fn lnc_consumer_seek(c: *const lnc_consumer_t, whence: c_i
 /// Commits the position (just past the last record handed out) to the offset store.
 /// `*committed` (may be NULL) receives it.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_consumer_commit(c: *const lnc_consumer_t, committed: *mut u64, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_consumer_commit(
+    c: *const lnc_consumer_t,
+    committed: *mut u64,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
             let (_pass, consumer) = unsafe { handle(c) }?;
             if in_callback(store_key(c)) {
-                return Err(Error::new(ErrorCode::InCallback, "commit called from inside this consumer's offset-store callback"));
+                return Err(Error::new(
+                    ErrorCode::InCallback,
+                    "commit called from inside this consumer's offset-store callback",
+                ));
             }
             let o = consumer.commit()?;
             if !committed.is_null() {
@@ -281,7 +315,11 @@ pub unsafe extern "C" fn lnc_consumer_commit(c: *const lnc_consumer_t, committed
 /// Bytes between the position and the topic's end. May block up to `request.timeout.ms` when
 /// the cached end is stale.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_consumer_lag(c: *const lnc_consumer_t, lag: *mut u64, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_consumer_lag(
+    c: *const lnc_consumer_t,
+    lag: *mut u64,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
             if lag.is_null() {

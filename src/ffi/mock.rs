@@ -83,7 +83,8 @@ pub unsafe extern "C" fn lnc_mock_new(
                 let (k, v) = unsafe { (str_arg(*keys.add(i), "key")?, str_arg(*values.add(i), "value")?) };
                 cfg.set(k, v).map_err(|why| Error::new(ErrorCode::InvalidValue, format!("mock setting {k}: {why}")))?;
             }
-            let mock = MockBroker::start(cfg).map_err(|e| Error::new(ErrorCode::Io, format!("cannot start the mock broker: {e}")))?;
+            let mock = MockBroker::start(cfg)
+                .map_err(|e| Error::new(ErrorCode::Io, format!("cannot start the mock broker: {e}")))?;
             unsafe { *out = Box::into_raw(Box::new(lnc_mock_t { gate: Gate::new(), mock })) };
             Ok(())
         })();
@@ -199,13 +200,22 @@ pub unsafe extern "C" fn lnc_mock_set_write_only(m: *const lnc_mock_t, on: c_int
 #[no_mangle]
 pub unsafe extern "C" fn lnc_mock_truncate_front(m: *const lnc_mock_t, topic_id: u32, n: u64) -> lnc_err_t {
     // SAFETY: forwards the caller's handle.
-    unsafe { with_mock(m, |x| { x.truncate_front(topic_id, n); }) }
+    unsafe {
+        with_mock(m, |x| {
+            x.truncate_front(topic_id, n);
+        })
+    }
 }
 
 /// Answers the next `n` ingests with ErrorResponse `text` (e.g. "FORWARD_FAILED: ..." or
 /// "NOT_LEADER: redirect to host:port"); `store` != 0 stores them anyway.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_mock_fail_next_ingests(m: *const lnc_mock_t, n: u64, text: *const c_char, store: c_int) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_mock_fail_next_ingests(
+    m: *const lnc_mock_t,
+    n: u64,
+    text: *const c_char,
+    store: c_int,
+) -> lnc_err_t {
     ffi_guard!({
         let Ok(t) = (unsafe { str_arg(text, "text") }) else { return lnc_err_t::LNC_ERR_INVALID_ARG };
         match unsafe { handle(m) } {
@@ -258,7 +268,11 @@ pub unsafe extern "C" fn lnc_mock_require_token(m: *const lnc_mock_t, token: *co
 /// Creates a topic directly; `*topic_id` receives its id. TOPIC_EXISTS / INVALID_NAME as the
 /// server would answer.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_mock_create_topic(m: *const lnc_mock_t, name: *const c_char, topic_id: *mut u32) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_mock_create_topic(
+    m: *const lnc_mock_t,
+    name: *const c_char,
+    topic_id: *mut u32,
+) -> lnc_err_t {
     ffi_guard!({
         let (Ok(n), false) = (unsafe { str_arg(name, "name") }, topic_id.is_null()) else {
             return lnc_err_t::LNC_ERR_INVALID_ARG;

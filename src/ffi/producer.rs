@@ -4,8 +4,8 @@ use std::ffi::{c_int, c_void};
 use std::time::Duration;
 
 use super::conf::{self, lnc_conf_t};
-use super::record::{message, lnc_message_t};
 use super::gate::{Gate, Pass};
+use super::record::{lnc_message_t, message};
 use super::{fail, finish, in_callback, lnc_err_t, lnc_error_t, timeout, CallbackScope};
 use crate::error::{Error, ErrorCode};
 use crate::ffi_guard;
@@ -203,7 +203,12 @@ pub unsafe extern "C" fn lnc_producer_new(
 /// report: INVALID_ARG, MSG_TOO_LARGE, QUEUE_FULL (`send.block=false` or the block timed out),
 /// CLOSED, or the producer's fatal error.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_producer_send(p: *const lnc_producer_t, topic_id: u32, msg: *const lnc_message_t, err: *mut *mut lnc_error_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_producer_send(
+    p: *const lnc_producer_t,
+    topic_id: u32,
+    msg: *const lnc_message_t,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
         let r = (|| {
             let (_pass, producer) = unsafe { handle(p) }?;
@@ -231,7 +236,8 @@ pub unsafe extern "C" fn lnc_producer_send_batch(
             if msgs.is_null() && count > 0 {
                 return Err(Error::invalid_arg("msgs is NULL"));
             }
-            let raw: &[lnc_message_t] = if count == 0 { &[] } else { unsafe { std::slice::from_raw_parts(msgs, count) } };
+            let raw: &[lnc_message_t] =
+                if count == 0 { &[] } else { unsafe { std::slice::from_raw_parts(msgs, count) } };
             let converted = raw.iter().map(|m| unsafe { message(m) }).collect::<Result<Vec<_>, _>>()?;
             let opaques: Vec<u64> = raw.iter().map(|c| c.opaque as usize as u64).collect();
             producer.send_batch_with_opaques(topic_id, &converted, &opaques)
@@ -324,7 +330,16 @@ pub unsafe extern "C" fn lnc_producer_produce(
     opaque: *mut c_void,
     err: *mut *mut lnc_error_t,
 ) -> lnc_err_t {
-    let m = lnc_message_t { record_type: 0, ext_type: 0, key: std::ptr::null(), key_len: 0, value, value_len: len, timestamp_ns: 0, opaque };
+    let m = lnc_message_t {
+        record_type: 0,
+        ext_type: 0,
+        key: std::ptr::null(),
+        key_len: 0,
+        value,
+        value_len: len,
+        timestamp_ns: 0,
+        opaque,
+    };
     // SAFETY: forwards the caller's arguments.
     unsafe { lnc_producer_send(p, topic_id, &m, err) }
 }
@@ -379,7 +394,11 @@ pub unsafe extern "C" fn lnc_producer_poll(p: *const lnc_producer_t, timeout_ms:
 /// serving reports meanwhile. `*remaining` (may be NULL) receives the records still pending.
 /// Returns OK when none remain, else TIMED_OUT.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_producer_flush(p: *const lnc_producer_t, timeout_ms: i32, remaining: *mut usize) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_producer_flush(
+    p: *const lnc_producer_t,
+    timeout_ms: i32,
+    remaining: *mut usize,
+) -> lnc_err_t {
     ffi_guard!({
         let (_pass, producer) = match unsafe { handle(p) } {
             Ok(h) => h,

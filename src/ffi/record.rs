@@ -181,7 +181,11 @@ pub unsafe extern "C" fn lnc_records_views(records: *const lnc_records_t) -> *co
 
 /// Copies record `index` into `*out`. INVALID_ARG for NULLs or an index out of range.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_records_get(records: *const lnc_records_t, index: usize, out: *mut lnc_record_view_t) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_records_get(
+    records: *const lnc_records_t,
+    index: usize,
+    out: *mut lnc_record_view_t,
+) -> lnc_err_t {
     ffi_guard!({
         // SAFETY: NULL-checked pointers.
         match (unsafe { records.as_ref() }, out.is_null()) {
@@ -234,7 +238,10 @@ pub unsafe extern "C" fn lnc_record_encode(
             return lnc_err_t::LNC_ERR_OK;
         }
         if buflen < n {
-            return fail(err, Error::new(crate::ErrorCode::MsgTooLarge, format!("buffer of {buflen} bytes, {n} needed")));
+            return fail(
+                err,
+                Error::new(crate::ErrorCode::MsgTooLarge, format!("buffer of {buflen} bytes, {n} needed")),
+            );
         }
         let mut v = Vec::with_capacity(n);
         if let Err(e) = m.encode_into(&mut v, crate::producer::now_ns()) {
@@ -281,7 +288,10 @@ pub unsafe extern "C" fn lnc_record_encode_value(
             return lnc_err_t::LNC_ERR_OK;
         }
         if buflen < n {
-            return fail(err, Error::new(crate::ErrorCode::MsgTooLarge, format!("buffer of {buflen} bytes, {n} needed")));
+            return fail(
+                err,
+                Error::new(crate::ErrorCode::MsgTooLarge, format!("buffer of {buflen} bytes, {n} needed")),
+            );
         }
         let encoded = rec.encode();
         // SAFETY: buf has buflen >= n writable bytes.

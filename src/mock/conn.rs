@@ -326,7 +326,12 @@ impl Conn {
             if let Some((text, store)) = injected {
                 if store {
                     // Stored in order with the read's other batches, but never acked.
-                    pending.push(Pending { batch_id: frame.header.batch_id, topic_id, payload: frame.payload, ack: false });
+                    pending.push(Pending {
+                        batch_id: frame.header.batch_id,
+                        topic_id,
+                        payload: frame.payload,
+                        ack: false,
+                    });
                 }
                 self.error(&text);
                 return;
@@ -414,7 +419,9 @@ impl Conn {
             Request::Subscribe { topic_id, start_offset, consumer_id, .. } => {
                 let r = self.shared.state.lock().subscribe(topic_id, start_offset, consumer_id);
                 match r {
-                    Ok(offset) => self.reply(reply_code::SUBSCRIBE_ACK, &control::encode_consumer_ack(consumer_id, offset)),
+                    Ok(offset) => {
+                        self.reply(reply_code::SUBSCRIBE_ACK, &control::encode_consumer_ack(consumer_id, offset))
+                    }
                     Err(text) => self.error(&text),
                 }
             }

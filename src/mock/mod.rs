@@ -93,7 +93,10 @@ impl MockConfig {
     /// paths; empty = unset). The error is a readable reason.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
-            value.trim().parse::<T>().map_err(|_| format!("invalid value for {key}: {value:?} (expected an unsigned integer)"))
+            value
+                .trim()
+                .parse::<T>()
+                .map_err(|_| format!("invalid value for {key}: {value:?} (expected an unsigned integer)"))
         }
         match key {
             "host" => {
@@ -125,7 +128,8 @@ impl MockConfig {
             }
             "fetch.rate.limit.bytes" => {
                 let v = value.trim();
-                self.fetch_rate_limit = if v.is_empty() || v == "none" || v == "off" { None } else { Some(num(key, v)?) };
+                self.fetch_rate_limit =
+                    if v.is_empty() || v == "none" || v == "off" { None } else { Some(num(key, v)?) };
             }
             "segment.bytes" => {
                 let v: u64 = num(key, value)?;
@@ -136,7 +140,9 @@ impl MockConfig {
             }
             "tls.cert" | "tls.key" | "tls.client.ca" => {
                 if !cfg!(feature = "tls") && !value.is_empty() {
-                    return Err(format!("invalid value for {key}: this liblnc was built without TLS support (cargo feature \"tls\")"));
+                    return Err(format!(
+                        "invalid value for {key}: this liblnc was built without TLS support (cargo feature \"tls\")"
+                    ));
                 }
                 let v = if value.is_empty() { None } else { Some(value.to_string()) };
                 match key {
@@ -212,7 +218,9 @@ impl MockBroker {
         #[cfg(feature = "tls")]
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(c), Some(k)) => Some(tls::server_config(c, k, config.tls_client_ca.as_deref())?),
-            (None, None) if config.tls_client_ca.is_some() => return Err(invalid("mock tls.client.ca needs tls.cert and tls.key".into())),
+            (None, None) if config.tls_client_ca.is_some() => {
+                return Err(invalid("mock tls.client.ca needs tls.cert and tls.key".into()))
+            }
             (None, None) => None,
             _ => return Err(invalid("mock TLS needs both tls.cert and tls.key".into())),
         };
@@ -242,9 +250,8 @@ impl MockBroker {
             tls,
         });
         let s = shared.clone();
-        let handle = std::thread::Builder::new()
-            .name("lnc-mock-accept".into())
-            .spawn(move || accept_loop(s, listener))?;
+        let handle =
+            std::thread::Builder::new().name("lnc-mock-accept".into()).spawn(move || accept_loop(s, listener))?;
         Ok(MockBroker { shared, addr, accept: Mutex::new(Some(handle)) })
     }
 

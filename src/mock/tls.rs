@@ -37,7 +37,8 @@ fn certs(key: &str, path: &str) -> io::Result<Vec<CertificateDer<'static>>> {
 pub(crate) fn server_config(cert: &str, key: &str, client_ca: Option<&str>) -> io::Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = certs("tls.cert", cert)?;
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(format!("mock tls.key: cannot read a PEM private key from {key}: {e}")))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| bad(format!("mock tls.key: cannot read a PEM private key from {key}: {e}")))?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| bad(format!("mock TLS provider: {e}")))?;
@@ -68,7 +69,11 @@ pub(crate) struct ServerStream {
 impl ServerStream {
     /// Runs the server handshake; gives up after [`HANDSHAKE_TIMEOUT`] or when `stop` is set.
     /// The socket's read timeout must be short (it is the poll interval).
-    pub(crate) fn accept(config: Arc<ServerConfig>, sock: TcpStream, stop: &dyn Fn() -> bool) -> io::Result<ServerStream> {
+    pub(crate) fn accept(
+        config: Arc<ServerConfig>,
+        sock: TcpStream,
+        stop: &dyn Fn() -> bool,
+    ) -> io::Result<ServerStream> {
         let conn = ServerConnection::new(config).map_err(|e| io::Error::other(e.to_string()))?;
         let mut s = ServerStream { conn, sock, out: Vec::new() };
         let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
@@ -89,7 +94,11 @@ impl ServerStream {
                         return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
                     }
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -256,7 +256,14 @@ const READ_CHUNK: usize = 64 * 1024;
 /// decrypt, drain the plaintext into `decoder`. Returns the plaintext bytes added; `Ok(0)` = the
 /// server closed; a `WouldBlock` error = nothing decrypted yet (as a read timeout).
 #[cfg(feature = "tls")]
-fn tls_read(shared: &Shared, tls: &Mutex<TlsSession>, stream: &mut TcpStream, raw: &mut [u8], plain: &mut [u8], decoder: &mut FrameDecoder) -> std::io::Result<usize> {
+fn tls_read(
+    shared: &Shared,
+    tls: &Mutex<TlsSession>,
+    stream: &mut TcpStream,
+    raw: &mut [u8],
+    plain: &mut [u8],
+    decoder: &mut FrameDecoder,
+) -> std::io::Result<usize> {
     use std::io::Read;
     let n = stream.read(raw)?;
     let mut c = tls.lock();
@@ -454,7 +461,12 @@ const SEAL_CHUNK: usize = 256 * 1024;
 /// time), sends each chunk with the lock released. An empty buffer just flushes what rustls has
 /// queued (the reader's wake-up).
 #[cfg(feature = "tls")]
-fn tls_write(tls: &Mutex<TlsSession>, stream: &TcpStream, bufs: &[Outbound], sealed: &mut Vec<u8>) -> std::io::Result<()> {
+fn tls_write(
+    tls: &Mutex<TlsSession>,
+    stream: &TcpStream,
+    bufs: &[Outbound],
+    sealed: &mut Vec<u8>,
+) -> std::io::Result<()> {
     use std::io::Write;
     let (mut i, mut off) = (0usize, 0usize);
     loop {
@@ -585,7 +597,11 @@ mod tests {
         let seen = router.closed.lock().clone();
         assert_eq!(seen.len(), 1, "on_closed exactly once: {seen:?}");
         assert_eq!(seen[0].code, ErrorCode::Panic);
-        assert!(seen[0].message.contains("internal panic in the connection reader thread: router exploded on purpose"), "{}", seen[0]);
+        assert!(
+            seen[0].message.contains("internal panic in the connection reader thread: router exploded on purpose"),
+            "{}",
+            seen[0]
+        );
         assert!(conn.is_closed());
         assert_eq!(conn.error().unwrap().code, ErrorCode::Panic);
         assert!(ping.recv_timeout(Duration::from_secs(5)).is_err(), "the keepalive waiter is woken by the close");
@@ -614,7 +630,11 @@ mod tests {
         done_rx.recv_timeout(Duration::from_secs(5)).expect("on_closed must run");
         let seen = router.closed.lock().clone();
         assert_eq!(seen[0].code, ErrorCode::Panic);
-        assert!(seen[0].message.contains("internal panic in the connection writer thread: writer exploded"), "{}", seen[0]);
+        assert!(
+            seen[0].message.contains("internal panic in the connection writer thread: writer exploded"),
+            "{}",
+            seen[0]
+        );
         assert!(conn.is_closed());
         drop(conn);
         server.join().unwrap();

@@ -80,7 +80,8 @@ impl Router for Waiters {
         // reply unmatchable, so the connection must go.
         let q = self.queue.lock();
         let p = q.front()?;
-        (now >= p.kill_at).then(|| Error::timed_out(format!("no reply to command {:#04x} within the request timeout", p.code)))
+        (now >= p.kill_at)
+            .then(|| Error::timed_out(format!("no reply to command {:#04x} within the request timeout", p.code)))
     }
 
     fn on_closed(&self, error: &Error, _data_frames_attempted: u64) {
@@ -110,7 +111,10 @@ impl ControlConn {
     pub fn submit(&self, req: &Request) -> Result<Receiver<ReplyResult>> {
         let payload = req.payload();
         if payload.len() > self.cfg.max_payload {
-            return Err(Error::new(ErrorCode::MsgTooLarge, format!("request payload of {} bytes exceeds max.frame.bytes", payload.len())));
+            return Err(Error::new(
+                ErrorCode::MsgTooLarge,
+                format!("request payload of {} bytes exceeds max.frame.bytes", payload.len()),
+            ));
         }
         let mut frame = Vec::with_capacity(44 + payload.len());
         encode_frame(&mut frame, self.cfg.checksum, flags::CONTROL, req.code() as u64, 0, 0, 0, &payload);
@@ -181,7 +185,13 @@ impl ControlClient {
         ControlClient {
             cfg,
             name: name.to_string(),
-            state: Mutex::new(ClientState { conn: None, backoff, next_attempt: Instant::now(), leader: None, connects: 0 }),
+            state: Mutex::new(ClientState {
+                conn: None,
+                backoff,
+                next_attempt: Instant::now(),
+                leader: None,
+                connects: 0,
+            }),
         }
     }
 
@@ -277,7 +287,9 @@ impl ControlClient {
                 Ok(rx) => match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                     Ok(r) => r,
                     // The call's own deadline: the connection may be fine, keep it.
-                    Err(RecvTimeoutError::Timeout) => return Err(Error::timed_out("no reply before the call's timeout")),
+                    Err(RecvTimeoutError::Timeout) => {
+                        return Err(Error::timed_out("no reply before the call's timeout"))
+                    }
                     Err(RecvTimeoutError::Disconnected) => Err(Error::transport("connection closed before the reply")),
                 },
                 Err(e) => Err(e),
@@ -303,7 +315,11 @@ impl ControlClient {
                     let mut st = self.state.lock();
                     st.leader = err.leader.clone();
                     st.conn = None;
-                    if err.leader.is_some() { Duration::ZERO } else { retry_backoff.next_delay() }
+                    if err.leader.is_some() {
+                        Duration::ZERO
+                    } else {
+                        retry_backoff.next_delay()
+                    }
                 }
                 ErrorCode::ForwardFailed => retry_backoff.next_delay(),
                 ErrorCode::RateLimited => retry_backoff.next_delay().max(Duration::from_secs(1)),
@@ -324,9 +340,10 @@ impl ControlClient {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(rtt) => Ok(rtt),
             Err(RecvTimeoutError::Timeout) => Err(Error::timed_out("no keepalive reply before the call's timeout")),
-            Err(RecvTimeoutError::Disconnected) => {
-                Err(conn.connection().error().unwrap_or_else(|| Error::transport("connection closed before the keepalive reply")))
-            }
+            Err(RecvTimeoutError::Disconnected) => Err(conn
+                .connection()
+                .error()
+                .unwrap_or_else(|| Error::transport("connection closed before the keepalive reply"))),
         }
     }
 }

@@ -129,7 +129,10 @@ fn dial_io_error(e: std::io::Error, cfg: &NetConfig, server: &str, what: &str) -
     #[cfg(feature = "tls")]
     if let Some(t) = super::tls::tls_failure(&e) {
         let settings = cfg.tls.as_deref();
-        let name = settings.and_then(|s| super::tls::server_name_for(s, server).ok()).map(|n| n.to_str().into_owned()).unwrap_or_default();
+        let name = settings
+            .and_then(|s| super::tls::server_name_for(s, server).ok())
+            .map(|n| n.to_str().into_owned())
+            .unwrap_or_default();
         return super::tls::classify(t, server, &name, settings);
     }
     if is_timeout(&e) {
@@ -186,7 +189,12 @@ pub fn dial(cfg: &NetConfig, preferred: Option<&str>, deadline: Instant) -> Resu
 }
 
 /// TLS handshake (if configured), its confirmation, and authentication on a fresh socket.
-fn secure_and_authenticate(stream: &TcpStream, cfg: &NetConfig, server: &str, deadline: Instant) -> Result<Option<TlsSession>> {
+fn secure_and_authenticate(
+    stream: &TcpStream,
+    cfg: &NetConfig,
+    server: &str,
+    deadline: Instant,
+) -> Result<Option<TlsSession>> {
     let (mut session, confirm) = match cfg.tls.as_deref() {
         None => (None, false),
         #[cfg(feature = "tls")]
@@ -219,12 +227,16 @@ fn confirm_round_trip(io: &mut DialIo<'_>, cfg: &NetConfig, server: &str, deadli
     loop {
         io.arm(deadline).map_err(|e| dial_io_error(e, cfg, server, "TLS confirmation"))?;
         match dec.read_from(io, 4096) {
-            Ok(0) => return Err(Error::transport(format!("{server} closed the connection right after the TLS handshake"))),
+            Ok(0) => {
+                return Err(Error::transport(format!("{server} closed the connection right after the TLS handshake")))
+            }
             Ok(_) => {}
-            Err(e) if is_timeout(&e) => return Err(Error::timed_out(format!("{server}: no reply to the keepalive after the TLS handshake"))),
+            Err(e) if is_timeout(&e) => {
+                return Err(Error::timed_out(format!("{server}: no reply to the keepalive after the TLS handshake")))
+            }
             Err(e) => return Err(dial_io_error(e, cfg, server, "TLS confirmation")),
         }
-        while let Some(f) = dec.next_frame()? {
+        if let Some(f) = dec.next_frame()? {
             if f.kind() == FrameKind::Keepalive {
                 return Ok(());
             }

@@ -52,7 +52,10 @@ mod enabled {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
     use rustls::sign::CertifiedKey;
-    use rustls::{AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
+    use rustls::{
+        AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
+        SignatureScheme,
+    };
 
     use crate::config::Config;
     use crate::error::{Error, ErrorCode, Result};
@@ -116,7 +119,10 @@ mod enabled {
         } else {
             let chain = load_certs("tls.certificate.location", &cert)?;
             let key_der = PrivateKeyDer::from_pem_file(&key).map_err(|e| {
-                invalid("tls.key.location", format!("cannot read a PEM private key (PKCS#8, PKCS#1 or SEC1) from {key}: {e}"))
+                invalid(
+                    "tls.key.location",
+                    format!("cannot read a PEM private key (PKCS#8, PKCS#1 or SEC1) from {key}: {e}"),
+                )
             })?;
             let ck = CertifiedKey::from_der(chain, key_der, &provider).map_err(|e| {
                 invalid("tls.key.location", format!("the key in {key} does not fit the certificate in {cert}: {e}"))
@@ -125,11 +131,14 @@ mod enabled {
         };
         let config = builder.with_client_cert_resolver(Arc::new(ClientCert(certified)));
         let name = c.get_str("tls.server.name");
-        let server_name = if name.is_empty() {
-            None
-        } else {
-            Some(ServerName::try_from(name.clone()).map_err(|e| invalid("tls.server.name", format!("\"{name}\" is not a DNS name or IP address: {e}")))?)
-        };
+        let server_name =
+            if name.is_empty() {
+                None
+            } else {
+                Some(ServerName::try_from(name.clone()).map_err(|e| {
+                    invalid("tls.server.name", format!("\"{name}\" is not a DNS name or IP address: {e}"))
+                })?)
+            };
         Ok(Some(Arc::new(TlsSettings { config: Arc::new(config), server_name, verify, roots })))
     }
 
@@ -174,19 +183,25 @@ mod enabled {
         for f in &files {
             // In a directory, files that hold no certificate (hash links to them are fine) are
             // skipped; a single named file must hold at least one.
-            let certs = match CertificateDer::pem_file_iter(f).and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>()) {
-                Ok(c) => c,
-                Err(e) if files.len() == 1 => {
-                    return Err(invalid("tls.ca.location", format!("cannot read PEM certificates from {}: {e}", f.display())))
-                }
-                Err(_) => continue,
-            };
+            let certs =
+                match CertificateDer::pem_file_iter(f).and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>()) {
+                    Ok(c) => c,
+                    Err(e) if files.len() == 1 => {
+                        return Err(invalid(
+                            "tls.ca.location",
+                            format!("cannot read PEM certificates from {}: {e}", f.display()),
+                        ))
+                    }
+                    Err(_) => continue,
+                };
             if path.is_dir() {
                 // A system directory may hold certificates webpki cannot use: skip those.
                 store.add_parsable_certificates(certs);
             } else {
                 for cert in certs {
-                    store.add(cert).map_err(|e| invalid("tls.ca.location", format!("bad CA certificate in {}: {e}", f.display())))?;
+                    store.add(cert).map_err(|e| {
+                        invalid("tls.ca.location", format!("bad CA certificate in {}: {e}", f.display()))
+                    })?;
                 }
             }
         }
@@ -284,7 +299,9 @@ mod enabled {
     fn certificate_cause(e: &rustls::Error) -> bool {
         use AlertDescription as A;
         match e {
-            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertRevocationList(_) => true,
+            rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::InvalidCertRevocationList(_) => true,
             rustls::Error::AlertReceived(a) => matches!(
                 a,
                 A::BadCertificate
@@ -374,7 +391,10 @@ mod enabled {
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         ServerName::try_from(host.to_string()).map_err(|e| {
-            Error::new(ErrorCode::InvalidValue, format!("cannot use \"{host}\" as a TLS server name ({e}); set tls.server.name"))
+            Error::new(
+                ErrorCode::InvalidValue,
+                format!("cannot use \"{host}\" as a TLS server name ({e}); set tls.server.name"),
+            )
         })
     }
 
@@ -411,7 +431,8 @@ mod enabled {
         if !settings.verify {
             eprintln!("liblnc: WARNING: TLS certificate verification is OFF (tls.verify=false) for {server}: the connection is encrypted but the server is not authenticated");
         }
-        let mut conn = ClientConnection::new(settings.config.clone(), name).map_err(|e| classify(&e, server, &shown, Some(settings)))?;
+        let mut conn = ClientConnection::new(settings.config.clone(), name)
+            .map_err(|e| classify(&e, server, &shown, Some(settings)))?;
         CERT_REQUESTED.with(|c| c.set(false));
         let fail_io = |e: io::Error, what: &str| -> Error {
             if super::super::dial::is_timeout(&e) {
@@ -423,7 +444,9 @@ mod enabled {
         let mut s = sock;
         while conn.is_handshaking() {
             if Instant::now() >= deadline {
-                return Err(Error::timed_out(format!("TLS handshake with {server} did not finish within connect.timeout.ms")));
+                return Err(Error::timed_out(format!(
+                    "TLS handshake with {server} did not finish within connect.timeout.ms"
+                )));
             }
             if conn.wants_write() {
                 arm(sock, deadline).map_err(|e| fail_io(e, "socket"))?;
@@ -446,7 +469,9 @@ mod enabled {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if super::super::dial::is_timeout(&e) => {
-                    return Err(Error::timed_out(format!("TLS handshake with {server} did not finish within connect.timeout.ms")));
+                    return Err(Error::timed_out(format!(
+                        "TLS handshake with {server} did not finish within connect.timeout.ms"
+                    )));
                 }
                 Err(e) => return Err(fail_io(e, "receiving")),
             }

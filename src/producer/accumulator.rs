@@ -131,7 +131,8 @@ impl Accumulator {
     pub fn batch_for(&mut self, topic_id: u32, len: usize, now: Instant) -> (&mut Batch, bool) {
         let lane = self.lane_of(topic_id);
         let mut sealed = false;
-        let full = self.open.get(&topic_id).is_some_and(|b| b.payload_len > 0 && b.payload_len + len > self.limit[lane]);
+        let full =
+            self.open.get(&topic_id).is_some_and(|b| b.payload_len > 0 && b.payload_len + len > self.limit[lane]);
         if full {
             if let Some(b) = self.open.remove(&topic_id) {
                 self.seal(b);
@@ -236,7 +237,8 @@ impl Accumulator {
     /// Removes every open and sealed batch of `lane` (or of every lane).
     pub fn drain(&mut self, lane: Option<usize>) -> Vec<Batch> {
         let lanes = self.lanes();
-        let mine: Vec<u32> = self.open.keys().copied().filter(|t| lane.map_or(true, |l| *t as usize % lanes == l)).collect();
+        let mine: Vec<u32> =
+            self.open.keys().copied().filter(|t| lane.map_or(true, |l| *t as usize % lanes == l)).collect();
         let mut out: Vec<Batch> = Vec::new();
         for (l, q) in self.ready.iter_mut().enumerate() {
             if lane.map_or(true, |x| x == l) {

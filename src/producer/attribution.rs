@@ -232,7 +232,10 @@ mod tests {
         assert_eq!(a.error(text(1), false, &mut out), Next::Continue);
         assert!(out.is_empty(), "one text, two batches: not attributable yet");
         assert_eq!(a.ack(2, &mut out), Next::Continue);
-        assert_eq!(out, vec![Decision::Rejected { batch_id: 1, item: 1, error: text(1) }, Decision::Acked { batch_id: 2, item: 2 }]);
+        assert_eq!(
+            out,
+            vec![Decision::Rejected { batch_id: 1, item: 1, error: text(1) }, Decision::Acked { batch_id: 2, item: 2 }]
+        );
     }
 
     #[test]
@@ -242,7 +245,10 @@ mod tests {
         let mut out = Vec::new();
         a.error(text(2), false, &mut out);
         a.ack(1, &mut out);
-        assert_eq!(out, vec![Decision::Acked { batch_id: 1, item: 1 }, Decision::Rejected { batch_id: 2, item: 2, error: text(2) }]);
+        assert_eq!(
+            out,
+            vec![Decision::Acked { batch_id: 1, item: 1 }, Decision::Rejected { batch_id: 2, item: 2, error: text(2) }]
+        );
     }
 
     #[test]
@@ -253,7 +259,10 @@ mod tests {
         a.error(text(2), false, &mut out);
         assert_eq!(
             out,
-            vec![Decision::Rejected { batch_id: 1, item: 1, error: text(1) }, Decision::Rejected { batch_id: 2, item: 2, error: text(2) }]
+            vec![
+                Decision::Rejected { batch_id: 1, item: 1, error: text(1) },
+                Decision::Rejected { batch_id: 2, item: 2, error: text(2) }
+            ]
         );
     }
 
@@ -273,7 +282,10 @@ mod tests {
         a.closed(&cause, 4, &mut out);
         assert_eq!(
             out,
-            [1, 2, 4].iter().map(|&i| Decision::Resend { item: i, maybe_stored: true, cause: cause.clone() }).collect::<Vec<_>>()
+            [1, 2, 4]
+                .iter()
+                .map(|&i| Decision::Resend { item: i, maybe_stored: true, cause: cause.clone() })
+                .collect::<Vec<_>>()
         );
     }
 

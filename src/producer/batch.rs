@@ -113,7 +113,15 @@ impl Batch {
                 compressed = true;
             }
         }
-        let h = Header::new(checksum, flags::INGEST, batch_id, ts, self.records() as u32, self.topic_id, &frame[HEADER_LEN..]);
+        let h = Header::new(
+            checksum,
+            flags::INGEST,
+            batch_id,
+            ts,
+            self.records() as u32,
+            self.topic_id,
+            &frame[HEADER_LEN..],
+        );
         frame[..HEADER_LEN].copy_from_slice(&h.encode());
         let wire = Arc::new(frame);
         self.wire = Some(wire.clone());
@@ -124,7 +132,8 @@ impl Batch {
     pub fn final_error(&self, why: &str) -> Error {
         let cause = self.last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default();
         if self.maybe_stored {
-            Error::new(ErrorCode::UnknownOutcome, format!("{why}; an earlier attempt may have been stored{cause}")).with_retryable(false)
+            Error::new(ErrorCode::UnknownOutcome, format!("{why}; an earlier attempt may have been stored{cause}"))
+                .with_retryable(false)
         } else if let Some(e) = &self.last_error {
             let mut e = e.clone();
             e.message = format!("{why}: {}", e.message);

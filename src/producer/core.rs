@@ -191,7 +191,9 @@ impl Shared {
             let full = || {
                 Error::new(
                     ErrorCode::QueueFull,
-                    format!("buffer.memory ({limit} bytes) is full: records in flight or reports not yet served by poll"),
+                    format!(
+                        "buffer.memory ({limit} bytes) is full: records in flight or reports not yet served by poll"
+                    ),
                 )
             };
             if !self.settings.send_block || self.settings.send_timeout.is_zero() {
@@ -264,7 +266,13 @@ impl Shared {
     /// Serves up to `max` reports, waiting until `first_by` for the first one: into `out` if
     /// given, else to the callback (or dropped when there is none). Waits for the right to
     /// dispatch (another thread's callback) until `dispatch_by`. Returns how many were served.
-    pub fn serve(&self, first_by: Instant, dispatch_by: Instant, max: usize, mut out: Option<&mut Vec<DeliveryReport>>) -> usize {
+    pub fn serve(
+        &self,
+        first_by: Instant,
+        dispatch_by: Instant,
+        max: usize,
+        mut out: Option<&mut Vec<DeliveryReport>>,
+    ) -> usize {
         let mut served = 0;
         let mut chunk = Vec::new();
         while served < max {
@@ -505,7 +513,10 @@ impl Shared {
     /// Refuses `what` from inside this producer's callback on this thread.
     pub fn guard_not_in_callback(&self, what: &str) -> Result<()> {
         if in_callback(self as *const Shared as usize) {
-            return Err(Error::new(ErrorCode::InCallback, format!("{what} called from inside this producer's delivery callback")));
+            return Err(Error::new(
+                ErrorCode::InCallback,
+                format!("{what} called from inside this producer's delivery callback"),
+            ));
         }
         Ok(())
     }

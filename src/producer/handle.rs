@@ -42,7 +42,10 @@ impl Producer {
         let settings = Settings::from_config(config);
         let net = NetConfig::from_config(config)?;
         if settings.batch_size > settings.max_payload {
-            return Err(Error::new(ErrorCode::InvalidValue, "batch.size exceeds max.frame.bytes minus the 44-byte header"));
+            return Err(Error::new(
+                ErrorCode::InvalidValue,
+                "batch.size exceeds max.frame.bytes minus the 44-byte header",
+            ));
         }
         let shared = Arc::new(Shared::new(settings, net, callback)?);
         let producer = Producer { shared: shared.clone(), threads: Mutex::new(Vec::new()) };
@@ -99,9 +102,17 @@ impl Producer {
         }
     }
 
-    fn send_inner(&self, topic_id: u32, msgs: &[Message<'_>], opaques: &[u64], sync: Option<super::batch::SyncWaiter>) -> Result<()> {
+    fn send_inner(
+        &self,
+        topic_id: u32,
+        msgs: &[Message<'_>],
+        opaques: &[u64],
+        sync: Option<super::batch::SyncWaiter>,
+    ) -> Result<()> {
         if topic_id == 0 {
-            return Err(Error::invalid_arg("topic id 0 is not a topic: the server stores it but it can never be fetched"));
+            return Err(Error::invalid_arg(
+                "topic id 0 is not a topic: the server stores it but it can never be fetched",
+            ));
         }
         self.shared.accept(topic_id, msgs, opaques, sync)
     }

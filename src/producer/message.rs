@@ -60,7 +60,13 @@ impl<'a> Message<'a> {
     }
     /// Tombstone / null record (extended 0x00FF, no value).
     pub fn tombstone() -> Message<'static> {
-        Message { record_type: rt::EXTENDED, ext_type: Some(ext_type::TOMBSTONE), key: None, timestamp_ns: None, value: &[] }
+        Message {
+            record_type: rt::EXTENDED,
+            ext_type: Some(ext_type::TOMBSTONE),
+            key: None,
+            timestamp_ns: None,
+            value: &[],
+        }
     }
     /// An extended record of type `ext` (not 0x0100: envelopes are built by `compression=lz4`).
     pub fn extended(ext: u16, value: &'a [u8]) -> Message<'a> {
@@ -101,7 +107,8 @@ impl<'a> Message<'a> {
             (rt::RAW, true, true) => rt::KEY_TIMESTAMPED,
             (t, ..) => t,
         };
-        let assigned = matches!(t, rt::RAW..=rt::AVRO | rt::KEY_VALUE..=rt::KEY_TIMESTAMPED) || (rt::USER_FIRST..=rt::USER_LAST).contains(&t);
+        let assigned = matches!(t, rt::RAW..=rt::AVRO | rt::KEY_VALUE..=rt::KEY_TIMESTAMPED)
+            || (rt::USER_FIRST..=rt::USER_LAST).contains(&t);
         if !assigned {
             return Err(Error::invalid_arg(format!(
                 "record type {t:#04x} is reserved or unassigned (use 0x01-0x05, 0x10-0x12 or user types 0x80-0xfe)"

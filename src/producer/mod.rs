@@ -25,8 +25,8 @@
 //! (`disconnects` counts them). With `max.in.flight = 1`, acknowledged records are stored in send
 //! order, each possibly preceded by a duplicate of itself.
 
-pub mod attribution;
 mod accumulator;
+pub mod attribution;
 mod batch;
 mod core;
 pub mod handle;

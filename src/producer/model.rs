@@ -68,10 +68,7 @@ fn soon() -> Instant {
 }
 
 fn iterations() -> usize {
-    std::env::var("LNC_MODEL_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ITERATIONS)
+    std::env::var("LNC_MODEL_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(ITERATIONS)
 }
 
 /// Runs `scenario` under the random scheduler, then under PCT (depth 3).
@@ -86,11 +83,7 @@ fn check(scenario: fn()) {
 
 /// A producer core with one lane: linger 0, batches of two records, `records` records' worth of
 /// buffer memory, `send.timeout.ms` = `send_timeout`.
-fn shared(
-    records: usize,
-    send_timeout: Duration,
-    callback: Option<DeliveryCallback>,
-) -> Arc<Shared> {
+fn shared(records: usize, send_timeout: Duration, callback: Option<DeliveryCallback>) -> Arc<Shared> {
     let config = Config::new();
     let mut settings = Settings::from_config(&config);
     settings.lanes = 1;
@@ -165,11 +158,7 @@ fn drain_reports(s: &Shared) -> Vec<DeliveryReport> {
 fn poll_until_closed(s: &Shared) -> Vec<DeliveryReport> {
     let mut out = Vec::new();
     while s.serve(far(), far(), usize::MAX, Some(&mut out)) > 0 {}
-    assert_eq!(
-        s.phase(),
-        Phase::Closed,
-        "serve with a far deadline returned nothing before close"
-    );
+    assert_eq!(s.phase(), Phase::Closed, "serve with a far deadline returned nothing before close");
     out
 }
 
@@ -180,25 +169,14 @@ fn assert_exactly_once(accepted: &[u64], reports: &[DeliveryReport]) {
         *count.entry(r.opaque).or_default() += 1;
     }
     for o in accepted {
-        assert_eq!(
-            count.remove(o),
-            Some(1),
-            "accepted record {o} must have exactly one report: {reports:?}"
-        );
+        assert_eq!(count.remove(o), Some(1), "accepted record {o} must have exactly one report: {reports:?}");
     }
-    assert!(
-        count.is_empty(),
-        "reports of records never accepted: {count:?}"
-    );
+    assert!(count.is_empty(), "reports of records never accepted: {count:?}");
 }
 
 /// Nothing is outstanding and no buffer memory is charged.
 fn assert_settled(s: &Shared) {
-    assert_eq!(
-        s.gauges(),
-        (0, 0),
-        "(records without a served report, bytes charged) at the end"
-    );
+    assert_eq!(s.gauges(), (0, 0), "(records without a served report, bytes charged) at the end");
 }
 
 fn join<T>(t: JoinHandle<T>) -> T {
@@ -210,10 +188,7 @@ fn join<T>(t: JoinHandle<T>) -> T {
 /// the first; memory returns to 0.
 fn accept_racing_close() {
     let s = shared(3, NEVER, None);
-    let threads: Threads = Arc::new(shuttle::sync::Mutex::new(vec![sender(
-        s.clone(),
-        Arc::default(),
-    )]));
+    let threads: Threads = Arc::new(shuttle::sync::Mutex::new(vec![sender(s.clone(), Arc::default())]));
     let app = {
         let s = s.clone();
         // 1 and [2, 3] fill the buffer; 4 waits for memory that only close ends.
@@ -232,10 +207,7 @@ fn accept_racing_close() {
     for (o, e) in &refused {
         assert_eq!(e.code, ErrorCode::Closed, "record {o}: {e}");
     }
-    assert!(
-        !accepted.contains(&4),
-        "record 4 cannot fit beside three unserved reports"
-    );
+    assert!(!accepted.contains(&4), "record 4 cannot fit beside three unserved reports");
     let reports = drain_reports(&s);
     assert_exactly_once(&accepted, &reports);
     assert_settled(&s);
@@ -275,10 +247,7 @@ fn blocked_send_woken_by_served_reports() {
 /// CLOSED.
 fn blocked_send_woken_by_close() {
     let s = shared(1, NEVER, None);
-    let threads: Threads = Arc::new(shuttle::sync::Mutex::new(vec![sender(
-        s.clone(),
-        Arc::default(),
-    )]));
+    let threads: Threads = Arc::new(shuttle::sync::Mutex::new(vec![sender(s.clone(), Arc::default())]));
     let app = {
         let s = s.clone();
         thread::spawn(move || send_groups(&s, &[&[1], &[2]]))
@@ -290,14 +259,8 @@ fn blocked_send_woken_by_close() {
     let (accepted, refused) = join(app);
     assert!(join(closer));
     // 1's report is never served before the end, so 2 can never fit.
-    assert!(
-        !accepted.contains(&2),
-        "record 2 cannot fit beside record 1's unserved report"
-    );
-    assert!(
-        refused.iter().all(|(_, e)| e.code == ErrorCode::Closed),
-        "{refused:?}"
-    );
+    assert!(!accepted.contains(&2), "record 2 cannot fit beside record 1's unserved report");
+    assert!(refused.iter().all(|(_, e)| e.code == ErrorCode::Closed), "{refused:?}");
     assert_exactly_once(&accepted, &drain_reports(&s));
     assert_settled(&s);
 }
@@ -311,8 +274,7 @@ fn serve_racing_settle_and_close() {
     let overlapped = Arc::new(AtomicBool::new(false));
     let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
     let callback: DeliveryCallback = {
-        let (running, overlapped, delivered) =
-            (running.clone(), overlapped.clone(), delivered.clone());
+        let (running, overlapped, delivered) = (running.clone(), overlapped.clone(), delivered.clone());
         Box::new(move |r: &DeliveryReport| {
             if running.fetch_add(1, SeqCst) != 0 {
                 overlapped.store(true, SeqCst);
@@ -324,10 +286,7 @@ fn serve_racing_settle_and_close() {
         })
     };
     let s = shared(8, NEVER, Some(callback));
-    let threads: Threads = Arc::new(shuttle::sync::Mutex::new(vec![sender(
-        s.clone(),
-        Arc::default(),
-    )]));
+    let threads: Threads = Arc::new(shuttle::sync::Mutex::new(vec![sender(s.clone(), Arc::default())]));
     let app = {
         let s = s.clone();
         thread::spawn(move || send_groups(&s, &[&[1], &[2, 3], &[4]]))
@@ -348,10 +307,7 @@ fn serve_racing_settle_and_close() {
     assert!(join(closer));
     join(poll);
     let mut reports = join(poll_reports);
-    assert!(
-        !overlapped.load(SeqCst),
-        "two delivery callbacks ran at once"
-    );
+    assert!(!overlapped.load(SeqCst), "two delivery callbacks ran at once");
     reports.extend(delivered.lock().expect("delivered").drain(..));
     reports.extend(drain_reports(&s));
     assert_exactly_once(&accepted, &reports);
@@ -363,10 +319,7 @@ fn serve_racing_settle_and_close() {
 /// exactly one report.
 fn fatal_racing_accept(with_close: bool) {
     let s = shared(2, NEVER, None);
-    let threads: Threads = Arc::new(shuttle::sync::Mutex::new(vec![sender(
-        s.clone(),
-        Arc::default(),
-    )]));
+    let threads: Threads = Arc::new(shuttle::sync::Mutex::new(vec![sender(s.clone(), Arc::default())]));
     let failed = Arc::new(AtomicBool::new(false));
     let app = {
         let (s, failed) = (s.clone(), failed.clone());
@@ -404,23 +357,14 @@ fn fatal_racing_accept(with_close: bool) {
         let lane: Vec<_> = threads.lock().expect("threads").drain(..).collect();
         lane.into_iter().for_each(join);
     }
-    assert!(
-        after_failure.is_empty(),
-        "accepted after fail_fatal returned: {after_failure:?}"
-    );
+    assert!(after_failure.is_empty(), "accepted after fail_fatal returned: {after_failure:?}");
     for (o, e) in &refused {
-        assert!(
-            matches!(e.code, ErrorCode::AuthFailed | ErrorCode::Closed),
-            "record {o}: {e}"
-        );
+        assert!(matches!(e.code, ErrorCode::AuthFailed | ErrorCode::Closed), "record {o}: {e}");
     }
     let reports = drain_reports(&s);
     for r in &reports {
         let code = r.error.as_ref().map(|e| e.code);
-        assert!(
-            matches!(code, None | Some(ErrorCode::AuthFailed | ErrorCode::Purged)),
-            "{r:?}"
-        );
+        assert!(matches!(code, None | Some(ErrorCode::AuthFailed | ErrorCode::Purged)), "{r:?}");
     }
     assert_exactly_once(&accepted, &reports);
     assert_settled(&s);

@@ -23,7 +23,10 @@ pub(crate) fn run(shared: Arc<Shared>, lane: usize) {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || SenderThread::new(s, lane).run()));
     if let Err(payload) = result {
         let what = panic_text(&payload);
-        shared.fail_fatal(Error::new(ErrorCode::Panic, format!("internal panic in producer sender thread {lane}: {what}")));
+        shared.fail_fatal(Error::new(
+            ErrorCode::Panic,
+            format!("internal panic in producer sender thread {lane}: {what}"),
+        ));
         // The thread's connection was dropped while unwinding, which moved its in-flight batches
         // back into the window: fail them, and everything else this lane holds.
         fail_lane(&shared, lane);

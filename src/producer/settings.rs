@@ -27,7 +27,9 @@ impl Settings {
     pub fn from_config(c: &Config) -> Settings {
         Settings {
             batch_size: c.get_u64("batch.size") as usize,
-            batch_size_max: (c.get_u64("batch.size.max") as usize).max(c.get_u64("batch.size") as usize).min(c.max_payload()),
+            batch_size_max: (c.get_u64("batch.size.max") as usize)
+                .max(c.get_u64("batch.size") as usize)
+                .min(c.max_payload()),
             linger: c.get_ms("linger.ms"),
             max_in_flight: c.get_u64("max.in.flight") as usize,
             delivery_timeout: c.get_ms("delivery.timeout.ms"),

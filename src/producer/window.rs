@@ -118,7 +118,9 @@ impl Router for LaneRouter {
                     let e = Error::from_server_text(&decode_error_text(&frame.payload));
                     self.shared.counters.server_errors.fetch_add(1, Ordering::Relaxed);
                     let has_token = !self.shared.net.token.is_empty();
-                    let resend = e.retryable || e.code == ErrorCode::NotLeader || (e.code == ErrorCode::AuthRequired && has_token);
+                    let resend = e.retryable
+                        || e.code == ErrorCode::NotLeader
+                        || (e.code == ErrorCode::AuthRequired && has_token);
                     if e.code == ErrorCode::NotLeader {
                         w.redirect = e.leader.clone();
                     }
@@ -141,8 +143,9 @@ impl Router for LaneRouter {
         let w = self.window()?;
         let (id, oldest) = w.conn.oldest()?;
         let timeout = self.shared.net.request_timeout;
-        (now.duration_since(oldest.sent_at) >= timeout)
-            .then(|| Error::timed_out(format!("no Ack for batch {id} within request.timeout.ms ({} ms)", timeout.as_millis())))
+        (now.duration_since(oldest.sent_at) >= timeout).then(|| {
+            Error::timed_out(format!("no Ack for batch {id} within request.timeout.ms ({} ms)", timeout.as_millis()))
+        })
     }
 
     fn on_closed(&self, error: &Error, data_frames_attempted: u64) {

@@ -171,7 +171,11 @@ impl Request {
                 if p.len() < 20 {
                     return Err("Invalid set retention payload");
                 }
-                Ok(Request::SetRetention { topic_id: le_u32(p, 0), max_age_secs: le_u64(p, 4), max_bytes: le_u64(p, 12) })
+                Ok(Request::SetRetention {
+                    topic_id: le_u32(p, 0),
+                    max_age_secs: le_u64(p, 4),
+                    max_bytes: le_u64(p, 12),
+                })
             }
             CREATE_TOPIC_WITH_RETENTION => {
                 if p.len() < 18 {
@@ -364,10 +368,7 @@ pub fn decode_fetch_response(p: &[u8]) -> Result<FetchResponse<'_>, ReplyError> 
     }
     let bytes_returned = le_u32(p, 8) as usize;
     if bytes_returned != p.len() - 16 {
-        return Err(ReplyError(format!(
-            "FetchResponse says {bytes_returned} bytes but carries {}",
-            p.len() - 16
-        )));
+        return Err(ReplyError(format!("FetchResponse says {bytes_returned} bytes but carries {}", p.len() - 16)));
     }
     Ok(FetchResponse { next_offset: le_u64(p, 0), record_count: le_u32(p, 12), data: &p[16..] })
 }
@@ -391,7 +392,9 @@ pub fn decode_consumer_ack(p: &[u8]) -> Result<(u64, u64), ReplyError> {
 /// Parses AuthenticateResponse (0x09): success byte, then an ASCII message.
 pub fn decode_auth_response(p: &[u8]) -> Result<AuthResponse, ReplyError> {
     match p.split_first() {
-        Some((&flag, msg)) => Ok(AuthResponse { success: flag == 1, message: String::from_utf8_lossy(msg).into_owned() }),
+        Some((&flag, msg)) => {
+            Ok(AuthResponse { success: flag == 1, message: String::from_utf8_lossy(msg).into_owned() })
+        }
         None => Err(ReplyError("empty AuthenticateResponse".into())),
     }
 }

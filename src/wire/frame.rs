@@ -283,7 +283,11 @@ mod tests {
         assert_eq!(got[1].payload, vec![0x22; 1000]);
         assert_eq!(d.buffered(), 0);
         let bound = (HEADER_LEN + len + 2 * 64 * 1024) as u64;
-        assert!(r.zeroed_seen <= bound, "{} zero bytes handed out for a {len}-byte frame (bound {bound})", r.zeroed_seen);
+        assert!(
+            r.zeroed_seen <= bound,
+            "{} zero bytes handed out for a {len}-byte frame (bound {bound})",
+            r.zeroed_seen
+        );
     }
 
     /// Reads and feeds may interleave in any way; data read into reused room is never confused

@@ -21,4 +21,4 @@ pub use consumer_id::consumer_id;
 pub use control::{Request, TopicInfo};
 pub use frame::{encode_frame, Frame, FrameDecoder, FrameError, DEFAULT_MAX_PAYLOAD};
 pub use header::{flags, FrameKind, Header, HEADER_LEN};
-pub use tlv::{Record, Reassembler};
+pub use tlv::{Reassembler, Record};

@@ -143,7 +143,11 @@ impl Record {
     }
     /// Header size of this record on the wire.
     pub fn header_len(&self) -> usize {
-        if self.record_type == record_type::EXTENDED { EXTENDED_HEADER } else { STANDARD_HEADER }
+        if self.record_type == record_type::EXTENDED {
+            EXTENDED_HEADER
+        } else {
+            STANDARD_HEADER
+        }
     }
     /// Encoded size (header + value).
     pub fn encoded_len(&self) -> usize {
@@ -260,7 +264,13 @@ fn write_structured_value(out: &mut Vec<u8>, rtype: u8, key: Option<&[u8]>, time
 
 /// Appends one standard record built from structured parts, without an intermediate value buffer
 /// (the producer's hot path). Returns the bytes appended.
-pub fn append_structured(out: &mut Vec<u8>, rtype: u8, key: Option<&[u8]>, timestamp_ns: u64, data: &[u8]) -> Result<usize, RecordError> {
+pub fn append_structured(
+    out: &mut Vec<u8>,
+    rtype: u8,
+    key: Option<&[u8]>,
+    timestamp_ns: u64,
+    data: &[u8],
+) -> Result<usize, RecordError> {
     if rtype == record_type::EXTENDED {
         return Err(RecordError::BadType(rtype));
     }

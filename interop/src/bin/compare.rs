@@ -157,7 +157,14 @@ fn parent(mode: &str, args: &Args) {
             let topic = target.topic(&format!("cmp-c-{size}"));
             let loaded = preload(&target.addr, topic, size as usize, n);
             for client in ["liblnc", "official", "off+parse"] {
-                let r = run_child(&["consume".into(), client.into(), target.addr.clone(), topic.to_string(), n.to_string(), loaded.to_string()]);
+                let r = run_child(&[
+                    "consume".into(),
+                    client.into(),
+                    target.addr.clone(),
+                    topic.to_string(),
+                    n.to_string(),
+                    loaded.to_string(),
+                ]);
                 rows.push(Row::new("consume", 0, size, client, r));
             }
             target.release(topic);
@@ -167,7 +174,15 @@ fn parent(mode: &str, args: &Args) {
         target.set_delay(0);
         let n = args.num("-n", 10_000_000);
         let topic = target.topic("cmp-rss");
-        let r = run_child(&["produce".into(), "liblnc".into(), target.addr.clone(), topic.to_string(), "100".into(), n.to_string(), "100000".into()]);
+        let r = run_child(&[
+            "produce".into(),
+            "liblnc".into(),
+            target.addr.clone(),
+            topic.to_string(),
+            "100".into(),
+            n.to_string(),
+            "100000".into(),
+        ]);
         target.release(topic);
         rows.push(Row::new("rss", 0, 100, "liblnc", r));
     }
@@ -221,7 +236,18 @@ fn print_table(rows: &[Row], external: bool) {
     println!();
     println!(
         "{:<8} {:>5} {:>6} {:<9} {:>10} {:>7} {:>13} {:>9} {:>10} {:>10} {:>10} {:>8}",
-        "mode", "delay", "size", "client", "records", "secs", "records/s", "MB/s", "ack p50", "ack p99", "peak RSS", "ratio"
+        "mode",
+        "delay",
+        "size",
+        "client",
+        "records",
+        "secs",
+        "records/s",
+        "MB/s",
+        "ack p50",
+        "ack p99",
+        "peak RSS",
+        "ratio"
     );
     let mut targets: Vec<String> = Vec::new();
     for (i, row) in rows.iter().enumerate() {
@@ -229,7 +255,11 @@ fn print_table(rows: &[Row], external: bool) {
             println!("{:<8} {:>5} {:>6} {:<9} ERROR {e}", row.mode, delay_s(row.delay, external), row.size, row.client);
             continue;
         }
-        let liblnc_row = rows[..i].iter().rev().take(2).find(|r| r.client == "liblnc" && r.mode == row.mode && r.size == row.size && r.delay == row.delay);
+        let liblnc_row = rows[..i]
+            .iter()
+            .rev()
+            .take(2)
+            .find(|r| r.client == "liblnc" && r.mode == row.mode && r.size == row.size && r.delay == row.delay);
         let ratio = if let Some(lr) = liblnc_row.filter(|_| row.client != "liblnc") {
             let off = row.rate();
             if off > 0.0 {
@@ -265,22 +295,42 @@ fn print_table(rows: &[Row], external: bool) {
         // Targets from issues 4 and 5.
         if !external {
             if row.mode == "produce" && row.client == "liblnc" && row.delay == 0 && row.size == 100 {
-                targets.push(check("liblnc produce 100 B, ack delay 0: >= 2 M records/s", row.rate() >= 2e6, fmt_rate(row.rate())));
+                targets.push(check(
+                    "liblnc produce 100 B, ack delay 0: >= 2 M records/s",
+                    row.rate() >= 2e6,
+                    fmt_rate(row.rate()),
+                ));
             }
             if let Some(r) = ratio {
                 if row.mode == "produce" && row.delay == 5 {
-                    targets.push(check(&format!("produce {} B, ack delay 5 ms: liblnc >= 40x official", row.size), r >= 40.0, format!("{r:.1}x")));
+                    targets.push(check(
+                        &format!("produce {} B, ack delay 5 ms: liblnc >= 40x official", row.size),
+                        r >= 40.0,
+                        format!("{r:.1}x"),
+                    ));
                 }
                 if row.mode == "consume" && row.client == "official" {
-                    targets.push(check(&format!("consume {} B: liblnc >= 5x official", row.size), r >= 5.0, format!("{r:.1}x")));
+                    targets.push(check(
+                        &format!("consume {} B: liblnc >= 5x official", row.size),
+                        r >= 5.0,
+                        format!("{r:.1}x"),
+                    ));
                 }
             }
         }
         if row.mode == "rss" {
             let limit = row.f("buffer_memory") / 1024.0 + 32.0 * 1024.0;
-            println!("{:>36}process RSS before the producer was created: {} MiB", "", row.f("rss_start_kib") as u64 / 1024);
+            println!(
+                "{:>36}process RSS before the producer was created: {} MiB",
+                "",
+                row.f("rss_start_kib") as u64 / 1024
+            );
             targets.push(check(
-                &format!("peak RSS producing {} records < buffer.memory + 32 MiB ({:.0} MiB)", row.f("records") as u64, limit / 1024.0),
+                &format!(
+                    "peak RSS producing {} records < buffer.memory + 32 MiB ({:.0} MiB)",
+                    row.f("records") as u64,
+                    limit / 1024.0
+                ),
                 row.f("hwm_kib") < limit,
                 format!("{} MiB", row.f("hwm_kib") as u64 / 1024),
             ));
@@ -344,7 +394,13 @@ fn child(args: &Args) {
     let get = |i: usize| a.get(i).cloned().unwrap_or_else(|| panic!("child argument {i} missing: {a:?}"));
     let result = match (get(1).as_str(), get(2).as_str()) {
         ("produce", client) => {
-            let (addr, topic, size, n, secs) = (get(3), get(4).parse().unwrap(), get(5).parse().unwrap(), get(6).parse().unwrap(), get(7).parse().unwrap());
+            let (addr, topic, size, n, secs) = (
+                get(3),
+                get(4).parse().unwrap(),
+                get(5).parse().unwrap(),
+                get(6).parse().unwrap(),
+                get(7).parse().unwrap(),
+            );
             if client == "liblnc" {
                 produce_liblnc(&addr, topic, size, n, Duration::from_secs(secs))
             } else {
@@ -352,7 +408,8 @@ fn child(args: &Args) {
             }
         }
         ("consume", client) => {
-            let (addr, topic, n, total) = (get(3), get(4).parse().unwrap(), get(5).parse().unwrap(), get(6).parse().unwrap());
+            let (addr, topic, n, total) =
+                (get(3), get(4).parse().unwrap(), get(5).parse().unwrap(), get(6).parse().unwrap());
             match client {
                 "liblnc" => consume_liblnc(&addr, topic, n),
                 "official" => consume_official(&addr, topic, n, total, false),
@@ -417,7 +474,8 @@ fn produce_official(addr: &str, topic: u32, size: usize, n: u64, budget: Duratio
     // The default #[tokio::main] runtime (multi-threaded), as an application would use it.
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async move {
-        let p = lnc_client::Producer::connect(addr, lnc_client::ProducerConfig::new()).await.expect("official producer");
+        let p =
+            lnc_client::Producer::connect(addr, lnc_client::ProducerConfig::new()).await.expect("official producer");
         let value = vec![b'p'; size];
         let mut lat_us: Vec<u64> = Vec::new();
         let mut backpressure = 0u64;
@@ -459,7 +517,12 @@ fn produce_official(addr: &str, topic: u32, size: usize, n: u64, budget: Duratio
 fn consume_liblnc(addr: &str, topic: u32, n: u64) -> Value {
     let c = StandaloneConsumer::new(&lnc_config(
         addr,
-        &[("topic.id", &topic.to_string()), ("start.offset", "beginning"), ("enable.auto.commit", "false"), ("max.poll.records", "100000")],
+        &[
+            ("topic.id", &topic.to_string()),
+            ("start.offset", "beginning"),
+            ("enable.auto.commit", "false"),
+            ("max.poll.records", "100000"),
+        ],
     ))
     .expect("consumer");
     let start = Instant::now();

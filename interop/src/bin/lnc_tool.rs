@@ -85,7 +85,11 @@ fn consume(args: &Args) {
     let idle = Duration::from_millis(args.num("--idle-ms", 1000));
     let c = StandaloneConsumer::new(&config(
         args,
-        vec![("topic.id".into(), topic), ("enable.auto.commit".into(), "false".into()), ("start.offset".into(), "beginning".into())],
+        vec![
+            ("topic.id".into(), topic),
+            ("enable.auto.commit".into(), "false".into()),
+            ("start.offset".into(), "beginning".into()),
+        ],
     ))
     .expect("consumer");
     let mut out = std::io::stdout().lock();
@@ -104,7 +108,12 @@ fn consume(args: &Args) {
                 }
             }
             Err(e) => {
-                writeln!(out, "{}", serde_json::json!({"error": e.code.name(), "message": e.message, "offset": e.server_offset})).unwrap();
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"error": e.code.name(), "message": e.message, "offset": e.server_offset})
+                )
+                .unwrap();
                 break;
             }
         }

@@ -92,7 +92,15 @@ fn producer_config(addr: &str, strict: bool) -> Config {
 }
 
 /// Random faults until `done`; `strict` adds the unstored ones (FORWARD_FAILED store=false, NOT_LEADER).
-fn fault_loop(a: Arc<MockBroker>, b: Arc<MockBroker>, seed: u64, strict: bool, done: Arc<AtomicBool>, counts: Arc<FaultCounts>, quick: bool) {
+fn fault_loop(
+    a: Arc<MockBroker>,
+    b: Arc<MockBroker>,
+    seed: u64,
+    strict: bool,
+    done: Arc<AtomicBool>,
+    counts: Arc<FaultCounts>,
+    quick: bool,
+) {
     let mut rng = Rng::new(seed);
     let (lo, span) = if quick { (2, 10) } else { (3, 20) };
     // Which broker the producer currently writes to: the one whose ingest counter moved.
@@ -155,7 +163,11 @@ fn fault_loop(a: Arc<MockBroker>, b: Arc<MockBroker>, seed: u64, strict: bool, d
                 counts.add("CatchingUp (consumers)");
             }
             8 => {
-                m.fail_next_ingests(1 + rng.below(2), "FORWARD_FAILED: Failed to connect to leader: Connection refused (os error 111)", false);
+                m.fail_next_ingests(
+                    1 + rng.below(2),
+                    "FORWARD_FAILED: Failed to connect to leader: Connection refused (os error 111)",
+                    false,
+                );
                 counts.add("FORWARD_FAILED store=false");
             }
             _ => {
@@ -202,7 +214,10 @@ fn phase(
 ) -> PhaseResult {
     let reports = Arc::new(Mutex::new(Vec::new()));
     let r2 = reports.clone();
-    let p = Producer::with_callback(&producer_config(&a.address_string(), strict), move |r| r2.lock().unwrap().push(r.clone())).expect("producer");
+    let p = Producer::with_callback(&producer_config(&a.address_string(), strict), move |r| {
+        r2.lock().unwrap().push(r.clone())
+    })
+    .expect("producer");
     let done = Arc::new(AtomicBool::new(false));
     let faults = {
         let (a, b, done, counts) = (a.clone(), b.clone(), done.clone(), counts.clone());
@@ -253,7 +268,14 @@ fn phase(
         m.connects,
         close
     );
-    PhaseResult { sent, reports, close, retried: m.records_retried, possible_dups: m.possible_duplicates, connects: m.connects }
+    PhaseResult {
+        sent,
+        reports,
+        close,
+        retried: m.records_retried,
+        possible_dups: m.possible_duplicates,
+        connects: m.connects,
+    }
 }
 
 /// A consumer thread reading one (broker, topic) until told the final end offset.
@@ -338,7 +360,10 @@ fn main() {
     let seconds = args.num("--seconds", if quick { 25 } else { 600 });
     // Records per second offered (0 = as fast as possible).
     let rate = args.num("--rate", if quick { 7_000 } else { 12_000 });
-    let seed = args.num("--seed", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
+    let seed = args.num(
+        "--seed",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1,
+    );
     println!("soak: n {n}, rate {rate}/s, budget {seconds} s, seed {seed} (rerun with --seed {seed})");
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
@@ -362,8 +387,34 @@ fn main() {
     let mut sent_log: Vec<(u64, u32)> = Vec::with_capacity(n as usize);
     let n_p = n * 7 / 10;
     let phase_p_deadline = started + Duration::from_secs(seconds * 7 / 10);
-    let p = phase(&a, &b, &topics, false, 0, n_p, phase_p_deadline.min(deadline), seed, quick, rate, &mut sent_log, &counts);
-    let s = phase(&a, &b, &topics, true, p.sent, n - p.sent, deadline, seed.rotate_left(17), quick, rate, &mut sent_log, &counts);
+    let p = phase(
+        &a,
+        &b,
+        &topics,
+        false,
+        0,
+        n_p,
+        phase_p_deadline.min(deadline),
+        seed,
+        quick,
+        rate,
+        &mut sent_log,
+        &counts,
+    );
+    let s = phase(
+        &a,
+        &b,
+        &topics,
+        true,
+        p.sent,
+        n - p.sent,
+        deadline,
+        seed.rotate_left(17),
+        quick,
+        rate,
+        &mut sent_log,
+        &counts,
+    );
     let produce_secs = started.elapsed().as_secs_f64();
 
     // ---- producer verification ----
@@ -415,7 +466,8 @@ fn main() {
         }
     }
     let duplicates = stored_total - present.len() as u64;
-    let lost: Vec<u64> = reports.iter().filter(|(_, e)| e.is_none()).map(|(s, _)| *s).filter(|s| !present.contains_key(s)).collect();
+    let lost: Vec<u64> =
+        reports.iter().filter(|(_, e)| e.is_none()).map(|(s, _)| *s).filter(|s| !present.contains_key(s)).collect();
     let rejected_stored = sent_log.iter().filter(|(s, t)| *t == UNKNOWN_TOPIC && present.contains_key(s)).count();
 
     // ---- consumer verification ----
@@ -459,20 +511,40 @@ fn main() {
     println!("lost (acked, in neither log)         {:>10}   must be 0", lost.len());
     println!("duplicates (stored copies beyond 1)  {duplicates:>10}   at-least-once; producer metrics: possible duplicates {}, records retried {}", p.possible_dups + s.possible_dups, p.retried + s.retried);
     let possible_dups = p.possible_dups + s.possible_dups;
-    println!("duplicates <= possible duplicates    {:>10}   every stored extra copy was counted by the producer", if duplicates <= possible_dups { "yes" } else { "NO" });
-    println!("order violations                     {:>10}   phase P {} + phase S {}; must be 0", order_violations[0] + order_violations[1], order_violations[0], order_violations[1]);
+    println!(
+        "duplicates <= possible duplicates    {:>10}   every stored extra copy was counted by the producer",
+        if duplicates <= possible_dups { "yes" } else { "NO" }
+    );
+    println!(
+        "order violations                     {:>10}   phase P {} + phase S {}; must be 0",
+        order_violations[0] + order_violations[1],
+        order_violations[0],
+        order_violations[1]
+    );
     println!("rejected records found stored        {rejected_stored:>10}   must be 0");
     println!("max close() time                     {max_close:>10.1?}");
     println!("producer connects                    {:>10}", p.connects + s.connects);
-    println!("records in logs A+B                  {stored_total:>10}   (A {}, B {})", logs.iter().filter(|((bi, _), _)| *bi == 0).map(|(_, l)| l.len()).sum::<usize>(), logs.iter().filter(|((bi, _), _)| *bi == 1).map(|(_, l)| l.len()).sum::<usize>());
-    println!("consumed (6 consumers, A and B)      {consumed:>10}   mismatches vs log: {consumer_mismatch} (must be 0)");
+    println!(
+        "records in logs A+B                  {stored_total:>10}   (A {}, B {})",
+        logs.iter().filter(|((bi, _), _)| *bi == 0).map(|(_, l)| l.len()).sum::<usize>(),
+        logs.iter().filter(|((bi, _), _)| *bi == 1).map(|(_, l)| l.len()).sum::<usize>()
+    );
+    println!(
+        "consumed (6 consumers, A and B)      {consumed:>10}   mismatches vs log: {consumer_mismatch} (must be 0)"
+    );
     println!("consumer errors returned by poll     {consumer_errors:?}");
     let mut fc: Vec<(&'static str, u64)> = counts.counts.lock().unwrap().iter().map(|(k, v)| (*k, *v)).collect();
     fc.sort();
     println!("faults injected                      {fc:?}");
     println!("ingest frames received A/B            {}/{}", stats.0.ingests_received, stats.1.ingests_received);
-    println!("mock restarts A/B                    {}/{}; acks dropped A/B {}/{}", stats.0.restarts, stats.1.restarts, stats.0.acks_dropped, stats.1.acks_dropped);
-    println!("time                                 produce {produce_secs:.1} s, total {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "mock restarts A/B                    {}/{}; acks dropped A/B {}/{}",
+        stats.0.restarts, stats.1.restarts, stats.0.acks_dropped, stats.1.acks_dropped
+    );
+    println!(
+        "time                                 produce {produce_secs:.1} s, total {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for f in &consumer_fatal {
         println!("consumer problem: {f}");
     }

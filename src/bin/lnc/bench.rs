@@ -49,7 +49,10 @@ pub fn run(argv: &[String]) -> CliResult {
     }
     println!("lnc bench {which}: liblnc {}, {} records of {size} bytes, {conns} connection(s)", lnc::VERSION, group(n));
     println!("{}", crate::quickstart::profile_line(&build_config(&p, crate::quickstart::DEFAULTS)?));
-    println!("{:<22} {:<24} {:>12} {:>9} {:>10} {:>10}", "target", "producer", "records/s", "MB/s", "ack p50", "ack p99");
+    println!(
+        "{:<22} {:<24} {:>12} {:>9} {:>10} {:>10}",
+        "target", "producer", "records/s", "MB/s", "ack p50", "ack p99"
+    );
     if p.has("tls") {
         if p.has("bootstrap") {
             return Err(p.usage("--tls compares plaintext, the TLS mock and stunnel on this machine; against a TLS server use -b with -X security.protocol=tls (and tls.* keys)"));
@@ -96,7 +99,9 @@ fn compare(which: &str, p: &Parsed, c: &Config, size: usize, command: &str) -> C
                 .args(["build", "--release", "-p", "lnc-interop", "--bin", "compare", "--manifest-path"])
                 .arg(repo.join("Cargo.toml"))
                 .status()
-                .map_err(|e| Exit::Runtime(format!("cannot run cargo to build the comparison: {e}\nrun it yourself: {command}")))?;
+                .map_err(|e| {
+                    Exit::Runtime(format!("cannot run cargo to build the comparison: {e}\nrun it yourself: {command}"))
+                })?;
             if !status.success() {
                 return Err(Exit::Runtime(format!("building the comparison failed\nrun it yourself: {command}")));
             }
@@ -113,7 +118,12 @@ fn compare(which: &str, p: &Parsed, c: &Config, size: usize, command: &str) -> C
     if p.has("bootstrap") {
         cmd.args(["--addr", &c.get_str("bootstrap.servers")]);
     }
-    let profile = format!("batch.size={},max.in.flight={},linger.ms={}", c.get_str("batch.size"), c.get_str("max.in.flight"), c.get_str("linger.ms"));
+    let profile = format!(
+        "batch.size={},max.in.flight={},linger.ms={}",
+        c.get_str("batch.size"),
+        c.get_str("max.in.flight"),
+        c.get_str("linger.ms")
+    );
     cmd.env("LNC_COMPARE_PRODUCER", profile);
     let status = cmd.status().map_err(|e| Exit::Runtime(format!("cannot run {}: {e}", exe.display())))?;
     if status.success() {
@@ -169,7 +179,9 @@ fn paced(c: &Config, rate: u32, time: Duration, size: usize) -> CliResult<(u64, 
     let start = Instant::now();
     std::thread::scope(|s| -> CliResult {
         let poller = s.spawn(|| {
-            while latencies.lock().map(|l| l.len() < n).unwrap_or(false) && start.elapsed() < time + Duration::from_secs(10) {
+            while latencies.lock().map(|l| l.len() < n).unwrap_or(false)
+                && start.elapsed() < time + Duration::from_secs(10)
+            {
                 let _ = producer.poll(Duration::from_millis(20));
             }
         });
@@ -223,9 +235,11 @@ fn tls_rows(p: &Parsed, which: &str, n: u64, size: usize, conns: u32) -> CliResu
         Ok(c)
     };
     let plain = start(false)?;
-    let r_plain = one(p, which, &with(&plain.address_string(), false)?, "plaintext mock, 0 ms", "defaults", n, size, conns)?;
+    let r_plain =
+        one(p, which, &with(&plain.address_string(), false)?, "plaintext mock, 0 ms", "defaults", n, size, conns)?;
     let tls_mock = start(true)?;
-    let r_tls = one(p, which, &with(&tls_mock.address_string(), true)?, "TLS mock (rustls), 0 ms", "defaults", n, size, conns)?;
+    let r_tls =
+        one(p, which, &with(&tls_mock.address_string(), true)?, "TLS mock (rustls), 0 ms", "defaults", n, size, conns)?;
     tls_mock.stop();
     let r_stunnel = match crate::tlsenv::start_stunnel(&pki, &plain.address_string(), true) {
         Ok(st) => {
@@ -250,7 +264,16 @@ fn tls_rows(p: &Parsed, which: &str, n: u64, size: usize, conns: u32) -> CliResu
 
 /// One row; returns the records/s.
 #[allow(clippy::too_many_arguments)]
-fn one(p: &Parsed, which: &str, c: &Config, label: &str, settings: &str, n: u64, size: usize, conns: u32) -> CliResult<f64> {
+fn one(
+    p: &Parsed,
+    which: &str,
+    c: &Config,
+    label: &str,
+    settings: &str,
+    n: u64,
+    size: usize,
+    conns: u32,
+) -> CliResult<f64> {
     let mut c = c.clone();
     if !p.all("config").iter().any(|kv| kv.starts_with("connections=")) {
         c.set("connections", &conns.to_string()).map_err(|e| p.usage(e.message))?;
@@ -259,17 +282,29 @@ fn one(p: &Parsed, which: &str, c: &Config, label: &str, settings: &str, n: u64,
     let topics: Vec<u32> = (0..conns)
         .map(|_| {
             let name = unique_topic("bench");
-            admin.create_topic(&name, None).map(|t| t.id).map_err(|e| lib_exit(&e, &c, &format!("creating topic '{name}'")))
+            admin
+                .create_topic(&name, None)
+                .map(|t| t.id)
+                .map_err(|e| lib_exit(&e, &c, &format!("creating topic '{name}'")))
         })
         .collect::<CliResult<_>>()?;
     let ps = produce_n(&c, &topics, n, size, true)?;
     let rate: f64;
     if ps.failed > 0 {
-        return Err(Exit::Runtime(format!("{label}: {} records failed: {}", ps.failed, ps.first_error.unwrap_or_default())));
+        return Err(Exit::Runtime(format!(
+            "{label}: {} records failed: {}",
+            ps.failed,
+            ps.first_error.unwrap_or_default()
+        )));
     }
     if which == "produce" {
         let (rps, mbps) = rates(ps.acked, ps.bytes, ps.elapsed);
-        println!("{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10}", group(rps as u64), us(ps.p50_us), us(ps.p99_us));
+        println!(
+            "{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10}",
+            group(rps as u64),
+            us(ps.p50_us),
+            us(ps.p99_us)
+        );
         rate = rps;
     } else {
         let mut total = (0u64, 0u64, std::time::Duration::ZERO);

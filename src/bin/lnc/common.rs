@@ -22,7 +22,9 @@ pub fn build_config(p: &Parsed, defaults: &[(&str, &str)]) -> CliResult<Config> 
     }
     for kv in p.all("config") {
         let Some((k, v)) = key_value(kv) else {
-            return Err(p.usage(format!("-X {kv}: expected key=value (e.g. -X linger.ms=10); keys: `lnc config-table`")));
+            return Err(
+                p.usage(format!("-X {kv}: expected key=value (e.g. -X linger.ms=10); keys: `lnc config-table`"))
+            );
         };
         c.set(k, v).map_err(|e| p.usage(format!("-X {kv}: {} ({})", e.message, e.code.name())))?;
     }
@@ -265,7 +267,14 @@ impl Progress {
             );
             self.drawn = true;
         } else {
-            let _ = writeln!(err, "{}: {}/{} ({pct:.0}%, {} rec/s)", self.label, group(done), group(self.total), group(rate as u64));
+            let _ = writeln!(
+                err,
+                "{}: {}/{} ({pct:.0}%, {} rec/s)",
+                self.label,
+                group(done),
+                group(self.total),
+                group(rate as u64)
+            );
         }
         let _ = err.flush();
     }

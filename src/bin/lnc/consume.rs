@@ -59,16 +59,20 @@ pub fn run(argv: &[String]) -> CliResult {
 
     let mut defaults: Vec<(&str, &str)> = vec![("start.offset", &start)];
     match (group, dir) {
-        (Some(g), Some(d)) => {
-            defaults.extend([("consumer.name", g), ("offset.dir", d), ("offset.store", "file"), ("enable.auto.commit", "true")])
-        }
+        (Some(g), Some(d)) => defaults.extend([
+            ("consumer.name", g),
+            ("offset.dir", d),
+            ("offset.store", "file"),
+            ("enable.auto.commit", "true"),
+        ]),
         _ => defaults.extend([("offset.store", "none"), ("enable.auto.commit", "false")]),
     }
     let mut c = build_config(&p, &defaults)?;
     let admin = connect(&c)?;
     let info = resolve_topic(&admin, &c, &topic, false)?;
     c.set("topic.id", &info.id.to_string()).map_err(|e| Exit::Runtime(e.message))?;
-    let consumer = StandaloneConsumer::new(&c).map_err(|e| lib_exit(&e, &c, &format!("starting the consumer of '{}'", info.name)))?;
+    let consumer = StandaloneConsumer::new(&c)
+        .map_err(|e| lib_exit(&e, &c, &format!("starting the consumer of '{}'", info.name)))?;
 
     catch_interrupts();
     let stdout = std::io::stdout();

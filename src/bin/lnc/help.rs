@@ -219,8 +219,10 @@ then runs until stdin closes or Ctrl-C/SIGTERM, and deletes the files. Needs a l
 cargo feature `tls`. Used by the C, Python, Go and Node TLS tests.
 ";
 
-pub const CONFIG_TABLE: &str = "usage: lnc config-table\n\nPrints the configuration key table (markdown) that the README embeds.\n";
-pub const ERROR_TABLE: &str = "usage: lnc error-table\n\nPrints the error code table (markdown) that the README embeds.\n";
+pub const CONFIG_TABLE: &str =
+    "usage: lnc config-table\n\nPrints the configuration key table (markdown) that the README embeds.\n";
+pub const ERROR_TABLE: &str =
+    "usage: lnc error-table\n\nPrints the error code table (markdown) that the README embeds.\n";
 
 /// Help for `lnc help <command…>`.
 pub fn for_command(path: &[String]) -> Option<&'static str> {

@@ -18,8 +18,19 @@ mod topics;
 
 use args::{suggest, CliResult, Exit};
 
-const COMMANDS: &[&str] =
-    &["quickstart", "produce", "consume", "topics", "ping", "status", "mock", "bench", "tls-fixture", "help", "version"];
+const COMMANDS: &[&str] = &[
+    "quickstart",
+    "produce",
+    "consume",
+    "topics",
+    "ping",
+    "status",
+    "mock",
+    "bench",
+    "tls-fixture",
+    "help",
+    "version",
+];
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();

@@ -11,7 +11,12 @@ use crate::common::{build_config, catch_interrupts, connect, describe, interrupt
 use crate::help;
 
 pub fn ping(argv: &[String]) -> CliResult {
-    let p = parse("ping", argv, &[BOOTSTRAP, CONFIG, opt("count", Some('c')), opt("interval", Some('i')), JSON], help::PING)?;
+    let p = parse(
+        "ping",
+        argv,
+        &[BOOTSTRAP, CONFIG, opt("count", Some('c')), opt("interval", Some('i')), JSON],
+        help::PING,
+    )?;
     p.expect_positionals(&[])?;
     let count: u32 = p.num("count", 5)?;
     let interval: u64 = p.num("interval", 200)?;

@@ -141,7 +141,11 @@ pub fn run(argv: &[String]) -> CliResult {
             t.sent,
             t.acked,
             t.failed,
-            if m.possible_duplicates > 0 { format!(" ({} possible duplicates after retries)", m.possible_duplicates) } else { String::new() }
+            if m.possible_duplicates > 0 {
+                format!(" ({} possible duplicates after retries)", m.possible_duplicates)
+            } else {
+                String::new()
+            }
         );
     }
     if t.failed > 0 {

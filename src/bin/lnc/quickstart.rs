@@ -145,7 +145,12 @@ pub struct ConsumeStats {
 /// follow record n−1.
 pub fn consume_n(c: &Config, topic: u32, n: u64, size: usize, verify: bool, quiet: bool) -> CliResult<ConsumeStats> {
     let mut cc = c.clone();
-    for (k, v) in [("topic.id", topic.to_string()), ("start.offset", "beginning".into()), ("offset.store", "none".into()), ("enable.auto.commit", "false".into())] {
+    for (k, v) in [
+        ("topic.id", topic.to_string()),
+        ("start.offset", "beginning".into()),
+        ("offset.store", "none".into()),
+        ("enable.auto.commit", "false".into()),
+    ] {
         if !c.is_set(k) || k == "topic.id" {
             cc.set(k, &v).map_err(|e| Exit::Runtime(e.message))?;
         }
@@ -193,7 +198,11 @@ pub fn consume_n(c: &Config, topic: u32, n: u64, size: usize, verify: bool, quie
                                 Some(j) if j < k => format!("record #{j} again (duplicate or reordered)"),
                                 Some(j) if j > k => format!("record #{j} (records lost or reordered)"),
                                 _ if !in_order => format!("offset {} not after {}", r.offset, last_offset.unwrap_or(0)),
-                                _ => format!("type {:#04x}, {} bytes that differ from what was sent", r.record_type, r.value.len()),
+                                _ => format!(
+                                    "type {:#04x}, {} bytes that differ from what was sent",
+                                    r.record_type,
+                                    r.value.len()
+                                ),
                             };
                             st.problem = Some(format!("record {k} at offset {}: expected #{k}, got {got}", r.offset));
                         }
@@ -251,8 +260,9 @@ pub fn unique_topic(prefix: &str) -> String {
 
 /// Starts an in-process mock with `ack_delay_ms` and returns it with a config pointing at it.
 pub fn embedded_mock(p: &Parsed, ack_delay_ms: u64) -> CliResult<(MockBroker, Config)> {
-    let mock = MockBroker::start(MockConfig { ack_delay: Duration::from_millis(ack_delay_ms), ..MockConfig::default() })
-        .map_err(|e| Exit::Runtime(format!("cannot start the embedded mock broker on 127.0.0.1: {e}")))?;
+    let mock =
+        MockBroker::start(MockConfig { ack_delay: Duration::from_millis(ack_delay_ms), ..MockConfig::default() })
+            .map_err(|e| Exit::Runtime(format!("cannot start the embedded mock broker on 127.0.0.1: {e}")))?;
     let addr = mock.address_string();
     let mut c = build_config(p, DEFAULTS)?;
     c.set("bootstrap.servers", &addr).map_err(|e| Exit::Runtime(e.message))?;
@@ -315,7 +325,11 @@ pub fn run(argv: &[String]) -> CliResult {
         mbps,
         us(ps.p50_us),
         us(ps.p99_us),
-        if ps.possible_duplicates > 0 { format!(" ({} possible duplicates after retries)", ps.possible_duplicates) } else { String::new() }
+        if ps.possible_duplicates > 0 {
+            format!(" ({} possible duplicates after retries)", ps.possible_duplicates)
+        } else {
+            String::new()
+        }
     );
     let cs = consume_n(&c, topic.id, n, size, true, quiet)?;
     let (rps, mbps) = rates(cs.records, cs.bytes, cs.elapsed);
@@ -333,7 +347,11 @@ pub fn run(argv: &[String]) -> CliResult {
     }
     let mut problems = Vec::new();
     if ps.failed > 0 {
-        problems.push(format!("{} records failed to produce: {}", ps.failed, ps.first_error.clone().unwrap_or_default()));
+        problems.push(format!(
+            "{} records failed to produce: {}",
+            ps.failed,
+            ps.first_error.clone().unwrap_or_default()
+        ));
     }
     if let Some(pr) = &cs.problem {
         problems.push(pr.clone());

@@ -23,7 +23,8 @@ pub enum Kind {
     User(u8),
 }
 
-pub const TYPE_NAMES: &[&str] = &["raw", "json", "msgpack", "protobuf", "avro", "kv", "ts", "kts", "tombstone", "user:0xNN"];
+pub const TYPE_NAMES: &[&str] =
+    &["raw", "json", "msgpack", "protobuf", "avro", "kv", "ts", "kts", "tombstone", "user:0xNN"];
 
 impl Kind {
     pub fn parse(s: &str) -> Result<Kind, String> {
@@ -42,7 +43,8 @@ impl Kind {
                     return Err(format!("unknown record type '{s}' (one of {})", TYPE_NAMES.join(", ")));
                 };
                 let digits = hex.trim_start_matches("0x").trim_start_matches("0X");
-                let n = u8::from_str_radix(digits, 16).map_err(|_| format!("'{s}': expected user:0xNN with NN hexadecimal"))?;
+                let n = u8::from_str_radix(digits, 16)
+                    .map_err(|_| format!("'{s}': expected user:0xNN with NN hexadecimal"))?;
                 if !(rt::USER_FIRST..=rt::USER_LAST).contains(&n) {
                     return Err(format!("'{s}': user types are 0x80..0xfe"));
                 }
@@ -174,7 +176,12 @@ pub fn parse_format(f: &str) -> Result<Vec<Piece>, String> {
             b'y' => Piece::Type,
             b'K' => Piece::KeyLen,
             b'S' => Piece::ValueLen,
-            other => return Err(format!("unknown format directive '%{}' (use %k %v %o %T %t %i %y %K %S %%)", other as char)),
+            other => {
+                return Err(format!(
+                    "unknown format directive '%{}' (use %k %v %o %T %t %i %y %K %S %%)",
+                    other as char
+                ))
+            }
         };
         if !lit.is_empty() {
             out.push(Piece::Lit(std::mem::take(&mut lit)));
@@ -188,7 +195,13 @@ pub fn parse_format(f: &str) -> Result<Vec<Piece>, String> {
 }
 
 /// Writes one record with a parsed format.
-pub fn write_formatted(w: &mut impl Write, fmt: &[Piece], r: &Record, topic: &str, topic_id: u32) -> std::io::Result<()> {
+pub fn write_formatted(
+    w: &mut impl Write,
+    fmt: &[Piece],
+    r: &Record,
+    topic: &str,
+    topic_id: u32,
+) -> std::io::Result<()> {
     for p in fmt {
         match p {
             Piece::Lit(b) => w.write_all(b)?,

@@ -30,14 +30,15 @@ impl Drop for Pki {
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> CliResult {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Exit::Runtime(format!("cannot run openssl (apt-get install openssl) to make throwaway certificates: {e}")))?;
+    let out = Command::new("openssl").args(args).current_dir(dir).stdin(Stdio::null()).output().map_err(|e| {
+        Exit::Runtime(format!("cannot run openssl (apt-get install openssl) to make throwaway certificates: {e}"))
+    })?;
     if !out.status.success() {
-        return Err(Exit::Runtime(format!("openssl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(Exit::Runtime(format!(
+            "openssl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     Ok(())
 }
@@ -75,15 +76,44 @@ pub fn make_pki(base: Option<&Path>) -> CliResult<Pki> {
         std::fs::write(dir.join(name), text).map_err(|e| Exit::Runtime(format!("cannot write {name}: {e}")))
     };
     write("server.ext", "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n")?;
-    write("client.ext", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n")?;
+    write(
+        "client.ext",
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n",
+    )?;
     for (name, cn) in [("server", "localhost"), ("client", "lnc test client")] {
-        let (key, csr, pem, ext, subj) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"), format!("/CN={cn}"));
+        let (key, csr, pem, ext, subj) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+            format!("/CN={cn}"),
+        );
         let mut a = vec!["req", "-new"];
         a.extend(ec);
         a.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
         openssl(&dir, &a)?;
         let serial = format!("{:#x}", (nanos as u64 & 0xffff_ffff) | 1 | (name.len() as u64) << 40);
-        openssl(&dir, &["x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", &serial, "-out", &pem, "-days", "2", "-extfile", &ext])?;
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                &serial,
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ],
+        )?;
     }
     Ok(pki)
 }
@@ -118,7 +148,8 @@ impl Drop for Stunnel {
 /// Starts stunnel on a free loopback port in front of `target`; with `mtls` it demands client
 /// certificates signed by the PKI's CA. Waits until it listens.
 pub fn start_stunnel(pki: &Pki, target: &str, mtls: bool) -> CliResult<Stunnel> {
-    let bin = stunnel_binary().ok_or_else(|| Exit::Runtime("stunnel is not installed (apt-get install stunnel4)".into()))?;
+    let bin =
+        stunnel_binary().ok_or_else(|| Exit::Runtime("stunnel is not installed (apt-get install stunnel4)".into()))?;
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| Exit::Runtime(format!("no free port: {e}")))?
@@ -132,7 +163,8 @@ pub fn start_stunnel(pki: &Pki, target: &str, mtls: bool) -> CliResult<Stunnel> 
         pki.server_key
     );
     let conf_path = pki.dir.join(format!("stunnel-{port}.conf"));
-    std::fs::write(&conf_path, conf).map_err(|e| Exit::Runtime(format!("cannot write {}: {e}", conf_path.display())))?;
+    std::fs::write(&conf_path, conf)
+        .map_err(|e| Exit::Runtime(format!("cannot write {}: {e}", conf_path.display())))?;
     let child = Command::new(&bin)
         .arg(&conf_path)
         .stdin(Stdio::null())
@@ -144,10 +176,17 @@ pub fn start_stunnel(pki: &Pki, target: &str, mtls: bool) -> CliResult<Stunnel> 
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(&s.addr).is_err() {
         if let Ok(Some(status)) = s.child.try_wait() {
-            return Err(Exit::Runtime(format!("stunnel exited ({status}): {}", std::fs::read_to_string(&log).unwrap_or_default())));
+            return Err(Exit::Runtime(format!(
+                "stunnel exited ({status}): {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )));
         }
         if Instant::now() > deadline {
-            return Err(Exit::Runtime(format!("stunnel did not listen on {}: {}", s.addr, std::fs::read_to_string(&log).unwrap_or_default())));
+            return Err(Exit::Runtime(format!(
+                "stunnel did not listen on {}: {}",
+                s.addr,
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )));
         }
         std::thread::sleep(Duration::from_millis(30));
     }

@@ -104,7 +104,14 @@ fn create(argv: &[String]) -> CliResult {
     let p = parse(
         "topics create",
         argv,
-        &[BOOTSTRAP, CONFIG, JSON, opt("retention-age", None), opt("retention-bytes", None), switch("if-not-exists", None)],
+        &[
+            BOOTSTRAP,
+            CONFIG,
+            JSON,
+            opt("retention-age", None),
+            opt("retention-bytes", None),
+            switch("if-not-exists", None),
+        ],
         help::TOPICS_CREATE,
     )?;
     p.expect_positionals(&["NAME"])?;
@@ -112,7 +119,8 @@ fn create(argv: &[String]) -> CliResult {
     let (c, admin) = setup(&p)?;
     let with_retention = p.has("retention-age") || p.has("retention-bytes");
     let r = if with_retention {
-        let ret = Retention { max_age_secs: limit_arg(&p, "retention-age")?, max_bytes: limit_arg(&p, "retention-bytes")? };
+        let ret =
+            Retention { max_age_secs: limit_arg(&p, "retention-age")?, max_bytes: limit_arg(&p, "retention-bytes")? };
         admin.create_topic_with_retention(name, ret, None)
     } else {
         admin.create_topic(name, None)
@@ -163,13 +171,20 @@ fn get(argv: &[String]) -> CliResult {
 }
 
 fn retention(argv: &[String]) -> CliResult {
-    let p = parse("topics retention", argv, &[BOOTSTRAP, CONFIG, JSON, opt("age", None), opt("bytes", None)], help::TOPICS_RETENTION)?;
+    let p = parse(
+        "topics retention",
+        argv,
+        &[BOOTSTRAP, CONFIG, JSON, opt("age", None), opt("bytes", None)],
+        help::TOPICS_RETENTION,
+    )?;
     p.expect_positionals(&["TOPIC"])?;
     let ret = Retention { max_age_secs: limit_arg(&p, "age")?, max_bytes: limit_arg(&p, "bytes")? };
     ret.wire_values().map_err(|e| p.usage(e.message))?;
     let (c, admin) = setup(&p)?;
     let id = topic_id_arg(&admin, &c, &p.positionals[0])?;
-    let r = admin.set_retention(id, ret, None).map_err(|e| lib_exit(&e, &c, &format!("setting retention of topic {id}")))?;
+    let r = admin
+        .set_retention(id, ret, None)
+        .map_err(|e| lib_exit(&e, &c, &format!("setting retention of topic {id}")))?;
     if p.has("json") {
         println!("{}", serde_json::to_string(&r).unwrap_or_default());
     } else {
