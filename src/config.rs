@@ -138,8 +138,8 @@ pub const KEYS: &[KeyDef] = &[
     key("tls.insecure.acknowledged", Kind::Bool, "false", Scope::Common,
         "Must be true for tls.verify=false to be accepted (the connection is then open to impersonation)."),
     // --- producer ---
-    key("batch.size", Kind::Int { min: 1, max: MIB16 }, "32768", Scope::Producer, "Seal a topic's batch when it reaches this many payload bytes while the in-flight window has room (the low-load batch size)."),
-    key("batch.size.max", Kind::Int { min: 1, max: MIB16 }, "1048576", Scope::Producer, "While the in-flight window is full, batches grow up to this many payload bytes (adaptive batching; <= batch.size turns it off; capped by max.frame.bytes)."),
+    key("batch.size", Kind::Int { min: 1, max: MIB16 }, "32768", Scope::Producer, "Seal a topic's batch at this many payload bytes while its connection has nothing in flight: the low-load batch size (see batch.size.max)."),
+    key("batch.size.max", Kind::Int { min: 1, max: MIB16 }, "1048576", Scope::Producer, "Largest batch under load (adaptive batching): the limit doubles per batch filled while others are in flight and is this while the in-flight window is full; <= batch.size turns it off; capped by max.frame.bytes."),
     key("linger.ms", Kind::Int { min: 0, max: MS_MAX }, "5", Scope::Producer, "Seal a non-empty batch this long after its first record."),
     key("max.in.flight", Kind::Int { min: 1, max: 1024 }, "16", Scope::Producer, "Unacknowledged batches allowed per connection."),
     key("delivery.timeout.ms", Kind::Int { min: 1, max: MS_MAX }, "120000", Scope::Producer,
