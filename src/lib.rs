@@ -23,6 +23,7 @@ pub mod net;
 pub mod notify;
 pub mod offsets;
 pub mod producer;
+pub(crate) mod reentry;
 pub(crate) mod sync;
 pub mod wire;
 

@@ -8,7 +8,6 @@
 //! calls back into its consumer gets IN_CALLBACK instead of a deadlock. The guard lives in the
 //! core, so every binding gets it.
 
-use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
@@ -16,35 +15,9 @@ use super::lifecycle::{Op, Verdict};
 use super::Inner;
 use crate::error::{Error, ErrorCode, Result};
 
-thread_local! {
-    /// Consumers (by the address of their shared state) whose offset store runs on this thread.
-    static IN_STORE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Marks `id`'s offset store as running on this thread for the guard's lifetime.
-struct StoreScope(usize);
-
-impl StoreScope {
-    fn enter(id: usize) -> StoreScope {
-        IN_STORE.with(|c| c.borrow_mut().push(id));
-        StoreScope(id)
-    }
-}
-
-impl Drop for StoreScope {
-    fn drop(&mut self) {
-        IN_STORE.with(|c| {
-            let mut v = c.borrow_mut();
-            if let Some(i) = v.iter().rposition(|h| *h == self.0) {
-                v.remove(i);
-            }
-        });
-    }
-}
-
 /// True if `id`'s offset store is running on this thread.
 pub(super) fn in_store(id: usize) -> bool {
-    IN_STORE.with(|c| c.borrow().contains(&id))
+    crate::reentry::active(id)
 }
 
 /// What a commit call should do about an unchanged position.
@@ -104,7 +77,7 @@ impl Inner {
         st.lc.begin_commit();
         drop(st);
         let saved = {
-            let _scope = StoreScope::enter(self.id());
+            let _scope = crate::reentry::Scope::enter(self.id());
             // A panicking store must not leave the commit slot taken (every later commit would
             // wait forever) nor unwind through the caller's FFI frame.
             catch_unwind(AssertUnwindSafe(|| self.store.save(self.s.topic_id, p)))

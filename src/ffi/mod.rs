@@ -348,36 +348,12 @@ pub unsafe extern "C" fn lnc_error_free(err: *mut lnc_error_t) {
     })
 }
 
-thread_local! {
-    /// Handles whose callback is running on this thread: freeing or closing them from inside it
-    /// is refused with IN_CALLBACK instead of deadlocking.
-    static IN_CALLBACK: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Marks `handle` as running a callback on this thread for the guard's lifetime.
-pub(crate) struct CallbackScope(usize);
-
-impl CallbackScope {
-    pub(crate) fn enter(handle: usize) -> CallbackScope {
-        IN_CALLBACK.with(|c| c.borrow_mut().push(handle));
-        CallbackScope(handle)
-    }
-}
-
-impl Drop for CallbackScope {
-    fn drop(&mut self) {
-        IN_CALLBACK.with(|c| {
-            let mut v = c.borrow_mut();
-            if let Some(i) = v.iter().rposition(|h| *h == self.0) {
-                v.remove(i);
-            }
-        });
-    }
-}
+pub(crate) use crate::reentry::Scope as CallbackScope;
 
 /// True if a callback of `handle` is running on this thread.
 pub(crate) fn in_callback(handle: usize) -> bool {
-    IN_CALLBACK.with(|c| c.borrow().contains(&handle))
+    crate::reentry::active(handle)
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@
 //! and flushers waiting for outcomes or reports. Both are notified on every lifecycle change, so
 //! `close` and a fatal error wake every waiter.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,11 +31,6 @@ pub type DeliveryCallback = Box<dyn FnMut(&DeliveryReport) + Send>;
 
 /// Most reports taken from the queue per callback round (bounds the temporary vector).
 const SERVE_CHUNK: usize = 4096;
-
-thread_local! {
-    /// Producers whose callback is running on this thread (re-entrancy guard).
-    static IN_CALLBACK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
 
 /// Everything under the core lock.
 pub(crate) struct Core {
@@ -309,7 +303,7 @@ impl Shared {
                     self.take_reports((max - served).min(SERVE_CHUNK), &mut chunk);
                     served += chunk.len();
                     if let Some(cb) = cb.as_mut() {
-                        let _scope = CallbackScope::enter(self as *const Shared as usize);
+                        let _scope = crate::reentry::Scope::enter(self as *const Shared as usize);
                         for r in &chunk {
                             // A panicking callback must not poison the producer.
                             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(r)));
@@ -512,37 +506,12 @@ impl Shared {
 
     /// Refuses `what` from inside this producer's callback on this thread.
     pub fn guard_not_in_callback(&self, what: &str) -> Result<()> {
-        if in_callback(self as *const Shared as usize) {
+        if crate::reentry::active(self as *const Shared as usize) {
             return Err(Error::new(
                 ErrorCode::InCallback,
                 format!("{what} called from inside this producer's delivery callback"),
             ));
         }
         Ok(())
-    }
-}
-
-fn in_callback(id: usize) -> bool {
-    IN_CALLBACK.with(|c| c.borrow().contains(&id))
-}
-
-/// Marks a producer's callback as running on this thread until dropped (also on unwind).
-struct CallbackScope(usize);
-
-impl CallbackScope {
-    fn enter(id: usize) -> CallbackScope {
-        IN_CALLBACK.with(|c| c.borrow_mut().push(id));
-        CallbackScope(id)
-    }
-}
-
-impl Drop for CallbackScope {
-    fn drop(&mut self) {
-        IN_CALLBACK.with(|c| {
-            let mut v = c.borrow_mut();
-            if let Some(i) = v.iter().rposition(|x| *x == self.0) {
-                v.remove(i);
-            }
-        });
     }
 }
