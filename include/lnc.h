@@ -693,6 +693,11 @@ typedef struct {
    * 99th percentile ack latency, microseconds.
    */
   uint64_t ack_latency_p99_us;
+  /**
+   * Batch size limit in force now: `batch.size`, or up to `batch.size.max` while the
+   * in-flight window is full (adaptive batching).
+   */
+  uint64_t batch_size_current;
 } lnc_producer_metrics_t;
 
 #ifdef __cplusplus
