@@ -158,7 +158,9 @@ pub fn dial(cfg: &NetConfig, preferred: Option<&str>, deadline: Instant) -> Resu
         };
         for addr in addrs {
             let now = Instant::now();
-            if now >= deadline {
+            // Past the deadline, stop — but only after one real attempt: a refused or unreachable
+            // address says more than "deadline reached" (a caller that was slow to get here).
+            if now >= deadline && !errors.is_empty() {
                 errors.push("deadline reached".into());
                 return Err(dial_error(errors, tls_failure));
             }
