@@ -257,9 +257,10 @@ impl Shared {
         self.wake_all(&core);
     }
 
-    /// Serves up to `max` reports, waiting until `first_by` for the first one: into `out` if
-    /// given, else to the callback (or dropped when there is none). Waits for the right to
-    /// dispatch (another thread's callback) until `dispatch_by`. Returns how many were served.
+    /// Serves up to `max` of the reports queued when the first one is there, waiting until
+    /// `first_by` for it: into `out` if given, else to the callback (or dropped when there is
+    /// none). Waits for the right to dispatch (another thread's callback) until `dispatch_by`.
+    /// Returns how many were served.
     pub fn serve(
         &self,
         first_by: Instant,
@@ -269,10 +270,11 @@ impl Shared {
     ) -> usize {
         let mut served = 0;
         let mut chunk = Vec::new();
+        // What was queued when the first report was there: served in full, but reports that
+        // keep arriving meanwhile are left for the next call, so a poll always returns.
+        let mut max = max;
+        let mut limited = false;
         while served < max {
-            if served > 0 && Instant::now() >= first_by {
-                return served;
-            }
             {
                 let mut core = self.core.lock();
                 while core.reports.is_empty() && served == 0 && core.life.phase() != Phase::Closed {
@@ -288,6 +290,10 @@ impl Shared {
                 }
                 if core.reports.is_empty() {
                     return served;
+                }
+                if !limited {
+                    max = max.min(core.reports.records());
+                    limited = true;
                 }
             }
             match out.as_deref_mut() {
