@@ -150,13 +150,13 @@ impl SenderThread {
     }
 
     fn ensure_connection(&mut self, now: Instant) {
-        let reset = self.shared.lanes[self.lane].window.lock().conn.is_reset();
         if let Some(c) = &self.conn {
-            if !reset && !c.is_closed() {
+            // A reset decided by the attribution is carried out by the reader, which closes the
+            // connection with its reason (FORWARD_FAILED, a missing reply, …) and runs on_closed:
+            // wait for that instead of closing it here with a vaguer one.
+            if !c.is_closed() {
                 return;
             }
-            // Closing runs the router's on_closed: the in-flight batches go back for resending.
-            c.close(Error::transport("connection reset"));
             self.conn = None;
             self.resend_after = now + self.shared.settings.retry_backoff;
         }
