@@ -202,6 +202,12 @@ class Consumer {
 
   _waitReadable(timeoutMs) {
     return new Promise((resolve) => {
+      // close() may have run while the caller's poll was in flight: it woke the waiters it saw,
+      // and a waiter added now would never be woken (and would hold no loop reference).
+      if (this._closing) {
+        resolve();
+        return;
+      }
       let timer = null;
       const done = () => {
         if (timer) clearTimeout(timer);
