@@ -957,9 +957,9 @@ static void case_producer_free_races(void) {
     pthread_t pt;
     pthread_create(&pt, NULL, p_pin_thread, p);
     double t0 = now_ms();
-    while (!atomic_load(&pin.pinned) && now_ms() - t0 < 5000) sleep_ms(1);
+    while (!atomic_load(&pin.pinned) && now_ms() - t0 < 5000 + slack_ms) sleep_ms(1);
     if (!atomic_load(&pin.pinned)) {
-      fprintf(stderr, "FAIL [%s] no report reached the pinning callback within 5 s; aborting\n", current_case);
+      fprintf(stderr, "FAIL [%s] no report reached the pinning callback within 5 s + slack; aborting\n", current_case);
       _exit(4);
     }
     /* waiters: calls that serve callbacks, already inside when free starts */
@@ -1345,9 +1345,9 @@ static void case_consumer_free_races(void) {
     pthread_t pt;
     pthread_create(&pt, NULL, c_pin_thread, &c);
     double t0 = now_ms();
-    while (!atomic_load(&c.pinned) && now_ms() - t0 < 5000) sleep_ms(1);
+    while (!atomic_load(&c.pinned) && now_ms() - t0 < 5000 + slack_ms) sleep_ms(1);
     if (!atomic_load(&c.pinned)) {
-      fprintf(stderr, "FAIL [%s] no record reached the pinning callback within 5 s; aborting\n", current_case);
+      fprintf(stderr, "FAIL [%s] no record reached the pinning callback within 5 s + slack; aborting\n", current_case);
       _exit(4);
     }
     atomic_int free_called = 0;
