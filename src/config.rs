@@ -146,6 +146,7 @@ pub const KEYS: &[KeyDef] = &[
         "Upper bound from send to a final delivery report; a record still unacknowledged then fails with TIMED_OUT."),
     key("buffer.memory", Kind::Int { min: 1024, max: 1 << 40 }, "33554432", Scope::Producer, "Bytes of buffered and in-flight records, plus 64 per record whose report is not served yet, allowed."),
     key("send.block", Kind::Bool, "true", Scope::Producer, "When the buffer is full: block up to send.timeout.ms (true) or fail at once with QUEUE_FULL (false)."),
+    key("topic.auto.create", Kind::Bool, "true", Scope::Producer, "Sending to a topic name that does not exist creates it (true) or fails with UNKNOWN_TOPIC (false)."),
     key("send.timeout.ms", Kind::Int { min: 0, max: MS_MAX }, "60000", Scope::Producer, "How long send may block on a full buffer."),
     key("retries", Kind::Int { min: 0, max: u32::MAX as u64 }, "2147483647", Scope::Producer,
         "How many times a batch is resent after a retryable failure (bounded also by delivery.timeout.ms)."),

@@ -49,6 +49,11 @@ pub enum ErrorCode {
     /// The TLS handshake failed: unknown CA, expired certificate, name mismatch, client
     /// certificate refused, or no common protocol. Not retryable when a certificate is the cause.
     Tls = -18,
+    /// The call's cancellation token (`lnc_cancel_t`) was fired; nothing was accepted or changed.
+    Cancelled = -19,
+    /// `flush`/`close`: fire-and-forget records (no callback and no opaque, so no one to report
+    /// to) failed since the last flush; the message gives their count and the first error.
+    DeliveryFailed = -20,
     /// The topic does not exist (ingest, fetch, get, delete).
     UnknownTopic = 1,
     /// The node is not the leader; `leader` may hold the address to redirect to.
@@ -73,7 +78,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tables and bindings.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::Ok,
         ErrorCode::InvalidArg,
         ErrorCode::UnknownKey,
@@ -93,6 +98,8 @@ impl ErrorCode {
         ErrorCode::State,
         ErrorCode::Io,
         ErrorCode::Tls,
+        ErrorCode::Cancelled,
+        ErrorCode::DeliveryFailed,
         ErrorCode::UnknownTopic,
         ErrorCode::NotLeader,
         ErrorCode::ForwardFailed,
@@ -133,6 +140,8 @@ impl ErrorCode {
             State => "STATE",
             Io => "IO",
             Tls => "TLS",
+            Cancelled => "CANCELLED",
+            DeliveryFailed => "DELIVERY_FAILED",
             UnknownTopic => "UNKNOWN_TOPIC",
             NotLeader => "NOT_LEADER",
             ForwardFailed => "FORWARD_FAILED",
@@ -169,6 +178,8 @@ impl ErrorCode {
             State => "operation invalid in the current state",
             Io => "local I/O error",
             Tls => "TLS handshake failed",
+            Cancelled => "cancelled by the caller",
+            DeliveryFailed => "fire-and-forget records failed",
             UnknownTopic => "unknown topic",
             NotLeader => "server is not the leader",
             ForwardFailed => "server failed to forward to the leader",

@@ -108,11 +108,10 @@ fn to(ms: i32) -> Option<Duration> {
     Some(super::timeout(ms))
 }
 
+/// 0 and `LNC_RETENTION_UNLIMITED` both mean no limit (docs/bindings.md).
 fn retention(max_age_secs: u64, max_bytes: u64) -> Retention {
-    Retention {
-        max_age_secs: (max_age_secs != LNC_RETENTION_UNLIMITED).then_some(max_age_secs),
-        max_bytes: (max_bytes != LNC_RETENTION_UNLIMITED).then_some(max_bytes),
-    }
+    let limit = |v: u64| (v != LNC_RETENTION_UNLIMITED && v != 0).then_some(v);
+    Retention { max_age_secs: limit(max_age_secs), max_bytes: limit(max_bytes) }
 }
 
 unsafe fn put<T>(out: *mut T, v: T) -> Result<()> {
@@ -221,8 +220,8 @@ pub unsafe extern "C" fn lnc_admin_ensure_topic(
     })
 }
 
-/// Creates a topic with retention limits; `LNC_RETENTION_UNLIMITED` for no limit. 0 is refused
-/// (the server would delete every closed segment).
+/// Creates a topic with retention limits; 0 or `LNC_RETENTION_UNLIMITED` for no limit (0 is never
+/// sent: on the server it would delete every closed segment).
 #[no_mangle]
 pub unsafe extern "C" fn lnc_admin_create_topic_with_retention(
     a: *const lnc_admin_t,

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::accumulator::{Accumulator, WindowLoad};
 use super::batch::{Batch, Orphan, Orphans, SyncWaiter};
@@ -18,9 +18,10 @@ use super::lifecycle::{Lifecycle, Phase};
 use super::memory::{Memory, REPORT_COST};
 use super::message::{now_ns, Message};
 use super::metrics::Counters;
-use super::reports::{DeliveryReport, ReportQueue};
+use super::reports::{DeliveryReport, ReportQueue, Unobserved};
 use super::settings::Settings;
 use super::window::Lane;
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::NetConfig;
 use crate::notify::WakeFd;
@@ -38,10 +39,20 @@ pub(crate) struct Core {
     pub memory: Memory,
     pub acc: Accumulator,
     pub reports: ReportQueue,
+    /// Fire-and-forget failures not yet surfaced by `flush`/`close`.
+    pub unobserved: Unobserved,
     /// Accepted records whose outcome is not known yet.
     pub incomplete: usize,
     space_waiters: usize,
     progress_waiters: usize,
+}
+
+/// How long `accept` may wait for buffer space, and what can end the wait early.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SpaceWait<'a> {
+    /// `None`: the configuration (send.block, send.timeout.ms); `Some(0)`: never wait.
+    pub timeout: Option<Duration>,
+    pub cancel: Option<&'a Cancel>,
 }
 
 /// State shared by the handle, the sender threads and the connections' readers.
@@ -82,6 +93,7 @@ impl Shared {
             memory: Memory::new(settings.buffer_memory),
             acc,
             reports: ReportQueue::default(),
+            unobserved: Unobserved::default(),
             incomplete: 0,
             space_waiters: 0,
             progress_waiters: 0,
@@ -122,8 +134,16 @@ impl Shared {
     }
 
     /// Accepts `msgs` for `topic_id` atomically (all or none): waits for buffer memory per
-    /// send.block / send.timeout.ms, and is refused once the handle is closing or failed.
-    pub fn accept(&self, topic_id: u32, msgs: &[Message<'_>], opaques: &[u64], sync: Option<SyncWaiter>) -> Result<()> {
+    /// `wait` (by default send.block / send.timeout.ms), and is refused once the handle is
+    /// closing or failed, or `wait.cancel` fires.
+    pub fn accept(
+        &self,
+        topic_id: u32,
+        msgs: &[Message<'_>],
+        opaques: &[u64],
+        sync: Option<SyncWaiter>,
+        wait: &SpaceWait<'_>,
+    ) -> Result<()> {
         let max = self.settings.max_payload;
         let mut charge = 0usize;
         for m in msgs {
@@ -144,7 +164,7 @@ impl Shared {
             let limit = core.memory.limit();
             return Err(Error::new(ErrorCode::MsgTooLarge, format!("{charge} bytes exceed buffer.memory ({limit})")));
         }
-        self.reserve(&mut core, charge)?;
+        self.reserve(&mut core, charge, wait)?;
         let now = Instant::now();
         let ts = now_ns();
         let mut wake = false;
@@ -171,13 +191,20 @@ impl Shared {
         Ok(())
     }
 
-    /// Takes `n` bytes of buffer memory, waiting if allowed. Checks the lifecycle on every wake.
-    fn reserve(&self, core: &mut MutexGuard<'_, Core>, n: usize) -> Result<()> {
+    /// Takes `n` bytes of buffer memory, waiting if `wait` allows. Checks the lifecycle and the
+    /// cancellation token on every wake.
+    fn reserve(&self, core: &mut MutexGuard<'_, Core>, n: usize, wait: &SpaceWait<'_>) -> Result<()> {
+        let budget = match wait.timeout {
+            Some(t) => t,
+            None if self.settings.send_block => self.settings.send_timeout,
+            None => Duration::ZERO,
+        };
         let mut deadline = None;
         loop {
             if let Some(e) = core.life.refuse_new() {
                 return Err(e);
             }
+            crate::cancel::check(wait.cancel, "send")?;
             if core.memory.try_take(n) {
                 return Ok(());
             }
@@ -190,10 +217,10 @@ impl Shared {
                     ),
                 )
             };
-            if !self.settings.send_block || self.settings.send_timeout.is_zero() {
+            if budget.is_zero() {
                 return Err(full());
             }
-            let until = *deadline.get_or_insert_with(|| Instant::now() + self.settings.send_timeout);
+            let until = *deadline.get_or_insert_with(|| Instant::now() + budget);
             if Instant::now() >= until {
                 return Err(full());
             }
@@ -201,6 +228,18 @@ impl Shared {
             self.space.wait_until(core, until);
             core.space_waiters -= 1;
         }
+    }
+
+    /// Wakes every thread waiting for buffer space (a cancellation token fired), taking the
+    /// core lock first so a waiter that just checked its token cannot miss the wake-up.
+    pub fn wake_space_waiters(&self) {
+        let _core = self.core.lock();
+        self.space.notify_all();
+    }
+
+    /// The DELIVERY_FAILED error for fire-and-forget failures since the last call, if any.
+    pub fn take_unobserved(&self) -> Option<Error> {
+        self.core.lock().unobserved.take()
     }
 
     /// The final outcome of a batch: counters, `send_sync` waiters, the report entry, memory.
@@ -248,6 +287,10 @@ impl Shared {
             }
         }
         let mut core = self.core.lock();
+        if let (Some(e), false) = (&error, self.has_callback) {
+            let n = opaques.iter().filter(|&&o| o == 0).count();
+            core.unobserved.note(n, e);
+        }
         let kept = core.reports.push(topic_id, batch_id, opaques, error);
         core.memory.release(charge.saturating_sub(kept));
         core.incomplete -= n;

@@ -138,7 +138,7 @@ fn send_groups(s: &Shared, groups: &[&[u64]]) -> (Vec<u64>, Vec<(u64, Error)>) {
     let (mut ok, mut refused) = (Vec::new(), Vec::new());
     for g in groups {
         let msgs = vec![record(); g.len()];
-        match s.accept(1, &msgs, g, None) {
+        match s.accept(1, &msgs, g, None, &Default::default()) {
             Ok(()) => ok.extend_from_slice(g),
             Err(e) => refused.extend(g.iter().map(|o| (*o, e.clone()))),
         }

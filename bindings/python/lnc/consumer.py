@@ -180,9 +180,9 @@ class StandaloneConsumer:
         def create() -> tuple[int, int]:
             out = ctypes.c_void_p()
             if bridge is not None:
-                rc = lib.lnc_consumer_new_with_store(cptr, bridge.load_cb, bridge.save_cb, None, ctypes.byref(out), ctypes.byref(err))
+                rc = lib.lnc_consumer_new_with_store(cptr, bridge.load_cb, bridge.save_cb, None, -1, ctypes.byref(out), ctypes.byref(err))
             else:
-                rc = lib.lnc_consumer_new(cptr, ctypes.byref(out), ctypes.byref(err))
+                rc = lib.lnc_consumer_new(cptr, -1, ctypes.byref(out), ctypes.byref(err))
             return rc, out.value or 0
 
         def abandon(result: tuple[int, int]) -> None:
@@ -378,7 +378,7 @@ class StandaloneConsumer:
         pos = ctypes.c_uint64()
         err = ctypes.c_void_p()
         try:
-            rc = self._handle.run(lambda p: lib.lnc_consumer_seek(p, whence, off, ctypes.byref(pos), ctypes.byref(err)))
+            rc = self._handle.run(lambda p: lib.lnc_consumer_seek(p, whence, off, -1, ctypes.byref(pos), ctypes.byref(err)))
         except ClosedError:
             raise ClosedError("consumer is closed") from None
         if rc:
@@ -396,7 +396,7 @@ class StandaloneConsumer:
         """Stores the position in the offset store; returns the committed offset."""
         out = ctypes.c_uint64()
         err = ctypes.c_void_p()
-        rc = lib.lnc_consumer_commit(self._p(), ctypes.byref(out), ctypes.byref(err))
+        rc = lib.lnc_consumer_commit(self._p(), -1, ctypes.byref(out), ctypes.byref(err))
         if self._bridge is not None and self._bridge.errors:
             e = make_error(rc, err.value) if rc else None
             self._bridge.reraise(e)
@@ -409,7 +409,7 @@ class StandaloneConsumer:
         out = ctypes.c_uint64()
         err = ctypes.c_void_p()
         try:
-            rc = self._handle.run(lambda p: lib.lnc_consumer_lag(p, ctypes.byref(out), ctypes.byref(err)))
+            rc = self._handle.run(lambda p: lib.lnc_consumer_lag(p, -1, ctypes.byref(out), ctypes.byref(err)))
         except ClosedError:
             raise ClosedError("consumer is closed") from None
         if rc:

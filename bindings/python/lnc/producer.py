@@ -507,7 +507,7 @@ class Producer:
             err = ctypes.c_void_p()
             try:
                 rc = self._handle.run(
-                    lambda p: lib.lnc_producer_send_sync(p, tid, ctypes.byref(msg), timeout_ms, ctypes.byref(bid), ctypes.byref(err))
+                    lambda p: lib.lnc_producer_send_sync(p, tid, ctypes.byref(msg), None, timeout_ms, ctypes.byref(bid), ctypes.byref(err))
                 )
             except ClosedError:
                 raise ClosedError("producer is closed") from None
@@ -703,7 +703,7 @@ class Producer:
         except ClosedError:
             return 0
         try:
-            rc = lib.lnc_producer_flush(p, timeout_ms, ctypes.byref(remaining))
+            rc = lib.lnc_producer_flush(p, timeout_ms, ctypes.byref(remaining), None)
         finally:
             self._handle.release()
         self._core.raise_cb_errors()
@@ -785,7 +785,7 @@ class Producer:
         except BaseException as e:  # noqa: BLE001 - raised after the handle is closed
             first = e
         p = self._handle.ptr
-        rc = lib.lnc_producer_close(p, 0) if p else 0
+        rc = lib.lnc_producer_close(p, 0, None) if p else 0
         if rc == F.LNC_ERR_IN_CALLBACK:
             raise make_error(rc)
         self._closed = True
