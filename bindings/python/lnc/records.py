@@ -384,6 +384,10 @@ class PollResult:
             self._lag = self._lag_fn(self.end_offset) if self._lag_fn else 0
         return self._lag
 
+    def resolve_lag(self) -> int:
+        """Learns ``lag`` now (it may ask the server); later reads of ``lag`` never block."""
+        return self.lag
+
     @property
     def record_count(self) -> int:
         return len(self.records)

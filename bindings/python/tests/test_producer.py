@@ -23,7 +23,7 @@ def test_send_waits_for_ack_and_returns_batch_id(mock, topic):
 def test_send_async_fire_and_forget_counts(mock, topic):
     with lnc.Producer(mock.address, lnc.ProducerConfig().with_linger_ms(1)) as p:
         for i in range(5000):
-            assert p.send_async(topic, b"%05d" % i) is None
+            assert p.send_async(topic, b"%05d" % i) == i + 1  # the send number
         p.flush()
         assert p.stats == {"sent": 5000, "acked": 5000, "failed": 0, "pending": 0}
         m = p.metrics()
