@@ -508,6 +508,7 @@ class AsyncConsumer:
         self._c = consumer
         self._seeking: Optional[asyncio.Future[None]] = None
         self._seek_errors: List[BaseException] = []
+        self._closing = False
 
     @classmethod
     async def connect(cls, address: str, config: StandaloneConfig, offset_store: StoreArg = None) -> "AsyncConsumer":
@@ -589,6 +590,8 @@ class AsyncConsumer:
         return await _run(self._c.commit)
 
     def _seek(self, position: SeekTarget) -> None:
+        if self._closing or self._c.closed:
+            raise ClosedError("consumer is closed")
         needs_server = seek_asks_server(position)
         try:
             asyncio.get_running_loop()
@@ -646,6 +649,8 @@ class AsyncConsumer:
         return self._c.topic_name
 
     async def close(self, timeout: Optional[float] = 5.0) -> None:
+        """Waits for a seek in progress, then closes (committing when auto-commit is on)."""
+        self._closing = True
         try:
             await self._settled()
         finally:
