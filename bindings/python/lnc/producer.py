@@ -26,6 +26,7 @@ Blocking calls wait in slices of at most 100 ms per liblnc call, so Ctrl-C inter
 from __future__ import annotations
 
 import ctypes
+import itertools
 import threading
 import weakref
 from collections import deque
@@ -282,7 +283,7 @@ class Producer:
     __slots__ = (
         "_admin", "_callback_mode", "_closed", "_config", "_core", "_count", "_count_ref",
         "_drain_lock", "_finalizer", "_handle", "_produce", "_ptr", "_reports", "_reports_addr",
-        "_send_block", "_send_record", "_send_timeout_s", "_sent", "_servers", "_since_drain",
+        "_send_block", "_send_record", "_send_timeout_s", "_sent", "_seq", "_servers", "_since_drain",
         "_topics", "__weakref__",
     )
 
@@ -320,6 +321,7 @@ class Producer:
         self._finalizer = weakref.finalize(self, self._handle)
         self._closed = False
         self._sent = 0
+        self._seq = itertools.count(1)  # send_async's return value: next() is atomic under the GIL
         self._since_drain = 0
         self._reports = (F.lnc_report_t * _REPORTS_MAX)()
         self._reports_addr = ctypes.addressof(self._reports)
@@ -386,9 +388,10 @@ class Producer:
         future: Any = False,
         topic_id: Optional[int] = None,
     ) -> Union[int, "Future[DeliveryReport]"]:
-        """Queues one record and returns at once: its send number (1, 2, ... per producer; the
-        seed returns a batch id here, but liblnc packs records into batches after this call, so
-        the wire batch id is known only from the record's report), or its future.
+        """Queues one record and returns at once: its send number (1, 2, ... per producer,
+        unique across threads, counting the ``send_async`` calls that returned a number; the seed
+        returns a batch id here, but liblnc packs records into batches after this call, so the
+        wire batch id is known only from the record's report), or its future.
 
         ``data`` is bytes (or a :class:`TlvRecord`); ``record_type`` defaults to raw (0x01), a
         ``key`` makes it key-value, a ``timestamp_ns`` timestamped (both: key-timestamped).
@@ -412,7 +415,7 @@ class Producer:
             self._since_drain = n
             if n >= _AUTODRAIN_EVERY and not self._callback_mode:
                 self._autodrain()
-            return self._sent
+            return next(self._seq)
         return self._send_async_slow(topic, data, record_type, key, timestamp_ns, ext_type, callback, future, topic_id)
 
     def _send_async_slow(
@@ -464,7 +467,7 @@ class Producer:
         self._since_drain += 1
         if self._since_drain >= _AUTODRAIN_EVERY and not self._callback_mode:
             self._autodrain()
-        return self._sent if fut is None else fut
+        return next(self._seq) if fut is None else fut
 
     def _send_failed(self, rc: int, err: ctypes.c_void_p, retry: Callable[[ctypes.c_void_p], int], oid: Optional[int]) -> int:
         """Slow path of a refused send: QUEUE_FULL retries in slices up to send.timeout.ms."""
