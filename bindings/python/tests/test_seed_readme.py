@@ -12,7 +12,6 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
 
 import lnc
 
