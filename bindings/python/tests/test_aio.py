@@ -218,3 +218,23 @@ def test_async_seeks_apply_in_order_and_race_with_close(mock, topic):
         await closing
 
     run(main())
+
+
+def test_async_poll_keeps_its_records_when_lag_cannot_be_learnt(mock, topic):
+    async def main():
+        async with aio.AsyncProducer(mock.address) as p:
+            await p.send_batch(topic, [b"kept"])
+        c = await aio.AsyncConsumer.connect(mock.address, lnc.StandaloneConfig("", topic_id=topic))
+
+        def lag_fails():
+            raise lnc.ClosedError("consumer is closed")
+
+        c.sync.lag = lag_fails
+        r = await c.poll(5)  # the records are returned; the failure waits for whoever reads lag
+        await c.close()
+        return r
+
+    r = run(main())
+    assert [x.value for x in r.records] == [b"kept"]
+    with pytest.raises(lnc.ClosedError):
+        r.lag
