@@ -509,6 +509,7 @@ class AsyncConsumer:
         self._seeking: Optional[asyncio.Future[None]] = None
         self._seek_errors: List[BaseException] = []
         self._closing = False
+        self._held: Optional[PollResult] = None  # records a cancelled poll took
 
     @classmethod
     async def connect(cls, address: str, config: StandaloneConfig, offset_store: StoreArg = None) -> "AsyncConsumer":
@@ -552,18 +553,27 @@ class AsyncConsumer:
         until records arrive); None on timeout. The result's ``lag`` is already known (asked in
         the executor), so reading it never blocks the loop."""
         await self._settled()
+        if self._held is not None:
+            return await self._with_lag(self._held)
         if timeout is not None and timeout < 0:
             timeout = self._c._poll_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             r = self._c.poll(0)
             if r is not None:
-                await _run(r.resolve_lag)
-                return r
+                return await self._with_lag(r)
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return None
             await self._readable(left)
+
+    async def _with_lag(self, r: PollResult) -> PollResult:
+        # The records are taken already: a poll cancelled while the lag is asked for hands them
+        # to the next poll instead of dropping them.
+        self._held = r
+        await _run(r.resolve_lag)
+        self._held = None
+        return r
 
     def __aiter__(self) -> AsyncIterator[TlvRecord]:
         return self._iter()
@@ -593,6 +603,7 @@ class AsyncConsumer:
         if self._closing or self._c.closed:
             raise ClosedError("consumer is closed")
         needs_server = seek_asks_server(position)
+        self._held = None  # records of the old position
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # called from plain code: blocking is fine there

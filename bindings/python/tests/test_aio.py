@@ -238,3 +238,27 @@ def test_async_poll_keeps_its_records_when_lag_cannot_be_learnt(mock, topic):
     assert [x.value for x in r.records] == [b"kept"]
     with pytest.raises(lnc.ClosedError):
         r.lag
+
+
+def test_a_cancelled_async_poll_loses_no_records(mock, topic):
+    import time as _time
+
+    async def main():
+        async with aio.AsyncProducer(mock.address) as p:
+            await p.send_batch(topic, [b"one", b"two"])
+        c = await aio.AsyncConsumer.connect(mock.address, lnc.StandaloneConfig("", topic_id=topic))
+        real_lag = c.sync.lag
+
+        def slow_lag():
+            _time.sleep(0.5)  # in the executor: the poll is cancelled meanwhile
+            return real_lag()
+
+        c.sync.lag = slow_lag
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(c.poll(5), 0.1)
+        r = await c.poll(5)
+        await c.close()
+        return r
+
+    r = run(main())
+    assert [x.value for x in r.records] == [b"one", b"two"] and r.lag == 0
