@@ -94,6 +94,7 @@ ASYNC_DIFFERS = {
 
 SEED_NAMES = [n for n in seed.__all__ if n not in NOT_OFFERED]
 SEED_CLASSES = [n for n in SEED_NAMES if inspect.isclass(getattr(seed, n)) and not issubclass(getattr(seed, n), (BaseException, enum.Enum))]
+SEED_FUNCTIONS = [n for n in SEED_NAMES if inspect.isfunction(getattr(seed, n))]
 SEED_ERRORS = [n for n in SEED_NAMES if inspect.isclass(getattr(seed, n)) and issubclass(getattr(seed, n), BaseException)]
 MODULES = {"lnc.aio": lnc.aio, "lnc": lnc}
 
@@ -149,6 +150,7 @@ def _compare_signatures(where: str, seed_fn, our_fn, problems: list) -> None:
 
 @pytest.mark.parametrize("module", MODULES)
 def test_every_seed_name_is_offered(module):
+    assert SEED_FUNCTIONS and SEED_CLASSES and SEED_ERRORS  # the seed was introspected
     mod = MODULES[module]
     missing = [n for n in SEED_NAMES if not hasattr(mod, n)]
     assert missing == []
@@ -161,6 +163,11 @@ def test_signatures_keywords_defaults_and_async_match_the_seed(module):
     mod = MODULES[module]
     want_async = module == "lnc.aio"
     problems: list = []
+    for fname in SEED_FUNCTIONS:
+        seed_fn, our_fn = getattr(seed, fname), getattr(mod, fname)
+        if inspect.iscoroutinefunction(our_fn) != (inspect.iscoroutinefunction(seed_fn) and want_async):
+            problems.append(f"{module} {fname}: async-ness differs")
+        _compare_signatures(f"{module} {fname}", seed_fn, our_fn, problems)
     for cname in SEED_CLASSES:
         seed_cls, our_cls = getattr(seed, cname), getattr(mod, cname)
         for mname, value in _public_members(seed_cls):
