@@ -506,5 +506,13 @@ _COMMON_KEYS = frozenset(
         "auth.token",
         "max.frame.bytes",
         "redirect.max",
+        # TLS: the name lookup must be as protected as the consumer's own connections
+        "security.protocol",
+        "tls.ca.location",
+        "tls.certificate.location",
+        "tls.key.location",
+        "tls.server.name",
+        "tls.verify",
+        "tls.insecure.acknowledged",
     }
 )

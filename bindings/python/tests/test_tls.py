@@ -194,3 +194,16 @@ def test_tls_key_with_plaintext_is_refused_at_creation(mock):
 def test_half_a_client_certificate_is_refused():
     with pytest.raises(ValueError, match="cert_file and key_file"):
         lnc.ProducerConfig().with_ssl(cert_file="c.pem")
+
+
+def test_consumer_topic_name_lookup_uses_tls_too(env):
+    """A StandaloneConfig addressing its topic by name resolves it over TLS as well (the
+    lookup's connection carries the config's TLS keys)."""
+    ctx = ssl.create_default_context(cafile=env["ca"])
+    address = env["tls_mock"]
+    with lnc.Producer(address, lnc.ProducerConfig(ssl_context=ctx).with_ssl(ctx, cert_file=env["cert"], key_file=env["key"])) as p:
+        p.send("byname-tls", b"over tls")
+    cfg = lnc.StandaloneConfig.with_topic_name("", "byname-tls").with_ssl(ctx, cert_file=env["cert"], key_file=env["key"])
+    with lnc.StandaloneConsumer(address, cfg) as c:
+        got = next(iter(c.records(timeout=2.0)))
+    assert got.value == b"over tls"
