@@ -600,9 +600,9 @@ class AsyncConsumer:
         return await _run(self._c.commit)
 
     def _seek(self, position: SeekTarget) -> None:
+        needs_server = seek_asks_server(position)  # refuses what is not a position
         if self._closing or self._c.closed:
             raise ClosedError("consumer is closed")
-        needs_server = seek_asks_server(position)
         self._held = None  # records of the old position
         try:
             asyncio.get_running_loop()

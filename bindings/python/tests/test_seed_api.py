@@ -303,3 +303,32 @@ def test_unknown_keywords_are_errors_not_no_ops():
         lnc.aio.ProducerConfig(buffer_memory=1)
     with pytest.raises(AttributeError):
         lnc.aio.ProducerConfig().with_ssl_context(ssl.create_default_context())  # type: ignore[attr-defined]
+
+
+def test_names_and_values_outside_the_api_fail_loudly(mock, topic):
+    """A seed program importing a name lnc does not offer gets ImportError, not a stand-in; a
+    value outside the API is refused, not ignored."""
+    for name in NOT_OFFERED:
+        with pytest.raises(ImportError, match=name):
+            exec(f"from lnc.aio import {name}", {})
+        assert not hasattr(lnc, name)
+
+    async def main():
+        c = await lnc.aio.StandaloneConsumer.connect(mock.address, lnc.aio.StandaloneConfig("", topic_id=topic))
+        try:
+            with pytest.raises(lnc.InvalidArgumentError, match="not a seek position"):
+                c.seek_to("end")
+            with pytest.raises(TypeError):
+                c.seek(0, whence=2)  # type: ignore[call-arg]
+            p = await lnc.aio.Producer.connect(mock.address)
+            with pytest.raises(TypeError, match="give the topic once"):
+                await p.send(topic, data=b"x", topic_id=topic)
+            with pytest.raises(TypeError):
+                await p.send(topic_id=topic, data=b"x", partition=0)  # type: ignore[call-arg]
+            await p.close()
+        finally:
+            await c.close()
+
+    import asyncio
+
+    asyncio.run(main())
