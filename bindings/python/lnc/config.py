@@ -31,6 +31,9 @@ __all__ = [
 
 Self = TypeVar("Self", bound="_Options")
 
+#: with_ssl() without a context (the file-based form), told apart from the seed's with_ssl(None).
+_NO_CONTEXT: Any = object()
+
 _TLS_KEYS = (
     "security.protocol",
     "tls.ca.location",
@@ -195,7 +198,7 @@ class _Options:
 
     def with_ssl(
         self: Self,
-        ctx: Optional[ssl.SSLContext] = None,
+        ctx: Optional[ssl.SSLContext] = _NO_CONTEXT,
         *,
         ca_file: Optional[Union[str, Path]] = None,
         cert_file: Optional[Union[str, Path]] = None,
@@ -207,7 +210,8 @@ class _Options:
         """Connects with TLS (``security.protocol=tls``; needs a liblnc built with the ``tls``
         feature, which the packaged library is).
 
-        ``ctx``: an ``ssl.SSLContext`` as in the seed client; its CA certificates, verification
+        ``ctx``: an ``ssl.SSLContext`` as in the seed client (``None``, as there, means plaintext
+        and clears any earlier ``with_ssl``); its CA certificates, verification
         mode and versions are mapped to liblnc's keys, and a setting that cannot be honoured
         exactly raises ``TlsContextError`` (see ``lnc._tls``). A client certificate loaded into a
         context cannot be read back: give it as ``cert_file``/``key_file`` too.
@@ -216,6 +220,17 @@ class _Options:
         ``server_name``: the name to verify and send as SNI (needed when connecting by IP to a
         certificate that names a host). ``verify=False`` requires ``insecure_acknowledged=True``.
         """
+        if ctx is None:
+            # The seed's with_ssl(None): no context, plaintext. Anything else with it is a mistake.
+            if (ca_file, cert_file, key_file, server_name) != (None, None, None, None) or not verify:
+                raise ValueError("with_ssl(None) means plaintext (as in the seed); it takes no other TLS argument")
+            for key in _TLS_KEYS:
+                self.options.pop(key, None)
+            self.ssl_context = None
+            self._ca_file = None
+            return self
+        if ctx is _NO_CONTEXT:
+            ctx = None
         if (cert_file is None) != (key_file is None):
             raise ValueError("with_ssl: a client certificate needs both cert_file and key_file")
         keys: Dict[str, Any] = {"security.protocol": "tls"}

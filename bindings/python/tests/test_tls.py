@@ -207,3 +207,14 @@ def test_consumer_topic_name_lookup_uses_tls_too(env):
     with lnc.StandaloneConsumer(address, cfg) as c:
         got = next(iter(c.records(timeout=2.0)))
     assert got.value == b"over tls"
+
+
+def test_with_ssl_none_means_plaintext_as_in_the_seed():
+    ctx = ssl.create_default_context()
+    for cfg in (lnc.ProducerConfig(), lnc.aio.StandaloneConfig("x", topic_id=1), lnc.ClientConfig()):
+        assert cfg.with_ssl().get("security.protocol") == "tls"  # the file-based form: TLS, platform roots
+        cfg.with_ssl(ctx).with_ssl(None)
+        assert cfg.get("security.protocol") == "plaintext" and cfg.ssl_context is None
+        assert not any(k.startswith("tls.") for k in cfg.options)
+    with pytest.raises(ValueError, match="plaintext"):
+        lnc.ProducerConfig().with_ssl(None, ca_file="ca.pem")
