@@ -90,8 +90,8 @@ class RetentionInfo(Dict[str, Any]):
     def __init__(self, max_age_secs: Optional[int] = None, max_bytes: Optional[int] = None) -> None:
         super().__init__(max_age_secs=max_age_secs, max_bytes=max_bytes)
 
-    max_age_secs = _field("max_age_secs", "Largest age of a segment in seconds (None = unlimited).")
-    max_bytes = _field("max_bytes", "Largest size of the topic in bytes (None = unlimited).")
+    max_age_secs = _field("max_age_secs", "Age limit in seconds (None = unlimited).")
+    max_bytes = _field("max_bytes", "Size limit in bytes (None = unlimited).")
 
     def __repr__(self) -> str:
         return f"RetentionInfo(max_age_secs={self.max_age_secs!r}, max_bytes={self.max_bytes!r})"
