@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
 
 from . import _ffi as F
 from ._ffi import lib
-from .errors import LanceError, check, make_error
+from .errors import LanceError, check
 
 T = TypeVar("T")
 

@@ -11,10 +11,10 @@ from typing import Any, Callable, Iterator, List, Optional, Union
 
 from . import _ffi as F
 from ._ffi import lib
-from ._util import Conf, Deadline, Handle, to_ms
+from ._util import Deadline, Handle, to_ms
 from .client import LanceClient, build_conf
 from .config import ClientConfig, SeekPosition, SeekTarget, StandaloneConfig
-from .errors import ClosedError, InvalidArgumentError, LanceError, make_error
+from .errors import ClosedError, InvalidArgumentError, make_error
 from .records import PollResult, TlvRecord, _VIEW, _from_view, records_from_views
 
 __all__ = ["StandaloneConsumer", "OffsetStore", "FileOffsetStore", "MemoryOffsetStore"]
