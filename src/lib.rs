@@ -17,6 +17,7 @@ pub mod admin;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod events;
 pub mod ffi;
 pub mod mock;
 pub mod net;
@@ -31,6 +32,7 @@ pub use admin::{Admin, FetchReply, Retention};
 pub use config::Config;
 pub use consumer::{OffsetReset, SeekTo, StandaloneConsumer};
 pub use error::{Error, ErrorCode, Result};
+pub use events::{CircuitState, Event, EventKind, Level};
 pub use offsets::{CallbackOffsetStore, FileOffsetStore, MemoryOffsetStore, OffsetStore};
 pub use producer::{DeliveryReport, Message, Producer, ProducerMetrics};
 

@@ -76,6 +76,8 @@ pub enum lnc_err_t {
     LNC_ERR_IO = -17,
     /// The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused).
     LNC_ERR_TLS = -18,
+    /// The circuit breaker is open: a non-blocking send failed fast instead of queueing.
+    LNC_ERR_CIRCUIT_OPEN = -19,
     /// Unknown topic.
     LNC_ERR_UNKNOWN_TOPIC = 1,
     /// The server is not the leader.
@@ -121,6 +123,7 @@ impl From<ErrorCode> for lnc_err_t {
             ErrorCode::State => LNC_ERR_STATE,
             ErrorCode::Io => LNC_ERR_IO,
             ErrorCode::Tls => LNC_ERR_TLS,
+            ErrorCode::CircuitOpen => LNC_ERR_CIRCUIT_OPEN,
             ErrorCode::UnknownTopic => LNC_ERR_UNKNOWN_TOPIC,
             ErrorCode::NotLeader => LNC_ERR_NOT_LEADER,
             ErrorCode::ForwardFailed => LNC_ERR_FORWARD_FAILED,
