@@ -85,6 +85,7 @@ impl Admin {
             crate::notify::WakeFd::new().map_err(|e| Error::new(ErrorCode::Io, format!("eventfd: {e}")))?,
         );
         let events = crate::events::Events::new(config, "admin", Some(wake.clone()));
+        events.set_owner(std::sync::Arc::as_ptr(&events) as usize);
         events.start(crate::events::weak_source(std::sync::Arc::downgrade(&events), |e| {
             crate::events::stats_hook::minimal_json("admin", e)
         }))?;
@@ -101,6 +102,11 @@ impl Admin {
         self.wake.clear();
         self.events.rearm();
         out
+    }
+
+    /// True while this admin's log or event callback runs on the current thread.
+    pub fn in_callback(&self) -> bool {
+        crate::reentry::active(std::sync::Arc::as_ptr(&self.events) as usize)
     }
 
     /// An eventfd that is readable while events wait. Owned by the admin client.

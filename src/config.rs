@@ -350,6 +350,16 @@ impl Config {
         self.log_callback = Some(crate::events::LogCallback::new(f));
     }
 
+    /// Back to the default: log lines go to stderr.
+    pub fn remove_log_callback(&mut self) {
+        self.log_callback = None;
+    }
+
+    /// Back to the default: events are queued for `poll_events`.
+    pub fn remove_event_callback(&mut self) {
+        self.event_callback = None;
+    }
+
     /// The log callback, if set.
     pub fn log_callback(&self) -> Option<crate::events::LogCallback> {
         self.log_callback.clone()

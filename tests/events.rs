@@ -248,6 +248,17 @@ fn the_eventfd_is_readable_while_events_wait() {
     let m = mock_on(0, |_| {});
     let t = m.create_topic("fd").unwrap();
     let p = Producer::new(&config(&m.address_string(), &[("linger.ms", "0")])).unwrap();
+    // Before the first poll_events, events do not touch the eventfd (an event loop that only
+    // serves reports must not be woken, and spin, for events it never takes).
+    p.send_sync(t, &Message::raw(b"x"), Duration::from_secs(5)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while p.outstanding() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(!readable(p.eventfd()), "only events wait");
+    // The first poll_events subscribes: events left behind keep it readable.
+    assert_eq!(p.poll_events(1, Duration::ZERO).len(), 1);
+    assert!(readable(p.eventfd()), "one more event waits");
     p.send(t, &Message::raw(b"x"), 1).unwrap();
     p.flush(Duration::from_secs(5)).unwrap();
     assert!(readable(p.eventfd()));
@@ -263,8 +274,11 @@ fn the_eventfd_is_readable_while_events_wait() {
 fn admin_connects_and_reports_lost_connections() {
     let m = mock_on(0, |_| {});
     let port = m.address().port();
-    let a = Admin::new(&config(&m.address_string(), &[("reconnect.backoff.ms", "10"), ("reconnect.jitter", "0"), ("circuit.breaker.failures", "0")]))
-        .unwrap();
+    let a = Admin::new(&config(
+        &m.address_string(),
+        &[("reconnect.backoff.ms", "10"), ("reconnect.jitter", "0"), ("circuit.breaker.failures", "0")],
+    ))
+    .unwrap();
     a.create_topic("x", None).unwrap();
     let first = until(|| a.poll_events(100, Duration::from_millis(50)), |e| e.kind == EventKind::Connected);
     assert_eq!(kinds(&first), vec![EventKind::Connecting, EventKind::Connected]);

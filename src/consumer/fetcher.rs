@@ -379,7 +379,9 @@ impl Fetcher {
             ErrorCode::NotLeader => {
                 self.leader = e.leader.clone();
                 let to = e.leader.clone().unwrap_or_default();
-                self.inner.events.emit(HandleEvent::new(EventKind::LeaderChanged, e.message.clone()).code(e.code).server(to));
+                self.inner
+                    .events
+                    .emit(HandleEvent::new(EventKind::LeaderChanged, e.message.clone()).code(e.code).server(to));
                 self.conn = None;
                 self.drop_connection();
                 if self.leader.is_none() {

@@ -222,7 +222,8 @@ impl Inner {
         );
         drop(st);
         self.wake_all();
-        let e = crate::events::Event::new(crate::events::EventKind::Fatal, format!("the fetch thread panicked: {what}"));
+        let e =
+            crate::events::Event::new(crate::events::EventKind::Fatal, format!("the fetch thread panicked: {what}"));
         self.events.emit(e.code(ErrorCode::Panic));
     }
 
@@ -539,14 +540,12 @@ impl StandaloneConsumer {
         if let Some(w) = &inner.wakefd {
             // Clear first, then look: anything queued meanwhile re-signals.
             let st = inner.state.lock();
-            if !inner.events.pending() {
-                w.clear();
-                if !st.q.is_empty() || st.lc.phase() != lifecycle::Phase::Open {
-                    w.signal();
-                }
-                drop(st);
-                inner.events.rearm();
+            w.clear();
+            if !st.q.is_empty() || st.lc.phase() != lifecycle::Phase::Open {
+                w.signal();
             }
+            drop(st);
+            inner.events.rearm();
         }
         out
     }

@@ -78,6 +78,10 @@ pub struct Events {
     stats_interval: Duration,
     closed: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Set by the first `poll_events`: from then on events make the eventfd readable. Until
+    /// then the eventfd keeps its old meaning (reports or records), so an event loop that never
+    /// takes events is not woken (level-triggered: it would spin) by events it ignores.
+    subscribed: AtomicBool,
 }
 
 impl std::fmt::Debug for Events {
@@ -106,6 +110,7 @@ impl Events {
             stats_interval: config.get_ms("statistics.interval.ms"),
             closed: AtomicBool::new(false),
             thread: Mutex::new(None),
+            subscribed: AtomicBool::new(false),
         })
     }
 
@@ -132,7 +137,10 @@ impl Events {
                         .map(|s| s.to_string())
                         .or_else(|| p.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "non-string panic payload".into());
-                    me.emit(Event::new(EventKind::Fatal, format!("internal panic in the event thread: {what}")).code(ErrorCode::Panic));
+                    me.emit(
+                        Event::new(EventKind::Fatal, format!("internal panic in the event thread: {what}"))
+                            .code(ErrorCode::Panic),
+                    );
                 }
             })
             .map_err(|e| Error::new(ErrorCode::Io, format!("cannot spawn the event thread: {e}")))?;
@@ -210,7 +218,7 @@ impl Events {
         }
         let became_ready = self.queue.lock().push(e);
         self.cond.notify_all();
-        if became_ready {
+        if became_ready && self.subscribed.load(Ordering::Acquire) {
             if let Some(w) = &self.wake {
                 w.signal();
             }
@@ -234,7 +242,9 @@ impl Events {
     }
 
     /// Takes up to `max` events, waiting until `until` for the first (not after [`Events::close`]).
+    /// The first call subscribes the eventfd to events (see `subscribed`).
     pub fn take(&self, max: usize, until: Instant) -> Vec<Event> {
+        self.subscribed.store(true, Ordering::Release);
         let mut out = Vec::new();
         let mut q = self.queue.lock();
         while q.is_empty() && !self.closed.load(Ordering::Acquire) && max > 0 {
@@ -254,7 +264,7 @@ impl Events {
     /// Re-signals the eventfd if events wait (call after clearing it for another queue).
     pub(crate) fn rearm(&self) {
         if let Some(w) = &self.wake {
-            if self.pending() {
+            if self.subscribed.load(Ordering::Acquire) && self.pending() {
                 w.signal();
             }
         }

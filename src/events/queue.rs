@@ -53,7 +53,8 @@ impl EventQueue {
                 out.push(e);
             } else if self.dropped > 0 {
                 let d = std::mem::take(&mut self.dropped);
-                let msg = format!("{d} events were dropped: the handle's event queue was full (poll events more often)");
+                let msg =
+                    format!("{d} events were dropped: the handle's event queue was full (poll events more often)");
                 out.push(Event::new(EventKind::EventsDropped, msg).attempt(d, std::time::Duration::ZERO));
             } else {
                 break;

@@ -6,8 +6,7 @@ use super::{EventKind, Events};
 
 /// `{"version":1,"handle":…,"circuit":…,"events":{…}}`.
 pub(crate) fn minimal_json(handle: &str, events: &Events) -> String {
-    let counts: Vec<String> =
-        EventKind::ALL.iter().map(|k| format!("\"{}\":{}", k.name(), events.count(*k))).collect();
+    let counts: Vec<String> = EventKind::ALL.iter().map(|k| format!("\"{}\":{}", k.name(), events.count(*k))).collect();
     format!(
         "{{\"version\":1,\"handle\":\"{handle}\",\"circuit\":\"{}\",\"events\":{{{}}}}}",
         events.circuit_state().name(),

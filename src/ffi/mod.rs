@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod conf;
 pub mod consumer;
+pub mod events;
 mod gate;
 pub mod mock;
 pub mod producer;

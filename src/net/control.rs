@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 use super::conn::{Connection, Router};
 use super::dial::{dial, NetConfig};
 use super::Backoff;
-use crate::events::{Event, EventKind, Permit};
 use crate::error::{Error, ErrorCode, Result};
+use crate::events::{Event, EventKind, Permit};
 use crate::wire::control::{command, decode_error_text, reply_code, Request};
 use crate::wire::{encode_frame, flags, Frame, FrameKind};
 

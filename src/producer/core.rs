@@ -512,7 +512,8 @@ impl Shared {
             self.progress.notify_all();
             (fatal, batches)
         };
-        self.events.emit(crate::events::Event::new(crate::events::EventKind::Fatal, fatal.message.clone()).code(fatal.code));
+        self.events
+            .emit(crate::events::Event::new(crate::events::EventKind::Fatal, fatal.message.clone()).code(fatal.code));
         self.wake_lanes();
         for b in batches {
             self.complete(b, 0, Some(fatal.clone()));
@@ -522,13 +523,10 @@ impl Shared {
         }
     }
 
-    /// Clears the eventfd once neither reports nor events wait (after `poll_events` emptied the
-    /// event queue). Clear first, then look: a report or event queued meanwhile re-signals it.
+    /// Makes the eventfd readable exactly while reports or events wait (after `poll_events`).
+    /// Clear first, then look: a report or event queued meanwhile re-signals it.
     pub fn rearm_after_events(&self) {
         let core = self.core.lock();
-        if self.events.pending() {
-            return;
-        }
         self.wake.clear();
         if !core.reports.is_empty() {
             self.wake.signal();

@@ -185,7 +185,9 @@ impl SenderThread {
         }
         let redirect = self.shared.lanes[self.lane].window.lock().redirect.take();
         let first = redirect.clone().or_else(|| self.shared.net.servers.first().cloned()).unwrap_or_default();
-        self.shared.events.emit(Event::new(EventKind::Connecting, format!("producer connection {}", self.lane)).server(first));
+        self.shared
+            .events
+            .emit(Event::new(EventKind::Connecting, format!("producer connection {}", self.lane)).server(first));
         match dial(&self.shared.net, redirect.as_deref(), deadline) {
             Ok(d) => {
                 let server = d.server.clone();
