@@ -51,9 +51,12 @@ impl Level {
     }
 }
 
+/// The function behind a [`LogCallback`].
+pub type LogFn = dyn Fn(Level, &str) + Send + Sync;
+
 /// A log callback: level and one line (no trailing newline).
 #[derive(Clone)]
-pub struct LogCallback(pub(crate) Arc<dyn Fn(Level, &str) + Send + Sync>);
+pub struct LogCallback(pub(crate) Arc<LogFn>);
 
 impl LogCallback {
     /// Wraps `f`.
