@@ -104,6 +104,12 @@ impl Admin {
         out
     }
 
+    /// Wakes every `poll_events` waiter and stops the event thread (before the handle is freed;
+    /// later polls return at once with what is left).
+    pub fn close_events(&self) {
+        self.events.close();
+    }
+
     /// True while this admin's log or event callback runs on the current thread.
     pub fn in_callback(&self) -> bool {
         crate::reentry::active(std::sync::Arc::as_ptr(&self.events) as usize)

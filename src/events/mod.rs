@@ -247,6 +247,11 @@ impl Events {
         self.subscribed.store(true, Ordering::Release);
         let mut out = Vec::new();
         let mut q = self.queue.lock();
+        if self.callback.is_some() {
+            // The event thread owns the queue: nothing to take, but honour the timeout.
+            while !self.closed.load(Ordering::Acquire) && !self.cond.wait_until(&mut q, until).timed_out() {}
+            return out;
+        }
         while q.is_empty() && !self.closed.load(Ordering::Acquire) && max > 0 {
             if self.cond.wait_until(&mut q, until).timed_out() {
                 break;

@@ -175,6 +175,8 @@ pub unsafe extern "C" fn lnc_admin_free(a: *mut lnc_admin_t) {
         if !h.gate.begin_free(&pass) {
             return;
         }
+        // Wake the calls blocked in lnc_admin_poll_events before waiting for them.
+        h.admin.close_events();
         drop(pass);
         h.gate.wait_idle();
         // SAFETY: a pointer from lnc_admin_new; this thread won begin_free, so it is freed once,
