@@ -30,12 +30,12 @@ fn until(mut poll: impl FnMut() -> Vec<Event>, stop: impl Fn(&Event) -> bool) ->
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = Vec::new();
     while Instant::now() < deadline {
-        for e in poll() {
-            let done = stop(&e);
-            seen.push(e);
-            if done {
-                return seen;
-            }
+        let batch = poll();
+        let done = batch.iter().any(&stop);
+        // Keep the whole batch: events after the awaited one belong to the sequence too.
+        seen.extend(batch);
+        if done {
+            return seen;
         }
     }
     panic!("event not seen within 20 s; saw {:?}", seen.iter().map(|e| e.to_string()).collect::<Vec<_>>());
@@ -59,7 +59,11 @@ fn check_outage(events: &[Event]) {
         assert_eq!(w[1].attempt, w[0].attempt + 1);
     }
     for k in &ks[d + 1..c] {
-        assert!(matches!(k, EventKind::ReconnectScheduled | EventKind::Connecting), "unexpected {k:?} in {ks:?}");
+        assert!(
+            matches!(k, EventKind::ReconnectScheduled | EventKind::Connecting),
+            "unexpected {k:?} in {:?}",
+            events.iter().map(|e| e.to_string()).collect::<Vec<_>>()
+        );
     }
     assert!(ks[d + 1..c].contains(&EventKind::ReconnectScheduled));
 }
