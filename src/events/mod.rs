@@ -249,7 +249,11 @@ impl Events {
         let mut q = self.queue.lock();
         if self.callback.is_some() {
             // The event thread owns the queue: nothing to take, but honour the timeout.
-            while !self.closed.load(Ordering::Acquire) && !self.cond.wait_until(&mut q, until).timed_out() {}
+            while !self.closed.load(Ordering::Acquire) {
+                if self.cond.wait_until(&mut q, until).timed_out() {
+                    break;
+                }
+            }
             return out;
         }
         while q.is_empty() && !self.closed.load(Ordering::Acquire) && max > 0 {
