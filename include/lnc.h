@@ -181,6 +181,10 @@ typedef enum {
    */
   LNC_ERR_DELIVERY_FAILED = -20,
   /**
+   * The circuit breaker is open: a non-blocking send failed fast instead of queueing.
+   */
+  LNC_ERR_CIRCUIT_OPEN = -21,
+  /**
    * Unknown topic.
    */
   LNC_ERR_UNKNOWN_TOPIC = 1,
@@ -221,6 +225,82 @@ typedef enum {
    */
   LNC_ERR_SERVER_ERROR = 10,
 } lnc_err_t;
+
+/**
+ * Event kinds (see the README's "Events and logs").
+ */
+typedef enum {
+  /**
+   * A connection attempt starts (`server` = the first address tried).
+   */
+  LNC_EVENT_CONNECTING = 1,
+  /**
+   * A connection is up and authenticated (`server`; `node_id` 0 = unknown).
+   */
+  LNC_EVENT_CONNECTED = 2,
+  /**
+   * A connection was lost (`err`, `message`: why).
+   */
+  LNC_EVENT_DISCONNECTED = 3,
+  /**
+   * A connect attempt failed; the next starts after `delay_ms` (`attempt` = failures in a row).
+   */
+  LNC_EVENT_RECONNECT_SCHEDULED = 4,
+  /**
+   * A NOT_LEADER reply redirected the handle to `server`.
+   */
+  LNC_EVENT_LEADER_CHANGED = 5,
+  /**
+   * The server refused the token (no retry).
+   */
+  LNC_EVENT_AUTH_FAILED = 6,
+  /**
+   * The handle failed for good (`err`, `message`).
+   */
+  LNC_EVENT_FATAL = 7,
+  /**
+   * The circuit breaker opened (`delay_ms` until the half-open trial).
+   */
+  LNC_EVENT_CIRCUIT_OPEN = 8,
+  /**
+   * The circuit breaker lets one trial connection through.
+   */
+  LNC_EVENT_CIRCUIT_HALF_OPEN = 9,
+  /**
+   * The circuit breaker closed (a connection succeeded).
+   */
+  LNC_EVENT_CIRCUIT_CLOSED = 10,
+  /**
+   * The periodic statistics document: `message` is the JSON text.
+   */
+  LNC_EVENT_STATISTICS = 11,
+  /**
+   * The event queue was full: `attempt` events were dropped here.
+   */
+  LNC_EVENT_EVENTS_DROPPED = 12,
+} lnc_event_kind_t;
+
+/**
+ * Log levels (syslog numbering, as librdkafka): lower is more severe.
+ */
+typedef enum {
+  /**
+   * Failures: authentication refused, fatal errors.
+   */
+  LNC_LOG_ERROR = 3,
+  /**
+   * Trouble the library handles: lost connections, an opened circuit, dropped events.
+   */
+  LNC_LOG_WARN = 4,
+  /**
+   * Notable: connected, reconnect scheduled, redirects, retries.
+   */
+  LNC_LOG_INFO = 6,
+  /**
+   * Everything else: connect attempts, statistics.
+   */
+  LNC_LOG_DEBUG = 7,
+} lnc_log_level_t;
 
 /**
  * Where to seek.
@@ -387,6 +467,42 @@ typedef struct {
 } lnc_fetch_result_t;
 
 /**
+ * One event. Filled by the `lnc_*_poll_events` calls into an array the caller owns: the
+ * strings belong to the event until `lnc_event_free`. Handed to an event callback, it is
+ * borrowed for the call only.
+ */
+typedef struct {
+  /**
+   * What happened.
+   */
+  lnc_event_kind_t kind;
+  /**
+   * The error behind it (`LNC_ERR_OK` when none).
+   */
+  lnc_err_t err;
+  /**
+   * The server concerned (`host:port`), "" when none. Never NULL in a filled event.
+   */
+  char *server;
+  /**
+   * The node id when known (0 = unknown: LWP's handshake does not name the node).
+   */
+  uint32_t node_id;
+  /**
+   * Failures in a row (reconnect scheduled) or events dropped (events dropped).
+   */
+  uint32_t attempt;
+  /**
+   * Delay before the next attempt, milliseconds (reconnect scheduled, circuit open).
+   */
+  uint64_t delay_ms;
+  /**
+   * The reason as a sentence, or the JSON document for statistics. Never NULL in a filled event.
+   */
+  char *message;
+} lnc_event_t;
+
+/**
  * User offset store, load: set `*offset` and return 1 if an offset is stored, return 0 if
  * none, or a negative value on failure. Called on the thread calling `lnc_consumer_new`.
  */
@@ -462,6 +578,18 @@ typedef struct {
  * Per-record callback of `lnc_consumer_poll_cb`; the record is borrowed for the call.
  */
 typedef void (*lnc_record_cb)(const lnc_record_view_t *record, void *opaque);
+
+/**
+ * A log callback: the level and one NUL-terminated line (borrowed for the call), with the
+ * opaque given to `lnc_conf_set_log_cb`.
+ */
+typedef void (*lnc_log_cb)(lnc_log_level_t level, const char *line, void *opaque);
+
+/**
+ * An event callback: the event (borrowed for the call; do not `lnc_event_free` it), with the
+ * opaque given to `lnc_conf_set_event_cb`.
+ */
+typedef void (*lnc_event_cb)(const lnc_event_t *ev, void *opaque);
 
 /**
  * Mock broker counters.
@@ -977,6 +1105,24 @@ lnc_err_t lnc_admin_commit_offset(const lnc_admin_t *a,
 lnc_err_t lnc_consumer_id(const char *name, uint64_t *id);
 
 /**
+ * Takes up to `max` waiting events (connection changes, statistics; see the README's "Events
+ * and logs") into `out`, an array the caller owns, waiting up to `timeout_ms` for the first;
+ * `*count` receives how many. Free each with `lnc_event_free`. Empty when an event callback is
+ * set on the conf.
+ */
+lnc_err_t lnc_admin_poll_events(const lnc_admin_t *a,
+                                int32_t timeout_ms,
+                                lnc_event_t *out,
+                                size_t max,
+                                size_t *count);
+
+/**
+ * An eventfd that is readable while the admin client's events wait (owned by the handle: do
+ * not close it). -1 for NULL or a handle being freed.
+ */
+int lnc_admin_eventfd(const lnc_admin_t *a);
+
+/**
  * A token that has not fired. Free with `lnc_cancel_free`. NULL only if allocation panicked.
  */
 lnc_cancel_t *lnc_cancel_new(void);
@@ -1166,6 +1312,46 @@ lnc_err_t lnc_consumer_close(const lnc_consumer_t *c, int32_t timeout_ms);
  * `free`.
  */
 lnc_err_t lnc_consumer_free(lnc_consumer_t *c);
+
+/**
+ * Takes up to `max` waiting events (connection changes, circuit changes, statistics; see the
+ * README's "Events and logs") into `out`, an array the caller owns, waiting up to `timeout_ms`
+ * for the first; `*count` receives how many. Free each with `lnc_event_free`. The consumer's
+ * eventfd is readable while events (or records) wait. Works after `lnc_consumer_close` too.
+ * Empty when an event callback is set on the conf.
+ */
+lnc_err_t lnc_consumer_poll_events(const lnc_consumer_t *c,
+                                   int32_t timeout_ms,
+                                   lnc_event_t *out,
+                                   size_t max,
+                                   size_t *count);
+
+/**
+ * Frees the strings an event filled by a `lnc_*_poll_events` call owns and sets them to NULL
+ * (the struct itself is the caller's). NULL and already-freed events are accepted. Never call
+ * it on an event borrowed by an event callback.
+ */
+void lnc_event_free(lnc_event_t *ev);
+
+/**
+ * The lower-case name of an event kind (`"reconnect_scheduled"`), or `"unknown"`. Static.
+ */
+const char *lnc_event_kind_name(int32_t kind);
+
+/**
+ * Sends log lines at or above `log.level` (default warn) to `cb` instead of stderr; NULL
+ * restores stderr. The callback may run on any thread, library threads included, with no
+ * library lock held; it may call the library, but `close`/`free` of the same handle from inside
+ * it return IN_CALLBACK. Lines never contain the token.
+ */
+lnc_err_t lnc_conf_set_log_cb(lnc_conf_t *conf, lnc_log_cb cb, void *opaque);
+
+/**
+ * Has a library thread (one per handle, started with it) pass every event to `cb` instead of
+ * queueing it for `lnc_*_poll_events`; NULL restores polling. `close`/`free` of the same
+ * handle from inside the callback return IN_CALLBACK; other calls are allowed.
+ */
+lnc_err_t lnc_conf_set_event_cb(lnc_conf_t *conf, lnc_event_cb cb, void *opaque);
 
 /**
  * Starts a mock broker on 127.0.0.1 (ephemeral port by default). `keys`/`values` are `count`
@@ -1471,6 +1657,19 @@ int lnc_producer_eventfd(const lnc_producer_t *p);
  * calling `free`. Delivery callbacks served by the close run on the calling thread.
  */
 lnc_err_t lnc_producer_free(lnc_producer_t *p);
+
+/**
+ * Takes up to `max` waiting events (connection changes, circuit changes, statistics; see the
+ * README's "Events and logs") into `out`, an array the caller owns, waiting up to `timeout_ms`
+ * for the first; `*count` receives how many. Free each with `lnc_event_free`. The producer's
+ * eventfd is readable while events (or reports) wait. Works after `lnc_producer_close` too.
+ * Empty when an event callback is set on the conf.
+ */
+lnc_err_t lnc_producer_poll_events(const lnc_producer_t *p,
+                                   int32_t timeout_ms,
+                                   lnc_event_t *out,
+                                   size_t max,
+                                   size_t *count);
 
 /**
  * Number of records in the batch (0 for NULL).

@@ -71,13 +71,61 @@ pub enum FetchReply {
 pub struct Admin {
     client: ControlClient,
     default_timeout: Duration,
+    wake: std::sync::Arc<crate::notify::WakeFd>,
+    events: std::sync::Arc<crate::events::Events>,
 }
 
 impl Admin {
     /// An admin client for `config` (connects on the first call).
     pub fn new(config: &Config) -> Result<Admin> {
         let net = NetConfig::from_config(config)?;
-        Ok(Admin { default_timeout: net.request_timeout, client: ControlClient::new(net, "admin") })
+        let wake = std::sync::Arc::new(
+            crate::notify::WakeFd::new().map_err(|e| Error::new(ErrorCode::Io, format!("eventfd: {e}")))?,
+        );
+        let events = crate::events::Events::new(config, "admin", Some(wake.clone()));
+        events.set_owner(std::sync::Arc::as_ptr(&events) as usize);
+        events.start(crate::events::weak_source(std::sync::Arc::downgrade(&events), |e| {
+            crate::events::stats_hook::minimal_json("admin", e)
+        }))?;
+        let client = ControlClient::new(net.clone(), "admin").with_events(events.clone());
+        Ok(Admin { default_timeout: net.request_timeout, client, wake, events })
+    }
+
+    /// Takes up to `max` queued events (connection changes, statistics, …), waiting up to
+    /// `timeout` for the first; see [`crate::events`]. With an event callback set on the config,
+    /// events go there instead.
+    pub fn poll_events(&self, max: usize, timeout: Duration) -> Vec<crate::events::Event> {
+        let out = self.events.take(max, std::time::Instant::now() + timeout);
+        // Clear first, then look: an event queued meanwhile re-signals.
+        self.wake.clear();
+        self.events.rearm();
+        out
+    }
+
+    /// Wakes every `poll_events` waiter and stops the event thread (before the handle is freed;
+    /// later polls return at once with what is left).
+    pub fn close_events(&self) {
+        self.events.close();
+    }
+
+    /// True while this admin's log or event callback runs on the current thread.
+    pub fn in_callback(&self) -> bool {
+        crate::reentry::active(std::sync::Arc::as_ptr(&self.events) as usize)
+    }
+
+    /// An eventfd that is readable while events wait. Owned by the admin client.
+    pub fn eventfd(&self) -> i32 {
+        self.wake.fd()
+    }
+
+    /// The circuit breaker's state.
+    pub fn circuit_state(&self) -> crate::events::CircuitState {
+        self.events.circuit_state()
+    }
+
+    /// The statistics document (JSON text), as the statistics event carries it.
+    pub fn statistics_json(&self) -> String {
+        crate::events::stats_hook::minimal_json("admin", &self.events)
     }
 
     fn call(&self, req: &Request, timeout: Option<Duration>) -> Result<Frame> {
@@ -321,5 +369,12 @@ fn retrying<T>(
             return Err(err);
         }
         crate::cancel::sleep(delay, cancel, what)?;
+    }
+}
+
+impl Drop for Admin {
+    /// Stops the event thread (if any) after it handed every queued event to the callback.
+    fn drop(&mut self) {
+        self.events.close();
     }
 }

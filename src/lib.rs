@@ -18,6 +18,7 @@ pub mod cancel;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod events;
 pub mod ffi;
 pub mod mock;
 pub mod net;
@@ -33,6 +34,7 @@ pub use cancel::Cancel;
 pub use config::Config;
 pub use consumer::{OffsetReset, SeekTo, StandaloneConsumer};
 pub use error::{Error, ErrorCode, Result};
+pub use events::{CircuitState, Event, EventKind, Level};
 pub use offsets::{CallbackOffsetStore, FileOffsetStore, MemoryOffsetStore, OffsetStore};
 pub use producer::{DeliveryReport, Message, Producer, ProducerMetrics, SendOptions};
 

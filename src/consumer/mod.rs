@@ -171,7 +171,9 @@ pub(crate) struct Inner {
     /// Signalled on every change pollers or committers may wait for.
     cond: Condvar,
     wake_tx: Sender<()>,
-    wakefd: Option<WakeFd>,
+    wakefd: Option<Arc<WakeFd>>,
+    /// Connection events, the log, the circuit breaker.
+    pub(crate) events: Arc<crate::events::Events>,
     /// For ListTopics, seek-to-end and lag queries (lazy; separate from the fetch connection).
     aux: ControlClient,
     /// The most recently learned end of the topic and when.
@@ -220,6 +222,9 @@ impl Inner {
         );
         drop(st);
         self.wake_all();
+        let e =
+            crate::events::Event::new(crate::events::EventKind::Fatal, format!("the fetch thread panicked: {what}"));
+        self.events.emit(e.code(ErrorCode::Panic));
     }
 
     /// The current end of the topic: one Fetch at u64::MAX on the auxiliary connection. Waiting
@@ -392,7 +397,8 @@ impl StandaloneConsumer {
         };
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let (closing_tx, closing_rx) = crossbeam_channel::bounded::<()>(0);
-        let wakefd = WakeFd::new().ok();
+        let wakefd = WakeFd::new().ok().map(Arc::new);
+        let events = crate::events::Events::new(config, "consumer", wakefd.clone());
         let auto_next = Instant::now() + s.auto_commit_interval;
         let inner = Arc::new(Inner {
             s,
@@ -410,6 +416,7 @@ impl StandaloneConsumer {
             cond: Condvar::new(),
             wake_tx,
             wakefd,
+            events,
             aux,
             tail: Mutex::new(None),
             closing_rx,
@@ -422,6 +429,10 @@ impl StandaloneConsumer {
             _ => inner.query_end(Some(deadline.saturating_duration_since(Instant::now())))?,
         };
         inner.state.lock().q = Queue::new(start_at);
+        inner.events.set_owner(inner.id());
+        inner.events.start(crate::events::weak_source(Arc::downgrade(&inner), |i: &Inner| {
+            crate::events::stats_hook::minimal_json("consumer", &i.events)
+        }))?;
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
         let fetcher = Fetcher::new(inner.clone(), wake_rx, start_at);
         let shared = inner.clone();
@@ -514,6 +525,8 @@ impl StandaloneConsumer {
         if st.q.is_empty() {
             if let Some(w) = &inner.wakefd {
                 w.clear();
+                // Events share the eventfd: keep it readable while they wait.
+                inner.events.rearm();
             }
         }
         if st.q.fetcher_blocked && st.q.bytes() < inner.s.queued_max_bytes {
@@ -546,6 +559,35 @@ impl StandaloneConsumer {
     /// also becomes readable when the consumer closes or fails, so that the next poll reports it.
     pub fn eventfd(&self) -> Option<std::os::unix::io::RawFd> {
         self.inner.wakefd.as_ref().map(|w| w.fd())
+    }
+
+    /// Takes up to `max` queued events (connection changes, circuit changes, statistics, …),
+    /// waiting up to `timeout` for the first; see [`crate::events`]. Works after `close` too, to
+    /// drain what is left. With an event callback set on the config, events go there instead.
+    pub fn poll_events(&self, max: usize, timeout: Duration) -> Vec<crate::events::Event> {
+        let inner = &*self.inner;
+        let out = inner.events.take(max, Instant::now() + timeout);
+        if let Some(w) = &inner.wakefd {
+            // Clear first, then look: anything queued meanwhile re-signals.
+            let st = inner.state.lock();
+            w.clear();
+            if !st.q.is_empty() || st.lc.phase() != lifecycle::Phase::Open {
+                w.signal();
+            }
+            drop(st);
+            inner.events.rearm();
+        }
+        out
+    }
+
+    /// The circuit breaker's state.
+    pub fn circuit_state(&self) -> crate::events::CircuitState {
+        self.inner.events.circuit_state()
+    }
+
+    /// The statistics document (JSON text), as the statistics event carries it.
+    pub fn statistics_json(&self) -> String {
+        crate::events::stats_hook::minimal_json("consumer", &self.inner.events)
     }
 
     /// P: the record-boundary position just past the last record handed out by `poll` (the start
@@ -587,6 +629,7 @@ impl StandaloneConsumer {
         st.q.seek(target);
         if let Some(w) = &inner.wakefd {
             w.clear();
+            inner.events.rearm();
         }
         drop(st);
         inner.wake_fetcher();
@@ -731,6 +774,7 @@ impl StandaloneConsumer {
         };
         inner.state.lock().lc.finish_close();
         inner.cond.notify_all();
+        inner.events.close();
         if !joined {
             return Err(Error::timed_out(
                 "the fetch thread did not stop within the close timeout (it stops on its own)",

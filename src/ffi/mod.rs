@@ -17,6 +17,7 @@ pub mod admin;
 pub mod cancel;
 pub mod conf;
 pub mod consumer;
+pub mod events;
 mod gate;
 pub mod mock;
 pub mod producer;
@@ -82,6 +83,8 @@ pub enum lnc_err_t {
     /// `flush`/`close`: fire-and-forget records (no callback, opaque NULL) failed since the last
     /// flush; the message gives their count and the first error.
     LNC_ERR_DELIVERY_FAILED = -20,
+    /// The circuit breaker is open: a non-blocking send failed fast instead of queueing.
+    LNC_ERR_CIRCUIT_OPEN = -21,
     /// Unknown topic.
     LNC_ERR_UNKNOWN_TOPIC = 1,
     /// The server is not the leader.
@@ -129,6 +132,7 @@ impl From<ErrorCode> for lnc_err_t {
             ErrorCode::Tls => LNC_ERR_TLS,
             ErrorCode::Cancelled => LNC_ERR_CANCELLED,
             ErrorCode::DeliveryFailed => LNC_ERR_DELIVERY_FAILED,
+            ErrorCode::CircuitOpen => LNC_ERR_CIRCUIT_OPEN,
             ErrorCode::UnknownTopic => LNC_ERR_UNKNOWN_TOPIC,
             ErrorCode::NotLeader => LNC_ERR_NOT_LEADER,
             ErrorCode::ForwardFailed => LNC_ERR_FORWARD_FAILED,

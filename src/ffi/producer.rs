@@ -631,3 +631,31 @@ pub unsafe extern "C" fn lnc_producer_free(p: *mut lnc_producer_t) -> lnc_err_t 
         lnc_err_t::LNC_ERR_OK
     })
 }
+
+/// Takes up to `max` waiting events (connection changes, circuit changes, statistics; see the
+/// README's "Events and logs") into `out`, an array the caller owns, waiting up to `timeout_ms`
+/// for the first; `*count` receives how many. Free each with `lnc_event_free`. The producer's
+/// eventfd is readable while events (or reports) wait. Works after `lnc_producer_close` too.
+/// Empty when an event callback is set on the conf.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_poll_events(
+    p: *const lnc_producer_t,
+    timeout_ms: i32,
+    out: *mut super::events::lnc_event_t,
+    max: usize,
+    count: *mut usize,
+) -> lnc_err_t {
+    ffi_guard!({
+        let (_pass, producer) = match unsafe { handle(p) } {
+            Ok(h) => h,
+            Err(e) => return e.code.into(),
+        };
+        if count.is_null() || (out.is_null() && max > 0) {
+            return lnc_err_t::LNC_ERR_INVALID_ARG;
+        }
+        let events = producer.poll_events(max, timeout(timeout_ms));
+        // SAFETY: pointers checked above; `out` has room for `max`.
+        unsafe { super::events::copy_events(events, out, count) };
+        lnc_err_t::LNC_ERR_OK
+    })
+}

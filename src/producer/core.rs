@@ -63,7 +63,9 @@ pub(crate) struct Shared {
     space: Condvar,
     progress: Condvar,
     pub lanes: Vec<Lane>,
-    pub wake: WakeFd,
+    pub wake: Arc<WakeFd>,
+    /// Connection events, the log, the circuit breaker.
+    pub events: Arc<crate::events::Events>,
     /// The callback; holding this lock is the right to dispatch, so callbacks never overlap and
     /// reports are served in queue order. Never held while waiting for reports.
     dispatch: Mutex<Option<DeliveryCallback>>,
@@ -79,7 +81,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(settings: Settings, net: NetConfig, callback: Option<DeliveryCallback>) -> Result<Shared> {
+    pub fn new(
+        settings: Settings,
+        net: NetConfig,
+        callback: Option<DeliveryCallback>,
+        config: &crate::config::Config,
+    ) -> Result<Shared> {
+        let wake = Arc::new(WakeFd::new().map_err(|e| Error::new(ErrorCode::Io, format!("eventfd: {e}")))?);
+        let events = crate::events::Events::new(config, "producer", Some(wake.clone()));
         let orphans = Arc::new(Orphans::default());
         let acc = Accumulator::new(
             settings.lanes,
@@ -105,7 +114,8 @@ impl Shared {
             core: Mutex::new(core),
             space: Condvar::new(),
             progress: Condvar::new(),
-            wake: WakeFd::new().map_err(|e| Error::new(ErrorCode::Io, format!("eventfd: {e}")))?,
+            wake,
+            events,
             has_callback: callback.is_some(),
             dispatch: Mutex::new(callback),
             flushing: AtomicUsize::new(0),
@@ -158,6 +168,11 @@ impl Shared {
         }
         if msgs.is_empty() {
             return Ok(());
+        }
+        // Fail fast instead of queueing while the server is known unreachable (blocking sends
+        // wait as usual: they may block, so they may also wait for the connection).
+        if !self.settings.send_block && self.events.circuit_open() {
+            return Err(self.events.open_error());
         }
         let mut core = self.core.lock();
         if !core.memory.can_ever_fit(charge) {
@@ -370,6 +385,8 @@ impl Shared {
         core.memory.release(freed);
         if core.reports.is_empty() {
             self.wake.clear();
+            // Events share the eventfd: keep it readable while they wait.
+            self.events.rearm();
         }
         if freed > 0 && core.space_waiters > 0 {
             self.space.notify_all();
@@ -538,6 +555,8 @@ impl Shared {
             self.progress.notify_all();
             (fatal, batches)
         };
+        self.events
+            .emit(crate::events::Event::new(crate::events::EventKind::Fatal, fatal.message.clone()).code(fatal.code));
         self.wake_lanes();
         for b in batches {
             self.complete(b, 0, Some(fatal.clone()));
@@ -545,6 +564,18 @@ impl Shared {
         for o in self.orphans.take() {
             self.settle(o, 0, Some(fatal.clone()));
         }
+    }
+
+    /// Makes the eventfd readable exactly while reports or events wait (after `poll_events`).
+    /// Clear first, then look: a report or event queued meanwhile re-signals it.
+    pub fn rearm_after_events(&self) {
+        let core = self.core.lock();
+        self.wake.clear();
+        if !core.reports.is_empty() {
+            self.wake.signal();
+        }
+        drop(core);
+        self.events.rearm();
     }
 
     /// Records without a served report; bytes charged.

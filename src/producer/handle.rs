@@ -71,7 +71,11 @@ impl Producer {
                 "batch.size exceeds max.frame.bytes minus the 44-byte header",
             ));
         }
-        let shared = Arc::new(Shared::new(settings, net, callback)?);
+        let shared = Arc::new(Shared::new(settings, net, callback, config)?);
+        shared.events.set_owner(Arc::as_ptr(&shared) as usize);
+        shared.events.start(crate::events::weak_source(Arc::downgrade(&shared), |s: &Shared| {
+            crate::events::stats_hook::minimal_json("producer", &s.events)
+        }))?;
         let producer = Producer {
             shared: shared.clone(),
             threads: Mutex::new(Vec::new()),
@@ -293,6 +297,7 @@ impl Producer {
             }
         };
         if self.shared.close(Instant::now() + timeout, join) {
+            self.shared.events.close();
             // Closed either way; DELIVERY_FAILED only tells of fire-and-forget failures.
             self.shared.take_unobserved().map_or(Ok(()), Err)
         } else {
@@ -356,6 +361,25 @@ impl Producer {
     #[cfg(test)]
     pub(crate) fn test_id(&self) -> usize {
         Arc::as_ptr(&self.shared) as usize
+    }
+
+    /// Takes up to `max` queued events (connection changes, circuit changes, statistics, …),
+    /// waiting up to `timeout` for the first; see [`crate::events`]. Works after `close` too, to
+    /// drain what is left. With an event callback set on the config, events go there instead.
+    pub fn poll_events(&self, max: usize, timeout: Duration) -> Vec<crate::events::Event> {
+        let out = self.shared.events.take(max, Instant::now() + timeout);
+        self.shared.rearm_after_events();
+        out
+    }
+
+    /// The circuit breaker's state.
+    pub fn circuit_state(&self) -> crate::events::CircuitState {
+        self.shared.events.circuit_state()
+    }
+
+    /// The statistics document (JSON text), as the statistics event carries it.
+    pub fn statistics_json(&self) -> String {
+        crate::events::stats_hook::minimal_json("producer", &self.shared.events)
     }
 
     /// True once `close` has finished.

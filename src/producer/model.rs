@@ -93,7 +93,10 @@ fn shared(records: usize, send_timeout: Duration, callback: Option<DeliveryCallb
     settings.send_block = true;
     settings.send_timeout = send_timeout;
     settings.delivery_timeout = NEVER;
-    Arc::new(Shared::new(settings, NetConfig::from_config(&config).expect("net config"), callback).expect("eventfd"))
+    Arc::new(
+        Shared::new(settings, NetConfig::from_config(&config).expect("net config"), callback, &config)
+            .expect("eventfd"),
+    )
 }
 
 /// The lane's sender thread as far as the core sees it: seals and takes the ready batches and

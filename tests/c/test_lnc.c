@@ -901,6 +901,167 @@ static void test_send_options(lnc_mock_t *m) {
   CHECK_ERR(lnc_consumer_poll_into(cons, 0, buf, sizeof buf, views, 8, NULL, NULL), LNC_ERR_INVALID_ARG);
   CHECK_ERR(lnc_consumer_poll_into(NULL, 0, buf, sizeof buf, views, 8, &count, NULL), LNC_ERR_INVALID_ARG);
   OK(lnc_consumer_free(cons));
+/* ---------------------------------------------------------------- events, logs, circuit (#17) */
+
+typedef struct {
+  int lines, errors, token_seen;
+} log_state_t;
+
+static void on_log(lnc_log_level_t level, const char *line, void *opaque) {
+  log_state_t *st = opaque;
+  st->lines++;
+  if (level == LNC_LOG_ERROR) st->errors++;
+  if (strstr(line, "c-wrong-token") != NULL) st->token_seen++;
+}
+
+typedef struct {
+  int statistics, total;
+} event_state_t;
+
+static void on_event(const lnc_event_t *ev, void *opaque) {
+  event_state_t *st = opaque;
+  st->total++;
+  if (ev->kind == LNC_EVENT_STATISTICS && strncmp(ev->message, "{\"version\":1", 12) == 0) st->statistics++;
+}
+
+/* Polls a producer's events until one of `kind` arrives (up to 10 s); appends kinds to `seen`. */
+static int producer_wait_event(lnc_producer_t *p, lnc_event_kind_t kind, int *seen, int *n, int cap) {
+  double until = now_s() + 10;
+  while (now_s() < until) {
+    lnc_event_t evs[16];
+    size_t got = 0;
+    OK(lnc_producer_poll_events(p, 50, evs, 16, &got));
+    int found = 0;
+    for (size_t i = 0; i < got; i++) {
+      CHECK(evs[i].server != NULL && evs[i].message != NULL);
+      if (*n < cap) seen[(*n)++] = evs[i].kind;
+      if (evs[i].kind == kind) found = 1;
+      lnc_event_free(&evs[i]);
+      CHECK(evs[i].server == NULL && evs[i].message == NULL);
+      lnc_event_free(&evs[i]); /* twice is harmless */
+    }
+    if (found) return 1;
+  }
+  return 0;
+}
+
+static void test_events(lnc_mock_t *m) {
+  CHECK(strcmp(lnc_event_kind_name(LNC_EVENT_RECONNECT_SCHEDULED), "reconnect_scheduled") == 0);
+  CHECK(strcmp(lnc_event_kind_name(LNC_EVENT_CIRCUIT_HALF_OPEN), "circuit_half_open") == 0);
+  CHECK(strcmp(lnc_event_kind_name(99), "unknown") == 0);
+  CHECK(strcmp(lnc_err_name(LNC_ERR_CIRCUIT_OPEN), "CIRCUIT_OPEN") == 0);
+  lnc_event_free(NULL);
+  CHECK_ERR(lnc_conf_set_log_cb(NULL, on_log, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_conf_set_event_cb(NULL, on_event, NULL), LNC_ERR_INVALID_ARG);
+  size_t count = 0;
+  lnc_event_t ev;
+  CHECK_ERR(lnc_producer_poll_events(NULL, 0, &ev, 1, &count), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_consumer_poll_events(NULL, 0, &ev, 1, &count), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_admin_poll_events(NULL, 0, &ev, 1, &count), LNC_ERR_INVALID_ARG);
+  CHECK(lnc_admin_eventfd(NULL) == -1);
+
+  /* A producer: connecting → connected, then a restart: disconnected → … → connected. */
+  log_state_t logs = {0, 0, 0};
+  lnc_conf_t *c = conf_for(m);
+  set(c, "log.level", "debug");
+  set(c, "linger.ms", "0");
+  OK(lnc_conf_set_log_cb(c, on_log, &logs));
+  lnc_producer_t *p = NULL;
+  OK(lnc_producer_new(c, NULL, NULL, &p, NULL));
+  CHECK_ERR(lnc_producer_poll_events(p, 0, NULL, 1, &count), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_producer_poll_events(p, 0, &ev, 1, NULL), LNC_ERR_INVALID_ARG);
+  lnc_topic_t t;
+  lnc_admin_t *a = NULL;
+  OK(lnc_admin_new(conf_for(m), &a, NULL));
+  OK(lnc_admin_ensure_topic(a, "c-events", 5000, &t, NULL));
+  lnc_message_t msg = {0};
+  msg.value = (const uint8_t *)"e";
+  msg.value_len = 1;
+  OK(lnc_producer_send(p, t.id, &msg, NULL));
+  OK(lnc_producer_flush(p, 5000, NULL));
+  CHECK(readable(lnc_producer_eventfd(p), 0));
+  int seen[64], n = 0;
+  CHECK(producer_wait_event(p, LNC_EVENT_CONNECTED, seen, &n, 64));
+  CHECK(n >= 2 && seen[0] == LNC_EVENT_CONNECTING && seen[n - 1] == LNC_EVENT_CONNECTED);
+  OK(lnc_mock_restart(m));
+  OK(lnc_producer_send(p, t.id, &msg, NULL));
+  n = 0;
+  CHECK(producer_wait_event(p, LNC_EVENT_CONNECTED, seen, &n, 64));
+  CHECK(n >= 2 && seen[0] == LNC_EVENT_DISCONNECTED && seen[n - 1] == LNC_EVENT_CONNECTED);
+  OK(lnc_producer_flush(p, 5000, NULL));
+  OK(lnc_producer_close(p, 5000));
+  /* Drains after close; nothing waits, so the poll returns at once. */
+  OK(lnc_producer_poll_events(p, 0, &ev, 1, &count));
+  if (count == 1) lnc_event_free(&ev);
+  CHECK(lnc_producer_free(p) == LNC_ERR_OK);
+  CHECK(logs.lines > 0);
+
+  /* A refused token: auth_failed then fatal, logged at error level, and the token never logged. */
+  OK(lnc_mock_require_token(m, "c-right-token"));
+  lnc_conf_t *bad = conf_for(m);
+  set(bad, "auth.token", "c-wrong-token");
+  set(bad, "log.level", "debug");
+  OK(lnc_conf_set_log_cb(bad, on_log, &logs));
+  OK(lnc_producer_new(bad, NULL, NULL, &p, NULL));
+  OK(lnc_producer_send(p, t.id, &msg, NULL));
+  n = 0;
+  CHECK(producer_wait_event(p, LNC_EVENT_FATAL, seen, &n, 64));
+  int auth = 0;
+  for (int i = 0; i < n; i++) auth |= seen[i] == LNC_EVENT_AUTH_FAILED;
+  CHECK(auth);
+  CHECK(logs.errors >= 2 && logs.token_seen == 0);
+  lnc_producer_close(p, 1000);
+  lnc_producer_free(p);
+  OK(lnc_mock_require_token(m, NULL));
+
+  /* A consumer polls its own events. */
+  lnc_conf_t *cc = conf_for(m);
+  char id[16];
+  snprintf(id, sizeof id, "%u", t.id);
+  set(cc, "topic.id", id);
+  set(cc, "log.level", "off");
+  OK(lnc_conf_set_log_cb(cc, NULL, NULL)); /* NULL: back to stderr (silenced by log.level) */
+  lnc_consumer_t *cons = NULL;
+  OK(lnc_consumer_new(cc, &cons, NULL));
+  int connected = 0;
+  double until = now_s() + 10;
+  while (!connected && now_s() < until) {
+    lnc_event_t evs[8];
+    size_t got = 0;
+    OK(lnc_consumer_poll_events(cons, 50, evs, 8, &got));
+    for (size_t i = 0; i < got; i++) {
+      connected |= evs[i].kind == LNC_EVENT_CONNECTED;
+      lnc_event_free(&evs[i]);
+    }
+  }
+  CHECK(connected);
+  OK(lnc_consumer_close(cons, 5000));
+  lnc_consumer_free(cons);
+
+  /* An admin client with an event callback on a library thread and statistics every 20 ms. */
+  event_state_t evst = {0, 0};
+  lnc_conf_t *ac = conf_for(m);
+  set(ac, "statistics.interval.ms", "20");
+  OK(lnc_conf_set_event_cb(ac, on_event, &evst));
+  lnc_admin_t *a2 = NULL;
+  OK(lnc_admin_new(ac, &a2, NULL));
+  CHECK(lnc_admin_eventfd(a2) >= 0);
+  until = now_s() + 10;
+  while (evst.statistics < 2 && now_s() < until) {
+    OK(lnc_admin_poll_events(a2, 20, &ev, 1, &count));
+    CHECK(count == 0); /* with a callback, events go there */
+  }
+  CHECK(evst.statistics >= 2);
+  lnc_admin_free(a2);
+  /* Without a callback, a poll returns the admin's own events. */
+  OK(lnc_admin_poll_events(a, 0, &ev, 1, &count));
+  CHECK(count == 1 && ev.kind == LNC_EVENT_CONNECTING);
+  if (count == 1) lnc_event_free(&ev);
+  lnc_conf_t *nc = lnc_conf_new();
+  OK(lnc_conf_set_event_cb(nc, on_event, &evst));
+  OK(lnc_conf_set_event_cb(nc, NULL, NULL));
+  lnc_conf_free(nc);
+  lnc_admin_free(a);
 }
 
 int main(int argc, char **argv) {
@@ -917,6 +1078,7 @@ int main(int argc, char **argv) {
   test_poll_reports(m);
   test_close_with_buffered_records(m);
   test_send_options(m);
+  test_events(m);
   lnc_mock_free(m);
   test_dead_server();
   printf("c_abi: %d passed, %d failed\n", passed, failed);

@@ -1465,6 +1465,166 @@ static void case_consumer_store_reentry(void) {
   end_case();
 }
 
+/* ---------------------------------------------------------------- events (#17) */
+
+/* One handle kind behind a small table, so one case covers producer, consumer and admin. */
+typedef struct {
+  const char *name;
+  void *(*make)(lnc_mock_t *m, uint32_t topic, const char *stats_ms);
+  lnc_err_t (*poll_events)(void *h, int timeout_ms, lnc_event_t *out, size_t max, size_t *count);
+  lnc_err_t (*close)(void *h, int timeout_ms); /* NULL: the kind has no close */
+  lnc_err_t (*destroy)(void *h);
+} ev_kind_t;
+
+static void *ev_make_producer(lnc_mock_t *m, uint32_t topic, const char *stats_ms) {
+  (void)topic;
+  lnc_conf_t *conf = conf_for(m);
+  set(conf, "statistics.interval.ms", stats_ms);
+  lnc_producer_t *p = NULL;
+  if (lnc_producer_new(conf, NULL, NULL, &p, NULL) != LNC_ERR_OK) exit(2);
+  return p;
+}
+static lnc_err_t ev_poll_producer(void *h, int t, lnc_event_t *o, size_t max, size_t *n) {
+  return lnc_producer_poll_events((lnc_producer_t *)h, t, o, max, n);
+}
+static lnc_err_t ev_close_producer(void *h, int t) { return lnc_producer_close((lnc_producer_t *)h, t); }
+static lnc_err_t ev_free_producer(void *h) { return lnc_producer_free((lnc_producer_t *)h); }
+
+static void *ev_make_consumer(lnc_mock_t *m, uint32_t topic, const char *stats_ms) {
+  lnc_conf_t *conf = conf_for(m);
+  char tid[16];
+  snprintf(tid, sizeof tid, "%u", topic);
+  set(conf, "topic.id", tid);
+  set(conf, "statistics.interval.ms", stats_ms);
+  lnc_consumer_t *c = NULL;
+  if (lnc_consumer_new(conf, &c, NULL) != LNC_ERR_OK) exit(2);
+  return c;
+}
+static lnc_err_t ev_poll_consumer(void *h, int t, lnc_event_t *o, size_t max, size_t *n) {
+  return lnc_consumer_poll_events((lnc_consumer_t *)h, t, o, max, n);
+}
+static lnc_err_t ev_close_consumer(void *h, int t) { return lnc_consumer_close((lnc_consumer_t *)h, t); }
+static lnc_err_t ev_free_consumer(void *h) { return lnc_consumer_free((lnc_consumer_t *)h); }
+
+static void *ev_make_admin(lnc_mock_t *m, uint32_t topic, const char *stats_ms) {
+  (void)topic;
+  lnc_conf_t *conf = conf_for(m);
+  set(conf, "statistics.interval.ms", stats_ms);
+  lnc_admin_t *a = NULL;
+  if (lnc_admin_new(conf, &a, NULL) != LNC_ERR_OK) exit(2);
+  return a;
+}
+static lnc_err_t ev_poll_admin(void *h, int t, lnc_event_t *o, size_t max, size_t *n) {
+  return lnc_admin_poll_events((lnc_admin_t *)h, t, o, max, n);
+}
+static lnc_err_t ev_free_admin(void *h) {
+  lnc_admin_free((lnc_admin_t *)h);
+  return LNC_ERR_OK;
+}
+
+static const ev_kind_t ev_kinds[] = {
+    {"producer", ev_make_producer, ev_poll_producer, ev_close_producer, ev_free_producer},
+    {"consumer", ev_make_consumer, ev_poll_consumer, ev_close_consumer, ev_free_consumer},
+    {"admin", ev_make_admin, ev_poll_admin, NULL, ev_free_admin},
+};
+
+typedef struct {
+  const ev_kind_t *k;
+  void *h;
+  pthread_t th;
+  uint64_t rng;
+  int timeout_ms; /* < 0: random 0..19 */
+  atomic_int entered, stop;
+  size_t events;
+  double t_end;
+  lnc_err_t rc;
+} ev_worker_t;
+
+/* Polls events until told to stop (loopers) or once (timeout_ms >= 0: a waiter). Every call must
+ * return within its timeout plus slack and with OK or CLOSED. */
+static void *ev_worker(void *arg) {
+  ev_worker_t *w = (ev_worker_t *)arg;
+  do {
+    int t = w->timeout_ms >= 0 ? w->timeout_ms : (int)(rnd(&w->rng) % 20);
+    lnc_event_t evs[8];
+    size_t n = 0;
+    atomic_store(&w->entered, 1);
+    double t0 = now_ms();
+    lnc_err_t rc = w->k->poll_events(w->h, t, evs, 8, &n);
+    double took = now_ms() - t0;
+    if (rc != LNC_ERR_OK && rc != LNC_ERR_CLOSED) fail("%s poll_events returned %s", w->k->name, lnc_err_name(rc));
+    if (w->timeout_ms < 0 && took > t + slack_ms) fail("%s poll_events(%d) took %.0f ms", w->k->name, t, took);
+    for (size_t i = 0; i < (rc == LNC_ERR_OK ? n : 0); i++) {
+      if (evs[i].message == NULL || evs[i].server == NULL) fail("%s event without strings", w->k->name);
+      lnc_event_free(&evs[i]);
+    }
+    w->events += rc == LNC_ERR_OK ? n : 0;
+    w->rc = rc;
+  } while (w->timeout_ms < 0 && !atomic_load(&w->stop));
+  w->t_end = now_ms();
+  return NULL;
+}
+
+static void case_events_poll_races(void) {
+  if (!begin_case("events_poll_vs_close_and_free", 300)) return;
+  lnc_mock_t *m = mock_new("1");
+  uint32_t topic = mock_topic(m, "ev-races");
+  uint64_t seed = 0x9e3779b97f4a7c15ULL;
+  int n = runs(4);
+  size_t total = 0;
+  for (int run = 0; run < n; run++) {
+    for (size_t k = 0; k < sizeof ev_kinds / sizeof ev_kinds[0]; k++) {
+      const ev_kind_t *kind = &ev_kinds[k];
+      /* Loopers race close (statistics every ms keep events coming), then waiters blocked in a
+       * long poll race free, which must wake them. */
+      void *h = kind->make(m, topic, run % 4 < 2 ? "1" : "0");
+      ev_worker_t w[6];
+      memset(w, 0, sizeof w);
+      for (int i = 0; i < 6; i++) {
+        w[i].k = kind;
+        w[i].h = h;
+        w[i].rng = rnd(&seed) | 1;
+        w[i].timeout_ms = i < 4 ? -1 : 30000;
+      }
+      for (int i = 0; i < 4; i++) pthread_create(&w[i].th, NULL, ev_worker, &w[i]);
+      sleep_ms(20 + (double)(rnd(&seed) % 30));
+      /* Even runs close first (loopers race close); odd runs and admin race free directly. */
+      int use_close = kind->close != NULL && run % 2 == 0;
+      if (use_close) {
+        double c0 = now_ms();
+        lnc_err_t rc = kind->close(h, 500);
+        if (rc != LNC_ERR_OK && rc != LNC_ERR_TIMED_OUT) fail("%s close returned %s", kind->name, lnc_err_name(rc));
+        if (now_ms() - c0 > 500 + close_slack_ms) fail("%s close(500) took %.0f ms", kind->name, now_ms() - c0);
+        sleep_ms(10); /* polls after close drain and return */
+      }
+      for (int i = 0; i < 4; i++) atomic_store(&w[i].stop, 1);
+      for (int i = 0; i < 4; i++) pthread_join(w[i].th, NULL);
+      if (!use_close) {
+        /* No close: the waiters are inside when free starts, and free must wake them. */
+        for (int i = 4; i < 6; i++) pthread_create(&w[i].th, NULL, ev_worker, &w[i]);
+        for (int i = 4; i < 6; i++)
+          while (!atomic_load(&w[i].entered)) sleep_ms(1);
+        sleep_ms(30);
+      }
+      double f0 = now_ms();
+      lnc_err_t rc = kind->destroy(h);
+      double f1 = now_ms();
+      if (rc != LNC_ERR_OK) fail("%s free returned %s", kind->name, lnc_err_name(rc));
+      if (f1 - f0 > 5000 + slack_ms) fail("%s free took %.0f ms", kind->name, f1 - f0);
+      if (!use_close) {
+        for (int i = 4; i < 6; i++) {
+          pthread_join(w[i].th, NULL);
+          if (w[i].t_end - f1 > slack_ms) fail("%s poll_events returned %.0f ms after free", kind->name, w[i].t_end - f1);
+        }
+      }
+      for (int i = 0; i < 6; i++) total += w[i].events;
+    }
+  }
+  printf("     %zu events taken by pollers racing close and free\n", total);
+  lnc_mock_free(m);
+  end_case();
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv) {
@@ -1489,6 +1649,7 @@ int main(int argc, char **argv) {
   case_consumer_pairs();
   case_consumer_free_races();
   case_consumer_store_reentry();
+  case_events_poll_races();
   int f = atomic_load(&failures);
   printf("torture: %s (%d failure%s) in %.1f s\n", f ? "FAILED" : "passed", f, f == 1 ? "" : "s", (now_ms() - t0) / 1000);
   return f ? 1 : 0;
