@@ -23,13 +23,14 @@ pub mod net;
 pub mod notify;
 pub mod offsets;
 pub mod producer;
+pub mod stats;
 pub(crate) mod reentry;
 pub(crate) mod sync;
 pub mod wire;
 
 pub use admin::{Admin, FetchReply, Retention};
 pub use config::Config;
-pub use consumer::{OffsetReset, SeekTo, StandaloneConsumer};
+pub use consumer::{ConsumerMetrics, OffsetReset, SeekTo, StandaloneConsumer};
 pub use error::{Error, ErrorCode, Result};
 pub use offsets::{CallbackOffsetStore, FileOffsetStore, MemoryOffsetStore, OffsetStore};
 pub use producer::{DeliveryReport, Message, Producer, ProducerMetrics};

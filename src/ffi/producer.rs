@@ -78,13 +78,19 @@ pub struct lnc_producer_metrics_t {
     pub buffered_bytes: u64,
     /// Records without a served report now.
     pub outstanding_records: u64,
-    /// Median ack latency, microseconds.
+    /// Median ack latency, microseconds (HDR histogram: within 1 %).
     pub ack_latency_p50_us: u64,
-    /// 99th percentile ack latency, microseconds.
+    /// 99th percentile ack latency, microseconds (within 1 %).
     pub ack_latency_p99_us: u64,
     /// Batch size limit in force now: `batch.size`, or up to `batch.size.max` while the
     /// in-flight window is full (adaptive batching).
     pub batch_size_current: u64,
+    /// 90th percentile ack latency, microseconds (within 1 %).
+    pub ack_latency_p90_us: u64,
+    /// 99.9th percentile ack latency, microseconds (within 1 %).
+    pub ack_latency_p999_us: u64,
+    /// Largest ack latency, microseconds (within 1 %).
+    pub ack_latency_max_us: u64,
 }
 
 impl From<ProducerMetrics> for lnc_producer_metrics_t {
@@ -111,6 +117,9 @@ impl From<ProducerMetrics> for lnc_producer_metrics_t {
             ack_latency_p50_us: m.ack_latency_p50_us,
             ack_latency_p99_us: m.ack_latency_p99_us,
             batch_size_current: m.batch_size_current,
+            ack_latency_p90_us: m.ack_latency_p90_us,
+            ack_latency_p999_us: m.ack_latency_p999_us,
+            ack_latency_max_us: m.ack_latency_max_us,
         }
     }
 }

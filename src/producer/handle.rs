@@ -12,6 +12,8 @@ use super::lifecycle::Phase;
 use super::message::Message;
 use super::metrics::ProducerMetrics;
 use super::reports::DeliveryReport;
+use crate::stats::document::{render, timestamp_ms};
+use crate::stats::{LatencyHistogram, LatencySummary, ProducerStatistics, STATISTICS_VERSION};
 use super::sender;
 use super::settings::Settings;
 use crate::config::Config;
@@ -173,11 +175,61 @@ impl Producer {
 
     /// A snapshot of the counters.
     pub fn metrics(&self) -> ProducerMetrics {
+        self.metrics_and_latency().0
+    }
+
+    /// Every lane's ack latencies merged (each lane lock held only while its histogram is added).
+    fn ack_latency(&self) -> LatencySummary {
+        let mut all = LatencyHistogram::new();
+        for lane in &self.shared.lanes {
+            all.merge(&lane.window.lock().ack_latency);
+        }
+        all.summary()
+    }
+
+    /// The statistics document (schema version 1, `docs/statistics.md`): counters, gauges, ack
+    /// latency quantiles and one entry per lane's connection. Works in every state, closed
+    /// included; takes each lane lock briefly and never blocks on the network.
+    pub fn statistics(&self) -> ProducerStatistics {
+        let (m, lat) = self.metrics_and_latency();
+        ProducerStatistics {
+            version: STATISTICS_VERSION,
+            kind: "producer",
+            timestamp_ms: timestamp_ms(),
+            records_sent: m.records_sent,
+            records_acked: m.records_acked,
+            records_failed: m.records_failed,
+            records_retried: m.records_retried,
+            possible_duplicates: m.possible_duplicates,
+            bytes_sent: m.bytes_sent,
+            bytes_acked: m.bytes_acked,
+            batches_sent: m.batches_sent,
+            batches_acked: m.batches_acked,
+            batches_failed: m.batches_failed,
+            batches_retried: m.batches_retried,
+            batches_compressed: m.batches_compressed,
+            server_errors: m.server_errors,
+            in_flight_batches: m.in_flight_batches,
+            buffered_bytes: m.buffered_bytes,
+            outstanding_records: m.outstanding_records,
+            batch_size_current: m.batch_size_current,
+            ack_latency: lat,
+            connections: self.shared.lanes.iter().map(|l| l.link.snapshot()).collect(),
+        }
+    }
+
+    /// [`Producer::statistics`] as one line of JSON.
+    pub fn statistics_json(&self) -> String {
+        render(&self.statistics())
+    }
+
+    fn metrics_and_latency(&self) -> (ProducerMetrics, LatencySummary) {
+        let lat = self.ack_latency();
         let s = &self.shared;
         let c = &s.counters;
         let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         let (outstanding, buffered) = s.gauges();
-        ProducerMetrics {
+        let m = ProducerMetrics {
             records_sent: g(&c.records_sent),
             records_acked: g(&c.records_acked),
             records_failed: g(&c.records_failed),
@@ -196,10 +248,14 @@ impl Producer {
             in_flight_batches: s.lanes.iter().map(|l| l.window.lock().conn.in_flight() as u64).sum(),
             buffered_bytes: buffered as u64,
             outstanding_records: outstanding as u64,
-            ack_latency_p50_us: c.ack_latency.quantile_us(0.50),
-            ack_latency_p99_us: c.ack_latency.quantile_us(0.99),
+            ack_latency_p50_us: lat.p50_us,
+            ack_latency_p99_us: lat.p99_us,
             batch_size_current: s.batch_limit() as u64,
-        }
+            ack_latency_p90_us: lat.p90_us,
+            ack_latency_p999_us: lat.p999_us,
+            ack_latency_max_us: lat.max_us,
+        };
+        (m, lat)
     }
 
     /// Records accepted whose report has not been served yet.

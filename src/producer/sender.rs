@@ -168,6 +168,8 @@ impl SenderThread {
             deadline = deadline.min(d.max(now + Duration::from_millis(1)));
         }
         let redirect = self.shared.lanes[self.lane].window.lock().redirect.take();
+        let link = self.shared.lanes[self.lane].link.clone();
+        link.connecting();
         match dial(&self.shared.net, redirect.as_deref(), deadline) {
             Ok(d) => {
                 let generation = {
@@ -180,17 +182,27 @@ impl SenderThread {
                     w.generation
                 };
                 let router = Arc::new(LaneRouter { shared: self.shared.clone(), lane: self.lane, generation });
-                match Connection::start(d, self.shared.net.clone(), router, &format!("producer-{}", self.lane)) {
+                let name = format!("producer-{}", self.lane);
+                match Connection::start_with_stats(d, self.shared.net.clone(), router, &name, link.clone()) {
                     Ok(c) => {
                         self.conn = Some(c);
                         self.backoff.reset();
                         self.shared.counters.connects.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(_) => self.next_connect = now + self.backoff.next_delay(),
+                    Err(_) => {
+                        link.connect_failed();
+                        self.next_connect = now + self.backoff.next_delay();
+                    }
                 }
             }
-            Err(e) if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls => self.shared.fail_fatal(e),
-            Err(_) => self.next_connect = Instant::now() + self.backoff.next_delay(),
+            Err(e) if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls => {
+                link.connect_failed();
+                self.shared.fail_fatal(e)
+            }
+            Err(_) => {
+                link.connect_failed();
+                self.next_connect = Instant::now() + self.backoff.next_delay()
+            }
         }
     }
 
