@@ -153,7 +153,7 @@ impl CCallback {
 
 /// Enters the handle's gate for the duration of one call (keep the `Pass` alive until the call
 /// returns): INVALID_ARG for NULL, CLOSED while `lnc_producer_free` runs.
-unsafe fn handle<'a>(p: *const lnc_producer_t) -> Result<(Pass<'a>, &'a Producer), Error> {
+pub(super) unsafe fn handle<'a>(p: *const lnc_producer_t) -> Result<(Pass<'a>, &'a Producer), Error> {
     // SAFETY: NULL-checked; otherwise a handle from lnc_producer_new that has not been freed
     // before this call started (the caller's contract, see lnc_producer_free).
     let h = unsafe { p.as_ref() }.ok_or_else(|| Error::invalid_arg("producer is NULL"))?;
