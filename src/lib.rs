@@ -23,8 +23,8 @@ pub mod net;
 pub mod notify;
 pub mod offsets;
 pub mod producer;
-pub mod stats;
 pub(crate) mod reentry;
+pub mod stats;
 pub(crate) mod sync;
 pub mod wire;
 

@@ -56,9 +56,9 @@ use crate::net::control::check_error;
 use crate::net::{ControlClient, NetConfig};
 use crate::notify::WakeFd;
 use crate::offsets::{FileOffsetStore, MemoryOffsetStore, NoOffsetStore, OffsetStore, END_SENTINEL};
-use crate::wire::control::{self, decode_catching_up, decode_fetch_response, decode_topic_list, reply_code, Request};
 use crate::stats::document::{render, timestamp_ms};
 use crate::stats::{ConsumerStatistics, LatencyHistogram, LinkStats, STATISTICS_VERSION};
+use crate::wire::control::{self, decode_catching_up, decode_fetch_response, decode_topic_list, reply_code, Request};
 use crate::wire::Record;
 
 pub(crate) mod commit;

@@ -12,13 +12,13 @@ use super::lifecycle::Phase;
 use super::message::Message;
 use super::metrics::ProducerMetrics;
 use super::reports::DeliveryReport;
-use crate::stats::document::{render, timestamp_ms};
-use crate::stats::{LatencyHistogram, LatencySummary, ProducerStatistics, STATISTICS_VERSION};
 use super::sender;
 use super::settings::Settings;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::NetConfig;
+use crate::stats::document::{render, timestamp_ms};
+use crate::stats::{LatencyHistogram, LatencySummary, ProducerStatistics, STATISTICS_VERSION};
 
 /// A thread-safe producer. See the module documentation.
 pub struct Producer {
