@@ -9,7 +9,7 @@ use lnc::{Config, Message, Producer};
 use crate::args::{opt, parse, suggest, switch, CliResult, Exit, Parsed, BOOTSTRAP, CONFIG};
 use crate::common::{build_config, connect, group, lib_exit, peak_rss_kib, rates, servers, us};
 use crate::help;
-use crate::quickstart::{consume_n, embedded_mock, produce_n, unique_topic};
+use crate::quickstart::{consume_n, embedded_mock, produce_n_with_stats, unique_topic};
 
 pub fn run(argv: &[String]) -> CliResult {
     let Some(sub) = argv.first() else {
@@ -50,8 +50,8 @@ pub fn run(argv: &[String]) -> CliResult {
     println!("lnc bench {which}: liblnc {}, {} records of {size} bytes, {conns} connection(s)", lnc::VERSION, group(n));
     println!("{}", crate::quickstart::profile_line(&build_config(&p, crate::quickstart::DEFAULTS)?));
     println!(
-        "{:<22} {:<24} {:>12} {:>9} {:>10} {:>10}",
-        "target", "producer", "records/s", "MB/s", "ack p50", "ack p99"
+        "{:<22} {:<24} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "target", "producer", "records/s", "MB/s", "ack p50", "ack p90", "ack p99", "ack p99.9", "ack max"
     );
     if p.has("tls") {
         if p.has("bootstrap") {
@@ -139,6 +139,9 @@ fn compare(which: &str, p: &Parsed, c: &Config, size: usize, command: &str) -> C
 fn target(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult {
     let given = if p.all("config").is_empty() { "defaults" } else { "as given (-X)" };
     let rate = one(p, which, c, label, given, n, size, conns)?;
+    if which == "produce" {
+        statistics_cost(p, c, label, n, size, conns)?;
+    }
     if which != "produce" || p.all("config").iter().any(|kv| kv.starts_with("batch.size")) {
         return Ok(());
     }
@@ -152,8 +155,39 @@ fn target(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize,
     fixed.set("batch.size.max", &c.get_str("batch.size")).map_err(|e| Exit::Runtime(e.message))?;
     for (cfg, what) in [(c, format!("{given}, 100 rec/s")), (&fixed, "adaptive off, 100 rec/s".to_string())] {
         let (p50, p99) = paced(cfg, 100, Duration::from_secs(2), size)?;
-        println!("{label:<22} {what:<24} {:>12} {:>9} {:>10} {:>10}", "100", "-", us(p50), us(p99));
+        println!(
+            "{label:<22} {what:<24} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "100",
+            "-",
+            us(p50),
+            "-",
+            us(p99),
+            "-",
+            "-"
+        );
     }
+    Ok(())
+}
+
+/// Statistics on vs off, same settings, in this run: two runs of each, alternating (off, on,
+/// off, on), best of each, side by side. "On" is a thread calling `statistics_json()` every
+/// second, what `statistics.interval.ms=1000` costs the producer.
+fn statistics_cost(p: &Parsed, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult {
+    let every = Duration::from_secs(1);
+    let (mut off, mut on, mut docs) = (0f64, 0f64, 0u64);
+    for _ in 0..2 {
+        off = off.max(one_with(p, "produce", c, label, "statistics off", n, size, conns, None)?.0);
+        let (rate, taken) = one_with(p, "produce", c, label, "statistics every 1 s", n, size, conns, Some(every))?;
+        on = on.max(rate);
+        docs += taken;
+    }
+    println!(
+        "{:<22} statistics on vs off (best of 2 each): {} vs {} records/s ({:+.1} %; {docs} documents taken)",
+        "",
+        group(on as u64),
+        group(off as u64),
+        100.0 * (on - off) / off.max(1.0)
+    );
     Ok(())
 }
 
@@ -274,6 +308,23 @@ fn one(
     size: usize,
     conns: u32,
 ) -> CliResult<f64> {
+    Ok(one_with(p, which, c, label, settings, n, size, conns, None)?.0)
+}
+
+/// One row, with a thread taking the producer's statistics every `stats_every`; returns the
+/// records/s and how many statistics documents were taken.
+#[allow(clippy::too_many_arguments)]
+fn one_with(
+    p: &Parsed,
+    which: &str,
+    c: &Config,
+    label: &str,
+    settings: &str,
+    n: u64,
+    size: usize,
+    conns: u32,
+    stats_every: Option<Duration>,
+) -> CliResult<(f64, u64)> {
     let mut c = c.clone();
     if !p.all("config").iter().any(|kv| kv.starts_with("connections=")) {
         c.set("connections", &conns.to_string()).map_err(|e| p.usage(e.message))?;
@@ -288,7 +339,7 @@ fn one(
                 .map_err(|e| lib_exit(&e, &c, &format!("creating topic '{name}'")))
         })
         .collect::<CliResult<_>>()?;
-    let ps = produce_n(&c, &topics, n, size, true)?;
+    let ps = produce_n_with_stats(&c, &topics, n, size, true, stats_every)?;
     let rate: f64;
     if ps.failed > 0 {
         return Err(Exit::Runtime(format!(
@@ -300,10 +351,13 @@ fn one(
     if which == "produce" {
         let (rps, mbps) = rates(ps.acked, ps.bytes, ps.elapsed);
         println!(
-            "{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10}",
+            "{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10} {:>10} {:>10} {:>10}",
             group(rps as u64),
             us(ps.p50_us),
-            us(ps.p99_us)
+            us(ps.p90_us),
+            us(ps.p99_us),
+            us(ps.p999_us),
+            us(ps.max_us)
         );
         rate = rps;
     } else {
@@ -317,7 +371,15 @@ fn one(
             total = (total.0 + cs.records, total.1 + cs.bytes, total.2 + cs.elapsed);
         }
         let (rps, mbps) = rates(total.0, total.1, total.2);
-        println!("{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10}", group(rps as u64), "-", "-");
+        println!(
+            "{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            group(rps as u64),
+            "-",
+            "-",
+            "-",
+            "-",
+            "-"
+        );
         rate = rps;
     }
     if p.has("bootstrap") {
@@ -325,5 +387,5 @@ fn one(
             let _ = admin.delete_topic(t, None);
         }
     }
-    Ok(rate)
+    Ok((rate, ps.stats_documents))
 }

@@ -70,6 +70,37 @@ impl Drop for Ticker {
     }
 }
 
+/// A thread taking a producer's statistics document every period (the load
+/// `statistics.interval.ms` puts on it), for benchmarks.
+pub struct StatsLoad {
+    stop: Option<Sender<()>>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl StatsLoad {
+    /// Starts it; `None` → no thread.
+    pub fn start(every: Option<Duration>, p: &Arc<Producer>) -> StatsLoad {
+        let Some(every) = every else { return StatsLoad { stop: None, thread: None } };
+        let (tx, rx) = bounded::<()>(0);
+        let p = p.clone();
+        let thread = std::thread::spawn(move || {
+            let mut taken = 0u64;
+            while rx.recv_timeout(every) == Err(crossbeam_channel::RecvTimeoutError::Timeout) {
+                std::hint::black_box(p.statistics_json());
+                taken += 1;
+            }
+            taken
+        });
+        StatsLoad { stop: Some(tx), thread: Some(thread) }
+    }
+
+    /// Stops it; returns how many documents it took.
+    pub fn stop(mut self) -> u64 {
+        drop(self.stop.take());
+        self.thread.take().map_or(0, |t| t.join().unwrap_or(0))
+    }
+}
+
 /// `--stats` for a producer.
 pub fn producer_ticker(every: Option<Duration>, p: &Arc<Producer>) -> Ticker {
     let p = p.clone();
