@@ -605,6 +605,10 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
+            // The client's keepalive first, so its waiter is registered before the panic (else
+            // the reader may panic and close before `ping` runs, and `ping` fails instead).
+            let mut keepalive = [0u8; 44];
+            std::io::Read::read_exact(&mut s, &mut keepalive).unwrap();
             let mut frame = Vec::new();
             encode_frame(&mut frame, crate::wire::Checksum::Crc32, flags::CONTROL, 0x80, 0, 0, 0, b"{}");
             s.write_all(&frame).unwrap();
