@@ -124,7 +124,7 @@ fn producer_document_matches_schema_and_reports() {
     let ok_bytes = 5_000 * "value-000000".len() as u64;
     assert_eq!(doc["records_acked"], ok);
     assert_eq!(doc["records_acked"], 5_000);
-    assert_eq!(doc["bytes_acked"].as_u64().unwrap() >= ok_bytes, true, "{doc}");
+    assert!(doc["bytes_acked"].as_u64().unwrap() >= ok_bytes, "{doc}");
     assert_eq!(doc["records_failed"], 0);
     assert_eq!((doc["outstanding_records"].as_u64(), doc["in_flight_batches"].as_u64()), (Some(0), Some(0)));
     assert_eq!(doc["ack_latency"]["count"], 5_000);

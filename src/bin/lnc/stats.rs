@@ -13,7 +13,9 @@ use lnc::stats::{ConnectionStatistics, ConsumerStatistics, ProducerStatistics, R
 use lnc::{Producer, StandaloneConsumer};
 
 use crate::args::{opt, parse, CliResult, Exit, Flag, Parsed, BOOTSTRAP, CONFIG, JSON};
-use crate::common::{build_config, catch_interrupts, connect, describe, group, interrupted, resolve_topic, servers, us};
+use crate::common::{
+    build_config, catch_interrupts, connect, describe, group, interrupted, resolve_topic, servers, us,
+};
 use crate::help;
 
 /// `--stats SECONDS` (produce, consume).
@@ -221,7 +223,8 @@ pub fn run(argv: &[String]) -> CliResult {
     if topics.is_empty() {
         if let Some(s) = &store {
             let names = admin.list_topics(None).unwrap_or_default();
-            let listed = s.list().map_err(|e| Exit::Runtime(format!("reading {}: {}", s.dir().display(), e.message)))?;
+            let listed =
+                s.list().map_err(|e| Exit::Runtime(format!("reading {}: {}", s.dir().display(), e.message)))?;
             for o in listed.into_iter().filter(|o| o.consumer_id == s.consumer_id()) {
                 let name = names.iter().find(|t| t.id == o.topic_id).map(|t| t.name.clone()).unwrap_or_default();
                 topics.push((o.topic_id, name));
@@ -243,7 +246,7 @@ pub fn run(argv: &[String]) -> CliResult {
                 let end = match admin.fetch(*id, u64::MAX, 1, None) {
                     Ok(FetchReply::CatchingUp { end_offset }) => Ok(end_offset),
                     Ok(FetchReply::Data { next_offset, .. }) => Ok(next_offset),
-                    Err(e) => Err(format!("{}", e.code.name())),
+                    Err(e) => Err(e.code.name().to_string()),
                 };
                 let committed = store.as_ref().and_then(|s| s.load(*id).ok().flatten());
                 TopicRow { id: *id, name: name.clone(), end, committed }
@@ -268,7 +271,13 @@ pub fn run(argv: &[String]) -> CliResult {
             println!("{doc}");
         } else {
             let state = match &ping {
-                Ok(_) => format!("connected, rtt {} (jitter {}, min {}, max {})", us(r.last_us), us(r.jitter_us), us(r.min_us), us(r.max_us)),
+                Ok(_) => format!(
+                    "connected, rtt {} (jitter {}, min {}, max {})",
+                    us(r.last_us),
+                    us(r.jitter_us),
+                    us(r.min_us),
+                    us(r.max_us)
+                ),
                 Err(e) => format!("unreachable: {}", describe(e, &c, "keepalive")),
             };
             let node = status
