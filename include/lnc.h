@@ -690,7 +690,8 @@ typedef struct {
    */
   uint64_t ack_latency_p50_us;
   /**
-   * 99th percentile ack latency, microseconds (within 1 %).
+   * 99th percentile ack latency, microseconds (within 1 %). p90, p99.9 and max are in
+   * `lnc_producer_statistics`.
    */
   uint64_t ack_latency_p99_us;
   /**
@@ -698,18 +699,6 @@ typedef struct {
    * in-flight window is full (adaptive batching).
    */
   uint64_t batch_size_current;
-  /**
-   * 90th percentile ack latency, microseconds (within 1 %).
-   */
-  uint64_t ack_latency_p90_us;
-  /**
-   * 99.9th percentile ack latency, microseconds (within 1 %).
-   */
-  uint64_t ack_latency_p999_us;
-  /**
-   * Largest ack latency, microseconds (within 1 %).
-   */
-  uint64_t ack_latency_max_us;
 } lnc_producer_metrics_t;
 
 /**

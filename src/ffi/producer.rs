@@ -80,17 +80,12 @@ pub struct lnc_producer_metrics_t {
     pub outstanding_records: u64,
     /// Median ack latency, microseconds (HDR histogram: within 1 %).
     pub ack_latency_p50_us: u64,
-    /// 99th percentile ack latency, microseconds (within 1 %).
+    /// 99th percentile ack latency, microseconds (within 1 %). p90, p99.9 and max are in
+    /// `lnc_producer_statistics`.
     pub ack_latency_p99_us: u64,
     /// Batch size limit in force now: `batch.size`, or up to `batch.size.max` while the
     /// in-flight window is full (adaptive batching).
     pub batch_size_current: u64,
-    /// 90th percentile ack latency, microseconds (within 1 %).
-    pub ack_latency_p90_us: u64,
-    /// 99.9th percentile ack latency, microseconds (within 1 %).
-    pub ack_latency_p999_us: u64,
-    /// Largest ack latency, microseconds (within 1 %).
-    pub ack_latency_max_us: u64,
 }
 
 impl From<ProducerMetrics> for lnc_producer_metrics_t {
@@ -117,9 +112,6 @@ impl From<ProducerMetrics> for lnc_producer_metrics_t {
             ack_latency_p50_us: m.ack_latency_p50_us,
             ack_latency_p99_us: m.ack_latency_p99_us,
             batch_size_current: m.batch_size_current,
-            ack_latency_p90_us: m.ack_latency_p90_us,
-            ack_latency_p999_us: m.ack_latency_p999_us,
-            ack_latency_max_us: m.ack_latency_max_us,
         }
     }
 }
