@@ -169,26 +169,78 @@ fn target(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize,
     Ok(())
 }
 
-/// Statistics on vs off, same settings, in this run: two runs of each, alternating (off, on,
-/// off, on), best of each, side by side. "On" is a thread calling `statistics_json()` every
-/// second, what `statistics.interval.ms=1000` costs the producer.
+/// Statistics on vs off, same settings, in this run: rounds of off, every 1 s (what
+/// `statistics.interval.ms=1000` costs: a thread calling `statistics_json()`), and every 10 ms (a
+/// hundred times that load, which bounds the cost even when a run is shorter than a second),
+/// best of 2 each, side by side. These runs delete their topics, so the mock's memory (and the
+/// peak RSS line) is not inflated by them.
 fn statistics_cost(p: &Parsed, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult {
-    let every = Duration::from_secs(1);
-    let (mut off, mut on, mut docs) = (0f64, 0f64, 0u64);
+    let variants = [
+        ("statistics off", None),
+        ("statistics every 1 s", Some(Duration::from_secs(1))),
+        ("statistics every 10 ms", Some(Duration::from_millis(10))),
+    ];
+    let mut best = [(0f64, 0u64); 3];
     for _ in 0..2 {
-        off = off.max(one_with(p, "produce", c, label, "statistics off", n, size, conns, None)?.0);
-        let (rate, taken) = one_with(p, "produce", c, label, "statistics every 1 s", n, size, conns, Some(every))?;
-        on = on.max(rate);
-        docs += taken;
+        for (i, (what, every)) in variants.iter().enumerate() {
+            let (rate, taken) = one_with(p, "produce", c, label, what, n, size, conns, *every, true)?;
+            best[i] = (best[i].0.max(rate), best[i].1 + taken);
+        }
     }
+    let off = best[0].0.max(1.0);
+    let (doc_us, record_ns) = statistics_unit_costs(c, conns)?;
     println!(
-        "{:<22} statistics on vs off (best of 2 each): {} vs {} records/s ({:+.1} %; {docs} documents taken)",
+        "{:<22} statistics costs: one statistics_json() {doc_us:.1} µs ({conns} lanes); one HDR record {record_ns:.1} ns (one per acked batch)",
+        ""
+    );
+    println!(
+        "{:<22} statistics, best of 2 each: off {} | every 1 s {} ({:+.1} %, {} documents) | every 10 ms {} ({:+.1} %, {} documents) records/s",
         "",
-        group(on as u64),
-        group(off as u64),
-        100.0 * (on - off) / off.max(1.0)
+        group(best[0].0 as u64),
+        group(best[1].0 as u64),
+        100.0 * (best[1].0 - off) / off,
+        best[1].1,
+        group(best[2].0 as u64),
+        100.0 * (best[2].0 - off) / off,
+        best[2].1
     );
     Ok(())
+}
+
+/// The CPU cost of the two things statistics add, measured apart from the noisy throughput runs:
+/// taking one document (µs), and recording one latency into an HDR histogram (ns).
+fn statistics_unit_costs(c: &Config, conns: u32) -> CliResult<(f64, f64)> {
+    let mut c = c.clone();
+    c.set("connections", &conns.to_string()).map_err(|e| Exit::Runtime(e.message))?;
+    let c = &c;
+    let producer = Producer::new(c).map_err(|e| lib_exit(&e, c, "starting the producer"))?;
+    // Latencies spread over the histogram first, so the merge is not of an empty one.
+    let admin = connect(c)?;
+    let name = unique_topic("bench-stats");
+    let topic = admin.create_topic(&name, None).map_err(|e| lib_exit(&e, c, &format!("creating topic '{name}'")))?.id;
+    for i in 0..20_000u32 {
+        producer.send(topic, &Message::raw(&i.to_be_bytes()), 0).map_err(|e| lib_exit(&e, c, "sending"))?;
+        if i % 500 == 0 {
+            let _ = producer.flush(Duration::from_secs(5));
+        }
+    }
+    let _ = producer.flush(Duration::from_secs(10));
+    let docs = 2_000u32;
+    let t = Instant::now();
+    for _ in 0..docs {
+        std::hint::black_box(producer.statistics_json());
+    }
+    let doc_us = t.elapsed().as_secs_f64() * 1e6 / docs as f64;
+    let _ = producer.close(Duration::from_secs(1));
+    let _ = admin.delete_topic(topic, None);
+    let mut h = lnc::stats::LatencyHistogram::new();
+    let values = 10_000_000u64;
+    let t = Instant::now();
+    for i in 0..values {
+        h.record_n(Duration::from_micros(std::hint::black_box(50 + (i * 7919) % 200_000)), 1);
+    }
+    std::hint::black_box(h.count());
+    Ok((doc_us, t.elapsed().as_secs_f64() * 1e9 / values as f64))
 }
 
 /// Sends `rate` records per second for `time`, one at a time, and returns the exact p50 and p99
@@ -308,11 +360,12 @@ fn one(
     size: usize,
     conns: u32,
 ) -> CliResult<f64> {
-    Ok(one_with(p, which, c, label, settings, n, size, conns, None)?.0)
+    Ok(one_with(p, which, c, label, settings, n, size, conns, None, p.has("bootstrap"))?.0)
 }
 
 /// One row, with a thread taking the producer's statistics every `stats_every`; returns the
-/// records/s and how many statistics documents were taken.
+/// records/s and how many statistics documents were taken. Deletes its topics afterwards when
+/// `delete_topics`.
 #[allow(clippy::too_many_arguments)]
 fn one_with(
     p: &Parsed,
@@ -324,6 +377,7 @@ fn one_with(
     size: usize,
     conns: u32,
     stats_every: Option<Duration>,
+    delete_topics: bool,
 ) -> CliResult<(f64, u64)> {
     let mut c = c.clone();
     if !p.all("config").iter().any(|kv| kv.starts_with("connections=")) {
@@ -382,7 +436,7 @@ fn one_with(
         );
         rate = rps;
     }
-    if p.has("bootstrap") {
+    if delete_topics {
         for t in topics {
             let _ = admin.delete_topic(t, None);
         }
