@@ -10,6 +10,7 @@
 //! - [`admin`]: topic administration and low-level control calls.
 //! - [`config`]: the documented string key/value configuration.
 //! - [`error`]: the one error type.
+//! - [`stats`]: latency histograms, connection counters and the statistics documents.
 
 #![warn(missing_docs)]
 
