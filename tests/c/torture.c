@@ -475,6 +475,11 @@ static lnc_err_t p_op(pworker_t *w, int op, int timeout_ms) {
       /* -1 is right once free has begun (then metrics says CLOSED too, for good) */
       if (lnc_producer_eventfd(c->p) < 0 && lnc_producer_metrics(c->p, &met) == LNC_ERR_OK)
         fail("eventfd < 0 on a producer that is not being freed");
+      char *json = NULL; /* statistics race everything too: a document, or CLOSED once free began */
+      lnc_err_t src = lnc_producer_statistics(c->p, &json);
+      if (src == LNC_ERR_OK ? json == NULL || strstr(json, "\"kind\":\"producer\"") == NULL : src != LNC_ERR_CLOSED)
+        fail("lnc_producer_statistics returned %d", (int)src);
+      lnc_string_free(json);
       budget = 0;
       break;
     }
@@ -1138,6 +1143,14 @@ static lnc_err_t c_op(cworker_t *w, int op, int timeout_ms) {
       rc = lnc_consumer_position(c->c, &pos);
       lnc_consumer_topic_id(c->c);
       lnc_consumer_eventfd(c->c);
+      lnc_consumer_metrics_t met;
+      lnc_err_t mrc = lnc_consumer_metrics(c->c, &met);
+      if (mrc != LNC_ERR_OK && mrc != LNC_ERR_CLOSED) fail("lnc_consumer_metrics returned %d", (int)mrc);
+      char *json = NULL; /* a document, or CLOSED once free began */
+      lnc_err_t src = lnc_consumer_statistics(c->c, &json);
+      if (src == LNC_ERR_OK ? json == NULL || strstr(json, "\"kind\":\"consumer\"") == NULL : src != LNC_ERR_CLOSED)
+        fail("lnc_consumer_statistics returned %d", (int)src);
+      lnc_string_free(json);
       budget = 0;
       break;
     }
