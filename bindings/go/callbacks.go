@@ -10,7 +10,6 @@ package lnc
 import "C"
 
 import (
-	"fmt"
 	"runtime/cgo"
 )
 
@@ -68,11 +67,11 @@ func storeOf(h C.uintptr_t) (st *storeState) {
 	return st
 }
 
-// recoverStore turns a panic in the user's store into a failed callback (liblnc then reports
-// an IO error, which the consumer wraps with this panic).
+// recoverStore turns a panic in the user's store into a failed callback: liblnc then reports an
+// IO error, which the consumer call that ran the store wraps with a *CallbackPanicError.
 func recoverStore(st *storeState, what string, rc *C.int) {
 	if v := recover(); v != nil {
-		st.lastErr(fmt.Errorf("lnc: offset store %s panicked: %v", what, v))
+		st.lastErr(newCallbackPanic("OffsetStore."+what, v))
 		*rc = -2
 	}
 }

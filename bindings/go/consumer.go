@@ -88,26 +88,30 @@ type Consumer struct {
 	storeMu  sync.Mutex
 	storeErr error
 
-	closeOnce sync.Once
-	closeErr  error
+	closeErr error // the error of the liblnc close that did the work (guarded by storeMu)
 }
 
 // NewConsumer creates a consumer from cfg: it resolves the topic, loads the stored offset
 // (offset.dir + consumer.name: a file store compatible with the official Rust client, else
-// memory) and starts fetching. It blocks up to request.timeout.ms.
-func NewConsumer(cfg Config) (*Consumer, error) {
-	return newConsumer(cfg, nil)
+// memory) and starts fetching. It blocks up to request.timeout.ms, or less when ctx has an
+// earlier deadline (ctx's error is returned when it ended first).
+func NewConsumer(ctx context.Context, cfg Config) (*Consumer, error) {
+	return newConsumer(ctx, cfg, nil)
 }
 
-// NewConsumerWithStore is NewConsumer with a user offset store.
-func NewConsumerWithStore(cfg Config, store OffsetStore) (*Consumer, error) {
+// NewConsumerWithStore is NewConsumer with a user offset store (its Load runs inside this call,
+// on the calling goroutine).
+func NewConsumerWithStore(ctx context.Context, cfg Config, store OffsetStore) (*Consumer, error) {
 	if store == nil {
 		return nil, &Error{Code: CodeInvalidArg, Message: "store is nil"}
 	}
-	return newConsumer(cfg, store)
+	return newConsumer(ctx, cfg, store)
 }
 
-func newConsumer(cfg Config, store OffsetStore) (*Consumer, error) {
+func newConsumer(ctx context.Context, cfg Config, store OffsetStore) (*Consumer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cf, err := newConf(cfg)
 	if err != nil {
 		return nil, err
@@ -125,7 +129,7 @@ func newConsumer(cfg Config, store OffsetStore) (*Consumer, error) {
 		rc = C.lnc_consumer_new(cf.c, &h, &cerr)
 	}
 	if rc != C.LNC_ERR_OK {
-		err := c.wrapStoreErr(errorFrom(rc, cerr))
+		err := withCtx(ctx, c.wrapStoreErr(errorFrom(rc, cerr)))
 		if c.handle != 0 {
 			c.handle.Delete()
 		}
@@ -187,9 +191,6 @@ func (c *Consumer) TopicID() uint32 { return c.topic }
 // CORRUPT_RECORD, UNKNOWN_TOPIC, TRANSPORT …) is returned after every record that precedes
 // it. When ctx ends first it returns (nil, ctx.Err()).
 func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
-	if err := c.guard("Poll"); err != nil {
-		return nil, err
-	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -204,9 +205,6 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 // TryPoll is Poll with an explicit wait of at most d (0 = no wait): an empty result is not
 // an error.
 func (c *Consumer) TryPoll(d time.Duration) ([]Record, error) {
-	if err := c.guard("TryPoll"); err != nil {
-		return nil, err
-	}
 	ms := C.int32_t(d / time.Millisecond)
 	return c.pollOnce(ms)
 }
@@ -234,9 +232,6 @@ func (c *Consumer) pollOnce(ms C.int32_t) ([]Record, error) {
 // until fn returns; use Record.Clone to keep one. It returns how many records were passed.
 // fn runs on the calling goroutine; a panic in fn propagates after the batch is freed.
 func (c *Consumer) PollFunc(ctx context.Context, fn func(r *Record)) (int, error) {
-	if err := c.guard("PollFunc"); err != nil {
-		return 0, err
-	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -378,20 +373,24 @@ const consumerCloseTimeout = 5 * time.Second
 // Close stops fetching, makes the final auto-commit (enable.auto.commit) and releases the
 // consumer. Idempotent and bounded (5 s for liblnc's fetch thread, plus the final commit);
 // calls abandoned by a cancelled context keep the handle alive until they return, and new
-// calls fail with CLOSED. From inside the offset store's callbacks it returns IN_CALLBACK and
-// does nothing.
+// calls fail with CLOSED. From inside the offset store's callbacks it returns IN_CALLBACK (liblnc
+// refuses it on the store's thread) and does nothing. When several goroutines call Close at
+// once, the one whose call did the work returns its error; the others may return nil.
 func (c *Consumer) Close() error {
-	if err := c.guard("Close"); err != nil {
-		return err
-	}
-	c.closeOnce.Do(func() {
-		var rc C.lnc_err_t
-		if c.ref.acquire() {
-			rc = C.lnc_consumer_close(c.h, C.int32_t(consumerCloseTimeout/time.Millisecond))
-			c.ref.release()
+	if c.ref.acquire() {
+		rc := C.lnc_consumer_close(c.h, C.int32_t(consumerCloseTimeout/time.Millisecond))
+		c.ref.release()
+		if rc == C.LNC_ERR_IN_CALLBACK {
+			return &Error{Code: CodeInCallback, Message: "Close called from inside this consumer's offset store callback"}
 		}
-		c.ref.close()
-		c.closeErr = c.wrapStoreErr(codeError(Code(rc)))
-	})
+		if err := c.wrapStoreErr(codeError(Code(rc))); err != nil {
+			c.storeMu.Lock()
+			c.closeErr = err
+			c.storeMu.Unlock()
+		}
+	}
+	c.ref.close()
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
 	return c.closeErr
 }

@@ -48,7 +48,7 @@ func TestConsumerSeekCommitLagPosition(t *testing.T) {
 	produceN(t, m, topic, 100)
 	ctx := ctxT(t, 20*time.Second)
 	store := &lnc.MemoryOffsetStore{}
-	c, err := lnc.NewConsumerWithStore(lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic),
+	c, err := lnc.NewConsumerWithStore(context.Background(), lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic),
 		"max.poll.records": "10", "enable.auto.commit": "false"}, store)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestConsumerResumesFromUserStore(t *testing.T) {
 	ctx := ctxT(t, 20*time.Second)
 	store := &lnc.MemoryOffsetStore{}
 	cfg := lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "max.poll.records": "20"}
-	c, err := lnc.NewConsumerWithStore(cfg, store)
+	c, err := lnc.NewConsumerWithStore(context.Background(), cfg, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestConsumerResumesFromUserStore(t *testing.T) {
 	if _, err := c.Position(); !errors.Is(err, lnc.ErrClosed) {
 		t.Fatalf("Position after close: %v", err)
 	}
-	c2, err := lnc.NewConsumerWithStore(cfg, store)
+	c2, err := lnc.NewConsumerWithStore(context.Background(), cfg, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,16 +212,16 @@ func TestConsumerStoreErrorsAndCallbacks(t *testing.T) {
 	ctx := ctxT(t, 20*time.Second)
 	cfg := lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "enable.auto.commit": "false"}
 
-	if _, err := lnc.NewConsumerWithStore(cfg, nil); !errors.Is(err, lnc.ErrInvalidArg) {
+	if _, err := lnc.NewConsumerWithStore(context.Background(), cfg, nil); !errors.Is(err, lnc.ErrInvalidArg) {
 		t.Fatalf("nil store: %v", err)
 	}
-	_, err := lnc.NewConsumerWithStore(cfg, &faultyStore{failLoad: errStore})
+	_, err := lnc.NewConsumerWithStore(context.Background(), cfg, &faultyStore{failLoad: errStore})
 	if !errors.Is(err, errStore) || !errors.Is(err, lnc.ErrIO) {
 		t.Fatalf("load failure: %v", err)
 	}
 
 	s := &faultyStore{}
-	c, err := lnc.NewConsumerWithStore(cfg, s)
+	c, err := lnc.NewConsumerWithStore(context.Background(), cfg, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,9 @@ func TestConsumerStoreErrorsAndCallbacks(t *testing.T) {
 	s.failSave, s.panicSave = nil, true
 	s.mu.Unlock()
 	_, err = c.Commit(ctx)
-	if !errors.Is(err, lnc.ErrIO) || !strings.Contains(err.Error(), "store panic") {
+	var pe *lnc.CallbackPanicError
+	if !errors.Is(err, lnc.ErrIO) || !strings.Contains(err.Error(), "store panic") || !errors.As(err, &pe) ||
+		pe.Callback != "OffsetStore.Save" || pe.Value != "store panic" || !strings.Contains(string(pe.Stack), "faultyStore") {
 		t.Fatalf("save panic: %v", err)
 	}
 	// Re-entrant calls from inside the store callback are refused with IN_CALLBACK.
@@ -248,13 +250,28 @@ func TestConsumerStoreErrorsAndCallbacks(t *testing.T) {
 		inCb = append(inCb, c.Close())
 		_, err := c.Poll(ctx)
 		inCb = append(inCb, err)
+		_, err = c.TryPoll(0)
+		inCb = append(inCb, err)
+		_, err = c.PollFunc(ctx, func(*lnc.Record) {})
+		inCb = append(inCb, err)
+		_, err = c.Commit(ctx)
+		inCb = append(inCb, err)
+		_, err = c.Lag(ctx)
+		inCb = append(inCb, err)
+		_, err = c.Seek(ctx, lnc.SeekBeginning, 0)
+		inCb = append(inCb, err)
 	}
 	s.mu.Unlock()
 	if _, err := c.Commit(context.Background()); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
-	if len(inCb) != 2 || !errors.Is(inCb[0], lnc.ErrInCallback) || !errors.Is(inCb[1], lnc.ErrInCallback) {
+	if len(inCb) != 7 {
 		t.Fatalf("inside callback: %v", inCb)
+	}
+	for i, err := range inCb {
+		if !errors.Is(err, lnc.ErrInCallback) {
+			t.Errorf("call %d inside the store callback: %v, want IN_CALLBACK", i, err)
+		}
 	}
 	s.mu.Lock()
 	s.onSave = nil
@@ -314,7 +331,7 @@ func TestConsumerErrors(t *testing.T) {
 	topic := newTopic(t, m)
 	produceN(t, m, topic, 3)
 	ctx := ctxT(t, 20*time.Second)
-	_, err := lnc.NewConsumer(lnc.Config{"bootstrap.servers": m.Addr(), "topic": "no-such-topic", "request.timeout.ms": "2000"})
+	_, err := lnc.NewConsumer(context.Background(), lnc.Config{"bootstrap.servers": m.Addr(), "topic": "no-such-topic", "request.timeout.ms": "2000"})
 	if !errors.Is(err, lnc.ErrUnknownTopic) {
 		t.Fatalf("unknown topic: %v", err)
 	}
@@ -389,7 +406,7 @@ func TestConsumerCloseWhilePolling(t *testing.T) {
 	topic := newTopic(t, m)
 	produceN(t, m, topic, 200)
 	ctx := ctxT(t, 20*time.Second)
-	c, err := lnc.NewConsumer(lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "max.poll.records": "7"})
+	c, err := lnc.NewConsumer(context.Background(), lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "max.poll.records": "7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,5 +445,55 @@ func TestConsumerCloseWhilePolling(t *testing.T) {
 	wg.Wait()
 	if d := time.Since(start); d > 6*time.Second {
 		t.Fatalf("Close + pollers took %v", d)
+	}
+}
+
+// TestConsumerCloseInsideFinalCommit: Close called by the offset store during Close's own final
+// auto-commit is refused with IN_CALLBACK (liblnc's own re-entrancy check) instead of waiting
+// for itself; the outer Close completes and commits.
+func TestConsumerCloseInsideFinalCommit(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	produceN(t, m, topic, 5)
+	ctx := ctxT(t, 20*time.Second)
+	s := &faultyStore{}
+	c, err := lnc.NewConsumerWithStore(ctx, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic),
+		"enable.auto.commit": "true"}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumeN(t, ctx, c, 5)
+	inner := make(chan error, 4)
+	s.mu.Lock()
+	s.onSave = func() { inner <- c.Close() }
+	s.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("outer Close: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close from inside the final commit deadlocked")
+	}
+	if err := <-inner; !errors.Is(err, lnc.ErrInCallback) {
+		t.Fatalf("inner Close: %v", err)
+	}
+	if off, ok, _ := s.MemoryOffsetStore.Load(topic); !ok || off == 0 {
+		t.Fatalf("final commit not stored: %d %v", off, ok)
+	}
+}
+
+// TestNewConsumerContext: a context that already ended is returned at once, creating nothing.
+func TestNewConsumerContext(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	store := &faultyStore{}
+	c, err := lnc.NewConsumerWithStore(ctx, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic)}, store)
+	if c != nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("NewConsumer with a cancelled context: %v %v", c, err)
 	}
 }

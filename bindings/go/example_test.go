@@ -67,7 +67,7 @@ func ExampleConsumer() {
 	_, _ = p.Flush(ctx)
 	_ = p.Close()
 
-	c, err := lnc.NewConsumer(lnc.Config{
+	c, err := lnc.NewConsumer(ctx, lnc.Config{
 		"bootstrap.servers": mock.Addr(),
 		"topic":             "greetings",
 		"start.offset":      "beginning",

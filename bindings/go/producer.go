@@ -40,6 +40,7 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"strconv"
 	"sync"
@@ -91,7 +92,7 @@ type ProducerMetrics struct {
 	Acked          uint64 // reports with Err == nil
 	Failed         uint64 // reports with an error
 	ReportsDropped uint64 // reports not delivered to an unread Reports channel after Close's deadline
-	CallbackPanics uint64 // panics recovered from delivery callbacks
+	CallbackPanics uint64 // panics recovered from delivery callbacks (each returned by Flush/Close)
 }
 
 type producerOptions struct {
@@ -124,7 +125,8 @@ func WithReportChannel(capacity int) ProducerOption {
 
 // WithDeliveryFunc calls f with every report (except ProduceSync's and ProduceFunc's own) on
 // the binding's dispatch goroutine, in the order liblnc reports them. f must not block for
-// long; panics are recovered and counted. Close, Flush and ProduceSync called from inside f
+// long. A panic in f is recovered, counted (CallbackPanics) and returned, with its value and
+// stack, as a *CallbackPanicError by the next Flush or Close. Close, Flush and ProduceSync called from inside f
 // (or from a ProduceFunc callback) return an IN_CALLBACK error instead of deadlocking.
 func WithDeliveryFunc(f func(Report)) ProducerOption {
 	return func(o *producerOptions) { o.deliveryFunc = f }
@@ -193,9 +195,14 @@ type Producer struct {
 	libClosed    atomic.Bool
 	abandon      chan struct{}
 	dispatchDone chan struct{}
-	dispatchGID  atomic.Uint64
-	closeOnce    sync.Once
-	closeErr     error
+	// dispatchThread is the OS thread the dispatch goroutine keeps locked (0 once it stopped),
+	// and inUserCode counts user callbacks running on it: together they let Close, Flush and
+	// ProduceSync refuse to run inside a callback in O(1) (see guardCallback).
+	dispatchThread atomic.Uintptr
+	inUserCode     atomic.Int32
+	panicked       panicBox
+	closeOnce      sync.Once
+	closeErr       error
 }
 
 // NewProducer creates a producer from cfg ("bootstrap.servers", "linger.ms", "batch.size",
@@ -260,7 +267,9 @@ func NewProducer(cfg Config, opts ...ProducerOption) (*Producer, error) {
 		p.reports = make(chan Report)
 		close(p.reports)
 	}
-	go p.dispatch()
+	started := make(chan struct{})
+	go p.dispatch(started)
+	<-started // the dispatcher's thread is known before any call can ask for it
 	return p, nil
 }
 
@@ -372,8 +381,8 @@ func (p *Producer) ProduceBatch(ctx context.Context, topic uint32, recs []Record
 }
 
 // ProduceFunc is Produce with a per-record callback: fn receives this record's report (and
-// the Reports channel / WithDeliveryFunc do not). fn runs on the dispatch goroutine; panics
-// are recovered and counted.
+// the Reports channel / WithDeliveryFunc do not). fn runs on the dispatch goroutine; a panic in
+// fn is handled like one in WithDeliveryFunc's function (returned by the next Flush or Close).
 func (p *Producer) ProduceFunc(ctx context.Context, topic uint32, r Record, fn func(Report)) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -442,7 +451,9 @@ func (p *Producer) ProduceSync(ctx context.Context, topic uint32, r Record) (uin
 
 // Flush sends everything buffered now and waits until every accepted record's report was
 // handed over (or counted), or ctx ends. It returns how many records remain (0 on success);
-// on ctx's end the error is ctx.Err(). From inside a delivery callback: IN_CALLBACK.
+// on ctx's end the error is ctx.Err(). When every report was handed over but a delivery
+// callback panicked since the last Flush or Close, the error is that *CallbackPanicError. From
+// inside a delivery callback: IN_CALLBACK.
 func (p *Producer) Flush(ctx context.Context) (int, error) {
 	if err := p.guardCallback("Flush"); err != nil {
 		return p.remaining(), err
@@ -456,7 +467,7 @@ func (p *Producer) Flush(ctx context.Context) (int, error) {
 			ch := p.progress()
 			if p.remaining() == 0 {
 				p.progDone()
-				return 0, nil
+				return 0, p.panicked.take()
 			}
 			select {
 			case <-ch:
@@ -535,7 +546,9 @@ func (p *Producer) Metrics() ProducerMetrics {
 // Close flushes for up to the close timeout (WithCloseTimeout, default 5 s), fails what is
 // left with reports (PURGED / UNKNOWN_OUTCOME), hands every report over, and stops liblnc's
 // threads (liblnc's remaining memory is freed when the Producer is garbage collected). Idempotent and safe to call concurrently with Produce (which then fails with
-// CLOSED). From inside a delivery callback it returns IN_CALLBACK and does nothing.
+// CLOSED). From inside a delivery callback it returns IN_CALLBACK and does nothing. A delivery
+// callback panic not yet returned by Flush is returned here (a *CallbackPanicError, joined with
+// liblnc's close error if any).
 func (p *Producer) Close() error {
 	if err := p.guardCallback("Close"); err != nil {
 		return err
@@ -548,13 +561,20 @@ func (p *Producer) Close() error {
 		t := time.AfterFunc(p.opts.closeTimeout, func() { close(p.abandon) })
 		<-p.dispatchDone
 		t.Stop()
-		p.closeErr = codeError(Code(rc))
+		p.closeErr = errors.Join(codeError(Code(rc)), p.panicked.take())
 	})
 	return p.closeErr
 }
 
+// guardCallback refuses calls that wait for the dispatcher when made from inside one of its
+// callbacks (they would wait for themselves). O(1): the dispatcher keeps its OS thread locked,
+// so the calling goroutine is the dispatcher exactly when it runs on that thread; the thread is
+// known before NewProducer returns and forgotten before the dispatcher unlocks it.
 func (p *Producer) guardCallback(what string) error {
-	if gid := p.dispatchGID.Load(); gid != 0 && goid() == gid {
+	if p.inUserCode.Load() == 0 {
+		return nil
+	}
+	if me := currentThread(); p.dispatchThread.Load() == me {
 		return &Error{Code: CodeInCallback, Message: what + " called from inside this producer's delivery callback"}
 	}
 	return nil
@@ -714,9 +734,14 @@ var dispatchPause = time.Millisecond
 const sendSlice = 20 * time.Millisecond
 
 // dispatch takes reports from liblnc in bulk and hands them over until Close drained them.
-func (p *Producer) dispatch() {
+func (p *Producer) dispatch(started chan<- struct{}) {
 	defer close(p.dispatchDone)
-	p.dispatchGID.Store(goid()) // user callbacks run here: see guardCallback
+	// User callbacks run here: the locked thread identifies this goroutine (guardCallback).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p.dispatchThread.Store(currentThread())
+	defer p.dispatchThread.Store(0)
+	close(started)
 	arr := (*C.lnc_report_t)(C.malloc(C.size_t(reportBatch) * C.size_t(unsafe.Sizeof(C.lnc_report_t{}))))
 	defer C.free(unsafe.Pointer(arr))
 	reps := unsafe.Slice(arr, reportBatch)
@@ -809,13 +834,13 @@ func (p *Producer) deliver(batch []Report, ids []uint64, anyID bool) {
 			if pd != nil {
 				batch[i].Opaque = pd.opaque
 				if pd.fn != nil {
-					p.callback(pd.fn, batch[i])
+					p.callback("ProduceFunc callback", pd.fn, batch[i])
 					continue
 				}
 			}
 		}
 		if p.opts.deliveryFunc != nil {
-			p.callback(p.opts.deliveryFunc, batch[i])
+			p.callback("WithDeliveryFunc callback", p.opts.deliveryFunc, batch[i])
 		}
 		if p.opts.reportCap > 0 {
 			select {
@@ -831,10 +856,14 @@ func (p *Producer) deliver(batch []Report, ids []uint64, anyID bool) {
 	}
 }
 
-func (p *Producer) callback(fn func(Report), r Report) {
+// callback runs user code; a panic is counted and kept for Flush/Close to return.
+func (p *Producer) callback(name string, fn func(Report), r Report) {
+	p.inUserCode.Add(1)
+	defer p.inUserCode.Add(-1)
 	defer func() {
 		if v := recover(); v != nil {
 			p.panics.Add(1)
+			p.panicked.put(newCallbackPanic(name, v))
 		}
 	}()
 	fn(r)

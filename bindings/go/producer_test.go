@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -219,8 +220,15 @@ func TestDeliveryFuncAndProduceFunc(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if rem, err := p.Flush(ctx); rem != 0 || err != nil {
-		t.Fatalf("Flush: %d %v", rem, err)
+	// The callback's panic is not swallowed: the next Flush returns it, with value and stack.
+	rem, err := p.Flush(ctx)
+	var pe *lnc.CallbackPanicError
+	if rem != 0 || !errors.As(err, &pe) || pe.Value != "user callback panic" ||
+		pe.Callback != "WithDeliveryFunc callback" || !strings.Contains(string(pe.Stack), "TestDeliveryFuncAndProduceFunc") {
+		t.Fatalf("Flush after a callback panic: %d %v", rem, err)
+	}
+	if rem, err := p.Flush(ctx); rem != 0 || err != nil { // reported once
+		t.Fatalf("second Flush: %d %v", rem, err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -582,5 +590,39 @@ func TestProduceBatch(t *testing.T) {
 	}
 	if err := p.ProduceBatch(ctx, topic, batch[:1]); !errors.Is(err, lnc.ErrClosed) {
 		t.Fatalf("after close: %v", err)
+	}
+}
+
+// TestCallbackPanicReportedByClose: panics in ProduceFunc callbacks that no Flush returned come
+// back from Close, counted, the first one with its value (an error value unwraps) and stack.
+func TestCallbackPanicReportedByClose(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	ctx := ctxT(t, 20*time.Second)
+	p, err := lnc.NewProducer(lnc.Config{"bootstrap.servers": m.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	var ran atomic.Int32
+	for i := 0; i < 3; i++ {
+		if err := p.ProduceFunc(ctx, topic, lnc.RawRecord([]byte("x")), func(lnc.Report) {
+			ran.Add(1)
+			panic(boom)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = p.Close()
+	var pe *lnc.CallbackPanicError
+	if !errors.As(err, &pe) || !errors.Is(err, boom) || pe.Callback != "ProduceFunc callback" || pe.More != 2 ||
+		len(pe.Stack) == 0 || ran.Load() != 3 || !strings.Contains(err.Error(), "and 2 more") {
+		t.Fatalf("Close after 3 callback panics: %v (%+v)", err, pe)
+	}
+	if mt := p.Metrics(); mt.CallbackPanics != 3 {
+		t.Fatalf("CallbackPanics %d", mt.CallbackPanics)
+	}
+	if err := p.Close(); !errors.As(err, &pe) { // idempotent: the same result
+		t.Fatalf("second Close: %v", err)
 	}
 }
