@@ -16,7 +16,6 @@ import (
 // storeState is the cgo.Handle target of a consumer with a user offset store.
 type storeState struct {
 	store   OffsetStore
-	inCB    func(enter bool) // marks the goroutine running a store callback
 	lastErr func(error)
 }
 
@@ -26,8 +25,6 @@ func lncGoOffsetLoad(topic C.uint32_t, offset *C.uint64_t, h C.uintptr_t) (rc C.
 	if st == nil {
 		return -3
 	}
-	st.inCB(true)
-	defer st.inCB(false)
 	defer recoverStore(st, "Load", &rc)
 	off, found, err := st.store.Load(uint32(topic))
 	if err != nil {
@@ -47,8 +44,6 @@ func lncGoOffsetSave(topic C.uint32_t, offset C.uint64_t, h C.uintptr_t) (rc C.i
 	if st == nil {
 		return -3
 	}
-	st.inCB(true)
-	defer st.inCB(false)
 	defer recoverStore(st, "Save", &rc)
 	if err := st.store.Save(uint32(topic), uint64(offset)); err != nil {
 		st.lastErr(err)

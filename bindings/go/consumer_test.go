@@ -1,6 +1,7 @@
 package lnc_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -411,17 +412,23 @@ func TestConsumerCloseWhilePolling(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	for g := 0; g < 3; g++ {
+	for g := 0; g < 7; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
 			for {
 				var err error
 				switch g {
-				case 0:
+				case 0, 1: // concurrent Polls use distinct poll buffers
 					_, err = c.Poll(ctx)
-				case 1:
+				case 2:
 					_, err = c.PollFunc(ctx, func(*lnc.Record) {})
+				case 3:
+					_, err = c.TryPoll(time.Millisecond)
+				case 4:
+					_, err = c.Seek(ctx, lnc.SeekBeginning, 0)
+				case 5:
+					_, err = c.Position()
 				default:
 					if _, err = c.Lag(ctx); err == nil {
 						_, err = c.Commit(ctx)
@@ -495,5 +502,65 @@ func TestNewConsumerContext(t *testing.T) {
 	c, err := lnc.NewConsumerWithStore(ctx, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic)}, store)
 	if c != nil || !errors.Is(err, context.Canceled) {
 		t.Fatalf("NewConsumer with a cancelled context: %v %v", c, err)
+	}
+}
+
+// TestConsumerDeadlines: server calls take ctx's deadline as liblnc's timeout (shorter than
+// request.timeout.ms here), and the error matches both context.DeadlineExceeded and TIMED_OUT.
+func TestConsumerDeadlines(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	produceN(t, m, topic, 3)
+	name := fmt.Sprintf("go-deadline-%d", time.Now().UnixNano())
+	if _, err := m.CreateTopic(name); err != nil {
+		t.Fatal(err)
+	}
+	cfg := lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "request.timeout.ms": "20000"}
+	c := mustConsumer(t, cfg)
+	if err := m.StallReading(true); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.StallReading(false) }()
+	time.Sleep(100 * time.Millisecond) // the mock notices the stall within its 20 ms read timeout
+
+	short := func() context.Context { return ctxT(t, 300*time.Millisecond) }
+	check := func(what string, err error, start time.Time) {
+		t.Helper()
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, lnc.ErrTimedOut) {
+			t.Errorf("%s on a stalled server: %v", what, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s took %v with a 300 ms deadline", what, d)
+		}
+	}
+	start := time.Now()
+	_, err := c.Seek(short(), lnc.SeekEnd, 0)
+	check("Seek(end)", err, start)
+	start = time.Now()
+	_, err = lnc.NewConsumer(short(), lnc.Config{"bootstrap.servers": m.Addr(), "topic": name, "request.timeout.ms": "20000"})
+	check("NewConsumer", err, start)
+}
+
+// TestConsumerRecordLargerThanPollBuffer: a record larger than a poll buffer (1 MiB) is still
+// returned, by Poll and by PollFunc, and the records around it too.
+func TestConsumerRecordLargerThanPollBuffer(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	ctx := ctxT(t, 20*time.Second)
+	p := mustProducer(t, lnc.Config{"bootstrap.servers": m.Addr()})
+	big := bytes.Repeat([]byte("L"), 3<<20/2)
+	for _, v := range [][]byte{[]byte("before"), big, []byte("after"), big} {
+		if _, err := p.ProduceSync(ctx, topic, lnc.RawRecord(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := mustConsumer(t, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic)})
+	recs := consumeN(t, ctx, c, 3)
+	if string(recs[0].Value) != "before" || !bytes.Equal(recs[1].Value, big) || string(recs[2].Value) != "after" {
+		t.Fatalf("records %d %d %d bytes", len(recs[0].Value), len(recs[1].Value), len(recs[2].Value))
+	}
+	var got []byte
+	if _, err := c.PollFunc(ctx, func(r *lnc.Record) { got = append(got, r.Value...) }); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("PollFunc of a large record: %d bytes, %v", len(got), err)
 	}
 }

@@ -95,3 +95,24 @@ func TestRuleU64Exact(t *testing.T) {
 		t.Fatalf("retention round trip: %+v %v", tp, err)
 	}
 }
+
+// Retention 0 means "no retention limit" everywhere, never an error.
+func TestRuleRetentionZeroIsUnlimited(t *testing.T) {
+	m := fastMock(t)
+	ctx := ctxT(t, 20*time.Second)
+	a, err := lnc.NewAdmin(lnc.Config{"bootstrap.servers": m.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	tp, err := a.CreateTopicWithRetention(ctx, fmt.Sprintf("go-ret0-%d", time.Now().UnixNano()), 0, 0)
+	if err != nil || tp.ID == 0 || tp.MaxAgeSecs == 0 || tp.MaxBytes == 0 {
+		t.Fatalf("CreateTopicWithRetention(0, 0): %+v %v", tp, err)
+	}
+	if err := a.SetRetention(ctx, tp.ID, 0, 0); err != nil {
+		t.Fatalf("SetRetention(0, 0): %v", err)
+	}
+	if err := a.SetRetention(ctx, tp.ID, 0, lnc.RetentionUnlimited); err != nil {
+		t.Fatalf("SetRetention(0, unlimited): %v", err)
+	}
+}
