@@ -12,7 +12,7 @@ import (
 )
 
 func TestErrorCodesAndSentinels(t *testing.T) {
-	if len(lnc.AllCodes) != 30 {
+	if len(lnc.AllCodes) != 31 {
 		t.Fatalf("AllCodes has %d codes", len(lnc.AllCodes))
 	}
 	for _, c := range lnc.AllCodes {
