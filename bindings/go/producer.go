@@ -145,6 +145,8 @@ type Producer struct {
 	dropped  atomic.Uint64
 	panics   atomic.Uint64
 
+	resolvedNames sync.Map // topic names liblnc resolved for a send (see send)
+
 	nextID atomic.Uint64
 	pendMu sync.Mutex
 	pend   map[uint64]*pending

@@ -260,3 +260,31 @@ func TestProducerCallsRaceClose(t *testing.T) {
 		t.Fatal("nothing produced")
 	}
 }
+
+// TestProduceToLookupIsBounded: a name lookup on a server that does not answer is bounded by
+// request.timeout.ms, and a context that ended meanwhile is what the error matches. (liblnc's
+// cancel token ends the waits between lookup attempts, not a request in flight: a cancelled
+// ctx cannot cut the lookup shorter than request.timeout.ms today.)
+func TestProduceToLookupIsBounded(t *testing.T) {
+	m := fastMock(t)
+	p := mustProducer(t, lnc.Config{"bootstrap.servers": m.Addr(), "request.timeout.ms": "1000"},
+		lnc.WithCloseTimeout(100*time.Millisecond))
+	if err := m.StallReading(true); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.StallReading(false) }()
+	time.Sleep(100 * time.Millisecond) // the mock notices the stall within its 20 ms read timeout
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	err := p.ProduceTo(ctx, fmt.Sprintf("go-stalled-%d", time.Now().UnixNano()), lnc.RawRecord([]byte("x")))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("ProduceTo during a stalled lookup: %v", err)
+	}
+	if d := time.Since(start); d > 6*time.Second {
+		t.Fatalf("ProduceTo returned after %v, want at most request.timeout.ms (1 s)", d)
+	}
+	if mt := p.Metrics(); mt.Accepted != 0 {
+		t.Fatalf("accepted %d", mt.Accepted)
+	}
+}
