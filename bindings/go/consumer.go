@@ -195,17 +195,21 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 	}
 }
 
-// TryPoll is Poll with an explicit wait of at most d (0 = no wait): an empty result is not
-// an error.
+// TryPoll is Poll with an explicit wait of at most d (0 or less = no wait): an empty result is
+// not an error.
 func (c *Consumer) TryPoll(d time.Duration) ([]Record, error) {
-	ms := C.int32_t(d / time.Millisecond)
+	var ms C.int32_t // liblnc reads a negative timeout as "no limit": never pass one
+	if d > 0 {
+		ms = durationMs(d)
+	}
 	return c.pollOnce(ms)
 }
 
 // PollFunc is the zero-copy variant of Poll: it waits like Poll, then calls fn for each
 // record with byte slices (Key, Value, Raw) that borrow the consumer's poll buffer and are
-// valid only until fn returns; use Record.Clone to keep one. It returns how many records were passed.
-// fn runs on the calling goroutine; a panic in fn propagates after the batch is freed.
+// valid only until fn returns; use Record.Clone to keep one. It returns how many records were
+// passed. fn runs on the calling goroutine; a panic in fn propagates after the buffer is given
+// back.
 func (c *Consumer) PollFunc(ctx context.Context, fn func(r *Record)) (int, error) {
 	for {
 		if err := ctx.Err(); err != nil {

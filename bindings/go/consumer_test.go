@@ -113,6 +113,10 @@ func TestConsumerSeekCommitLagPosition(t *testing.T) {
 	if recs, err := c.TryPoll(0); err != nil || len(recs) != 0 {
 		t.Fatalf("TryPoll: %d %v", len(recs), err)
 	}
+	start = time.Now()
+	if recs, err := c.TryPoll(-time.Hour); err != nil || len(recs) != 0 || time.Since(start) > time.Second {
+		t.Fatalf("TryPoll(negative) = %d %v after %v, want no wait", len(recs), err, time.Since(start))
+	}
 	// Cancellation from another goroutine.
 	cctx, ccancel := context.WithCancel(ctx)
 	go func() { time.Sleep(60 * time.Millisecond); ccancel() }()

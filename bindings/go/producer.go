@@ -100,7 +100,8 @@ func WithDeliveryFunc(f func(Report)) ProducerOption {
 }
 
 // WithCloseTimeout bounds Close: liblnc flushes for up to d (then purges what is left with
-// reports), and an unread Reports channel gets up to d more to be drained. Default 5 s.
+// reports), and an unread Reports channel gets up to d more to be drained. Default 5 s; 0 or
+// less means no flush (everything still buffered is purged at once).
 func WithCloseTimeout(d time.Duration) ProducerOption {
 	return func(o *producerOptions) { o.closeTimeout = d }
 }
@@ -491,7 +492,11 @@ func (p *Producer) Close() error {
 	p.closeOnce.Do(func() {
 		p.closing.Store(true)
 		var cerr *C.lnc_error_t
-		rc := C.lnc_producer_close(p.h, C.int32_t(p.opts.closeTimeout/time.Millisecond), &cerr)
+		var ms C.int32_t // liblnc reads a negative timeout as "no limit": never pass one
+		if p.opts.closeTimeout > 0 {
+			ms = durationMs(p.opts.closeTimeout)
+		}
+		rc := C.lnc_producer_close(p.h, ms, &cerr)
 		runtime.KeepAlive(p)
 		p.libClosed.Store(true)
 		t := time.AfterFunc(p.opts.closeTimeout, func() { close(p.abandon) })

@@ -628,3 +628,28 @@ func TestCallbackPanicReportedByClose(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// TestNegativeCloseTimeout: a negative close timeout means "no flush", never liblnc's "no
+// limit": Close returns at once and the buffered record is purged with a report.
+func TestNegativeCloseTimeout(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	p, err := lnc.NewProducer(lnc.Config{"bootstrap.servers": m.Addr(), "linger.ms": "60000"},
+		lnc.WithCloseTimeout(-time.Second), lnc.WithReportChannel(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Produce(context.Background(), topic, lnc.Record{Value: []byte("x"), Opaque: 1}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Close() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close with a negative timeout did not return")
+	}
+	if r, ok := <-p.Reports(); !ok || r.Err == nil {
+		t.Fatalf("report of the buffered record: %+v %v", r, ok)
+	}
+}
