@@ -79,7 +79,7 @@ impl Producer {
         let producer = Producer {
             shared: shared.clone(),
             threads: Mutex::new(Vec::new()),
-            admin: Admin::new(config)?,
+            admin: Admin::new(&name_resolver_config(config))?,
             auto_create: config.get_bool("topic.auto.create"),
             topics: Mutex::new(std::collections::HashMap::new()),
         };
@@ -395,4 +395,14 @@ impl Drop for Producer {
             let _ = self.close(Duration::from_secs(5));
         }
     }
+}
+
+/// The configuration of the producer's name-resolving admin client: same connection settings,
+/// but its events and statistics are not the application's (the producer reports its own).
+fn name_resolver_config(config: &Config) -> Config {
+    let mut c = config.clone();
+    c.remove_event_callback();
+    // Cannot fail: a known key and a valid value.
+    let _ = c.set("statistics.interval.ms", "0");
+    c
 }

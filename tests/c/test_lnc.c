@@ -901,6 +901,8 @@ static void test_send_options(lnc_mock_t *m) {
   CHECK_ERR(lnc_consumer_poll_into(cons, 0, buf, sizeof buf, views, 8, NULL, NULL), LNC_ERR_INVALID_ARG);
   CHECK_ERR(lnc_consumer_poll_into(NULL, 0, buf, sizeof buf, views, 8, &count, NULL), LNC_ERR_INVALID_ARG);
   OK(lnc_consumer_free(cons));
+}
+
 /* ---------------------------------------------------------------- events, logs, circuit (#17) */
 
 typedef struct {
@@ -978,7 +980,7 @@ static void test_events(lnc_mock_t *m) {
   msg.value = (const uint8_t *)"e";
   msg.value_len = 1;
   OK(lnc_producer_send(p, t.id, &msg, NULL));
-  OK(lnc_producer_flush(p, 5000, NULL));
+  OK(lnc_producer_flush(p, 5000, NULL, NULL));
   CHECK(readable(lnc_producer_eventfd(p), 0));
   int seen[64], n = 0;
   CHECK(producer_wait_event(p, LNC_EVENT_CONNECTED, seen, &n, 64));
@@ -988,8 +990,8 @@ static void test_events(lnc_mock_t *m) {
   n = 0;
   CHECK(producer_wait_event(p, LNC_EVENT_CONNECTED, seen, &n, 64));
   CHECK(n >= 2 && seen[0] == LNC_EVENT_DISCONNECTED && seen[n - 1] == LNC_EVENT_CONNECTED);
-  OK(lnc_producer_flush(p, 5000, NULL));
-  OK(lnc_producer_close(p, 5000));
+  OK(lnc_producer_flush(p, 5000, NULL, NULL));
+  OK(lnc_producer_close(p, 5000, NULL));
   /* Drains after close; nothing waits, so the poll returns at once. */
   OK(lnc_producer_poll_events(p, 0, &ev, 1, &count));
   if (count == 1) lnc_event_free(&ev);
@@ -1010,7 +1012,7 @@ static void test_events(lnc_mock_t *m) {
   for (int i = 0; i < n; i++) auth |= seen[i] == LNC_EVENT_AUTH_FAILED;
   CHECK(auth);
   CHECK(logs.errors >= 2 && logs.token_seen == 0);
-  lnc_producer_close(p, 1000);
+  lnc_producer_close(p, 1000, NULL);
   lnc_producer_free(p);
   OK(lnc_mock_require_token(m, NULL));
 
@@ -1022,7 +1024,7 @@ static void test_events(lnc_mock_t *m) {
   set(cc, "log.level", "off");
   OK(lnc_conf_set_log_cb(cc, NULL, NULL)); /* NULL: back to stderr (silenced by log.level) */
   lnc_consumer_t *cons = NULL;
-  OK(lnc_consumer_new(cc, &cons, NULL));
+  OK(lnc_consumer_new(cc, -1, &cons, NULL));
   int connected = 0;
   double until = now_s() + 10;
   while (!connected && now_s() < until) {
