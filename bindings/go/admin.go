@@ -125,7 +125,9 @@ func (a *Admin) CreateTopic(ctx context.Context, name string) (Topic, error) {
 	})
 }
 
-// EnsureTopic creates the topic or finds the existing one with that name.
+// EnsureTopic creates the topic or finds the existing one with that name. liblnc retries
+// retryable failures (a server starting, catching up or without a leader) with a growing
+// backoff within the call's timeout (ctx's deadline, bounded by request.timeout.ms).
 func (a *Admin) EnsureTopic(ctx context.Context, name string) (Topic, error) {
 	return do(ctx, a, func(h *C.lnc_admin_t, ms C.int32_t, e **C.lnc_error_t) (Topic, C.lnc_err_t) {
 		cn := C.CString(name)
