@@ -18,6 +18,7 @@ pub mod config;
 pub mod consumer;
 pub mod error;
 pub mod ffi;
+pub mod group;
 pub mod mock;
 pub mod net;
 pub mod notify;
@@ -31,6 +32,7 @@ pub use admin::{Admin, FetchReply, Retention};
 pub use config::Config;
 pub use consumer::{OffsetReset, SeekTo, StandaloneConsumer};
 pub use error::{Error, ErrorCode, Result};
+pub use group::{GroupConsumer, GroupEvent};
 pub use offsets::{CallbackOffsetStore, FileOffsetStore, MemoryOffsetStore, OffsetStore};
 pub use producer::{DeliveryReport, Message, Producer, ProducerMetrics};
 
