@@ -200,8 +200,10 @@ impl GroupView {
 pub struct Local {
     /// Topics it is consuming.
     pub running: BTreeSet<u32>,
-    /// Newest generation it acknowledged.
+    /// Newest generation it acknowledged (reset by a join: a new life acknowledges anew).
     pub acked: u64,
+    /// When it last wrote an ack (its clock, ms).
+    pub ack_sent_ms: Option<u64>,
     /// When it last wrote a heartbeat (its clock, ms).
     pub last_heartbeat_sent_ms: Option<u64>,
     /// When it last wrote a join (its clock, ms).
@@ -267,11 +269,20 @@ pub fn plan(view: &GroupView, member: &str, topics: &[u32], local: &Local, now_m
     for t in local.running.difference(&should) {
         out.push(Action::Stop(*t));
     }
-    if known.is_some() && view.generation > local.acked {
+    // An ack that has not shown up in the log a session after it was written was lost: again.
+    let ack_lost = known.is_some_and(|m| m.acked < local.acked)
+        && local.ack_sent_ms.is_some_and(|a| now_ms >= a.saturating_add(view.session_timeout_ms));
+    if known.is_some() && (view.generation > local.acked || ack_lost) {
         out.push(Action::Ack(view.generation));
     }
-    for t in should.difference(&local.running) {
-        out.push(Action::Start(*t, view.commits.get(t).map(|c| c.offset)));
+    // Start only from a view that includes every ack this member wrote: its own ack can release
+    // a topic it still holds at an earlier position of the log (the ack of generation g releases
+    // what g does not assign it, even if a later generation the member has already read does).
+    let own_acks_seen = known.is_some_and(|m| m.acked >= local.acked);
+    if own_acks_seen {
+        for t in should.difference(&local.running) {
+            out.push(Action::Start(*t, view.commits.get(t).map(|c| c.offset)));
+        }
     }
     out
 }
@@ -284,12 +295,16 @@ pub fn performed(local: &mut Local, actions: &[Action], now_ms: u64) {
                 local.join_sent_ms = Some(now_ms);
                 local.last_heartbeat_sent_ms = Some(now_ms);
                 local.joined_topics = topics.clone();
+                local.acked = 0;
             }
             Action::Heartbeat => local.last_heartbeat_sent_ms = Some(now_ms),
             Action::Stop(t) => {
                 local.running.remove(t);
             }
-            Action::Ack(g) => local.acked = local.acked.max(*g),
+            Action::Ack(g) => {
+                local.acked = local.acked.max(*g);
+                local.ack_sent_ms = Some(now_ms);
+            }
             Action::Start(t, _) => {
                 local.running.insert(*t);
             }
