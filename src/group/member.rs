@@ -556,9 +556,6 @@ impl Runner {
             self.refresh_topics();
             let now = wall_ms();
             let actions = plan(&self.view, &self.s.member_id, &self.topics, &self.local, now, self.timing);
-            if !actions.is_empty() && std::env::var("GDBG").is_ok() {
-                eprintln!("{} gen {} live {:?} acts {:?}", self.s.member_id, self.view.generation, self.view.members.keys().collect::<Vec<_>>(), actions);
-            }
             self.execute(&actions);
             performed(&mut self.local, &actions, now);
             if Instant::now() >= self.next_commit {

@@ -69,6 +69,7 @@ options:
 pub const CONSUME: &str = "\
 usage: lnc consume -t TOPIC [-b HOST:PORT] [-o beginning|end|stored|N] [-c COUNT] [-e]
                    [-f FORMAT | --json] [--group-name NAME --offset-dir DIR] [-X KEY=VALUE]…
+       lnc consume --group NAME (-t TOPIC[,TOPIC…] | --topic-prefix P) [-c COUNT] [-f FORMAT | --json]
 
 Prints the records of a topic to stdout. Runs until Ctrl-C unless -c or -e is given.
 
@@ -88,6 +89,11 @@ options:
       --group-name NAME   consumer name: offsets are stored in --offset-dir (the official Rust
       --offset-dir DIR    client's lock-file format) and committed on exit
   -X, --config KEY=VALUE  consumer configuration (repeatable), e.g. -X fetch.max.bytes=65536
+      --group NAME        consume as a member of consumer group NAME (docs/groups.md): -t takes a
+                          comma-separated list of names, or use --topic-prefix PREFIX; offsets live
+                          in the group topic lnc-group-NAME; -o beginning|end applies to topics the
+                          group never committed; group.* keys via -X
+      --topic-prefix P    with --group: share every topic whose name starts with P
 ";
 
 pub const TOPICS: &str = "\
