@@ -17,6 +17,7 @@ pub mod admin;
 pub mod conf;
 pub mod consumer;
 mod gate;
+pub mod group;
 pub mod mock;
 pub mod producer;
 pub mod record;
