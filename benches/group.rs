@@ -178,8 +178,10 @@ fn main() {
     let survivors_ids: Vec<String> = (0..MEMBERS).map(|i| format!("h{i}")).collect();
     let mut handovers = Vec::new();
     for round in 0..rounds {
-        let ms: Vec<GroupConsumer> =
-            survivors_ids.iter().map(|id| member(&addr, "handover", &names.join(","), &format!("{id}-{round}"))).collect();
+        let ms: Vec<GroupConsumer> = survivors_ids
+            .iter()
+            .map(|id| member(&addr, "handover", &names.join(","), &format!("{id}-{round}")))
+            .collect();
         let refs: Vec<&GroupConsumer> = ms.iter().collect();
         wait_for(|| owners(&refs) == ids && refs.iter().all(|m| !m.assignment().is_empty()));
         let victim_topics: BTreeSet<u32> = ms[0].assignment().into_iter().collect();

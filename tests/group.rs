@@ -104,12 +104,7 @@ fn worker(g: Arc<GroupConsumer>, instance: u64, ledger: Arc<Mutex<Ledger>>) -> s
 
 /// Produces `seqs` to every topic, spread evenly over `spread` so that records keep flowing while
 /// members come and go.
-fn produce(
-    addr: &str,
-    ids: &[u32],
-    seqs: std::ops::Range<u64>,
-    spread: Duration,
-) -> std::thread::JoinHandle<()> {
+fn produce(addr: &str, ids: &[u32], seqs: std::ops::Range<u64>, spread: Duration) -> std::thread::JoinHandle<()> {
     let cfg = Config::from_pairs([("bootstrap.servers", addr), ("linger.ms", "2")]).unwrap();
     let ids = ids.to_vec();
     std::thread::spawn(move || {
@@ -177,7 +172,7 @@ fn members_share_topics_and_a_leaving_member_hands_over_at_once() {
         // A clean leave commits what was handed out and releases at once: no duplicates.
         a.close(Duration::from_secs(10)).unwrap();
         wa.join().unwrap();
-        let handover = converge(&[b.clone()], &ids, Duration::from_secs(20));
+        let handover = converge(std::slice::from_ref(&b), &ids, Duration::from_secs(20));
         assert!(handover < Duration::from_millis(SESSION_MS), "a leave does not wait for the session timeout");
         produce(&addr, &ids, 1000..2000, Duration::ZERO).join().unwrap();
         wait_all_seen(&ledger, &ids, 2000, Duration::from_secs(20));
@@ -242,7 +237,8 @@ fn soak(records: u64, changes: u64) {
     let next_instance = AtomicU64::new(1);
     let start = |slot: usize| {
         let inst = next_instance.fetch_add(1, Ordering::Relaxed);
-        let g = Arc::new(GroupConsumer::new(&member_config(&addr, "soak", &names, &format!("m{slot}-{inst}"))).unwrap());
+        let g =
+            Arc::new(GroupConsumer::new(&member_config(&addr, "soak", &names, &format!("m{slot}-{inst}"))).unwrap());
         let w = worker(g.clone(), inst, ledger.clone());
         (g, w, inst)
     };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::conf::{self, lnc_conf_t};
 use super::gate::{Gate, Pass};
-use super::record::{view, lnc_record_view_t};
+use super::record::{lnc_record_view_t, view};
 use super::{fail, finish, lnc_err_t, lnc_error_t, timeout};
 use crate::error::{Error, ErrorCode};
 use crate::ffi_guard;

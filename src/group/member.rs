@@ -343,9 +343,8 @@ impl GroupConsumer {
                         .map(|s| s.to_string())
                         .or_else(|| p.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "unknown payload".into());
-                    shared.shared.lock().fatal = Some(
-                        Error::new(ErrorCode::Panic, format!("the group member thread panicked: {what}")).fatal(),
-                    );
+                    shared.shared.lock().fatal =
+                        Some(Error::new(ErrorCode::Panic, format!("the group member thread panicked: {what}")).fatal());
                     shared.signal();
                 }
             })
@@ -416,7 +415,9 @@ impl GroupConsumer {
                 st.delivered = c.position();
                 drop(st);
                 match got {
-                    Ok(_) => out.extend(buf.drain(..).map(|record| GroupEvent::Record { topic_id: slot.topic_id, record })),
+                    Ok(_) => {
+                        out.extend(buf.drain(..).map(|record| GroupEvent::Record { topic_id: slot.topic_id, record }))
+                    }
                     // The topic was stopped meanwhile: its records belong to the next owner.
                     Err(e) if e.code == ErrorCode::Closed => {}
                     Err(error) => out.push(GroupEvent::Error { topic_id: slot.topic_id, error }),
@@ -513,7 +514,8 @@ impl Drop for GroupConsumer {
 }
 
 fn wait_readable(fds: &[i32], timeout: Duration) {
-    let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let mut p: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
     // SAFETY: a valid array of pollfd of the given length. A descriptor closed meanwhile only
     // makes poll return early (POLLNVAL) and the caller rescans.
     unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout.as_millis().clamp(1, 1000) as i32) };
@@ -608,7 +610,7 @@ impl Runner {
             .iter()
             .filter(|t| t.id != self.group_topic)
             .filter(|t| match &self.s.topics {
-                TopicSpec::Names(n) => n.iter().any(|x| *x == t.name),
+                TopicSpec::Names(n) => n.contains(&t.name),
                 TopicSpec::Prefix(p) => t.name.starts_with(p.as_str()) && !t.name.starts_with(super::TOPIC_PREFIX),
             })
             .map(|t| t.id)
@@ -675,7 +677,8 @@ impl Runner {
         if let Some(o) = offset {
             self.committed.insert(topic, (o, Instant::now()));
         }
-        let slot = Arc::new(Slot { topic_id: topic, st: Mutex::new(SlotState { consumer, delivered: at, processed: at }) });
+        let slot =
+            Arc::new(Slot { topic_id: topic, st: Mutex::new(SlotState { consumer, delivered: at, processed: at }) });
         self.inner.shared.lock().slots.insert(topic, slot);
     }
 
@@ -723,7 +726,8 @@ impl Runner {
     }
 
     fn note_reports(&self) {
-        let failed = self.producer.poll_reports(usize::MAX, Duration::ZERO).iter().filter(|r| r.error.is_some()).count();
+        let failed =
+            self.producer.poll_reports(usize::MAX, Duration::ZERO).iter().filter(|r| r.error.is_some()).count();
         if failed > 0 {
             self.inner.metrics.lock().write_failures += failed as u64;
         }

@@ -137,8 +137,9 @@ impl GroupRecord {
         if id_len == 0 || id_len > MAX_MEMBER_ID {
             return Err(DecodeError::Malformed("member id length"));
         }
-        let member =
-            std::str::from_utf8(c.take(id_len)?).map_err(|_| DecodeError::Malformed("member id is not UTF-8"))?.to_string();
+        let member = std::str::from_utf8(c.take(id_len)?)
+            .map_err(|_| DecodeError::Malformed("member id is not UTF-8"))?
+            .to_string();
         let generation = c.u64()?;
         let timestamp_ms = c.u64()?;
         let body = match kind {
@@ -223,13 +224,7 @@ mod tests {
     fn heartbeat_bytes_are_stable() {
         // The documented layout (docs/groups.md §2), byte for byte.
         let v = GroupRecord { member: "a".into(), generation: 2, timestamp_ms: 3, body: Body::Heartbeat }.encode();
-        let want: Vec<u8> = [
-            &b"LNCG"[..],
-            &[1, 2, 1, 0, b'a'],
-            &2u64.to_le_bytes(),
-            &3u64.to_le_bytes(),
-        ]
-        .concat();
+        let want: Vec<u8> = [&b"LNCG"[..], &[1, 2, 1, 0, b'a'], &2u64.to_le_bytes(), &3u64.to_le_bytes()].concat();
         assert_eq!(v, want);
     }
 

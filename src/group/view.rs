@@ -134,10 +134,8 @@ impl GroupView {
             Body::Leave => self.remove(&rec.member),
             Body::Ack => self.ack(&rec.member, rec.generation),
             Body::Commit { topic_id, offset } => {
-                let allowed = self
-                    .holders
-                    .get(topic_id)
-                    .is_some_and(|h| h.member == rec.member && rec.generation >= h.since);
+                let allowed =
+                    self.holders.get(topic_id).is_some_and(|h| h.member == rec.member && rec.generation >= h.since);
                 if allowed {
                     self.commits.insert(*topic_id, Commit { offset: *offset, member: rec.member.clone() });
                 } else {

@@ -13,7 +13,9 @@ use crate::records::{parse_format, write_formatted, write_json};
 
 pub fn run(p: &Parsed, group: &str) -> CliResult {
     if p.has("exit") || p.has("group-name") || p.has("offset-dir") {
-        return Err(p.usage("--group does not combine with -e, --group-name or --offset-dir (the group log keeps the offsets)"));
+        return Err(p.usage(
+            "--group does not combine with -e, --group-name or --offset-dir (the group log keeps the offsets)",
+        ));
     }
     let json = p.has("json");
     if json && p.has("format") {
@@ -57,11 +59,9 @@ pub fn run(p: &Parsed, group: &str) -> CliResult {
                     if count.is_some_and(|c| n >= c) {
                         break 'outer;
                     }
-                    if !names.contains_key(&topic_id) {
-                        let name = admin.get_topic(topic_id, None).map(|t| t.name).unwrap_or_default();
-                        names.insert(topic_id, name);
-                    }
-                    let name = &names[&topic_id];
+                    let name = names
+                        .entry(topic_id)
+                        .or_insert_with(|| admin.get_topic(topic_id, None).map(|t| t.name).unwrap_or_default());
                     let w = if json {
                         write_json(&mut out, &record, name, topic_id)
                     } else {
