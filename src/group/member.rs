@@ -42,6 +42,8 @@ const TOPIC_REFRESH: Duration = Duration::from_secs(5);
 /// Every owned topic's commit is written again at least this often, unchanged or not, so that
 /// retention never removes the newest commit of a quiet topic.
 const COMMIT_REFRESH: Duration = Duration::from_secs(3600);
+/// Pause before a topic whose consumer could not be created is tried again.
+const START_RETRY: Duration = Duration::from_secs(1);
 /// How long a stopping topic's consumer may take to close.
 const STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -323,6 +325,9 @@ impl GroupConsumer {
             topics_listed: None,
             committed: BTreeMap::new(),
             next_commit: Instant::now() + s.commit_interval,
+            retry_at: BTreeMap::new(),
+            log_offset: 0,
+            log_failed: false,
             s,
             admin,
             group_topic,
@@ -544,6 +549,12 @@ struct Runner {
     topics_listed: Option<Instant>,
     committed: BTreeMap<u32, (u64, Instant)>,
     next_commit: Instant,
+    /// When a topic whose consumer could not be created is tried again.
+    retry_at: BTreeMap<u32, Instant>,
+    /// Offset of the last group record applied (to notice the log consumer going back).
+    log_offset: u64,
+    /// The group log reader failed for good (reported once).
+    log_failed: bool,
     admin: Admin,
     group_topic: u32,
     log: StandaloneConsumer,
@@ -557,9 +568,17 @@ impl Runner {
             self.read_log();
             self.refresh_topics();
             let now = wall_ms();
-            let actions = plan(&self.view, &self.s.member_id, &self.topics, &self.local, now, self.timing);
-            self.execute(&actions);
+            let mut actions = plan(&self.view, &self.s.member_id, &self.topics, &self.local, now, self.timing);
+            // A topic whose consumer could not be created is retried after a pause, not every tick.
+            let tick_start = Instant::now();
+            actions
+                .retain(|a| !matches!(a, Action::Start(t, _) if self.retry_at.get(t).is_some_and(|r| *r > tick_start)));
+            let failed = self.execute(&actions);
             performed(&mut self.local, &actions, now);
+            for t in failed {
+                self.local.running.remove(&t);
+                self.retry_at.insert(t, Instant::now() + START_RETRY);
+            }
             if Instant::now() >= self.next_commit {
                 self.commit_running(false);
                 self.next_commit = Instant::now() + self.s.commit_interval;
@@ -578,6 +597,12 @@ impl Runner {
         match self.log.poll(self.tick) {
             Ok(records) => {
                 for r in &records {
+                    // The log consumer went back (offset.reset=earliest after retention shifted
+                    // the log): rebuild the view from what is there, never apply records twice.
+                    if r.offset < self.log_offset {
+                        self.view = GroupView::new(self.s.strategy, self.s.session_timeout_ms);
+                    }
+                    self.log_offset = r.offset;
                     match GroupRecord::from_record(r) {
                         Ok(g) => self.view.apply(&g),
                         Err(DecodeError::Foreign)
@@ -587,14 +612,16 @@ impl Runner {
                     }
                 }
             }
-            // Transport errors are retried by the consumer; anything else is skipped and the
-            // log is read on (a paused log consumer would freeze the view: seek past it).
-            Err(e) if e.code == ErrorCode::CorruptRecord => {
-                if let Some(at) = e.server_offset {
-                    let _ = self.log.seek(crate::SeekTo::Offset(at + 1));
+            // Transport errors are retried by the consumer underneath. A corrupt group log stops
+            // the view: this member then stops hearing its own heartbeats and fences itself
+            // within the session timeout, which is safe; the application is told.
+            Err(error) => {
+                if error.code != ErrorCode::Transport && !self.log_failed {
+                    self.log_failed = true;
+                    self.inner.push_event(GroupEvent::Error { topic_id: self.group_topic, error });
                 }
+                std::thread::sleep(self.tick);
             }
-            Err(_) => std::thread::sleep(self.tick),
         }
     }
 
@@ -628,8 +655,10 @@ impl Runner {
         }
     }
 
-    fn execute(&mut self, actions: &[Action]) {
+    /// Performs the actions; returns the topics whose consumer could not be created.
+    fn execute(&mut self, actions: &[Action]) -> Vec<u32> {
         let g = self.view.generation;
+        let mut failed = Vec::new();
         let mut started = Vec::new();
         let mut stopped = Vec::new();
         for a in actions {
@@ -641,10 +670,10 @@ impl Runner {
                     stopped.push(*t);
                 }
                 Action::Ack(acked) => self.send(*acked, Body::Ack),
-                Action::Start(t, offset) => {
-                    self.start_topic(*t, *offset);
-                    started.push(*t);
-                }
+                Action::Start(t, offset) => match self.start_topic(*t, *offset) {
+                    Some(slot) => started.push(slot),
+                    None => failed.push(*t),
+                },
             }
         }
         if !stopped.is_empty() {
@@ -653,33 +682,45 @@ impl Runner {
         }
         if !started.is_empty() {
             self.inner.metrics.lock().started += started.len() as u64;
-            self.inner.push_event(GroupEvent::Assigned(started));
+            // The event and the slots become visible together: poll returns the assignment
+            // before any record of it.
+            let mut sh = self.inner.shared.lock();
+            sh.events.push_back(GroupEvent::Assigned(started.iter().map(|s| s.topic_id).collect()));
+            for slot in started {
+                sh.slots.insert(slot.topic_id, slot);
+            }
+            drop(sh);
+            self.inner.signal();
         }
+        failed
     }
 
-    fn start_topic(&mut self, topic: u32, offset: Option<u64>) {
+    /// Creates the slot consuming `topic` (made visible to `poll` by the caller); `None` (and an
+    /// error event) if its consumer cannot be created.
+    fn start_topic(&mut self, topic: u32, offset: Option<u64>) -> Option<Arc<Slot>> {
         let mut cfg = self.data_cfg.clone();
         let start = offset.map_or_else(|| self.s.start_when_uncommitted.clone(), |o| o.to_string());
         let made = cfg
             .set("topic.id", &topic.to_string())
             .and_then(|_| cfg.set("start.offset", &start))
             .and_then(|_| StandaloneConsumer::new(&cfg));
-        let (consumer, at) = match made {
-            Ok(c) => {
-                let p = c.position();
-                (Some(c), p)
-            }
+        let consumer = match made {
+            Ok(c) => c,
             Err(error) => {
                 self.inner.push_event(GroupEvent::Error { topic_id: topic, error });
-                (None, offset.unwrap_or(0))
+                return None;
             }
         };
+        self.retry_at.remove(&topic);
+        let at = consumer.position();
         if let Some(o) = offset {
             self.committed.insert(topic, (o, Instant::now()));
         }
-        let slot =
-            Arc::new(Slot { topic_id: topic, st: Mutex::new(SlotState { consumer, delivered: at, processed: at }) });
-        self.inner.shared.lock().slots.insert(topic, slot);
+        let slot = Arc::new(Slot {
+            topic_id: topic,
+            st: Mutex::new(SlotState { consumer: Some(consumer), delivered: at, processed: at }),
+        });
+        Some(slot)
     }
 
     /// Takes the topic away from `poll`, closes its consumer and writes its commit.
