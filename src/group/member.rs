@@ -134,6 +134,9 @@ struct Inner {
     max_poll_records: usize,
     records: AtomicU64,
     metrics: Mutex<GroupMetrics>,
+    /// Test hook: the member thread panics at its next turn.
+    #[cfg(test)]
+    inject_panic: std::sync::atomic::AtomicBool,
 }
 
 impl Inner {
@@ -314,6 +317,8 @@ impl GroupConsumer {
             max_poll_records: config.get_u64("max.poll.records").max(1) as usize,
             records: AtomicU64::new(0),
             metrics: Mutex::new(GroupMetrics::default()),
+            #[cfg(test)]
+            inject_panic: std::sync::atomic::AtomicBool::new(false),
         });
         let runner = Runner {
             inner: inner.clone(),
@@ -565,6 +570,10 @@ struct Runner {
 impl Runner {
     fn run(&mut self) {
         while self.inner.stop.load(Ordering::Acquire) == RUN {
+            #[cfg(test)]
+            if self.inner.inject_panic.load(Ordering::Acquire) {
+                panic!("injected panic");
+            }
             self.read_log();
             self.refresh_topics();
             let now = wall_ms();
@@ -810,5 +819,51 @@ impl Runner {
             }
         }
         let _ = self.log.close(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::{MockBroker, MockConfig};
+
+    #[test]
+    fn a_panicking_member_thread_wakes_every_poll_with_panic() {
+        let mock = MockBroker::start(MockConfig { ack_delay: Duration::ZERO, ..Default::default() }).unwrap();
+        mock.create_topic("p-0").unwrap();
+        let addr = mock.address_string();
+        let cfg = Config::from_pairs([
+            ("bootstrap.servers", addr.as_str()),
+            ("group.id", "panic"),
+            ("group.topics", "p-0"),
+            ("group.session.timeout.ms", "1000"),
+            ("group.heartbeat.interval.ms", "100"),
+        ])
+        .unwrap();
+        let g = Arc::new(GroupConsumer::new(&cfg).unwrap());
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let g = g.clone();
+                std::thread::spawn(move || {
+                    let t0 = Instant::now();
+                    loop {
+                        match g.poll(Duration::from_secs(30)) {
+                            Ok(_) => assert!(t0.elapsed() < Duration::from_secs(20), "never woken"),
+                            Err(e) => return (e.code, t0.elapsed()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        g.inner.inject_panic.store(true, Ordering::Release);
+        for w in waiters {
+            let (code, waited) = w.join().unwrap();
+            assert_eq!(code, ErrorCode::Panic);
+            assert!(waited < Duration::from_secs(20));
+        }
+        assert_eq!(g.poll(Duration::ZERO).unwrap_err().code, ErrorCode::Panic);
+        g.close(Duration::from_secs(10)).unwrap();
+        assert_eq!(g.poll(Duration::ZERO).unwrap_err().code, ErrorCode::Closed);
     }
 }
