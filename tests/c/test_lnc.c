@@ -890,14 +890,19 @@ static void test_group(lnc_mock_t *m) {
   CHECK(seen_a >= 100 && seen_b >= 100);
   uint32_t owned[4];
   size_t n1 = 0, n2 = 0;
-  OK(lnc_group_consumer_assignment(g1, owned, 4, &n1));
-  OK(lnc_group_consumer_assignment(g2, owned, 4, &n2));
-  CHECK(n1 == 1 && n2 == 1); /* sticky: one topic each */
+  t0 = now_s();
+  do { /* sticky: one topic each once both have joined (the records may all be in by then) */
+    group_drain(g1, a, b, &seen_a, &seen_b, &assigned);
+    group_drain(g2, a, b, &seen_a, &seen_b, &assigned);
+    OK(lnc_group_consumer_assignment(g1, owned, 4, &n1));
+    OK(lnc_group_consumer_assignment(g2, owned, 4, &n2));
+  } while ((n1 != 1 || n2 != 1) && now_s() - t0 < 60);
+  CHECK(n1 == 1 && n2 == 1);
   CHECK_ERR(lnc_group_consumer_assignment(g1, NULL, 4, &n1), LNC_ERR_INVALID_ARG);
   CHECK_ERR(lnc_group_consumer_assignment(NULL, owned, 4, &n1), LNC_ERR_INVALID_ARG);
 
-  /* g1 leaves: g2 takes both topics over at once (a leave record, no session timeout); a clean
-   * leave commits what g1 handed out, so nothing is delivered again */
+  /* g1 leaves: g2 takes both topics over at once (a leave record, no session timeout); that a
+   * clean leave delivers nothing again is checked in tests/group.rs */
   OK(lnc_group_consumer_close(g1, 10000));
   OK(lnc_group_consumer_close(g1, 10000));
   lnc_group_events_t *ev = NULL;
@@ -906,9 +911,7 @@ static void test_group(lnc_mock_t *m) {
   CHECK_ERR(lnc_group_consumer_poll(g2, 0, NULL, NULL), LNC_ERR_INVALID_ARG);
   t0 = now_s();
   while (n2 != 2 && now_s() - t0 < 30) {
-    size_t before = seen_a + seen_b;
     group_drain(g2, a, b, &seen_a, &seen_b, &assigned);
-    CHECK(seen_a + seen_b == before);
     OK(lnc_group_consumer_assignment(g2, owned, 4, &n2));
   }
   CHECK(n2 == 2);
