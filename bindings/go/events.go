@@ -205,9 +205,19 @@ func (e *eventPump) stop() {
 func (e *eventPump) run() {
 	defer close(e.done)
 	defer close(e.ch)
-	// A panic here would be a binding bug; it must not kill the process from a goroutine the
-	// user cannot see: it ends the pump (the channel is closed) instead.
-	defer func() { _ = recover() }()
+	// A panic here would be a binding bug. It must not kill the process from a goroutine the
+	// user cannot see, nor vanish: it ends the pump with a last EventFatal (CodePanic) event,
+	// then the channel is closed.
+	defer func() {
+		if v := recover(); v != nil {
+			msg := fmt.Sprintf("lnc: the event goroutine panicked (a binding bug): %v", v)
+			select {
+			case e.ch <- Event{Kind: EventFatal, Code: CodePanic, Err: &Error{Code: CodePanic, Message: msg}, Message: msg}:
+			default:
+				e.dropped.Add(1)
+			}
+		}
+	}()
 	arr := (*C.lnc_event_t)(C.calloc(eventBatch, C.size_t(unsafe.Sizeof(C.lnc_event_t{}))))
 	if arr == nil {
 		return

@@ -404,8 +404,11 @@ func (h *captureHandler) waitFor(t *testing.T, what string, pred func(slog.Recor
 // line, and the token is in no line and no event.
 func TestEventsAuthFailedThenFatalAndTheTokenNeverAppears(t *testing.T) {
 	const token = "s3cret-wrong-token-xyz"
-	m := startMock(t, map[string]string{"ack.delay.ms": "0", "auth.token": "the-right-one"})
+	m := fastMock(t)
 	topic := newTopic(t, m)
+	if err := m.RequireToken("the-right-one"); err != nil {
+		t.Fatal(err)
+	}
 	logs := &captureHandler{level: slog.LevelDebug}
 	var reps []lnc.Report
 	var mu sync.Mutex
@@ -632,4 +635,68 @@ func containsKind(ks []lnc.EventKind, k lnc.EventKind) bool {
 		}
 	}
 	return false
+}
+
+// TestEventsDisconnectAndRestartFaults: the mock cutting every connection (DisconnectAll) and
+// restarting (Restart) each give disconnected → connected (with connection attempts between),
+// and the producer's statistics count the lost connections.
+func TestEventsDisconnectAndRestartFaults(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	p := mustProducer(t, lnc.Config{"bootstrap.servers": m.Addr(), "linger.ms": "0", "log.level": "off",
+		"reconnect.backoff.ms": "10", "reconnect.jitter": "0"})
+	evs := collect(p.Events())
+	ctx := ctxT(t, 30*time.Second)
+	if _, err := p.ProduceSync(ctx, topic, lnc.Record{Value: []byte("0")}); err != nil {
+		t.Fatal(err)
+	}
+	from := evs.waitFor(t, "connected", 0, kindIs(lnc.EventConnected)) + 1
+	for i, fault := range []func() error{m.DisconnectAll, m.Restart} {
+		if err := fault(); err != nil {
+			t.Fatal(err)
+		}
+		d := evs.waitFor(t, "disconnected", from, kindIs(lnc.EventDisconnected))
+		if _, err := p.ProduceSync(ctx, topic, lnc.Record{Value: []byte("again")}); err != nil {
+			t.Fatalf("fault %d: %v", i, err)
+		}
+		c := evs.waitFor(t, "connected again", d+1, kindIs(lnc.EventConnected))
+		for _, e := range withoutStatistics(evs.snapshot()[d+1 : c]) {
+			if e.Kind != lnc.EventConnecting && e.Kind != lnc.EventReconnectScheduled {
+				t.Errorf("fault %d: unexpected %v between disconnected and connected", i, e)
+			}
+		}
+		if !errors.Is(evs.snapshot()[d].Err, lnc.ErrTransport) {
+			t.Errorf("fault %d: disconnected with %v, want TRANSPORT", i, evs.snapshot()[d])
+		}
+		from = c + 1
+	}
+	st, err := p.Statistics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disconnects uint64
+	for _, c := range parseStats(t, st).Connections {
+		disconnects += c.Disconnects
+	}
+	if disconnects < 2 {
+		t.Fatalf("statistics count %d disconnects after two faults: %s", disconnects, st)
+	}
+}
+
+// TestEventsLiblncQueueOverflowIsReported: before the first Events call liblnc keeps at most
+// events.queue.max events and reports the excess as one events_dropped event of its own.
+func TestEventsLiblncQueueOverflowIsReported(t *testing.T) {
+	m := fastMock(t)
+	p := mustProducer(t, lnc.Config{"bootstrap.servers": m.Addr(), "log.level": "off",
+		"events.queue.max": "4", "statistics.interval.ms": "1"})
+	time.Sleep(100 * time.Millisecond) // ~100 statistics documents for a queue of 4
+	evs := collect(p.Events())
+	i := evs.waitFor(t, "liblnc's events_dropped", 0, kindIs(lnc.EventEventsDropped))
+	e := evs.snapshot()[i]
+	if e.Attempt == 0 || strings.Contains(e.Message, "Events channel") {
+		t.Fatalf("want liblnc's own count, got %v", e)
+	}
+	if p.Metrics().EventsDropped != 0 {
+		t.Fatalf("the binding dropped %d events with a reader", p.Metrics().EventsDropped)
+	}
 }
