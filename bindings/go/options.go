@@ -45,13 +45,14 @@ type adminOptions struct{ handle handleOptions }
 // Lines that find the queue full are dropped and counted, and one Warn record says how many.
 // A panic in l's handler is recovered and returned as a *CallbackPanicError (Callback
 // "WithLogger") by the handle's next Close (and the producer's Flush). The token never appears
-// in a line (liblnc scrubs it).
+// in a line (liblnc scrubs it). A nil l keeps liblnc's default: lines at or above log.level go
+// to stderr.
 func WithLogger(l *slog.Logger) HandleOption {
 	return HandleOption{func(o *handleOptions) { o.logger = l }}
 }
 
-// WithEventBuffer sets the capacity of the Events channel (default 256). The binding never
-// blocks on that channel: see Producer.Events for the drop policy.
+// WithEventBuffer sets the capacity of the Events channel (default 256; less than 1 means the
+// default). The binding never blocks on that channel: see Producer.Events for the drop policy.
 func WithEventBuffer(capacity int) HandleOption {
 	return HandleOption{func(o *handleOptions) { o.eventBuffer = capacity }}
 }
