@@ -33,6 +33,8 @@ class MessageTooLargeError extends LncError {}
 class OffsetOutOfRangeError extends LncError {}
 class DeliveryError extends LncError {}
 class StateError extends LncError {}
+/** A panic caught inside liblnc (code 'PANIC'): a liblnc bug; the handle is unusable. */
+class InternalError extends LncError {}
 class IoError extends LncError {}
 /** The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused). */
 class TlsError extends LncError {}
@@ -55,7 +57,7 @@ const CLASSES = {
   CLOSED: ClosedError,
   PROTOCOL: ProtocolError,
   CORRUPT_RECORD: CorruptRecordError,
-  PANIC: StateError,
+  PANIC: InternalError,
   TRANSPORT: TransportError,
   MSG_TOO_LARGE: MessageTooLargeError,
   OFFSET_OUT_OF_RANGE: OffsetOutOfRangeError,
@@ -93,6 +95,7 @@ binding.setErrorFactory(makeError);
 module.exports = {
   LncError, ConfigError, InvalidArgumentError, TimeoutError, QueueFullError, ClosedError, ProtocolError,
   CorruptRecordError, TransportError, MessageTooLargeError, OffsetOutOfRangeError, DeliveryError, StateError,
+  InternalError,
   IoError, TlsError, ServerError, UnknownTopicError, NotLeaderError, ForwardFailedError, RateLimitedError, AuthError,
   CatchingUpError, TopicExistsError, InvalidNameError,
   errorFor, makeError,

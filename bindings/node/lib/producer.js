@@ -7,12 +7,34 @@ const { RecordType, EXT_TOMBSTONE, recordType, timestampNs } = require('./types'
 
 const EXTENDED = RecordType.extended;
 
+/** [type, extType, key, value, timestampNs, opaque] of one record: the addon's message layout. */
+function messageFields(value, o, opaque) {
+  let type = o.type !== undefined ? recordType(o.type) : 0;
+  let ext = 0;
+  if (o.type === 'tombstone') {
+    ext = EXT_TOMBSTONE;
+    value = undefined;
+  } else if (type === EXTENDED) {
+    ext = o.extType ?? 0;
+  }
+  const key = o.key === undefined || o.key === null ? undefined : o.key;
+  return [type, ext, key, value, o.timestamp === undefined ? 0 : timestampNs(o.timestamp), opaque];
+}
+
+/** A private copy of exactly the bytes a Buffer / typed array / DataView / ArrayBuffer shows. */
+function copyBytes(v) {
+  if (ArrayBuffer.isView(v)) return Buffer.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  if (v instanceof ArrayBuffer) return Buffer.from(new Uint8Array(v));
+  return v;
+}
+
 /**
  * A LANCE producer. Records are batched, sent and acknowledged by liblnc's threads; delivery
  * reports come back to this (JS) thread in bulk, woken by the producer's eventfd.
  *
  * - `produce()` is fire-and-forget: one synchronous call into liblnc. Its outcome is a
- *   `'delivery'` event (every record) and, on failure, an `'error'` event.
+ *   `'delivery'` event (every record, `report.error` set on failure); a failure is never
+ *   thrown from the report path: the next `flush()`/`close()` rejects instead.
  * - `send()` returns a Promise settled by the record's delivery report.
  * - The process can exit while a producer is open and idle; while records are outstanding the
  *   event loop is kept alive until their reports arrive.
@@ -57,7 +79,7 @@ class Producer extends EventEmitter {
   /**
    * Fire-and-forget: appends one record. Throws synchronously if the record was not accepted
    * (QueueFullError, MessageTooLargeError, ClosedError, InvalidArgumentError…); otherwise its
-   * outcome is one 'delivery' event, plus an 'error' event if it failed.
+   * outcome is one 'delivery' event (with `error` set if it failed).
    */
   produce(topic, value, options) {
     let id = typeof topic === 'number' ? topic : this._topicIds.get(topic);
@@ -107,6 +129,58 @@ class Producer extends EventEmitter {
     });
   }
 
+  /**
+   * Appends `records` atomically: all are accepted or none (then it rejects at once, e.g. with
+   * QueueFullError or MessageTooLargeError, and nothing is sent). Each record is a value or
+   * `{ value, key, type, extType, timestamp }`. Resolves with the delivery reports in order once
+   * every record is acknowledged; rejects with the first record's error (carrying `.reports`)
+   * if any failed.
+   */
+  async sendBatch(topic, records) {
+    if (!Array.isArray(records)) throw new TypeError('sendBatch: records must be an array');
+    this._checkOpen();
+    const id = typeof topic === 'number' ? topic : await this.topicId(topic);
+    if (records.length === 0) return [];
+    return new Promise((resolve, reject) => {
+      const reports = new Array(records.length);
+      let left = records.length;
+      let failure = null;
+      const ops = [];
+      const rows = [];
+      try {
+        for (let i = 0; i < records.length; i++) {
+          const op = this._register({
+            onReport: (report) => {
+              reports[i] = report;
+              if (report.error && failure === null) failure = report.error;
+              if (--left > 0) return;
+              if (failure === null) {
+                resolve(reports);
+              } else {
+                const e = Object.create(failure);
+                e.reports = reports;
+                reject(e);
+              }
+            },
+          });
+          ops.push(op);
+          const r = records[i];
+          const plain = r === null || typeof r !== 'object' || ArrayBuffer.isView(r) || r instanceof ArrayBuffer;
+          rows.push(plain ? messageFields(r, {}, op) : messageFields(r.value, r, op));
+        }
+        this._checkOpen();
+        binding.producerSendBatch(this._h, id, rows);
+      } catch (e) {
+        for (const op of ops) this._pending.delete(op);
+        if (e instanceof QueueFullError) this._needDrain = true;
+        reject(e);
+        return;
+      }
+      if (this._outstanding === 0) this._setRef(true);
+      this._outstanding += records.length;
+    });
+  }
+
   /** Resolves a topic name to its id (cached). */
   async topicId(name) {
     if (typeof name === 'number') return name;
@@ -141,6 +215,7 @@ class Producer extends EventEmitter {
     this._closing = true;
     this._closePromise = (async () => {
       await this._settleLookups();
+      if (this._admin) await this._admin.close();
       await binding.producerClose(this._h, timeoutMs);
       this._drain();
       binding.watchStop(this._h);
@@ -179,16 +254,8 @@ class Producer extends EventEmitter {
   }
 
   _produceWith(id, value, o, opaque) {
-    let type = o.type !== undefined ? recordType(o.type) : 0;
-    let ext = 0;
-    if (o.type === 'tombstone') {
-      ext = EXT_TOMBSTONE;
-      value = undefined;
-    } else if (type === EXTENDED) {
-      ext = o.extType ?? 0;
-    }
-    const key = o.key === undefined ? undefined : o.key === null ? undefined : o.key;
-    this._accept(id, type, ext, key, value, o.timestamp === undefined ? 0 : timestampNs(o.timestamp), opaque);
+    const [type, ext, key, v, ts] = messageFields(value, o, 0);
+    this._accept(id, type, ext, key, v, ts, opaque);
   }
 
   _accept(id, type, ext, key, value, ts, opaque) {
@@ -244,7 +311,7 @@ class Producer extends EventEmitter {
       const r = binding.producerDrain(this._h);
       if (r === null) break;
       any = true;
-      this._dispatch(r.n, r.meta, r.errors);
+      this._dispatch(r.n, r.meta, r.batchIds, r.errors);
     }
     if (any) this._afterReports();
   }
@@ -257,10 +324,8 @@ class Producer extends EventEmitter {
     }
   }
 
-  _dispatch(n, meta, errors) {
+  _dispatch(n, meta, batchIds, errors) {
     const wantDelivery = this.listenerCount('delivery') > 0;
-    const hasErrorListener = this.listenerCount('error') > 0;
-    let unhandled = null;
     const pending = this._pending;
     this._outstanding -= n;
     for (let i = 0; i < n; i++) {
@@ -274,21 +339,17 @@ class Producer extends EventEmitter {
       }
       if (entry === undefined && code === 0 && !wantDelivery) continue;
       const err = code === 0 ? null : errors[i];
-      const report = this._report(meta[j + 1], meta[j + 2], err, entry);
+      const report = this._report(meta[j + 1], batchIds[i], err, entry);
+      // A failed fire-and-forget record is never thrown here (this runs inside a native
+      // callback): it shows in its 'delivery' report, and the next flush()/close() rejects.
       if (entry !== undefined && entry.resolve !== undefined) {
         if (err) entry.reject(err);
         else entry.resolve(report);
-      } else if (err) {
-        // Fire-and-forget failure: EventEmitter semantics (an 'error' without a listener throws).
-        const e = Object.create(err);
-        e.report = report;
-        if (hasErrorListener) this.emit('error', e);
-        else if (unhandled === null) unhandled = e;
+      } else if (entry !== undefined && entry.onReport !== undefined) {
+        entry.onReport(report);
       }
       if (wantDelivery) this.emit('delivery', report);
     }
-    // Without an 'error' listener, finish the batch first, then throw like EventEmitter does.
-    if (unhandled !== null) this.emit('error', unhandled);
   }
 
   _report(topicId, batchId, error, entry) {
@@ -334,9 +395,9 @@ class Producer extends EventEmitter {
   _queueForTopic(name, value, options, opaque) {
     const l = this._lookup(name);
     // The caller may reuse its Buffer after produce() returns: keep a copy while waiting.
-    const v = Buffer.isBuffer(value) || ArrayBuffer.isView(value) ? Buffer.from(value) : value;
+    const v = copyBytes(value);
     const o = options ? { ...options } : {};
-    if (Buffer.isBuffer(o.key) || ArrayBuffer.isView(o.key)) o.key = Buffer.from(o.key);
+    o.key = copyBytes(o.key);
     l.queue.push({ value: v, options: o, opaque });
     if (this._outstanding++ === 0) this._setRef(true);
   }
@@ -366,6 +427,7 @@ class Producer extends EventEmitter {
     }
     // Report each failure exactly like a delivery report (batch id 0: never sent).
     const meta = new Float64Array(failed.length * 4);
+    const batchIds = new BigUint64Array(failed.length);
     const errors = [];
     failed.forEach(([q, e], i) => {
       meta[i * 4] = q.opaque;
@@ -373,7 +435,7 @@ class Producer extends EventEmitter {
       errors[i] = e;
     });
     this._outstanding += failed.length;
-    this._dispatch(failed.length, meta, errors);
+    this._dispatch(failed.length, meta, batchIds, errors);
     this._afterReports();
   }
 

@@ -15,7 +15,8 @@ test('send() resolves with the delivery report (topic by name and by id)', async
   const r1 = await p.send(name, 'hello');
   assert.equal(r1.topicId, topic.id);
   assert.equal(r1.topic, name);
-  assert.ok(r1.batchId > 0);
+  assert.equal(typeof r1.batchId, 'bigint');
+  assert.ok(r1.batchId > 0n);
   assert.equal(r1.error, null);
   const r2 = await p.send(id, Buffer.from('world'));
   assert.equal(r2.topicId, id);
@@ -92,14 +93,15 @@ test('unknown topics: name lookup fails, id rejected by the server', async (t) =
   t.after(() => p.close());
   await assert.rejects(p.send('no-such-topic', 'x'), (e) => e instanceof lnc.UnknownTopicError && e.code === 'UNKNOWN_TOPIC' && !e.retryable);
   await assert.rejects(p.send(4242, 'x'), (e) => e instanceof lnc.ServerError && e.code === 'UNKNOWN_TOPIC');
-  // Fire-and-forget failures come as 'error' events with the report attached.
+  // Fire-and-forget failures come as 'delivery' reports with the error set (never 'error' events).
   const errors = [];
-  p.on('error', (e) => errors.push(e));
+  p.on('error', (e) => assert.fail(`unexpected 'error' event: ${e}`));
+  p.on('delivery', (r) => errors.push(r.error));
   p.produce('still-no-such-topic', 'a');
   p.produce(4242, 'b');
-  await p.flush();
+  await p.flush().catch(() => {});
   assert.equal(errors.length, 2);
-  assert.ok(errors.every((e) => e.code === 'UNKNOWN_TOPIC' && e instanceof lnc.LncError && e.report));
+  assert.ok(errors.every((e) => e.code === 'UNKNOWN_TOPIC' && e instanceof lnc.LncError));
 });
 
 test('argument, size and config errors are thrown synchronously', async (t) => {
@@ -152,12 +154,12 @@ test('close() with pending records reports every one of them', async (t) => {
   let failed = 0;
   const codes = new Set();
   p.on('delivery', (r) => (r.error ? failed++ : ok++));
-  p.on('error', (e) => codes.add(e.code));
+  p.on('delivery', (r) => r.error && codes.add(r.error.code));
   mock.stallReading(true); // nothing is acknowledged any more
   const N = 5000;
   for (let i = 0; i < N; i++) p.produce(id, `r${i}`);
   const sends = [p.send(id, 'a'), p.send(id, 'b')].map((s) => s.then(() => 'ok', (e) => e.code));
-  await p.close(300);
+  await p.close(300).catch((e) => assert.equal(e.code, 'DELIVERY_FAILED'));
   assert.equal(ok + failed, N + 2, 'every record got exactly one report');
   assert.equal(p.outstanding, 0);
   assert.ok(failed > 0);
