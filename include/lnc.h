@@ -172,6 +172,19 @@ typedef enum {
    */
   LNC_ERR_TLS = -18,
   /**
+   * The call's `lnc_cancel_t` was fired; nothing was accepted or changed by it.
+   */
+  LNC_ERR_CANCELLED = -19,
+  /**
+   * `flush`/`close`: fire-and-forget records (no callback, opaque NULL) failed since the last
+   * flush; the message gives their count and the first error.
+   */
+  LNC_ERR_DELIVERY_FAILED = -20,
+  /**
+   * The circuit breaker is open: a non-blocking send failed fast instead of queueing.
+   */
+  LNC_ERR_CIRCUIT_OPEN = -21,
+  /**
    * Unknown topic.
    */
   LNC_ERR_UNKNOWN_TOPIC = 1,
@@ -214,6 +227,82 @@ typedef enum {
 } lnc_err_t;
 
 /**
+ * Event kinds (see the README's "Events and logs").
+ */
+typedef enum {
+  /**
+   * A connection attempt starts (`server` = the first address tried).
+   */
+  LNC_EVENT_CONNECTING = 1,
+  /**
+   * A connection is up and authenticated (`server`; `node_id` 0 = unknown).
+   */
+  LNC_EVENT_CONNECTED = 2,
+  /**
+   * A connection was lost (`err`, `message`: why).
+   */
+  LNC_EVENT_DISCONNECTED = 3,
+  /**
+   * A connect attempt failed; the next starts after `delay_ms` (`attempt` = failures in a row).
+   */
+  LNC_EVENT_RECONNECT_SCHEDULED = 4,
+  /**
+   * A NOT_LEADER reply redirected the handle to `server`.
+   */
+  LNC_EVENT_LEADER_CHANGED = 5,
+  /**
+   * The server refused the token (no retry).
+   */
+  LNC_EVENT_AUTH_FAILED = 6,
+  /**
+   * The handle failed for good (`err`, `message`).
+   */
+  LNC_EVENT_FATAL = 7,
+  /**
+   * The circuit breaker opened (`delay_ms` until the half-open trial).
+   */
+  LNC_EVENT_CIRCUIT_OPEN = 8,
+  /**
+   * The circuit breaker lets one trial connection through.
+   */
+  LNC_EVENT_CIRCUIT_HALF_OPEN = 9,
+  /**
+   * The circuit breaker closed (a connection succeeded).
+   */
+  LNC_EVENT_CIRCUIT_CLOSED = 10,
+  /**
+   * The periodic statistics document: `message` is the JSON text.
+   */
+  LNC_EVENT_STATISTICS = 11,
+  /**
+   * The event queue was full: `attempt` events were dropped here.
+   */
+  LNC_EVENT_EVENTS_DROPPED = 12,
+} lnc_event_kind_t;
+
+/**
+ * Log levels (syslog numbering, as librdkafka): lower is more severe.
+ */
+typedef enum {
+  /**
+   * Failures: authentication refused, fatal errors.
+   */
+  LNC_LOG_ERROR = 3,
+  /**
+   * Trouble the library handles: lost connections, an opened circuit, dropped events.
+   */
+  LNC_LOG_WARN = 4,
+  /**
+   * Notable: connected, reconnect scheduled, redirects, retries.
+   */
+  LNC_LOG_INFO = 6,
+  /**
+   * Everything else: connect attempts, statistics.
+   */
+  LNC_LOG_DEBUG = 7,
+} lnc_log_level_t;
+
+/**
  * Where to seek.
  */
 typedef enum {
@@ -236,6 +325,12 @@ typedef enum {
  * other threads are inside calls on it; see there).
  */
 typedef struct lnc_admin_t lnc_admin_t;
+
+/**
+ * A cancellation token. Create with `lnc_cancel_new`, fire with `lnc_cancel_fire` from any
+ * thread, free with `lnc_cancel_free` once no call uses it.
+ */
+typedef struct lnc_cancel_t lnc_cancel_t;
 
 /**
  * A configuration: string keys and values, validated on set. Owned by the caller until a
@@ -372,6 +467,42 @@ typedef struct {
 } lnc_fetch_result_t;
 
 /**
+ * One event. Filled by the `lnc_*_poll_events` calls into an array the caller owns: the
+ * strings belong to the event until `lnc_event_free`. Handed to an event callback, it is
+ * borrowed for the call only.
+ */
+typedef struct {
+  /**
+   * What happened.
+   */
+  lnc_event_kind_t kind;
+  /**
+   * The error behind it (`LNC_ERR_OK` when none).
+   */
+  lnc_err_t err;
+  /**
+   * The server concerned (`host:port`), "" when none. Never NULL in a filled event.
+   */
+  char *server;
+  /**
+   * The node id when known (0 = unknown: LWP's handshake does not name the node).
+   */
+  uint32_t node_id;
+  /**
+   * Failures in a row (reconnect scheduled) or events dropped (events dropped).
+   */
+  uint32_t attempt;
+  /**
+   * Delay before the next attempt, milliseconds (reconnect scheduled, circuit open).
+   */
+  uint64_t delay_ms;
+  /**
+   * The reason as a sentence, or the JSON document for statistics. Never NULL in a filled event.
+   */
+  char *message;
+} lnc_event_t;
+
+/**
  * User offset store, load: set `*offset` and return 1 if an offset is stored, return 0 if
  * none, or a negative value on failure. Called on the thread calling `lnc_consumer_new`.
  */
@@ -447,6 +578,18 @@ typedef struct {
  * Per-record callback of `lnc_consumer_poll_cb`; the record is borrowed for the call.
  */
 typedef void (*lnc_record_cb)(const lnc_record_view_t *record, void *opaque);
+
+/**
+ * A log callback: the level and one NUL-terminated line (borrowed for the call), with the
+ * opaque given to `lnc_conf_set_log_cb`.
+ */
+typedef void (*lnc_log_cb)(lnc_log_level_t level, const char *line, void *opaque);
+
+/**
+ * An event callback: the event (borrowed for the call; do not `lnc_event_free` it), with the
+ * opaque given to `lnc_conf_set_event_cb`.
+ */
+typedef void (*lnc_event_cb)(const lnc_event_t *ev, void *opaque);
 
 /**
  * Mock broker counters.
@@ -608,6 +751,29 @@ typedef struct {
    */
   lnc_error_t *error;
 } lnc_report_t;
+
+/**
+ * Options of `lnc_producer_send_with_options` and `lnc_producer_send_sync`. A NULL pointer
+ * means the configuration's behaviour; in a filled struct that is `timeout_ms = -1` (0 means
+ * "never wait").
+ */
+typedef struct {
+  /**
+   * Used when `topic_id` is 0: the topic's name (NUL-terminated, borrowed for the call),
+   * resolved by the producer and cached (created when `topic.auto.create` is true).
+   */
+  const char *topic_name;
+  /**
+   * How long to wait for buffer space: < 0 = the configuration (`send.block`,
+   * `send.timeout.ms`), 0 = never (QUEUE_FULL at once), > 0 = up to that many ms. A name not
+   * yet cached is looked up within `request.timeout.ms` whatever this says.
+   */
+  int32_t timeout_ms;
+  /**
+   * Fired from another thread, ends the call's waits with LNC_ERR_CANCELLED. May be NULL.
+   */
+  const lnc_cancel_t *cancel;
+} lnc_send_options_t;
 
 /**
  * Counters of a producer (see `lnc_producer_metrics`).
@@ -798,8 +964,8 @@ lnc_err_t lnc_admin_ensure_topic(const lnc_admin_t *a,
                                  lnc_error_t **err);
 
 /**
- * Creates a topic with retention limits; `LNC_RETENTION_UNLIMITED` for no limit. 0 is refused
- * (the server would delete every closed segment).
+ * Creates a topic with retention limits; 0 or `LNC_RETENTION_UNLIMITED` for no limit (0 is never
+ * sent: on the server it would delete every closed segment).
  */
 lnc_err_t lnc_admin_create_topic_with_retention(const lnc_admin_t *a,
                                                 const char *name,
@@ -939,6 +1105,47 @@ lnc_err_t lnc_admin_commit_offset(const lnc_admin_t *a,
 lnc_err_t lnc_consumer_id(const char *name, uint64_t *id);
 
 /**
+ * Takes up to `max` waiting events (connection changes, statistics; see the README's "Events
+ * and logs") into `out`, an array the caller owns, waiting up to `timeout_ms` for the first;
+ * `*count` receives how many. Free each with `lnc_event_free`. Empty when an event callback is
+ * set on the conf.
+ */
+lnc_err_t lnc_admin_poll_events(const lnc_admin_t *a,
+                                int32_t timeout_ms,
+                                lnc_event_t *out,
+                                size_t max,
+                                size_t *count);
+
+/**
+ * An eventfd that is readable while the admin client's events wait (owned by the handle: do
+ * not close it). -1 for NULL or a handle being freed.
+ */
+int lnc_admin_eventfd(const lnc_admin_t *a);
+
+/**
+ * A token that has not fired. Free with `lnc_cancel_free`. NULL only if allocation panicked.
+ */
+lnc_cancel_t *lnc_cancel_new(void);
+
+/**
+ * Fires the token: every call given it that is waiting (for buffer space, an acknowledgement,
+ * between name-lookup attempts) returns LNC_ERR_CANCELLED promptly, and calls given it later
+ * return LNC_ERR_CANCELLED at once. Idempotent, thread-safe. NULL is ignored.
+ */
+void lnc_cancel_fire(const lnc_cancel_t *c);
+
+/**
+ * 1 if the token has fired, 0 if not (or NULL).
+ */
+int lnc_cancel_fired(const lnc_cancel_t *c);
+
+/**
+ * Frees the token. NULL is accepted. It must not be in use by a call (fire it, then free it
+ * after that call returned).
+ */
+void lnc_cancel_free(lnc_cancel_t *c);
+
+/**
  * A new configuration with every key at its default. Free with `lnc_conf_free` (unless a
  * constructor took it).
  */
@@ -974,9 +1181,13 @@ void lnc_conf_free(lnc_conf_t *conf);
 /**
  * Creates a consumer of `topic` / `topic.id` from `conf` (taken on success only). Resolves the
  * topic, loads the stored offset (offset.dir + consumer.name: file store compatible with the
- * official Rust client) and starts fetching. Blocks up to `request.timeout.ms`.
+ * official Rust client) and starts fetching. Its server calls share `timeout_ms` (< 0 =
+ * `request.timeout.ms`).
  */
-lnc_err_t lnc_consumer_new(lnc_conf_t *conf, lnc_consumer_t **out, lnc_error_t **err);
+lnc_err_t lnc_consumer_new(lnc_conf_t *conf,
+                           int32_t timeout_ms,
+                           lnc_consumer_t **out,
+                           lnc_error_t **err);
 
 /**
  * Like `lnc_consumer_new` with a user offset store made of two callbacks (both required).
@@ -985,6 +1196,7 @@ lnc_err_t lnc_consumer_new_with_store(lnc_conf_t *conf,
                                       lnc_offset_load_cb load,
                                       lnc_offset_save_cb save,
                                       void *opaque,
+                                      int32_t timeout_ms,
                                       lnc_consumer_t **out,
                                       lnc_error_t **err);
 
@@ -998,6 +1210,23 @@ lnc_err_t lnc_consumer_poll(const lnc_consumer_t *c,
                             int32_t timeout_ms,
                             lnc_records_t **records,
                             lnc_error_t **err);
+
+/**
+ * Like `lnc_consumer_poll`, into memory the caller owns (no allocation per call): up to
+ * `max_views` records (and `max.poll.records`) are copied into `buf` while their values fit
+ * in `buf_len` bytes, and `views[i]` describes record `i` with pointers into `buf` (valid until
+ * `buf` is reused). `*count` receives how many (0 on timeout). If the first record alone does
+ * not fit, MSG_TOO_LARGE is returned (the message gives the size needed) and nothing is
+ * consumed. Errors are returned as by `lnc_consumer_poll`.
+ */
+lnc_err_t lnc_consumer_poll_into(const lnc_consumer_t *c,
+                                 int32_t timeout_ms,
+                                 uint8_t *buf,
+                                 size_t buf_len,
+                                 lnc_record_view_t *views,
+                                 size_t max_views,
+                                 size_t *count,
+                                 lnc_error_t **err);
 
 /**
  * Like `lnc_consumer_poll`, but calls `cb` for each of up to `max` records (0 = max.poll.records)
@@ -1016,25 +1245,35 @@ lnc_err_t lnc_consumer_poll_cb(const lnc_consumer_t *c,
  * Moves the position: `whence` is an `lnc_seek_t` value (`LNC_SEEK_BEGINNING`, `LNC_SEEK_END`,
  * or `LNC_SEEK_OFFSET` with `offset`, which must be a record boundary such as a record's
  * `offset`). Queued records of the old position are dropped. `*position` (may be NULL) receives
- * the new position. END blocks up to `request.timeout.ms` to learn the tail.
+ * the new position. END asks the server for the tail within `timeout_ms` (< 0 =
+ * `request.timeout.ms`).
  */
 lnc_err_t lnc_consumer_seek(const lnc_consumer_t *c,
                             int whence,
                             uint64_t offset,
+                            int32_t timeout_ms,
                             uint64_t *position,
                             lnc_error_t **err);
 
 /**
  * Commits the position (just past the last record handed out) to the offset store.
- * `*committed` (may be NULL) receives it.
+ * `*committed` (may be NULL) receives it. Waits up to `timeout_ms` (< 0 =
+ * `request.timeout.ms`) for a commit running on another thread; the store call itself is not
+ * interrupted.
  */
-lnc_err_t lnc_consumer_commit(const lnc_consumer_t *c, uint64_t *committed, lnc_error_t **err);
+lnc_err_t lnc_consumer_commit(const lnc_consumer_t *c,
+                              int32_t timeout_ms,
+                              uint64_t *committed,
+                              lnc_error_t **err);
 
 /**
- * Bytes between the position and the topic's end. May block up to `request.timeout.ms` when
- * the cached end is stale.
+ * Bytes between the position and the topic's end. Asks the server within `timeout_ms` (< 0 =
+ * `request.timeout.ms`) when the cached end is stale.
  */
-lnc_err_t lnc_consumer_lag(const lnc_consumer_t *c, uint64_t *lag, lnc_error_t **err);
+lnc_err_t lnc_consumer_lag(const lnc_consumer_t *c,
+                           int32_t timeout_ms,
+                           uint64_t *lag,
+                           lnc_error_t **err);
 
 /**
  * The position: the offset just past the last record handed out (a record boundary).
@@ -1073,6 +1312,46 @@ lnc_err_t lnc_consumer_close(const lnc_consumer_t *c, int32_t timeout_ms);
  * `free`.
  */
 lnc_err_t lnc_consumer_free(lnc_consumer_t *c);
+
+/**
+ * Takes up to `max` waiting events (connection changes, circuit changes, statistics; see the
+ * README's "Events and logs") into `out`, an array the caller owns, waiting up to `timeout_ms`
+ * for the first; `*count` receives how many. Free each with `lnc_event_free`. The consumer's
+ * eventfd is readable while events (or records) wait. Works after `lnc_consumer_close` too.
+ * Empty when an event callback is set on the conf.
+ */
+lnc_err_t lnc_consumer_poll_events(const lnc_consumer_t *c,
+                                   int32_t timeout_ms,
+                                   lnc_event_t *out,
+                                   size_t max,
+                                   size_t *count);
+
+/**
+ * Frees the strings an event filled by a `lnc_*_poll_events` call owns and sets them to NULL
+ * (the struct itself is the caller's). NULL and already-freed events are accepted. Never call
+ * it on an event borrowed by an event callback.
+ */
+void lnc_event_free(lnc_event_t *ev);
+
+/**
+ * The lower-case name of an event kind (`"reconnect_scheduled"`), or `"unknown"`. Static.
+ */
+const char *lnc_event_kind_name(int32_t kind);
+
+/**
+ * Sends log lines at or above `log.level` (default warn) to `cb` instead of stderr; NULL
+ * restores stderr. The callback may run on any thread, library threads included, with no
+ * library lock held; it may call the library, but `close`/`free` of the same handle from inside
+ * it return IN_CALLBACK. Lines never contain the token.
+ */
+lnc_err_t lnc_conf_set_log_cb(lnc_conf_t *conf, lnc_log_cb cb, void *opaque);
+
+/**
+ * Has a library thread (one per handle, started with it) pass every event to `cb` instead of
+ * queueing it for `lnc_*_poll_events`; NULL restores polling. `close`/`free` of the same
+ * handle from inside the callback return IN_CALLBACK; other calls are allowed.
+ */
+lnc_err_t lnc_conf_set_event_cb(lnc_conf_t *conf, lnc_event_cb cb, void *opaque);
 
 /**
  * Starts a mock broker on 127.0.0.1 (ephemeral port by default). `keys`/`values` are `count`
@@ -1173,10 +1452,13 @@ lnc_err_t lnc_mock_fail_next_requests(const lnc_mock_t *m, uint64_t n, const cha
 lnc_err_t lnc_mock_require_token(const lnc_mock_t *m, const char *token);
 
 /**
- * Creates a topic directly; `*topic_id` receives its id. TOPIC_EXISTS / INVALID_NAME as the
- * server would answer.
+ * Creates a topic directly; `*topic_id` receives its id. TOPIC_EXISTS / INVALID_NAME with the
+ * server's own text in `*err` (may be NULL), as the server would answer.
  */
-lnc_err_t lnc_mock_create_topic(const lnc_mock_t *m, const char *name, uint32_t *topic_id);
+lnc_err_t lnc_mock_create_topic(const lnc_mock_t *m,
+                                const char *name,
+                                uint32_t *topic_id,
+                                lnc_error_t **err);
 
 /**
  * Copies the counters into `*out`.
@@ -1275,12 +1557,45 @@ lnc_err_t lnc_producer_produce(const lnc_producer_t *p,
                                lnc_error_t **err);
 
 /**
- * Sends one record and waits up to `timeout_ms` for its acknowledgement (its report goes to
- * this call, not the callback). `*batch_id` (may be NULL) receives the acking batch id.
+ * Appends `count` records atomically (all accepted or none) to `topic_id`, or to
+ * `opts->topic_name` when `topic_id` is 0, waiting for buffer space as `opts` says (NULL =
+ * the configuration). `*topic_id_out` (may be NULL) receives the topic id used. On error
+ * nothing was accepted and no report will come: INVALID_ARG, MSG_TOO_LARGE, QUEUE_FULL,
+ * CANCELLED, CLOSED, UNKNOWN_TOPIC (name not found with `topic.auto.create=false`), a lookup
+ * failure, or the producer's fatal error.
+ */
+lnc_err_t lnc_producer_send_with_options(const lnc_producer_t *p,
+                                         uint32_t topic_id,
+                                         const lnc_message_t *msgs,
+                                         size_t count,
+                                         const lnc_send_options_t *opts,
+                                         uint32_t *topic_id_out,
+                                         lnc_error_t **err);
+
+/**
+ * Resolves a topic name through the producer's cache: from the server on a miss (created
+ * when `topic.auto.create` is true, else UNKNOWN_TOPIC), retrying retryable failures for up to
+ * `timeout_ms` (< 0 = `request.timeout.ms`). `cancel` (may be NULL) ends the waits between
+ * attempts.
+ */
+lnc_err_t lnc_producer_topic_id(const lnc_producer_t *p,
+                                const char *name,
+                                int32_t timeout_ms,
+                                const lnc_cancel_t *cancel,
+                                uint32_t *topic_id,
+                                lnc_error_t **err);
+
+/**
+ * Sends one record and waits for its acknowledgement (its report goes to this call, not the
+ * callback). `opts` (may be NULL) sets the topic by name, the wait for buffer space and a
+ * cancellation token for both waits; `timeout_ms` bounds the whole call. `*batch_id` (may be
+ * NULL) receives the acking batch id. TIMED_OUT or CANCELLED after acceptance means the record
+ * may still be delivered.
  */
 lnc_err_t lnc_producer_send_sync(const lnc_producer_t *p,
                                  uint32_t topic_id,
                                  const lnc_message_t *msg,
+                                 const lnc_send_options_t *opts,
                                  int32_t timeout_ms,
                                  uint64_t *batch_id,
                                  lnc_error_t **err);
@@ -1294,9 +1609,13 @@ lnc_err_t lnc_producer_poll(const lnc_producer_t *p, int32_t timeout_ms, size_t 
 /**
  * Sends everything now and waits up to `timeout_ms` until every record has its report,
  * serving reports meanwhile. `*remaining` (may be NULL) receives the records still pending.
- * Returns OK when none remain, else TIMED_OUT.
+ * Returns OK when none remain, else TIMED_OUT; DELIVERY_FAILED (details in `*err`) when none
+ * remain but fire-and-forget records (no callback, opaque NULL) failed since the last flush.
  */
-lnc_err_t lnc_producer_flush(const lnc_producer_t *p, int32_t timeout_ms, size_t *remaining);
+lnc_err_t lnc_producer_flush(const lnc_producer_t *p,
+                             int32_t timeout_ms,
+                             size_t *remaining,
+                             lnc_error_t **err);
 
 /**
  * Fails every record not yet written to the wire with PURGED (reported as usual).
@@ -1307,9 +1626,10 @@ lnc_err_t lnc_producer_purge(const lnc_producer_t *p, size_t *purged);
 /**
  * Flushes up to `timeout_ms`, then purges the rest with reports, joins every thread and serves
  * the remaining reports; no callback runs after it returns. Idempotent. IN_CALLBACK from
- * inside this producer's callback.
+ * inside this producer's callback. DELIVERY_FAILED (details in `*err`, may be NULL) means the
+ * producer is closed but fire-and-forget records failed since the last flush.
  */
-lnc_err_t lnc_producer_close(const lnc_producer_t *p, int32_t timeout_ms);
+lnc_err_t lnc_producer_close(const lnc_producer_t *p, int32_t timeout_ms, lnc_error_t **err);
 
 /**
  * Copies the producer's counters into `*out`.
@@ -1337,6 +1657,19 @@ int lnc_producer_eventfd(const lnc_producer_t *p);
  * calling `free`. Delivery callbacks served by the close run on the calling thread.
  */
 lnc_err_t lnc_producer_free(lnc_producer_t *p);
+
+/**
+ * Takes up to `max` waiting events (connection changes, circuit changes, statistics; see the
+ * README's "Events and logs") into `out`, an array the caller owns, waiting up to `timeout_ms`
+ * for the first; `*count` receives how many. Free each with `lnc_event_free`. The producer's
+ * eventfd is readable while events (or reports) wait. Works after `lnc_producer_close` too.
+ * Empty when an event callback is set on the conf.
+ */
+lnc_err_t lnc_producer_poll_events(const lnc_producer_t *p,
+                                   int32_t timeout_ms,
+                                   lnc_event_t *out,
+                                   size_t max,
+                                   size_t *count);
 
 /**
  * Number of records in the batch (0 for NULL).

@@ -1,7 +1,10 @@
 //! The admin client: topics, retention, cluster status, ping, authentication, and the low-level
 //! fetch / subscribe / commit calls (lwp.md §3).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::cancel::Cancel;
+use crate::net::backoff::Backoff;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
@@ -24,12 +27,12 @@ pub struct Retention {
 }
 
 impl Retention {
-    /// The wire values, refusing ones the server would misread: 0 deletes every closed segment
-    /// (it does not mean "unlimited"), and ages above 18,446,744,073 s wrap inside the server.
+    /// The wire values. `None` and `Some(0)` both mean unlimited (the seed client's meaning of
+    /// 0, in every binding: docs/bindings.md); sent as 0 the server would instead delete every
+    /// closed segment. Ages above 18,446,744,073 s are refused: they wrap inside the server.
     pub fn wire_values(&self) -> Result<(u64, u64)> {
         let age = match self.max_age_secs {
-            None => RETENTION_UNLIMITED_AGE_SECS,
-            Some(0) => return Err(Error::invalid_arg("max_age_secs 0 deletes every closed segment on the server; use None for unlimited")),
+            None | Some(0) => RETENTION_UNLIMITED_AGE_SECS,
             Some(a) if a > RETENTION_UNLIMITED_AGE_SECS => {
                 return Err(Error::invalid_arg(format!(
                     "max_age_secs {a} overflows on the server (largest is {RETENTION_UNLIMITED_AGE_SECS}); use None for unlimited"
@@ -38,12 +41,7 @@ impl Retention {
             Some(a) => a,
         };
         let bytes = match self.max_bytes {
-            None => RETENTION_UNLIMITED_BYTES,
-            Some(0) => {
-                return Err(Error::invalid_arg(
-                    "max_bytes 0 deletes every closed segment on the server; use None for unlimited",
-                ))
-            }
+            None | Some(0) => RETENTION_UNLIMITED_BYTES,
             Some(b) => b,
         };
         Ok((age, bytes))
@@ -73,13 +71,61 @@ pub enum FetchReply {
 pub struct Admin {
     client: ControlClient,
     default_timeout: Duration,
+    wake: std::sync::Arc<crate::notify::WakeFd>,
+    events: std::sync::Arc<crate::events::Events>,
 }
 
 impl Admin {
     /// An admin client for `config` (connects on the first call).
     pub fn new(config: &Config) -> Result<Admin> {
         let net = NetConfig::from_config(config)?;
-        Ok(Admin { default_timeout: net.request_timeout, client: ControlClient::new(net, "admin") })
+        let wake = std::sync::Arc::new(
+            crate::notify::WakeFd::new().map_err(|e| Error::new(ErrorCode::Io, format!("eventfd: {e}")))?,
+        );
+        let events = crate::events::Events::new(config, "admin", Some(wake.clone()));
+        events.set_owner(std::sync::Arc::as_ptr(&events) as usize);
+        events.start(crate::events::weak_source(std::sync::Arc::downgrade(&events), |e| {
+            crate::events::stats_hook::minimal_json("admin", e)
+        }))?;
+        let client = ControlClient::new(net.clone(), "admin").with_events(events.clone());
+        Ok(Admin { default_timeout: net.request_timeout, client, wake, events })
+    }
+
+    /// Takes up to `max` queued events (connection changes, statistics, …), waiting up to
+    /// `timeout` for the first; see [`crate::events`]. With an event callback set on the config,
+    /// events go there instead.
+    pub fn poll_events(&self, max: usize, timeout: Duration) -> Vec<crate::events::Event> {
+        let out = self.events.take(max, std::time::Instant::now() + timeout);
+        // Clear first, then look: an event queued meanwhile re-signals.
+        self.wake.clear();
+        self.events.rearm();
+        out
+    }
+
+    /// Wakes every `poll_events` waiter and stops the event thread (before the handle is freed;
+    /// later polls return at once with what is left).
+    pub fn close_events(&self) {
+        self.events.close();
+    }
+
+    /// True while this admin's log or event callback runs on the current thread.
+    pub fn in_callback(&self) -> bool {
+        crate::reentry::active(std::sync::Arc::as_ptr(&self.events) as usize)
+    }
+
+    /// An eventfd that is readable while events wait. Owned by the admin client.
+    pub fn eventfd(&self) -> i32 {
+        self.wake.fd()
+    }
+
+    /// The circuit breaker's state.
+    pub fn circuit_state(&self) -> crate::events::CircuitState {
+        self.events.circuit_state()
+    }
+
+    /// The statistics document (JSON text), as the statistics event carries it.
+    pub fn statistics_json(&self) -> String {
+        crate::events::stats_hook::minimal_json("admin", &self.events)
     }
 
     fn call(&self, req: &Request, timeout: Option<Duration>) -> Result<Frame> {
@@ -116,17 +162,44 @@ impl Admin {
     }
 
     /// Creates the topic, or returns the existing one with that name (create, then list on
-    /// `already exists`).
+    /// `already exists`). Retryable failures (a dead or catching-up server, a lost leader) are
+    /// retried with a growing backoff until `timeout` (default `request.timeout.ms`) is spent.
     pub fn ensure_topic(&self, name: &str, timeout: Option<Duration>) -> Result<TopicInfo> {
-        match self.create_topic(name, timeout) {
-            Err(e) if e.code == ErrorCode::TopicExists => self.topic_by_name(name, timeout)?.ok_or_else(|| {
-                Error::new(
-                    ErrorCode::UnknownTopic,
-                    format!("topic '{name}' exists per CreateTopic but is missing from ListTopics"),
-                )
-            }),
-            other => other,
-        }
+        self.resolve_topic(name, true, timeout, None)
+    }
+
+    /// The topic called `name`: created when missing if `create`, else UNKNOWN_TOPIC. Retries
+    /// retryable failures until `timeout` (default `request.timeout.ms`); `cancel` ends the
+    /// waits between attempts. The one place a name becomes an id (producers use it too).
+    pub fn resolve_topic(
+        &self,
+        name: &str,
+        create: bool,
+        timeout: Option<Duration>,
+        cancel: Option<&Cancel>,
+    ) -> Result<TopicInfo> {
+        check_name(name)?;
+        let deadline = Instant::now() + timeout.unwrap_or(self.default_timeout);
+        retrying(deadline, cancel, "topic lookup", |left| {
+            if !create {
+                return self.topic_by_name(name, Some(left))?.ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::UnknownTopic,
+                        format!("topic '{name}' does not exist (topic.auto.create=false)"),
+                    )
+                    .with_retryable(false)
+                });
+            }
+            match self.create_topic(name, Some(left)) {
+                Err(e) if e.code == ErrorCode::TopicExists => self.topic_by_name(name, Some(left))?.ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::UnknownTopic,
+                        format!("topic '{name}' exists per CreateTopic but is missing from ListTopics"),
+                    )
+                }),
+                other => other,
+            }
+        })
     }
 
     /// Every topic (order as the server returns it; retention not included).
@@ -265,4 +338,43 @@ pub fn decode_fetch_frame(f: &Frame) -> Result<FetchReply> {
 
 fn check_name(name: &str) -> Result<()> {
     control::validate_topic_name(name).map_err(|text| Error::new(ErrorCode::InvalidName, text))
+}
+
+/// Runs `attempt` with the time left until it succeeds, fails with an error that is not
+/// retryable, or `deadline`/`cancel` ends it, waiting a growing backoff between attempts (at least
+/// a second after RATE_LIMITED, lwp.md §6). The last error is returned.
+fn retrying<T>(
+    deadline: Instant,
+    cancel: Option<&Cancel>,
+    what: &str,
+    mut attempt: impl FnMut(Duration) -> Result<T>,
+) -> Result<T> {
+    let seed = deadline.elapsed().as_nanos() as u64 ^ (what.len() as u64) << 32;
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2), 0.2, seed);
+    loop {
+        crate::cancel::check(cancel, what)?;
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let err = match attempt(left) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if !err.retryable {
+            return Err(err);
+        }
+        let mut delay = backoff.next_delay();
+        if err.code == ErrorCode::RateLimited {
+            delay = delay.max(Duration::from_secs(1));
+        }
+        if Instant::now() + delay >= deadline {
+            return Err(err);
+        }
+        crate::cancel::sleep(delay, cancel, what)?;
+    }
+}
+
+impl Drop for Admin {
+    /// Stops the event thread (if any) after it handed every queued event to the callback.
+    fn drop(&mut self) {
+        self.events.close();
+    }
 }

@@ -146,6 +146,7 @@ pub const KEYS: &[KeyDef] = &[
         "Upper bound from send to a final delivery report; a record still unacknowledged then fails with TIMED_OUT."),
     key("buffer.memory", Kind::Int { min: 1024, max: 1 << 40 }, "33554432", Scope::Producer, "Bytes of buffered and in-flight records, plus 64 per record whose report is not served yet, allowed."),
     key("send.block", Kind::Bool, "true", Scope::Producer, "When the buffer is full: block up to send.timeout.ms (true) or fail at once with QUEUE_FULL (false)."),
+    key("topic.auto.create", Kind::Bool, "true", Scope::Producer, "Sending to a topic name that does not exist creates it (true) or fails with UNKNOWN_TOPIC (false)."),
     key("send.timeout.ms", Kind::Int { min: 0, max: MS_MAX }, "60000", Scope::Producer, "How long send may block on a full buffer."),
     key("retries", Kind::Int { min: 0, max: u32::MAX as u64 }, "2147483647", Scope::Producer,
         "How many times a batch is resent after a retryable failure (bounded also by delivery.timeout.ms)."),
@@ -178,6 +179,17 @@ pub const KEYS: &[KeyDef] = &[
     key("expand.envelopes", Kind::Bool, "true", Scope::Consumer, "Expand LZ4 envelopes into their records (false: deliver them opaque)."),
     key("consume.raw", Kind::Bool, "false", Scope::Consumer,
         "Deliver fetched bytes undecoded (for data written by non-TLV producers such as the official Rust Producer)."),
+    // --- events, logs, circuit breaker, statistics (all handles) ---
+    key("log.level", Kind::Enum(&["debug", "info", "warn", "error", "off"]), "warn", Scope::Common,
+        "Least severe level logged: to the log callback if one is set (lnc_conf_set_log_cb), else to stderr; off = nothing."),
+    key("events.queue.max", Kind::Int { min: 1, max: 1_000_000 }, "1000", Scope::Common,
+        "Events a handle queues for poll_events; past it events are counted and reported as one events_dropped event."),
+    key("circuit.breaker.failures", Kind::Int { min: 0, max: 1_000_000 }, "5", Scope::Common,
+        "Connection failures in a row that open the circuit (0 = no breaker): while open, send with send.block=false fails with CIRCUIT_OPEN and no connection is attempted."),
+    key("circuit.breaker.reset.ms", Kind::Int { min: 1, max: MS_MAX }, "5000", Scope::Common,
+        "How long the circuit stays open before it goes half-open and tries one connection."),
+    key("statistics.interval.ms", Kind::Int { min: 0, max: MS_MAX }, "0", Scope::Common,
+        "Emit a statistics event (JSON document) this often (0 = never)."),
 ];
 
 /// The definition of `name`, if it is a known key.
@@ -189,6 +201,8 @@ pub fn key_def(name: &str) -> Option<&'static KeyDef> {
 #[derive(Clone, Default, PartialEq)]
 pub struct Config {
     values: BTreeMap<&'static str, String>,
+    log_callback: Option<crate::events::LogCallback>,
+    event_callback: Option<crate::events::EventCallback>,
 }
 
 impl fmt::Debug for Config {
@@ -328,6 +342,39 @@ impl Config {
             return bad("tls.ca.location is set but tls.verify=false would ignore it".into());
         }
         Ok(())
+    }
+
+    /// Sends log lines at or above `log.level` to `f` instead of stderr. It runs on whichever
+    /// thread logs (often a library thread) with no library lock held; `close` and freeing the
+    /// handle from inside it are refused with IN_CALLBACK.
+    pub fn set_log_callback(&mut self, f: impl Fn(crate::events::Level, &str) + Send + Sync + 'static) {
+        self.log_callback = Some(crate::events::LogCallback::new(f));
+    }
+
+    /// Back to the default: log lines go to stderr.
+    pub fn remove_log_callback(&mut self) {
+        self.log_callback = None;
+    }
+
+    /// Back to the default: events are queued for `poll_events`.
+    pub fn remove_event_callback(&mut self) {
+        self.event_callback = None;
+    }
+
+    /// The log callback, if set.
+    pub fn log_callback(&self) -> Option<crate::events::LogCallback> {
+        self.log_callback.clone()
+    }
+
+    /// Has a library thread (one per handle) pass every event to `f` instead of queueing it for
+    /// `poll_events`. `close` and freeing the handle from inside it are refused with IN_CALLBACK.
+    pub fn set_event_callback(&mut self, f: impl Fn(&crate::events::Event) + Send + Sync + 'static) {
+        self.event_callback = Some(crate::events::EventCallback::new(f));
+    }
+
+    /// The event callback, if set.
+    pub fn event_callback(&self) -> Option<crate::events::EventCallback> {
+        self.event_callback.clone()
     }
 
     /// The bootstrap list as `host:port` strings.

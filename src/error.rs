@@ -49,6 +49,15 @@ pub enum ErrorCode {
     /// The TLS handshake failed: unknown CA, expired certificate, name mismatch, client
     /// certificate refused, or no common protocol. Not retryable when a certificate is the cause.
     Tls = -18,
+    /// The call's cancellation token (`lnc_cancel_t`) was fired; nothing was accepted or changed.
+    Cancelled = -19,
+    /// `flush`/`close`: fire-and-forget records (no callback and no opaque, so no one to report
+    /// to) failed since the last flush; the message gives their count and the first error.
+    DeliveryFailed = -20,
+    /// The circuit breaker is open (`circuit.breaker.failures` connection failures in a row) and
+    /// the call would have to wait for a connection: a `send` with `send.block=false` fails fast
+    /// with it instead of queueing. Retryable once the circuit closes.
+    CircuitOpen = -21,
     /// The topic does not exist (ingest, fetch, get, delete).
     UnknownTopic = 1,
     /// The node is not the leader; `leader` may hold the address to redirect to.
@@ -73,7 +82,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tables and bindings.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 32] = [
         ErrorCode::Ok,
         ErrorCode::InvalidArg,
         ErrorCode::UnknownKey,
@@ -93,6 +102,9 @@ impl ErrorCode {
         ErrorCode::State,
         ErrorCode::Io,
         ErrorCode::Tls,
+        ErrorCode::Cancelled,
+        ErrorCode::DeliveryFailed,
+        ErrorCode::CircuitOpen,
         ErrorCode::UnknownTopic,
         ErrorCode::NotLeader,
         ErrorCode::ForwardFailed,
@@ -133,6 +145,9 @@ impl ErrorCode {
             State => "STATE",
             Io => "IO",
             Tls => "TLS",
+            Cancelled => "CANCELLED",
+            DeliveryFailed => "DELIVERY_FAILED",
+            CircuitOpen => "CIRCUIT_OPEN",
             UnknownTopic => "UNKNOWN_TOPIC",
             NotLeader => "NOT_LEADER",
             ForwardFailed => "FORWARD_FAILED",
@@ -169,6 +184,9 @@ impl ErrorCode {
             State => "operation invalid in the current state",
             Io => "local I/O error",
             Tls => "TLS handshake failed",
+            Cancelled => "cancelled by the caller",
+            DeliveryFailed => "fire-and-forget records failed",
+            CircuitOpen => "circuit breaker open: the server has been unreachable",
             UnknownTopic => "unknown topic",
             NotLeader => "server is not the leader",
             ForwardFailed => "server failed to forward to the leader",
@@ -193,6 +211,7 @@ impl ErrorCode {
                 | ErrorCode::CatchingUp
                 | ErrorCode::NotLeader
                 | ErrorCode::QueueFull
+                | ErrorCode::CircuitOpen
                 | ErrorCode::UnknownOutcome
         )
     }

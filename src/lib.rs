@@ -14,9 +14,11 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod cancel;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod events;
 pub mod ffi;
 pub mod mock;
 pub mod net;
@@ -28,11 +30,13 @@ pub(crate) mod sync;
 pub mod wire;
 
 pub use admin::{Admin, FetchReply, Retention};
+pub use cancel::Cancel;
 pub use config::Config;
 pub use consumer::{OffsetReset, SeekTo, StandaloneConsumer};
 pub use error::{Error, ErrorCode, Result};
+pub use events::{CircuitState, Event, EventKind, Level};
 pub use offsets::{CallbackOffsetStore, FileOffsetStore, MemoryOffsetStore, OffsetStore};
-pub use producer::{DeliveryReport, Message, Producer, ProducerMetrics};
+pub use producer::{DeliveryReport, Message, Producer, ProducerMetrics, SendOptions};
 
 /// The library version (`major.minor.patch`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -78,10 +78,9 @@ fn topic_lifecycle_and_every_error_code() {
     assert_eq!((r.topic_id, r.max_age_secs, r.max_bytes), (t.id, 3600, 1 << 20));
     let r = a.set_retention(t.id, Retention::default(), T).unwrap();
     assert_eq!((r.max_age_secs, r.max_bytes), (18_446_744_073, u64::MAX), "unlimited is encoded the safe way");
-    assert_eq!(
-        a.set_retention(t.id, Retention { max_age_secs: Some(0), max_bytes: None }, T).unwrap_err().code,
-        ErrorCode::InvalidArg
-    );
+    // 0 means no limit (docs/bindings.md), never sent as 0.
+    let r = a.set_retention(t.id, Retention { max_age_secs: Some(0), max_bytes: Some(0) }, T).unwrap();
+    assert_eq!((r.max_age_secs, r.max_bytes), (18_446_744_073, u64::MAX));
     assert_eq!(
         a.set_retention(t.id, Retention { max_age_secs: Some(18_446_744_074), max_bytes: None }, T).unwrap_err().code,
         ErrorCode::InvalidArg

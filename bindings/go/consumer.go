@@ -15,7 +15,7 @@ static int lnc_go_save_tramp(uint32_t topic, uint64_t offset, void *opaque) {
 }
 static lnc_err_t lnc_go_consumer_new_with_store(lnc_conf_t *conf, uintptr_t h,
 		lnc_consumer_t **out, lnc_error_t **err) {
-	return lnc_consumer_new_with_store(conf, lnc_go_load_tramp, lnc_go_save_tramp, (void *)h, out, err);
+	return lnc_consumer_new_with_store(conf, lnc_go_load_tramp, lnc_go_save_tramp, (void *)h, -1, out, err);
 }
 */
 import "C"
@@ -122,7 +122,7 @@ func newConsumer(cfg Config, store OffsetStore) (*Consumer, error) {
 		c.handle = cgo.NewHandle(st)
 		rc = C.lnc_go_consumer_new_with_store(cf.c, C.uintptr_t(c.handle), &h, &cerr)
 	} else {
-		rc = C.lnc_consumer_new(cf.c, &h, &cerr)
+		rc = C.lnc_consumer_new(cf.c, -1, &h, &cerr)
 	}
 	if rc != C.LNC_ERR_OK {
 		err := c.wrapStoreErr(errorFrom(rc, cerr))
@@ -318,7 +318,7 @@ func (c *Consumer) Seek(ctx context.Context, whence Whence, offset uint64) (uint
 		defer c.ref.release()
 		var pos C.uint64_t
 		var cerr *C.lnc_error_t
-		rc := C.lnc_consumer_seek(c.h, C.int(whence), C.uint64_t(offset), &pos, &cerr)
+		rc := C.lnc_consumer_seek(c.h, C.int(whence), C.uint64_t(offset), -1, &pos, &cerr)
 		return uint64(pos), errorFrom(rc, cerr)
 	})
 }
@@ -336,7 +336,7 @@ func (c *Consumer) Commit(ctx context.Context) (uint64, error) {
 		defer c.ref.release()
 		var off C.uint64_t
 		var cerr *C.lnc_error_t
-		rc := C.lnc_consumer_commit(c.h, &off, &cerr)
+		rc := C.lnc_consumer_commit(c.h, -1, &off, &cerr)
 		return uint64(off), c.wrapStoreErr(errorFrom(rc, cerr))
 	})
 }
@@ -354,7 +354,7 @@ func (c *Consumer) Lag(ctx context.Context) (uint64, error) {
 		defer c.ref.release()
 		var lag C.uint64_t
 		var cerr *C.lnc_error_t
-		rc := C.lnc_consumer_lag(c.h, &lag, &cerr)
+		rc := C.lnc_consumer_lag(c.h, -1, &lag, &cerr)
 		return uint64(lag), errorFrom(rc, cerr)
 	})
 }

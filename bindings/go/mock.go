@@ -216,7 +216,7 @@ func (m *MockBroker) CreateTopic(name string) (uint32, error) {
 	err := m.call(func(h *C.lnc_mock_t) C.lnc_err_t {
 		cn := C.CString(name)
 		defer C.free(unsafe.Pointer(cn))
-		return C.lnc_mock_create_topic(h, cn, &id)
+		return C.lnc_mock_create_topic(h, cn, &id, nil)
 	})
 	return uint32(id), err
 }

@@ -478,7 +478,7 @@ func (p *Producer) flushSlice(ctx context.Context, slice time.Duration) (int, er
 		return -1, closedError("producer")
 	}
 	var rem C.size_t
-	rc := C.lnc_producer_flush(p.h, sliceMs(ctx, slice), &rem)
+	rc := C.lnc_producer_flush(p.h, sliceMs(ctx, slice), &rem, nil)
 	runtime.KeepAlive(p) // the handle is freed by a finalizer once p is unreachable
 	if rc != C.LNC_ERR_OK && rc != C.LNC_ERR_TIMED_OUT {
 		return -1, codeError(Code(rc))
@@ -542,7 +542,7 @@ func (p *Producer) Close() error {
 	}
 	p.closeOnce.Do(func() {
 		p.closing.Store(true)
-		rc := C.lnc_producer_close(p.h, C.int32_t(p.opts.closeTimeout/time.Millisecond))
+		rc := C.lnc_producer_close(p.h, C.int32_t(p.opts.closeTimeout/time.Millisecond), nil)
 		runtime.KeepAlive(p)
 		p.libClosed.Store(true)
 		t := time.AfterFunc(p.opts.closeTimeout, func() { close(p.abandon) })

@@ -5,7 +5,9 @@ embedded mock broker.
     python bench.py [--records 1000000] [--seed-records 50000] [--size 100] [--ack-delay-ms 0]
 
 Prints records/s for produce (send_async of --size byte records, from one Python thread, until
-every record is acknowledged) and consume (reading the topic back), with the ratio. The seed
+every record is acknowledged) and consume (reading the topic back) for the sync lnc API, for
+lnc.aio driven by the seed's own code (import changed), and for the seed client, with the ratio
+lnc.aio / seed (the same program on both). The seed
 client is asyncio-only; its send_async writes one frame per record and its consumer drops
 records a fetch window splits (the count it returned is printed). Not run by test.sh.
 """
@@ -44,6 +46,43 @@ def bench_lnc_consume(mock: lnc.MockBroker, topic: int, n: int) -> tuple[float, 
             got += len(r.records)
         dt = time.perf_counter() - t0
     return got / dt, got
+
+
+def bench_aio_produce(mock: lnc.MockBroker, topic: int, n: int, payload: bytes) -> float:
+    """The seed's API on lnc.aio: the seed's produce loop with only the import changed."""
+    from lnc.aio import Producer, ProducerConfig
+
+    async def run() -> float:
+        prod = await Producer.connect(mock.address, ProducerConfig())
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await prod.send_async(topic_id=topic, data=payload)
+        await prod.flush(timeout=300)
+        dt = time.perf_counter() - t0
+        await prod.close()
+        return n / dt
+
+    return asyncio.run(run())
+
+
+def bench_aio_consume(mock: lnc.MockBroker, topic: int, n: int) -> tuple[float, int]:
+    from lnc.aio import StandaloneConfig, StandaloneConsumer
+
+    async def run() -> tuple[float, int]:
+        cfg = StandaloneConfig(consumer_name="", topic_id=topic, max_fetch_bytes=4 << 20)
+        cons = await StandaloneConsumer.connect(mock.address, cfg)
+        got = 0
+        t0 = time.perf_counter()
+        while got < n:
+            r = await cons.poll()
+            if r is None:
+                break
+            got += len(r.records)
+        dt = time.perf_counter() - t0
+        await cons.close()
+        return got / dt, got
+
+    return asyncio.run(run())
 
 
 def bench_seed_produce(mock: lnc.MockBroker, topic: int, n: int, payload: bytes) -> float:
@@ -85,6 +124,7 @@ def bench_seed_consume(mock: lnc.MockBroker, topic: int, n: int) -> tuple[float,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=1_000_000, help="records for lnc")
+    ap.add_argument("--aio-records", type=int, default=200_000, help="records for lnc.aio (the seed's API)")
     ap.add_argument("--seed-records", type=int, default=50_000, help="records for the seed client")
     ap.add_argument("--size", type=int, default=100, help="record payload bytes")
     ap.add_argument("--ack-delay-ms", type=int, default=0, help="mock durability delay")
@@ -99,10 +139,13 @@ def main() -> None:
 
     with lnc.MockBroker(ack_delay_ms=args.ack_delay_ms) as mock:
         t_lnc = mock.create_topic("bench-lnc")
+        t_aio = mock.create_topic("bench-aio")
         t_seed = mock.create_topic("bench-seed")
         gc.collect()
         lnc_p = bench_lnc_produce(mock, t_lnc, args.records, payload)
         lnc_c, lnc_n = bench_lnc_consume(mock, t_lnc, args.records)
+        aio_p = bench_aio_produce(mock, t_aio, args.aio_records, payload)
+        aio_c, aio_n = bench_aio_consume(mock, t_aio, args.aio_records)
         seed_p = seed_c = None
         seed_n = 0
         if have_seed:
@@ -110,17 +153,20 @@ def main() -> None:
             seed_c, seed_n = bench_seed_consume(mock, t_seed, args.seed_records)
 
     print(f"liblnc {lnc.version()} via {lnc.library_path}")
-    print(f"mock ack delay {args.ack_delay_ms} ms; payload {args.size} B; lnc {args.records} records, seed {args.seed_records} records")
-    print(f"{'':34}{'lnc':>16}{'lnc-client 0.2.9':>20}{'ratio':>10}")
+    print(
+        f"mock ack delay {args.ack_delay_ms} ms; payload {args.size} B; lnc {args.records} records, "
+        f"lnc.aio {args.aio_records}, seed {args.seed_records}"
+    )
+    print(f"{'':32}{'lnc (sync)':>14}{'lnc.aio':>14}{'lnc-client 0.2.9':>18}{'aio/seed':>10}")
 
-    def row(name: str, a: float, b: float | None, note: str = "") -> None:
-        bs = f"{b:,.0f}" if b else "n/a"
-        ratio = f"{a / b:.1f}x" if b else "n/a"
-        print(f"{name:34}{a:>16,.0f}{bs:>20}{ratio:>10}  {note}")
+    def row(name: str, a: float, b: float, c: float | None, note: str = "") -> None:
+        cs = f"{c:,.0f}" if c else "n/a"
+        ratio = f"{b / c:.1f}x" if c else "n/a"
+        print(f"{name:32}{a:>14,.0f}{b:>14,.0f}{cs:>18}{ratio:>10}  {note}")
 
-    row("produce send_async (records/s)", lnc_p, seed_p)
-    note = f"(lnc read {lnc_n}; seed read {seed_n} of {args.seed_records})" if have_seed else f"(lnc read {lnc_n})"
-    row("consume (records/s)", lnc_c, seed_c, note)
+    row("produce send_async (records/s)", lnc_p, aio_p, seed_p)
+    note = f"(read: lnc {lnc_n}, lnc.aio {aio_n}" + (f", seed {seed_n} of {args.seed_records})" if have_seed else ")")
+    row("consume (records/s)", lnc_c, aio_c, seed_c, note)
     if not have_seed:
         print("lnc-client not installed: `pip install lnc-client==0.2.9` for the comparison")
 

@@ -18,7 +18,7 @@ int main(int argc, char **argv) {
     server = addr;
     /* Fill a topic so there is something to read. */
     uint32_t id = 0;
-    lnc_mock_create_topic(mock, "example-events", &id);
+    lnc_mock_create_topic(mock, "example-events", &id, NULL);
     lnc_conf_t *pc = lnc_conf_new();
     lnc_conf_set(pc, "bootstrap.servers", server, NULL, 0);
     lnc_producer_t *p = NULL;
@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
       int n = snprintf(v, sizeof v, "hello %d", i);
       lnc_producer_produce(p, id, (const uint8_t *)v, (size_t)n, NULL, NULL);
     }
-    lnc_producer_flush(p, 10000, NULL);
+    lnc_producer_flush(p, 10000, NULL, NULL);
     lnc_producer_free(p);
     expected = 100;
   }
@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   lnc_consumer_t *c = NULL;
-  if (lnc_consumer_new(conf, &c, &err) != LNC_ERR_OK) {
+  if (lnc_consumer_new(conf, -1, &c, &err) != LNC_ERR_OK) {
     fprintf(stderr, "consumer: %s\n", lnc_error_message(err));
     lnc_conf_free(conf);
     return 1;

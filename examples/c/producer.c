@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
     lnc_producer_poll(producer, 0, NULL); /* serve reports as they come */
   }
   size_t remaining = 0;
-  lnc_producer_flush(producer, 30000, &remaining);
+  lnc_producer_flush(producer, 30000, &remaining, NULL);
   lnc_producer_metrics_t m;
   lnc_producer_metrics(producer, &m);
   printf("produced %llu records to topic %u (%s): %zu failed, %zu unsettled, ack p50 %llu us\n",

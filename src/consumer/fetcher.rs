@@ -17,6 +17,7 @@ use crossbeam_channel::Receiver;
 use super::queue::{record_cost, Event};
 use super::{Inner, OffsetReset};
 use crate::error::{Error, ErrorCode};
+use crate::events::{Event as HandleEvent, EventKind, Permit};
 use crate::net::control::{check_error, ReplyResult};
 use crate::net::{Backoff, ControlConn};
 use crate::wire::control::{decode_catching_up, decode_fetch_response, reply_code, Request};
@@ -268,6 +269,9 @@ impl Fetcher {
             if !c.connection().is_closed() {
                 return true;
             }
+            let why = c.connection().error().unwrap_or_else(|| Error::transport("connection closed"));
+            let lost = HandleEvent::new(EventKind::Disconnected, why.message).code(why.code);
+            self.inner.events.emit(lost.server(c.connection().server()));
             self.drop_connection();
         }
         let now = Instant::now();
@@ -275,23 +279,40 @@ impl Fetcher {
             self.sleep(Wait::Until(self.reconnect_at));
             return false;
         }
+        let events = &self.inner.events;
+        if let Permit::WaitUntil(t) = events.permit_connect(now) {
+            self.reconnect_at = t;
+            self.sleep(Wait::Until(t));
+            return false;
+        }
+        let first = self.leader.clone().or_else(|| self.inner.net.servers.first().cloned()).unwrap_or_default();
+        events.emit(HandleEvent::new(EventKind::Connecting, "consumer fetch connection").server(first));
         let deadline = now + self.inner.s.connect_timeout;
         match ControlConn::connect(&self.inner.net, self.leader.as_deref(), deadline, "consumer") {
             Ok(c) => {
+                events.connected(c.connection().server());
                 self.conn = Some(c);
                 self.leader = None;
                 true
             }
             Err(e) => {
                 self.leader = None;
-                self.reconnect_at = Instant::now() + self.reconnect.next_delay();
                 if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls {
+                    self.reconnect_at = Instant::now() + self.reconnect.next_delay();
+                    if e.code == ErrorCode::AuthFailed {
+                        events.emit(HandleEvent::new(EventKind::AuthFailed, e.message.clone()).code(e.code));
+                    }
                     self.paused = true;
                     self.report(e, None);
-                } else if !self.outage_reported {
-                    self.outage_reported = true;
-                    let e = Error::transport(format!("consumer cannot reach the server (retrying): {}", e.message));
-                    self.report(e, None);
+                } else {
+                    let delay = self.reconnect.next_delay();
+                    let wait = events.connect_failed(&e, self.reconnect.failures(), delay);
+                    self.reconnect_at = Instant::now() + wait;
+                    if !self.outage_reported {
+                        self.outage_reported = true;
+                        let e = Error::transport(format!("consumer cannot reach the server (retrying): {}", e.message));
+                        self.report(e, None);
+                    }
                 }
                 false
             }
@@ -342,6 +363,8 @@ impl Fetcher {
             ErrorCode::Transport | ErrorCode::TimedOut | ErrorCode::Protocol | ErrorCode::Closed => {
                 if let Some(c) = &self.conn {
                     c.connection().close(e.clone());
+                    let lost = HandleEvent::new(EventKind::Disconnected, e.message.clone()).code(e.code);
+                    self.inner.events.emit(lost.server(c.connection().server()));
                 }
                 self.drop_connection();
                 // Reconnect at once the first time; the backoff grows if that fails.
@@ -355,6 +378,10 @@ impl Fetcher {
             }
             ErrorCode::NotLeader => {
                 self.leader = e.leader.clone();
+                let to = e.leader.clone().unwrap_or_default();
+                self.inner
+                    .events
+                    .emit(HandleEvent::new(EventKind::LeaderChanged, e.message.clone()).code(e.code).server(to));
                 self.conn = None;
                 self.drop_connection();
                 if self.leader.is_none() {

@@ -171,7 +171,9 @@ pub(crate) struct Inner {
     /// Signalled on every change pollers or committers may wait for.
     cond: Condvar,
     wake_tx: Sender<()>,
-    wakefd: Option<WakeFd>,
+    wakefd: Option<Arc<WakeFd>>,
+    /// Connection events, the log, the circuit breaker.
+    pub(crate) events: Arc<crate::events::Events>,
     /// For ListTopics, seek-to-end and lag queries (lazy; separate from the fetch connection).
     aux: ControlClient,
     /// The most recently learned end of the topic and when.
@@ -220,13 +222,17 @@ impl Inner {
         );
         drop(st);
         self.wake_all();
+        let e =
+            crate::events::Event::new(crate::events::EventKind::Fatal, format!("the fetch thread panicked: {what}"));
+        self.events.emit(e.code(ErrorCode::Panic));
     }
 
     /// The current end of the topic: one Fetch at u64::MAX on the auxiliary connection. Waiting
     /// for the reply ends early with CLOSED when the consumer closes.
-    fn query_end(&self) -> Result<u64> {
+    /// The topic's end, asked of the server within `timeout` (default `request.timeout.ms`).
+    fn query_end(&self, timeout: Option<Duration>) -> Result<u64> {
         let req = Request::Fetch { topic_id: self.s.topic_id, start_offset: u64::MAX, max_bytes: 1 };
-        let deadline = Instant::now() + self.s.request_timeout;
+        let deadline = Instant::now() + timeout.unwrap_or(self.s.request_timeout);
         let f = loop {
             let conn = self.aux.connection(deadline)?;
             let outcome = match conn.submit(&req) {
@@ -337,7 +343,18 @@ impl StandaloneConsumer {
 
     /// Creates a consumer that keeps its offsets in `store`.
     pub fn with_store(config: &Config, store: Arc<dyn OffsetStore>) -> Result<StandaloneConsumer> {
+        StandaloneConsumer::with_store_within(config, store, None)
+    }
+
+    /// [`StandaloneConsumer::with_store`] whose server calls (name lookup, the end for a start
+    /// at the end) share `timeout` (default `request.timeout.ms`).
+    pub fn with_store_within(
+        config: &Config,
+        store: Arc<dyn OffsetStore>,
+        timeout: Option<Duration>,
+    ) -> Result<StandaloneConsumer> {
         let net = NetConfig::from_config(config)?;
+        let deadline = Instant::now() + timeout.unwrap_or(net.request_timeout);
         let aux = ControlClient::new(net.clone(), "consumer-aux");
         let topic_id = match config.get_u64("topic.id") as u32 {
             0 => {
@@ -345,7 +362,8 @@ impl StandaloneConsumer {
                 if name.is_empty() {
                     return Err(Error::invalid_arg("set \"topic\" (a name) or \"topic.id\" to consume"));
                 }
-                let f = aux.request(&Request::ListTopics, net.request_timeout)?;
+                let left = deadline.saturating_duration_since(Instant::now());
+                let f = aux.request(&Request::ListTopics, left)?;
                 if f.header.code() != reply_code::TOPIC_RESPONSE {
                     return Err(Error::protocol(format!("ListTopics answered with code {:#04x}", f.header.code())));
                 }
@@ -379,7 +397,8 @@ impl StandaloneConsumer {
         };
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let (closing_tx, closing_rx) = crossbeam_channel::bounded::<()>(0);
-        let wakefd = WakeFd::new().ok();
+        let wakefd = WakeFd::new().ok().map(Arc::new);
+        let events = crate::events::Events::new(config, "consumer", wakefd.clone());
         let auto_next = Instant::now() + s.auto_commit_interval;
         let inner = Arc::new(Inner {
             s,
@@ -397,6 +416,7 @@ impl StandaloneConsumer {
             cond: Condvar::new(),
             wake_tx,
             wakefd,
+            events,
             aux,
             tail: Mutex::new(None),
             closing_rx,
@@ -406,9 +426,13 @@ impl StandaloneConsumer {
         let start_at = match wanted {
             SeekTo::Beginning => 0,
             SeekTo::Offset(o) if o != u64::MAX => o,
-            _ => inner.query_end()?,
+            _ => inner.query_end(Some(deadline.saturating_duration_since(Instant::now())))?,
         };
         inner.state.lock().q = Queue::new(start_at);
+        inner.events.set_owner(inner.id());
+        inner.events.start(crate::events::weak_source(Arc::downgrade(&inner), |i: &Inner| {
+            crate::events::stats_hook::minimal_json("consumer", &i.events)
+        }))?;
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
         let fetcher = Fetcher::new(inner.clone(), wake_rx, start_at);
         let shared = inner.clone();
@@ -456,6 +480,19 @@ impl StandaloneConsumer {
     /// `max.poll.records`) records to `out`; reuse `out` to avoid an allocation per poll. Returns
     /// how many records were appended. `max` 0 counts as 1.
     pub fn poll_into(&self, timeout: Duration, out: &mut Vec<Record>, max: usize) -> Result<usize> {
+        self.poll_within_bytes(timeout, out, max, usize::MAX)
+    }
+
+    /// Like [`StandaloneConsumer::poll_into`], taking records only while their values total at
+    /// most `budget` bytes (for a caller-owned buffer). If the first record alone is larger, it
+    /// stays queued and the error is MSG_TOO_LARGE, naming the size needed.
+    pub fn poll_within_bytes(
+        &self,
+        timeout: Duration,
+        out: &mut Vec<Record>,
+        max: usize,
+        budget: usize,
+    ) -> Result<usize> {
         let inner = &*self.inner;
         inner.refuse_in_store("poll")?;
         self.maybe_auto_commit()?;
@@ -484,10 +521,12 @@ impl StandaloneConsumer {
             }
         }
         let max = inner.s.max_poll_records.min(max.max(1));
-        let taken = st.q.take(max, out);
+        let taken = st.q.take_within(max, budget, out);
         if st.q.is_empty() {
             if let Some(w) = &inner.wakefd {
                 w.clear();
+                // Events share the eventfd: keep it readable while they wait.
+                inner.events.rearm();
             }
         }
         if st.q.fetcher_blocked && st.q.bytes() < inner.s.queued_max_bytes {
@@ -498,6 +537,10 @@ impl StandaloneConsumer {
         match taken {
             Taken::Records(n) => Ok(n),
             Taken::Error(e) => Err(*e),
+            Taken::TooLarge(n) => Err(Error::new(
+                ErrorCode::MsgTooLarge,
+                format!("the next record's value is {n} bytes; the buffer has {budget} (nothing was consumed)"),
+            )),
         }
     }
 
@@ -518,6 +561,35 @@ impl StandaloneConsumer {
         self.inner.wakefd.as_ref().map(|w| w.fd())
     }
 
+    /// Takes up to `max` queued events (connection changes, circuit changes, statistics, …),
+    /// waiting up to `timeout` for the first; see [`crate::events`]. Works after `close` too, to
+    /// drain what is left. With an event callback set on the config, events go there instead.
+    pub fn poll_events(&self, max: usize, timeout: Duration) -> Vec<crate::events::Event> {
+        let inner = &*self.inner;
+        let out = inner.events.take(max, Instant::now() + timeout);
+        if let Some(w) = &inner.wakefd {
+            // Clear first, then look: anything queued meanwhile re-signals.
+            let st = inner.state.lock();
+            w.clear();
+            if !st.q.is_empty() || st.lc.phase() != lifecycle::Phase::Open {
+                w.signal();
+            }
+            drop(st);
+            inner.events.rearm();
+        }
+        out
+    }
+
+    /// The circuit breaker's state.
+    pub fn circuit_state(&self) -> crate::events::CircuitState {
+        self.inner.events.circuit_state()
+    }
+
+    /// The statistics document (JSON text), as the statistics event carries it.
+    pub fn statistics_json(&self) -> String {
+        crate::events::stats_hook::minimal_json("consumer", &self.inner.events)
+    }
+
     /// P: the record-boundary position just past the last record handed out by `poll` (the start
     /// position before the first record). This is what [`StandaloneConsumer::commit`] stores.
     pub fn position(&self) -> u64 {
@@ -530,6 +602,12 @@ impl StandaloneConsumer {
     /// for the end first (blocking up to `request.timeout.ms`, or until close). Returns the new
     /// position. CLOSED once close began; PANIC after the fetch thread panicked.
     pub fn seek(&self, to: SeekTo) -> Result<u64> {
+        self.seek_within(to, None)
+    }
+
+    /// [`StandaloneConsumer::seek`] with the server call (for [`SeekTo::End`]) bounded by
+    /// `timeout` instead of `request.timeout.ms`.
+    pub fn seek_within(&self, to: SeekTo, timeout: Option<Duration>) -> Result<u64> {
         let inner = &*self.inner;
         inner.refuse_in_store("seek")?;
         {
@@ -541,7 +619,7 @@ impl StandaloneConsumer {
         let target = match to {
             SeekTo::Beginning => 0,
             SeekTo::Offset(o) if o != u64::MAX => o,
-            _ => inner.query_end()?,
+            _ => inner.query_end(timeout)?,
         };
         // Decide and act under one lock: a close that began meanwhile wins.
         let mut st = inner.state.lock();
@@ -551,6 +629,7 @@ impl StandaloneConsumer {
         st.q.seek(target);
         if let Some(w) = &inner.wakefd {
             w.clear();
+            inner.events.rearm();
         }
         drop(st);
         inner.wake_fetcher();
@@ -567,6 +646,12 @@ impl StandaloneConsumer {
     /// (under 500 ms); otherwise from one Fetch at u64::MAX (blocking up to
     /// `request.timeout.ms`, or until close), at most once per 500 ms.
     pub fn lag(&self) -> Result<u64> {
+        self.lag_within(None)
+    }
+
+    /// [`StandaloneConsumer::lag`] with the server call bounded by `timeout` instead of
+    /// `request.timeout.ms`.
+    pub fn lag_within(&self, timeout: Option<Duration>) -> Result<u64> {
         let inner = &*self.inner;
         inner.refuse_in_store("lag")?;
         {
@@ -578,18 +663,27 @@ impl StandaloneConsumer {
         let fresh = inner.tail.lock().filter(|(_, at)| at.elapsed() < TAIL_FRESH).map(|(t, _)| t);
         let tail = match fresh {
             Some(t) => t,
-            None => inner.query_end()?,
+            None => inner.query_end(timeout)?,
         };
         Ok(tail.saturating_sub(self.position()))
     }
 
     /// Stores P in the offset store now; returns the committed offset. The store is called on
-    /// this thread with no lock held; a commit running on another thread is waited for.
+    /// this thread with no lock held; a commit running on another thread is waited for (up to
+    /// `request.timeout.ms`).
     /// CLOSED once close began; IN_CALLBACK from inside this consumer's offset store.
     pub fn commit(&self) -> Result<u64> {
+        self.commit_within(None)
+    }
+
+    /// [`StandaloneConsumer::commit`] waiting at most `timeout` (default `request.timeout.ms`)
+    /// for a commit running on another thread (TIMED_OUT then); the store call itself is not
+    /// interrupted.
+    pub fn commit_within(&self, timeout: Option<Duration>) -> Result<u64> {
         // Hold our own reference: the store may drop the last other one.
         let inner = self.inner.clone();
-        match inner.commit(Op::Commit, Force::Always, None)? {
+        let deadline = Instant::now().checked_add(timeout.unwrap_or(inner.s.request_timeout));
+        match inner.commit(Op::Commit, Force::Always, deadline)? {
             Some(p) => Ok(p),
             None => Ok(inner.state.lock().q.delivered),
         }
@@ -680,6 +774,7 @@ impl StandaloneConsumer {
         };
         inner.state.lock().lc.finish_close();
         inner.cond.notify_all();
+        inner.events.close();
         if !joined {
             return Err(Error::timed_out(
                 "the fetch thread did not stop within the close timeout (it stops on its own)",

@@ -44,6 +44,8 @@ pub(crate) enum Taken {
     Records(usize),
     /// The queue's head was an error (and no record was taken before it).
     Error(Box<Error>),
+    /// The head record's value (this many bytes) exceeds the byte budget; nothing was taken.
+    TooLarge(usize),
 }
 
 /// Queued events of the current generation, their cost, and the positions they imply.
@@ -105,7 +107,14 @@ impl Queue {
 
     /// Takes up to `max` (≥ 1) records into `out`, or, if the head is an error, that error alone.
     /// Advances P past what was taken.
+    #[cfg(test)]
     pub(crate) fn take(&mut self, max: usize, out: &mut Vec<Record>) -> Taken {
+        self.take_within(max, usize::MAX, out)
+    }
+
+    /// Like `take`, stopping before a record whose value would bring the values taken past
+    /// `budget` bytes; `TooLarge` if the head record alone exceeds it.
+    pub(crate) fn take_within(&mut self, max: usize, budget: usize, out: &mut Vec<Record>) -> Taken {
         let max = max.max(1);
         if let Some(Event::Error(..)) = self.events.front() {
             if let Some(Event::Error(e, repos)) = self.events.pop_front() {
@@ -118,12 +127,20 @@ impl Queue {
         }
         out.reserve(max.min(self.events.len()));
         let mut n = 0;
+        let mut left = budget;
         while n < max {
             match self.events.front() {
+                Some(Event::Record(r, _)) if r.value.len() > left => {
+                    if n == 0 {
+                        return Taken::TooLarge(r.value.len());
+                    }
+                    break;
+                }
                 Some(Event::Record(..)) => {
                     if let Some(Event::Record(r, next)) = self.events.pop_front() {
                         self.bytes = self.bytes.saturating_sub(record_cost(&r));
                         self.delivered = next;
+                        left -= r.value.len();
                         out.push(r);
                         n += 1;
                     }
@@ -175,6 +192,16 @@ mod tests {
         assert!(matches!(q.take(9, &mut out), Taken::Records(1)));
         assert_eq!((q.delivered, q.bytes(), out.len()), (170, 0, 2));
         assert!(matches!(q.take(9, &mut out), Taken::Records(0)));
+        // A byte budget stops before the record that does not fit; a head that alone does not
+        // fit is TooLarge and stays queued.
+        let mut b = vec![Event::Record(rec(10, 170), 185), Event::Record(rec(10, 185), 200)];
+        assert!(q.push(0, &mut b));
+        assert!(matches!(q.take_within(9, 15, &mut out), Taken::Records(1)));
+        assert_eq!(q.delivered, 185);
+        assert!(matches!(q.take_within(9, 5, &mut out), Taken::TooLarge(10)));
+        assert_eq!(q.delivered, 185, "nothing taken");
+        assert!(matches!(q.take_within(9, 1 << 20, &mut out), Taken::Records(1)));
+        assert_eq!(q.delivered, 200);
     }
 
     #[test]

@@ -108,11 +108,10 @@ fn to(ms: i32) -> Option<Duration> {
     Some(super::timeout(ms))
 }
 
+/// 0 and `LNC_RETENTION_UNLIMITED` both mean no limit (docs/bindings.md).
 fn retention(max_age_secs: u64, max_bytes: u64) -> Retention {
-    Retention {
-        max_age_secs: (max_age_secs != LNC_RETENTION_UNLIMITED).then_some(max_age_secs),
-        max_bytes: (max_bytes != LNC_RETENTION_UNLIMITED).then_some(max_bytes),
-    }
+    let limit = |v: u64| (v != LNC_RETENTION_UNLIMITED && v != 0).then_some(v);
+    Retention { max_age_secs: limit(max_age_secs), max_bytes: limit(max_bytes) }
 }
 
 unsafe fn put<T>(out: *mut T, v: T) -> Result<()> {
@@ -167,9 +166,16 @@ pub unsafe extern "C" fn lnc_admin_free(a: *mut lnc_admin_t) {
         // SAFETY: a live handle (the caller's contract); the gate keeps it alive from here on.
         let h = unsafe { &*a };
         let Some(pass) = h.gate.enter() else { return };
+        // From inside this admin's log or event callback: freeing would pull the handle out from
+        // under the running callback. Refused (this call returns nothing, so it is a no-op).
+        if h.admin.in_callback() {
+            return;
+        }
         if !h.gate.begin_free(&pass) {
             return;
         }
+        // Wake the calls blocked in lnc_admin_poll_events before waiting for them.
+        h.admin.close_events();
         drop(pass);
         h.gate.wait_idle();
         // SAFETY: a pointer from lnc_admin_new; this thread won begin_free, so it is freed once,
@@ -221,8 +227,8 @@ pub unsafe extern "C" fn lnc_admin_ensure_topic(
     })
 }
 
-/// Creates a topic with retention limits; `LNC_RETENTION_UNLIMITED` for no limit. 0 is refused
-/// (the server would delete every closed segment).
+/// Creates a topic with retention limits; 0 or `LNC_RETENTION_UNLIMITED` for no limit (0 is never
+/// sent: on the server it would delete every closed segment).
 #[no_mangle]
 pub unsafe extern "C" fn lnc_admin_create_topic_with_retention(
     a: *const lnc_admin_t,
@@ -544,6 +550,45 @@ pub unsafe extern "C" fn lnc_consumer_id(name: *const c_char, id: *mut u64) -> l
                 lnc_err_t::LNC_ERR_OK
             }
             _ => lnc_err_t::LNC_ERR_INVALID_ARG,
+        }
+    })
+}
+
+/// Takes up to `max` waiting events (connection changes, statistics; see the README's "Events
+/// and logs") into `out`, an array the caller owns, waiting up to `timeout_ms` for the first;
+/// `*count` receives how many. Free each with `lnc_event_free`. Empty when an event callback is
+/// set on the conf.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_admin_poll_events(
+    a: *const lnc_admin_t,
+    timeout_ms: i32,
+    out: *mut super::events::lnc_event_t,
+    max: usize,
+    count: *mut usize,
+) -> lnc_err_t {
+    ffi_guard!({
+        let admin = match unsafe { handle(a) } {
+            Ok(h) => h,
+            Err(e) => return e.code.into(),
+        };
+        if count.is_null() || (out.is_null() && max > 0) {
+            return lnc_err_t::LNC_ERR_INVALID_ARG;
+        }
+        let events = admin.poll_events(max, super::timeout(timeout_ms));
+        // SAFETY: pointers checked above; `out` has room for `max`.
+        unsafe { super::events::copy_events(events, out, count) };
+        lnc_err_t::LNC_ERR_OK
+    })
+}
+
+/// An eventfd that is readable while the admin client's events wait (owned by the handle: do
+/// not close it). -1 for NULL or a handle being freed.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_admin_eventfd(a: *const lnc_admin_t) -> std::ffi::c_int {
+    ffi_guard!(-1, {
+        match unsafe { handle(a) } {
+            Ok(admin) => admin.eventfd(),
+            Err(_) => -1,
         }
     })
 }

@@ -22,6 +22,9 @@ pub struct lnc_consumer_t {
     /// most 5 s).
     close_timeout: Duration,
     consumer: StandaloneConsumer,
+    /// Reused by `lnc_consumer_poll_into` so that a poll allocates nothing (taken with
+    /// `try_lock`: a concurrent poll uses its own vector).
+    scratch: parking_lot::Mutex<Vec<crate::wire::Record>>,
 }
 
 /// Where to seek.
@@ -81,6 +84,7 @@ type StoreFactory = Box<dyn FnOnce(usize) -> CallbackOffsetStore>;
 
 unsafe fn create(
     conf: *mut lnc_conf_t,
+    timeout_ms: i32,
     out: *mut *mut lnc_consumer_t,
     err: *mut *mut lnc_error_t,
     store: Option<StoreFactory>,
@@ -94,16 +98,18 @@ unsafe fn create(
     // The handle address is needed by the store callbacks before the handle exists: allocate first.
     let slot: Box<std::mem::MaybeUninit<lnc_consumer_t>> = Box::new(std::mem::MaybeUninit::uninit());
     let raw = Box::into_raw(slot) as *mut lnc_consumer_t;
+    let wait = call_timeout(timeout_ms);
     let built = match store {
-        Some(make) => StandaloneConsumer::with_store(&c.config, Arc::new(make(store_key(raw)))),
-        None => StandaloneConsumer::new(&c.config),
+        Some(make) => StandaloneConsumer::with_store_within(&c.config, Arc::new(make(store_key(raw))), wait),
+        None => crate::consumer::store_from_config(&c.config)
+            .and_then(|store| StandaloneConsumer::with_store_within(&c.config, store, wait)),
     };
     match built {
         Ok(consumer) => {
             // SAFETY: `raw` is a fresh allocation of the right layout; conf validated above; out
             // writable.
             unsafe {
-                raw.write(lnc_consumer_t { gate: Gate::new(), close_timeout, consumer });
+                raw.write(lnc_consumer_t { gate: Gate::new(), close_timeout, consumer, scratch: Default::default() });
                 conf::take(conf);
                 *out = raw;
             }
@@ -119,15 +125,22 @@ unsafe fn create(
 
 /// Creates a consumer of `topic` / `topic.id` from `conf` (taken on success only). Resolves the
 /// topic, loads the stored offset (offset.dir + consumer.name: file store compatible with the
-/// official Rust client) and starts fetching. Blocks up to `request.timeout.ms`.
+/// official Rust client) and starts fetching. Its server calls share `timeout_ms` (< 0 =
+/// `request.timeout.ms`).
 #[no_mangle]
 pub unsafe extern "C" fn lnc_consumer_new(
     conf: *mut lnc_conf_t,
+    timeout_ms: i32,
     out: *mut *mut lnc_consumer_t,
     err: *mut *mut lnc_error_t,
 ) -> lnc_err_t {
     // SAFETY: forwards the caller's pointers.
-    ffi_guard!({ unsafe { create(conf, out, err, None) } })
+    ffi_guard!({ unsafe { create(conf, timeout_ms, out, err, None) } })
+}
+
+/// A per-call timeout: < 0 = the configuration's `request.timeout.ms`.
+fn call_timeout(ms: i32) -> Option<Duration> {
+    (ms >= 0).then(|| timeout(ms))
 }
 
 /// Like `lnc_consumer_new` with a user offset store made of two callbacks (both required).
@@ -137,6 +150,7 @@ pub unsafe extern "C" fn lnc_consumer_new_with_store(
     load: lnc_offset_load_cb,
     save: lnc_offset_save_cb,
     opaque: *mut c_void,
+    timeout_ms: i32,
     out: *mut *mut lnc_consumer_t,
     err: *mut *mut lnc_error_t,
 ) -> lnc_err_t {
@@ -174,7 +188,7 @@ pub unsafe extern "C" fn lnc_consumer_new_with_store(
             )
         });
         // SAFETY: forwards the caller's pointers.
-        unsafe { create(conf, out, err, Some(make)) }
+        unsafe { create(conf, timeout_ms, out, err, Some(make)) }
     })
 }
 
@@ -211,6 +225,76 @@ pub unsafe extern "C" fn lnc_consumer_poll(
             }
             Err(e) => fail(err, e),
         }
+    })
+}
+
+/// Like `lnc_consumer_poll`, into memory the caller owns (no allocation per call): up to
+/// `max_views` records (and `max.poll.records`) are copied into `buf` while their values fit
+/// in `buf_len` bytes, and `views[i]` describes record `i` with pointers into `buf` (valid until
+/// `buf` is reused). `*count` receives how many (0 on timeout). If the first record alone does
+/// not fit, MSG_TOO_LARGE is returned (the message gives the size needed) and nothing is
+/// consumed. Errors are returned as by `lnc_consumer_poll`.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_poll_into(
+    c: *const lnc_consumer_t,
+    timeout_ms: i32,
+    buf: *mut u8,
+    buf_len: usize,
+    views: *mut lnc_record_view_t,
+    max_views: usize,
+    count: *mut usize,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    ffi_guard!({
+        let r = (|| {
+            if count.is_null() {
+                return Err(Error::invalid_arg("count is NULL"));
+            }
+            unsafe { *count = 0 };
+            if views.is_null() || max_views == 0 {
+                return Err(Error::invalid_arg("views is NULL or max_views is 0"));
+            }
+            if buf.is_null() && buf_len > 0 {
+                return Err(Error::invalid_arg("buf is NULL with a non-zero buf_len"));
+            }
+            let (_pass, consumer) = unsafe { handle(c) }?;
+            if in_any_callback(c) {
+                return Err(Error::new(
+                    ErrorCode::InCallback,
+                    "poll called from inside one of this consumer's callbacks",
+                ));
+            }
+            let h = unsafe { &*c };
+            let mut own = Vec::new();
+            let mut shared = h.scratch.try_lock();
+            let records = shared.as_deref_mut().unwrap_or(&mut own);
+            records.clear();
+            let n = consumer.poll_within_bytes(timeout(timeout_ms), records, max_views, buf_len)?;
+            let mut at = 0usize;
+            for (i, r) in records.drain(..).enumerate() {
+                let len = r.value.len();
+                // SAFETY: the queue took only records whose values fit in buf_len together.
+                let dst = unsafe { buf.add(at) };
+                unsafe { std::ptr::copy_nonoverlapping(r.value.as_ptr(), dst, len) };
+                let mut v = view(&r);
+                let rebase = |p: *const u8| -> *const u8 {
+                    if p.is_null() {
+                        p
+                    } else {
+                        // SAFETY: `p` points into `r.value`; the same offset is inside the copy.
+                        unsafe { dst.add(p as usize - r.value.as_ptr() as usize) as *const u8 }
+                    }
+                };
+                v.key = rebase(v.key);
+                v.data = rebase(v.data);
+                v.value = dst;
+                unsafe { views.add(i).write(v) };
+                at += len;
+            }
+            unsafe { *count = n };
+            Ok(())
+        })();
+        finish(err, r)
     })
 }
 
@@ -257,12 +341,14 @@ pub unsafe extern "C" fn lnc_consumer_poll_cb(
 /// Moves the position: `whence` is an `lnc_seek_t` value (`LNC_SEEK_BEGINNING`, `LNC_SEEK_END`,
 /// or `LNC_SEEK_OFFSET` with `offset`, which must be a record boundary such as a record's
 /// `offset`). Queued records of the old position are dropped. `*position` (may be NULL) receives
-/// the new position. END blocks up to `request.timeout.ms` to learn the tail.
+/// the new position. END asks the server for the tail within `timeout_ms` (< 0 =
+/// `request.timeout.ms`).
 #[no_mangle]
 pub unsafe extern "C" fn lnc_consumer_seek(
     c: *const lnc_consumer_t,
     whence: c_int,
     offset: u64,
+    timeout_ms: i32,
     position: *mut u64,
     err: *mut *mut lnc_error_t,
 ) -> lnc_err_t {
@@ -275,7 +361,7 @@ pub unsafe extern "C" fn lnc_consumer_seek(
                 2 => SeekTo::Offset(offset),
                 w => return Err(Error::invalid_arg(format!("unknown seek whence {w}"))),
             };
-            let p = consumer.seek(to)?;
+            let p = consumer.seek_within(to, call_timeout(timeout_ms))?;
             if !position.is_null() {
                 unsafe { *position = p };
             }
@@ -286,10 +372,13 @@ pub unsafe extern "C" fn lnc_consumer_seek(
 }
 
 /// Commits the position (just past the last record handed out) to the offset store.
-/// `*committed` (may be NULL) receives it.
+/// `*committed` (may be NULL) receives it. Waits up to `timeout_ms` (< 0 =
+/// `request.timeout.ms`) for a commit running on another thread; the store call itself is not
+/// interrupted.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_consumer_commit(
     c: *const lnc_consumer_t,
+    timeout_ms: i32,
     committed: *mut u64,
     err: *mut *mut lnc_error_t,
 ) -> lnc_err_t {
@@ -302,7 +391,7 @@ pub unsafe extern "C" fn lnc_consumer_commit(
                     "commit called from inside this consumer's offset-store callback",
                 ));
             }
-            let o = consumer.commit()?;
+            let o = consumer.commit_within(call_timeout(timeout_ms))?;
             if !committed.is_null() {
                 unsafe { *committed = o };
             }
@@ -312,11 +401,12 @@ pub unsafe extern "C" fn lnc_consumer_commit(
     })
 }
 
-/// Bytes between the position and the topic's end. May block up to `request.timeout.ms` when
-/// the cached end is stale.
+/// Bytes between the position and the topic's end. Asks the server within `timeout_ms` (< 0 =
+/// `request.timeout.ms`) when the cached end is stale.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_consumer_lag(
     c: *const lnc_consumer_t,
+    timeout_ms: i32,
     lag: *mut u64,
     err: *mut *mut lnc_error_t,
 ) -> lnc_err_t {
@@ -326,7 +416,7 @@ pub unsafe extern "C" fn lnc_consumer_lag(
                 return Err(Error::invalid_arg("lag is NULL"));
             }
             let (_pass, consumer) = unsafe { handle(c) }?;
-            let l = consumer.lag()?;
+            let l = consumer.lag_within(call_timeout(timeout_ms))?;
             unsafe { *lag = l };
             Ok(())
         })();
@@ -413,6 +503,34 @@ pub unsafe extern "C" fn lnc_consumer_free(c: *mut lnc_consumer_t) -> lnc_err_t 
         // SAFETY: a pointer from lnc_consumer_new; this thread won begin_free, so it is freed once,
         // and no call is inside any more.
         drop(unsafe { Box::from_raw(c) });
+        lnc_err_t::LNC_ERR_OK
+    })
+}
+
+/// Takes up to `max` waiting events (connection changes, circuit changes, statistics; see the
+/// README's "Events and logs") into `out`, an array the caller owns, waiting up to `timeout_ms`
+/// for the first; `*count` receives how many. Free each with `lnc_event_free`. The consumer's
+/// eventfd is readable while events (or records) wait. Works after `lnc_consumer_close` too.
+/// Empty when an event callback is set on the conf.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_consumer_poll_events(
+    c: *const lnc_consumer_t,
+    timeout_ms: i32,
+    out: *mut super::events::lnc_event_t,
+    max: usize,
+    count: *mut usize,
+) -> lnc_err_t {
+    ffi_guard!({
+        let (_pass, consumer) = match unsafe { handle(c) } {
+            Ok(h) => h,
+            Err(e) => return e.code.into(),
+        };
+        if count.is_null() || (out.is_null() && max > 0) {
+            return lnc_err_t::LNC_ERR_INVALID_ARG;
+        }
+        let events = consumer.poll_events(max, timeout(timeout_ms));
+        // SAFETY: pointers checked above; `out` has room for `max`.
+        unsafe { super::events::copy_events(events, out, count) };
         lnc_err_t::LNC_ERR_OK
     })
 }

@@ -265,29 +265,31 @@ pub unsafe extern "C" fn lnc_mock_require_token(m: *const lnc_mock_t, token: *co
     })
 }
 
-/// Creates a topic directly; `*topic_id` receives its id. TOPIC_EXISTS / INVALID_NAME as the
-/// server would answer.
+/// Creates a topic directly; `*topic_id` receives its id. TOPIC_EXISTS / INVALID_NAME with the
+/// server's own text in `*err` (may be NULL), as the server would answer.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_mock_create_topic(
     m: *const lnc_mock_t,
     name: *const c_char,
     topic_id: *mut u32,
+    err: *mut *mut super::lnc_error_t,
 ) -> lnc_err_t {
     ffi_guard!({
-        let (Ok(n), false) = (unsafe { str_arg(name, "name") }, topic_id.is_null()) else {
-            return lnc_err_t::LNC_ERR_INVALID_ARG;
-        };
-        let x = match unsafe { handle(m) } {
-            Ok(x) => x,
-            Err(code) => return code,
-        };
-        match x.create_topic(n) {
-            Ok(id) => {
-                unsafe { *topic_id = id };
-                lnc_err_t::LNC_ERR_OK
+        let r = (|| {
+            let n = unsafe { str_arg(name, "name") }?;
+            if topic_id.is_null() {
+                return Err(Error::invalid_arg("topic_id is NULL"));
             }
-            Err(text) => Error::from_server_text(&text).code.into(),
-        }
+            let x = match unsafe { handle(m) } {
+                Ok(x) => x,
+                Err(lnc_err_t::LNC_ERR_CLOSED) => return Err(Error::closed("mock broker is being freed")),
+                Err(_) => return Err(Error::invalid_arg("mock is NULL")),
+            };
+            let id = x.create_topic(n).map_err(|text| Error::from_server_text(&text))?;
+            unsafe { *topic_id = id };
+            Ok(())
+        })();
+        super::finish(err, r)
     })
 }
 

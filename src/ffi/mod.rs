@@ -14,8 +14,10 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod admin;
+pub mod cancel;
 pub mod conf;
 pub mod consumer;
+pub mod events;
 mod gate;
 pub mod mock;
 pub mod producer;
@@ -76,6 +78,13 @@ pub enum lnc_err_t {
     LNC_ERR_IO = -17,
     /// The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused).
     LNC_ERR_TLS = -18,
+    /// The call's `lnc_cancel_t` was fired; nothing was accepted or changed by it.
+    LNC_ERR_CANCELLED = -19,
+    /// `flush`/`close`: fire-and-forget records (no callback, opaque NULL) failed since the last
+    /// flush; the message gives their count and the first error.
+    LNC_ERR_DELIVERY_FAILED = -20,
+    /// The circuit breaker is open: a non-blocking send failed fast instead of queueing.
+    LNC_ERR_CIRCUIT_OPEN = -21,
     /// Unknown topic.
     LNC_ERR_UNKNOWN_TOPIC = 1,
     /// The server is not the leader.
@@ -121,6 +130,9 @@ impl From<ErrorCode> for lnc_err_t {
             ErrorCode::State => LNC_ERR_STATE,
             ErrorCode::Io => LNC_ERR_IO,
             ErrorCode::Tls => LNC_ERR_TLS,
+            ErrorCode::Cancelled => LNC_ERR_CANCELLED,
+            ErrorCode::DeliveryFailed => LNC_ERR_DELIVERY_FAILED,
+            ErrorCode::CircuitOpen => LNC_ERR_CIRCUIT_OPEN,
             ErrorCode::UnknownTopic => LNC_ERR_UNKNOWN_TOPIC,
             ErrorCode::NotLeader => LNC_ERR_NOT_LEADER,
             ErrorCode::ForwardFailed => LNC_ERR_FORWARD_FAILED,

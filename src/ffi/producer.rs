@@ -3,13 +3,14 @@
 use std::ffi::{c_int, c_void};
 use std::time::Duration;
 
+use super::cancel::{lnc_cancel_t, token};
 use super::conf::{self, lnc_conf_t};
 use super::gate::{Gate, Pass};
 use super::record::{lnc_message_t, message};
-use super::{fail, finish, in_callback, lnc_err_t, lnc_error_t, timeout, CallbackScope};
+use super::{fail, finish, in_callback, lnc_err_t, lnc_error_t, str_arg, timeout, CallbackScope};
 use crate::error::{Error, ErrorCode};
 use crate::ffi_guard;
-use crate::producer::{DeliveryReport, Producer, ProducerMetrics};
+use crate::producer::{DeliveryReport, Producer, ProducerMetrics, SendOptions};
 
 /// A producer handle (thread-safe). Create with `lnc_producer_new`, free with
 /// `lnc_producer_free` (safe while other threads are inside calls on it; see there).
@@ -344,13 +345,118 @@ pub unsafe extern "C" fn lnc_producer_produce(
     unsafe { lnc_producer_send(p, topic_id, &m, err) }
 }
 
-/// Sends one record and waits up to `timeout_ms` for its acknowledgement (its report goes to
-/// this call, not the callback). `*batch_id` (may be NULL) receives the acking batch id.
+/// Options of `lnc_producer_send_with_options` and `lnc_producer_send_sync`. A NULL pointer
+/// means the configuration's behaviour; in a filled struct that is `timeout_ms = -1` (0 means
+/// "never wait").
+#[repr(C)]
+pub struct lnc_send_options_t {
+    /// Used when `topic_id` is 0: the topic's name (NUL-terminated, borrowed for the call),
+    /// resolved by the producer and cached (created when `topic.auto.create` is true).
+    pub topic_name: *const std::ffi::c_char,
+    /// How long to wait for buffer space: < 0 = the configuration (`send.block`,
+    /// `send.timeout.ms`), 0 = never (QUEUE_FULL at once), > 0 = up to that many ms. A name not
+    /// yet cached is looked up within `request.timeout.ms` whatever this says.
+    pub timeout_ms: i32,
+    /// Fired from another thread, ends the call's waits with LNC_ERR_CANCELLED. May be NULL.
+    pub cancel: *const lnc_cancel_t,
+}
+
+/// The topic id and Rust options of a C options pointer.
+unsafe fn send_options<'a>(
+    producer: &Producer,
+    topic_id: u32,
+    opts: *const lnc_send_options_t,
+) -> crate::Result<(u32, SendOptions<'a>)> {
+    // SAFETY: NULL or valid for the call per the contract.
+    let Some(o) = (unsafe { opts.as_ref() }) else {
+        return Ok((topic_id, SendOptions::default()));
+    };
+    let cancel = unsafe { token(o.cancel) };
+    let options = SendOptions { timeout: (o.timeout_ms >= 0).then(|| timeout(o.timeout_ms)), cancel };
+    if topic_id != 0 || o.topic_name.is_null() {
+        return Ok((topic_id, options));
+    }
+    let name = unsafe { str_arg(o.topic_name, "topic_name") }?;
+    Ok((producer.topic_id(name, None, cancel)?, options))
+}
+
+/// Appends `count` records atomically (all accepted or none) to `topic_id`, or to
+/// `opts->topic_name` when `topic_id` is 0, waiting for buffer space as `opts` says (NULL =
+/// the configuration). `*topic_id_out` (may be NULL) receives the topic id used. On error
+/// nothing was accepted and no report will come: INVALID_ARG, MSG_TOO_LARGE, QUEUE_FULL,
+/// CANCELLED, CLOSED, UNKNOWN_TOPIC (name not found with `topic.auto.create=false`), a lookup
+/// failure, or the producer's fatal error.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_send_with_options(
+    p: *const lnc_producer_t,
+    topic_id: u32,
+    msgs: *const lnc_message_t,
+    count: usize,
+    opts: *const lnc_send_options_t,
+    topic_id_out: *mut u32,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    ffi_guard!({
+        let r = (|| {
+            let (_pass, producer) = unsafe { handle(p) }?;
+            if msgs.is_null() && count > 0 {
+                return Err(Error::invalid_arg("msgs is NULL"));
+            }
+            let (tid, options) = unsafe { send_options(producer, topic_id, opts) }?;
+            let raw: &[lnc_message_t] =
+                if count == 0 { &[] } else { unsafe { std::slice::from_raw_parts(msgs, count) } };
+            let converted = raw.iter().map(|m| unsafe { message(m) }).collect::<Result<Vec<_>, _>>()?;
+            let opaques: Vec<u64> = raw.iter().map(|c| c.opaque as usize as u64).collect();
+            producer.send_with(tid, &converted, &opaques, &options)?;
+            if !topic_id_out.is_null() {
+                unsafe { *topic_id_out = tid };
+            }
+            Ok(())
+        })();
+        finish(err, r)
+    })
+}
+
+/// Resolves a topic name through the producer's cache: from the server on a miss (created
+/// when `topic.auto.create` is true, else UNKNOWN_TOPIC), retrying retryable failures for up to
+/// `timeout_ms` (< 0 = `request.timeout.ms`). `cancel` (may be NULL) ends the waits between
+/// attempts.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_topic_id(
+    p: *const lnc_producer_t,
+    name: *const std::ffi::c_char,
+    timeout_ms: i32,
+    cancel: *const lnc_cancel_t,
+    topic_id: *mut u32,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
+    ffi_guard!({
+        let r = (|| {
+            let (_pass, producer) = unsafe { handle(p) }?;
+            let name = unsafe { str_arg(name, "name") }?;
+            if topic_id.is_null() {
+                return Err(Error::invalid_arg("topic_id is NULL"));
+            }
+            let wait = (timeout_ms >= 0).then(|| timeout(timeout_ms));
+            let id = producer.topic_id(name, wait, unsafe { token(cancel) })?;
+            unsafe { *topic_id = id };
+            Ok(())
+        })();
+        finish(err, r)
+    })
+}
+
+/// Sends one record and waits for its acknowledgement (its report goes to this call, not the
+/// callback). `opts` (may be NULL) sets the topic by name, the wait for buffer space and a
+/// cancellation token for both waits; `timeout_ms` bounds the whole call. `*batch_id` (may be
+/// NULL) receives the acking batch id. TIMED_OUT or CANCELLED after acceptance means the record
+/// may still be delivered.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_producer_send_sync(
     p: *const lnc_producer_t,
     topic_id: u32,
     msg: *const lnc_message_t,
+    opts: *const lnc_send_options_t,
     timeout_ms: i32,
     batch_id: *mut u64,
     err: *mut *mut lnc_error_t,
@@ -359,7 +465,8 @@ pub unsafe extern "C" fn lnc_producer_send_sync(
         let r = (|| {
             let (_pass, producer) = unsafe { handle(p) }?;
             let m = unsafe { msg.as_ref() }.ok_or_else(|| Error::invalid_arg("msg is NULL"))?;
-            let id = producer.send_sync(topic_id, &unsafe { message(m) }?, timeout(timeout_ms))?;
+            let (tid, options) = unsafe { send_options(producer, topic_id, opts) }?;
+            let id = producer.send_sync_with(tid, &unsafe { message(m) }?, &options, timeout(timeout_ms))?;
             if !batch_id.is_null() {
                 unsafe { *batch_id = id };
             }
@@ -392,31 +499,36 @@ pub unsafe extern "C" fn lnc_producer_poll(p: *const lnc_producer_t, timeout_ms:
 
 /// Sends everything now and waits up to `timeout_ms` until every record has its report,
 /// serving reports meanwhile. `*remaining` (may be NULL) receives the records still pending.
-/// Returns OK when none remain, else TIMED_OUT.
+/// Returns OK when none remain, else TIMED_OUT; DELIVERY_FAILED (details in `*err`) when none
+/// remain but fire-and-forget records (no callback, opaque NULL) failed since the last flush.
 #[no_mangle]
 pub unsafe extern "C" fn lnc_producer_flush(
     p: *const lnc_producer_t,
     timeout_ms: i32,
     remaining: *mut usize,
+    err: *mut *mut lnc_error_t,
 ) -> lnc_err_t {
     ffi_guard!({
-        let (_pass, producer) = match unsafe { handle(p) } {
-            Ok(h) => h,
-            Err(e) => return e.code.into(),
-        };
-        match producer.flush(timeout(timeout_ms)) {
-            Ok(n) => {
-                if !remaining.is_null() {
-                    unsafe { *remaining = n };
-                }
-                if n == 0 {
-                    lnc_err_t::LNC_ERR_OK
-                } else {
-                    lnc_err_t::LNC_ERR_TIMED_OUT
-                }
+        let r = (|| {
+            let (_pass, producer) = unsafe { handle(p) }?;
+            let flushed = producer.flush(timeout(timeout_ms));
+            // DELIVERY_FAILED is only returned once nothing remains.
+            let n = match &flushed {
+                Ok(n) => *n,
+                Err(e) if e.code == ErrorCode::DeliveryFailed => 0,
+                Err(_) => return flushed.map(|_| ()),
+            };
+            if !remaining.is_null() {
+                unsafe { *remaining = n };
             }
-            Err(e) => e.code.into(),
-        }
+            flushed?;
+            if n == 0 {
+                Ok(())
+            } else {
+                Err(Error::timed_out(format!("{n} record(s) still without a report after the flush timeout")))
+            }
+        })();
+        finish(err, r)
     })
 }
 
@@ -440,14 +552,20 @@ pub unsafe extern "C" fn lnc_producer_purge(p: *const lnc_producer_t, purged: *m
 
 /// Flushes up to `timeout_ms`, then purges the rest with reports, joins every thread and serves
 /// the remaining reports; no callback runs after it returns. Idempotent. IN_CALLBACK from
-/// inside this producer's callback.
+/// inside this producer's callback. DELIVERY_FAILED (details in `*err`, may be NULL) means the
+/// producer is closed but fire-and-forget records failed since the last flush.
 #[no_mangle]
-pub unsafe extern "C" fn lnc_producer_close(p: *const lnc_producer_t, timeout_ms: i32) -> lnc_err_t {
+pub unsafe extern "C" fn lnc_producer_close(
+    p: *const lnc_producer_t,
+    timeout_ms: i32,
+    err: *mut *mut lnc_error_t,
+) -> lnc_err_t {
     ffi_guard!({
-        match unsafe { handle(p) } {
-            Ok((_pass, producer)) => finish(std::ptr::null_mut(), producer.close(timeout(timeout_ms))),
-            Err(e) => e.code.into(),
-        }
+        let r = (|| {
+            let (_pass, producer) = unsafe { handle(p) }?;
+            producer.close(timeout(timeout_ms))
+        })();
+        finish(err, r)
     })
 }
 
@@ -510,6 +628,34 @@ pub unsafe extern "C" fn lnc_producer_free(p: *mut lnc_producer_t) -> lnc_err_t 
         // SAFETY: a pointer from lnc_producer_new; this thread won begin_free, so it is freed once,
         // and no call is inside any more.
         drop(unsafe { Box::from_raw(p) });
+        lnc_err_t::LNC_ERR_OK
+    })
+}
+
+/// Takes up to `max` waiting events (connection changes, circuit changes, statistics; see the
+/// README's "Events and logs") into `out`, an array the caller owns, waiting up to `timeout_ms`
+/// for the first; `*count` receives how many. Free each with `lnc_event_free`. The producer's
+/// eventfd is readable while events (or reports) wait. Works after `lnc_producer_close` too.
+/// Empty when an event callback is set on the conf.
+#[no_mangle]
+pub unsafe extern "C" fn lnc_producer_poll_events(
+    p: *const lnc_producer_t,
+    timeout_ms: i32,
+    out: *mut super::events::lnc_event_t,
+    max: usize,
+    count: *mut usize,
+) -> lnc_err_t {
+    ffi_guard!({
+        let (_pass, producer) = match unsafe { handle(p) } {
+            Ok(h) => h,
+            Err(e) => return e.code.into(),
+        };
+        if count.is_null() || (out.is_null() && max > 0) {
+            return lnc_err_t::LNC_ERR_INVALID_ARG;
+        }
+        let events = producer.poll_events(max, timeout(timeout_ms));
+        // SAFETY: pointers checked above; `out` has room for `max`.
+        unsafe { super::events::copy_events(events, out, count) };
         lnc_err_t::LNC_ERR_OK
     })
 }

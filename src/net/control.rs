@@ -12,6 +12,7 @@ use super::conn::{Connection, Router};
 use super::dial::{dial, NetConfig};
 use super::Backoff;
 use crate::error::{Error, ErrorCode, Result};
+use crate::events::{Event, EventKind, Permit};
 use crate::wire::control::{command, decode_error_text, reply_code, Request};
 use crate::wire::{encode_frame, flags, Frame, FrameKind};
 
@@ -171,6 +172,8 @@ pub struct ControlClient {
     cfg: NetConfig,
     name: String,
     state: Mutex<ClientState>,
+    /// Where connection events go (`None`: nowhere, e.g. a consumer's auxiliary connection).
+    events: Option<Arc<crate::events::Events>>,
 }
 
 /// Whether resending a request whose reply was lost cannot change the outcome.
@@ -192,6 +195,19 @@ impl ControlClient {
                 leader: None,
                 connects: 0,
             }),
+            events: None,
+        }
+    }
+
+    /// Raises connection events (and obeys the circuit breaker) through `events`.
+    pub(crate) fn with_events(mut self, events: Arc<crate::events::Events>) -> ControlClient {
+        self.events = Some(events);
+        self
+    }
+
+    fn emit(&self, e: crate::events::Event) {
+        if let Some(ev) = &self.events {
+            ev.emit(e);
         }
     }
 
@@ -214,7 +230,19 @@ impl ControlClient {
                     if !c.connection().is_closed() {
                         return Ok(c.clone());
                     }
+                    let why = c.connection().error().unwrap_or_else(|| Error::transport("connection closed"));
+                    let server = c.connection().server().to_string();
                     st.conn = None;
+                    drop(st);
+                    self.emit(Event::new(EventKind::Disconnected, why.message).code(why.code).server(server));
+                    continue;
+                }
+                if let Some(ev) = &self.events {
+                    if st.next_attempt <= Instant::now() {
+                        if let Permit::WaitUntil(t) = ev.permit_connect(Instant::now()) {
+                            st.next_attempt = t;
+                        }
+                    }
                 }
                 (st.next_attempt.saturating_duration_since(Instant::now()), st.leader.clone())
             };
@@ -229,6 +257,8 @@ impl ControlClient {
             }
             // Dial without holding the lock: other callers see "connecting" as no connection and
             // would dial too, so serialise through a second check.
+            let first = leader.clone().or_else(|| self.cfg.servers.first().cloned()).unwrap_or_default();
+            self.emit(Event::new(EventKind::Connecting, format!("{} connection", self.name)).server(first));
             let result = ControlConn::connect(&self.cfg, leader.as_deref(), deadline, &self.name);
             let mut st = self.state.lock();
             match result {
@@ -241,15 +271,29 @@ impl ControlClient {
                     let c = Arc::new(c);
                     st.conn = Some(c.clone());
                     st.connects += 1;
+                    drop(st);
+                    if let Some(ev) = &self.events {
+                        ev.connected(c.connection().server());
+                    }
                     return Ok(c);
                 }
                 Err(e) => {
                     // A refused token or certificate does not fix itself: no backoff loop.
                     if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls {
+                        drop(st);
+                        if e.code == ErrorCode::AuthFailed {
+                            self.emit(Event::new(EventKind::AuthFailed, e.message.clone()).code(e.code));
+                        }
                         return Err(e);
                     }
                     st.leader = None;
-                    let d = st.backoff.next_delay();
+                    let mut d = st.backoff.next_delay();
+                    if let Some(ev) = &self.events {
+                        let failures = st.backoff.failures();
+                        drop(st);
+                        d = ev.connect_failed(&e, failures, d);
+                        st = self.state.lock();
+                    }
                     st.next_attempt = Instant::now() + d;
                     if Instant::now() >= deadline {
                         return Err(e);
@@ -269,6 +313,13 @@ impl ControlClient {
         st.conn = None;
         let d = st.backoff.next_delay();
         st.next_attempt = Instant::now() + d;
+    }
+
+    /// `conn` failed with `err`: reset it and say so.
+    fn lost(&self, conn: &ControlConn, err: &Error) {
+        self.reset_connection();
+        let server = conn.connection().server().to_string();
+        self.emit(Event::new(EventKind::Disconnected, err.message.clone()).code(err.code).server(server));
     }
 
     fn healthy(&self) {
@@ -303,15 +354,17 @@ impl ControlClient {
             };
             let wait = match err.code {
                 ErrorCode::Transport | ErrorCode::Protocol | ErrorCode::TimedOut if idempotent(req) => {
-                    self.reset_connection();
+                    self.lost(&conn, &err);
                     Duration::ZERO
                 }
                 ErrorCode::Transport | ErrorCode::Protocol | ErrorCode::TimedOut => {
-                    self.reset_connection();
+                    self.lost(&conn, &err);
                     return Err(err.with_retryable(true));
                 }
                 ErrorCode::NotLeader if redirects < self.cfg.redirect_max => {
                     redirects += 1;
+                    let to = err.leader.clone().unwrap_or_default();
+                    self.emit(Event::new(EventKind::LeaderChanged, err.message.clone()).code(err.code).server(to));
                     let mut st = self.state.lock();
                     st.leader = err.leader.clone();
                     st.conn = None;

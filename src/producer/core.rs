@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::accumulator::{Accumulator, WindowLoad};
 use super::batch::{Batch, Orphan, Orphans, SyncWaiter};
@@ -18,9 +18,10 @@ use super::lifecycle::{Lifecycle, Phase};
 use super::memory::{Memory, REPORT_COST};
 use super::message::{now_ns, Message};
 use super::metrics::Counters;
-use super::reports::{DeliveryReport, ReportQueue};
+use super::reports::{DeliveryReport, ReportQueue, Unobserved};
 use super::settings::Settings;
 use super::window::Lane;
+use crate::cancel::Cancel;
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::NetConfig;
 use crate::notify::WakeFd;
@@ -38,10 +39,20 @@ pub(crate) struct Core {
     pub memory: Memory,
     pub acc: Accumulator,
     pub reports: ReportQueue,
+    /// Fire-and-forget failures not yet surfaced by `flush`/`close`.
+    pub unobserved: Unobserved,
     /// Accepted records whose outcome is not known yet.
     pub incomplete: usize,
     space_waiters: usize,
     progress_waiters: usize,
+}
+
+/// How long `accept` may wait for buffer space, and what can end the wait early.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SpaceWait<'a> {
+    /// `None`: the configuration (send.block, send.timeout.ms); `Some(0)`: never wait.
+    pub timeout: Option<Duration>,
+    pub cancel: Option<&'a Cancel>,
 }
 
 /// State shared by the handle, the sender threads and the connections' readers.
@@ -52,7 +63,9 @@ pub(crate) struct Shared {
     space: Condvar,
     progress: Condvar,
     pub lanes: Vec<Lane>,
-    pub wake: WakeFd,
+    pub wake: Arc<WakeFd>,
+    /// Connection events, the log, the circuit breaker.
+    pub events: Arc<crate::events::Events>,
     /// The callback; holding this lock is the right to dispatch, so callbacks never overlap and
     /// reports are served in queue order. Never held while waiting for reports.
     dispatch: Mutex<Option<DeliveryCallback>>,
@@ -68,7 +81,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(settings: Settings, net: NetConfig, callback: Option<DeliveryCallback>) -> Result<Shared> {
+    pub fn new(
+        settings: Settings,
+        net: NetConfig,
+        callback: Option<DeliveryCallback>,
+        config: &crate::config::Config,
+    ) -> Result<Shared> {
+        let wake = Arc::new(WakeFd::new().map_err(|e| Error::new(ErrorCode::Io, format!("eventfd: {e}")))?);
+        let events = crate::events::Events::new(config, "producer", Some(wake.clone()));
         let orphans = Arc::new(Orphans::default());
         let acc = Accumulator::new(
             settings.lanes,
@@ -82,6 +102,7 @@ impl Shared {
             memory: Memory::new(settings.buffer_memory),
             acc,
             reports: ReportQueue::default(),
+            unobserved: Unobserved::default(),
             incomplete: 0,
             space_waiters: 0,
             progress_waiters: 0,
@@ -93,7 +114,8 @@ impl Shared {
             core: Mutex::new(core),
             space: Condvar::new(),
             progress: Condvar::new(),
-            wake: WakeFd::new().map_err(|e| Error::new(ErrorCode::Io, format!("eventfd: {e}")))?,
+            wake,
+            events,
             has_callback: callback.is_some(),
             dispatch: Mutex::new(callback),
             flushing: AtomicUsize::new(0),
@@ -122,8 +144,16 @@ impl Shared {
     }
 
     /// Accepts `msgs` for `topic_id` atomically (all or none): waits for buffer memory per
-    /// send.block / send.timeout.ms, and is refused once the handle is closing or failed.
-    pub fn accept(&self, topic_id: u32, msgs: &[Message<'_>], opaques: &[u64], sync: Option<SyncWaiter>) -> Result<()> {
+    /// `wait` (by default send.block / send.timeout.ms), and is refused once the handle is
+    /// closing or failed, or `wait.cancel` fires.
+    pub fn accept(
+        &self,
+        topic_id: u32,
+        msgs: &[Message<'_>],
+        opaques: &[u64],
+        sync: Option<SyncWaiter>,
+        wait: &SpaceWait<'_>,
+    ) -> Result<()> {
         let max = self.settings.max_payload;
         let mut charge = 0usize;
         for m in msgs {
@@ -139,12 +169,17 @@ impl Shared {
         if msgs.is_empty() {
             return Ok(());
         }
+        // Fail fast instead of queueing while the server is known unreachable (blocking sends
+        // wait as usual: they may block, so they may also wait for the connection).
+        if !self.settings.send_block && self.events.circuit_open() {
+            return Err(self.events.open_error());
+        }
         let mut core = self.core.lock();
         if !core.memory.can_ever_fit(charge) {
             let limit = core.memory.limit();
             return Err(Error::new(ErrorCode::MsgTooLarge, format!("{charge} bytes exceed buffer.memory ({limit})")));
         }
-        self.reserve(&mut core, charge)?;
+        self.reserve(&mut core, charge, wait)?;
         let now = Instant::now();
         let ts = now_ns();
         let mut wake = false;
@@ -171,13 +206,20 @@ impl Shared {
         Ok(())
     }
 
-    /// Takes `n` bytes of buffer memory, waiting if allowed. Checks the lifecycle on every wake.
-    fn reserve(&self, core: &mut MutexGuard<'_, Core>, n: usize) -> Result<()> {
+    /// Takes `n` bytes of buffer memory, waiting if `wait` allows. Checks the lifecycle and the
+    /// cancellation token on every wake.
+    fn reserve(&self, core: &mut MutexGuard<'_, Core>, n: usize, wait: &SpaceWait<'_>) -> Result<()> {
+        let budget = match wait.timeout {
+            Some(t) => t,
+            None if self.settings.send_block => self.settings.send_timeout,
+            None => Duration::ZERO,
+        };
         let mut deadline = None;
         loop {
             if let Some(e) = core.life.refuse_new() {
                 return Err(e);
             }
+            crate::cancel::check(wait.cancel, "send")?;
             if core.memory.try_take(n) {
                 return Ok(());
             }
@@ -190,10 +232,10 @@ impl Shared {
                     ),
                 )
             };
-            if !self.settings.send_block || self.settings.send_timeout.is_zero() {
+            if budget.is_zero() {
                 return Err(full());
             }
-            let until = *deadline.get_or_insert_with(|| Instant::now() + self.settings.send_timeout);
+            let until = *deadline.get_or_insert_with(|| Instant::now() + budget);
             if Instant::now() >= until {
                 return Err(full());
             }
@@ -201,6 +243,18 @@ impl Shared {
             self.space.wait_until(core, until);
             core.space_waiters -= 1;
         }
+    }
+
+    /// Wakes every thread waiting for buffer space (a cancellation token fired), taking the
+    /// core lock first so a waiter that just checked its token cannot miss the wake-up.
+    pub fn wake_space_waiters(&self) {
+        let _core = self.core.lock();
+        self.space.notify_all();
+    }
+
+    /// The DELIVERY_FAILED error for fire-and-forget failures since the last call, if any.
+    pub fn take_unobserved(&self) -> Option<Error> {
+        self.core.lock().unobserved.take()
     }
 
     /// The final outcome of a batch: counters, `send_sync` waiters, the report entry, memory.
@@ -248,6 +302,10 @@ impl Shared {
             }
         }
         let mut core = self.core.lock();
+        if let (Some(e), false) = (&error, self.has_callback) {
+            let n = opaques.iter().filter(|&&o| o == 0).count();
+            core.unobserved.note(n, e);
+        }
         let kept = core.reports.push(topic_id, batch_id, opaques, error);
         core.memory.release(charge.saturating_sub(kept));
         core.incomplete -= n;
@@ -327,6 +385,8 @@ impl Shared {
         core.memory.release(freed);
         if core.reports.is_empty() {
             self.wake.clear();
+            // Events share the eventfd: keep it readable while they wait.
+            self.events.rearm();
         }
         if freed > 0 && core.space_waiters > 0 {
             self.space.notify_all();
@@ -495,6 +555,8 @@ impl Shared {
             self.progress.notify_all();
             (fatal, batches)
         };
+        self.events
+            .emit(crate::events::Event::new(crate::events::EventKind::Fatal, fatal.message.clone()).code(fatal.code));
         self.wake_lanes();
         for b in batches {
             self.complete(b, 0, Some(fatal.clone()));
@@ -502,6 +564,18 @@ impl Shared {
         for o in self.orphans.take() {
             self.settle(o, 0, Some(fatal.clone()));
         }
+    }
+
+    /// Makes the eventfd readable exactly while reports or events wait (after `poll_events`).
+    /// Clear first, then look: a report or event queued meanwhile re-signals it.
+    pub fn rearm_after_events(&self) {
+        let core = self.core.lock();
+        self.wake.clear();
+        if !core.reports.is_empty() {
+            self.wake.signal();
+        }
+        drop(core);
+        self.events.rearm();
     }
 
     /// Records without a served report; bytes charged.

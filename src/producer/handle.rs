@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::core::{DeliveryCallback, Shared};
+use super::core::{DeliveryCallback, Shared, SpaceWait};
 use super::lifecycle::Phase;
 use super::message::Message;
 use super::metrics::ProducerMetrics;
 use super::reports::DeliveryReport;
 use super::sender;
 use super::settings::Settings;
+use crate::admin::Admin;
+use crate::cancel::Cancel;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::NetConfig;
@@ -22,6 +24,28 @@ use crate::net::NetConfig;
 pub struct Producer {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Resolves topic names (connects on first use only).
+    admin: Admin,
+    /// `topic.auto.create`: a name that does not exist is created (true) or refused.
+    auto_create: bool,
+    /// Names resolved so far. Ids never change for a name while the topic exists.
+    topics: Mutex<std::collections::HashMap<String, u32>>,
+}
+
+/// Options of one send call. The default is the configuration's behaviour.
+#[derive(Clone, Copy, Default)]
+pub struct SendOptions<'a> {
+    /// How long to wait for buffer space: `None` = `send.block`/`send.timeout.ms`, zero = never
+    /// (QUEUE_FULL at once).
+    pub timeout: Option<Duration>,
+    /// Ends the waits early with CANCELLED when fired from another thread.
+    pub cancel: Option<&'a Cancel>,
+}
+
+impl SendOptions<'_> {
+    fn space_wait(&self) -> SpaceWait<'_> {
+        SpaceWait { timeout: self.timeout, cancel: self.cancel }
+    }
 }
 
 impl Producer {
@@ -47,8 +71,18 @@ impl Producer {
                 "batch.size exceeds max.frame.bytes minus the 44-byte header",
             ));
         }
-        let shared = Arc::new(Shared::new(settings, net, callback)?);
-        let producer = Producer { shared: shared.clone(), threads: Mutex::new(Vec::new()) };
+        let shared = Arc::new(Shared::new(settings, net, callback, config)?);
+        shared.events.set_owner(Arc::as_ptr(&shared) as usize);
+        shared.events.start(crate::events::weak_source(Arc::downgrade(&shared), |s: &Shared| {
+            crate::events::stats_hook::minimal_json("producer", &s.events)
+        }))?;
+        let producer = Producer {
+            shared: shared.clone(),
+            threads: Mutex::new(Vec::new()),
+            admin: Admin::new(config)?,
+            auto_create: config.get_bool("topic.auto.create"),
+            topics: Mutex::new(std::collections::HashMap::new()),
+        };
         for lane in 0..shared.settings.lanes {
             let s = shared.clone();
             let t = std::thread::Builder::new()
@@ -66,14 +100,14 @@ impl Producer {
     /// was not accepted and gets none: INVALID_ARG, MSG_TOO_LARGE, QUEUE_FULL, CLOSED, or the
     /// producer's fatal error.
     pub fn send(&self, topic_id: u32, msg: &Message<'_>, opaque: u64) -> Result<()> {
-        self.send_inner(topic_id, std::slice::from_ref(msg), &[opaque], None)
+        self.send_inner(topic_id, std::slice::from_ref(msg), &[opaque], None, &SpaceWait::default())
     }
 
     /// Appends several records atomically: all are accepted or none. Record `i` reports
     /// `first_opaque + i`.
     pub fn send_batch(&self, topic_id: u32, msgs: &[Message<'_>], first_opaque: u64) -> Result<()> {
         let opaques: Vec<u64> = (0..msgs.len() as u64).map(|i| first_opaque.wrapping_add(i)).collect();
-        self.send_inner(topic_id, msgs, &opaques, None)
+        self.send_inner(topic_id, msgs, &opaques, None, &SpaceWait::default())
     }
 
     /// Like [`Producer::send_batch`] with one opaque per record (`opaques.len() == msgs.len()`).
@@ -81,25 +115,112 @@ impl Producer {
         if msgs.len() != opaques.len() {
             return Err(Error::invalid_arg(format!("{} messages but {} opaques", msgs.len(), opaques.len())));
         }
-        self.send_inner(topic_id, msgs, opaques, None)
+        self.send_inner(topic_id, msgs, opaques, None, &SpaceWait::default())
+    }
+
+    /// Appends `msgs` atomically (all accepted or none) with one opaque each, waiting for buffer
+    /// space as `opts` says.
+    pub fn send_with(
+        &self,
+        topic_id: u32,
+        msgs: &[Message<'_>],
+        opaques: &[u64],
+        opts: &SendOptions<'_>,
+    ) -> Result<()> {
+        if msgs.len() != opaques.len() {
+            return Err(Error::invalid_arg(format!("{} messages but {} opaques", msgs.len(), opaques.len())));
+        }
+        let _wake = self.wake_on_cancel(opts.cancel);
+        self.send_inner(topic_id, msgs, opaques, None, &opts.space_wait())
+    }
+
+    /// The id of the topic called `name`, from this producer's cache or, on a miss, from the
+    /// server (created when `topic.auto.create` is true, else UNKNOWN_TOPIC). Retryable
+    /// failures are retried until `timeout` (default `request.timeout.ms`).
+    pub fn topic_id(&self, name: &str, timeout: Option<Duration>, cancel: Option<&Cancel>) -> Result<u32> {
+        if let Some(&id) = self.topics.lock().get(name) {
+            return Ok(id);
+        }
+        if self.is_closed() {
+            return Err(Error::closed("producer is closed"));
+        }
+        let info = self.admin.resolve_topic(name, self.auto_create, timeout, cancel)?;
+        self.topics.lock().insert(name.to_string(), info.id);
+        Ok(info.id)
     }
 
     /// Sends one record and waits for its acknowledgement; returns the batch id. Its report goes
     /// to this call only, not to the callback or `poll_reports`.
     pub fn send_sync(&self, topic_id: u32, msg: &Message<'_>, timeout: Duration) -> Result<u64> {
+        self.send_sync_with(topic_id, msg, &SendOptions::default(), timeout)
+    }
+
+    /// [`Producer::send_sync`] with options: `opts` governs the wait for buffer space and
+    /// cancellation (of both waits); `timeout` bounds the whole call.
+    pub fn send_sync_with(
+        &self,
+        topic_id: u32,
+        msg: &Message<'_>,
+        opts: &SendOptions<'_>,
+        timeout: Duration,
+    ) -> Result<u64> {
+        let until = Instant::now() + timeout;
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.send_inner(topic_id, std::slice::from_ref(msg), &[0], Some(tx))?;
+        let (cancelled_tx, cancelled_rx) = crossbeam_channel::bounded::<()>(1);
+        let _wake = self.wake_on_cancel(opts.cancel);
+        // The sender stays alive here, so without a token the cancel arm never fires.
+        let _ack_wake = opts.cancel.map(|c| {
+            let tx = cancelled_tx.clone();
+            c.on_fire(move || {
+                let _ = tx.try_send(());
+            })
+        });
+        let space = SpaceWait { timeout: Some(opts.timeout.map_or(timeout, |t| t.min(timeout))), cancel: opts.cancel };
+        let space = if opts.timeout.is_none() && !self.shared.settings.send_block {
+            SpaceWait { timeout: Some(Duration::ZERO), ..space }
+        } else {
+            space
+        };
+        self.send_inner(topic_id, std::slice::from_ref(msg), &[0], Some(tx), &space)?;
         self.shared.flushing.fetch_add(1, Ordering::AcqRel);
         self.shared.wake_lanes();
-        let r = rx.recv_timeout(timeout);
+        let left = until.saturating_duration_since(Instant::now());
+        let r = if opts.cancel.is_some_and(|c| c.is_fired()) {
+            None
+        } else {
+            crossbeam_channel::select! {
+                recv(rx) -> r => r.ok(),
+                recv(cancelled_rx) -> _ => None,
+                default(left) => None,
+            }
+        };
+        drop(cancelled_tx);
         self.shared.flushing.fetch_sub(1, Ordering::AcqRel);
         match r {
-            Ok(r) => r,
-            Err(_) => Err(Error::timed_out(
+            Some(r) => r,
+            None if opts.cancel.is_some_and(|c| c.is_fired()) => Err(Error::new(
+                ErrorCode::Cancelled,
+                "send_sync cancelled while waiting for the acknowledgement; the record was accepted and may yet be \
+                 delivered (its report is dropped)",
+            )),
+            None => Err(Error::timed_out(
                 "no delivery report before the timeout; the record is still queued and will be reported to this call's \
                  channel only (it may yet be delivered)",
             )),
         }
+    }
+
+    /// While the returned registration lives, firing `cancel` wakes this producer's threads
+    /// that wait for buffer space (they then see the token and give up).
+    fn wake_on_cancel<'c>(&self, cancel: Option<&'c Cancel>) -> Option<crate::cancel::Registration<'c>> {
+        let shared = Arc::downgrade(&self.shared);
+        cancel.map(|c| {
+            c.on_fire(move || {
+                if let Some(s) = shared.upgrade() {
+                    s.wake_space_waiters();
+                }
+            })
+        })
     }
 
     fn send_inner(
@@ -108,13 +229,14 @@ impl Producer {
         msgs: &[Message<'_>],
         opaques: &[u64],
         sync: Option<super::batch::SyncWaiter>,
+        wait: &SpaceWait<'_>,
     ) -> Result<()> {
         if topic_id == 0 {
             return Err(Error::invalid_arg(
                 "topic id 0 is not a topic: the server stores it but it can never be fetched",
             ));
         }
-        self.shared.accept(topic_id, msgs, opaques, sync)
+        self.shared.accept(topic_id, msgs, opaques, sync, wait)
     }
 
     /// Serves queued delivery reports to the callback (or discards them when there is none),
@@ -137,9 +259,18 @@ impl Producer {
 
     /// Sends everything buffered now (ignoring linger) and waits until every record has a final
     /// outcome, serving reports to the callback meanwhile. Returns how many records remain.
+    ///
+    /// When nothing remains but fire-and-forget records (no callback, opaque 0) failed since
+    /// the last flush, returns DELIVERY_FAILED with their count and the first error.
     pub fn flush(&self, timeout: Duration) -> Result<usize> {
         self.shared.guard_not_in_callback("flush")?;
-        Ok(self.shared.flush(Instant::now() + timeout))
+        let remaining = self.shared.flush(Instant::now() + timeout);
+        if remaining == 0 {
+            if let Some(e) = self.shared.take_unobserved() {
+                return Err(e);
+            }
+        }
+        Ok(remaining)
     }
 
     /// Fails every record not yet handed to a sender with PURGED (reported as usual). Returns
@@ -155,7 +286,8 @@ impl Producer {
     /// `send`, `poll` or `flush` wake (a blocked `send` fails with CLOSED). A callback running on
     /// another thread when `close` ends may still be finishing; reports it did not take are left
     /// for `poll_reports`/`poll`. Idempotent; a concurrent second `close` waits for the first up
-    /// to its own timeout. From inside this producer's callback it is IN_CALLBACK.
+    /// to its own timeout. From inside this producer's callback it is IN_CALLBACK. Returns
+    /// DELIVERY_FAILED (after closing) when fire-and-forget records failed since the last flush.
     pub fn close(&self, timeout: Duration) -> Result<()> {
         self.shared.guard_not_in_callback("close")?;
         let join = || {
@@ -165,7 +297,9 @@ impl Producer {
             }
         };
         if self.shared.close(Instant::now() + timeout, join) {
-            Ok(())
+            self.shared.events.close();
+            // Closed either way; DELIVERY_FAILED only tells of fire-and-forget failures.
+            self.shared.take_unobserved().map_or(Ok(()), Err)
         } else {
             Err(Error::timed_out("another thread's close is still running"))
         }
@@ -227,6 +361,25 @@ impl Producer {
     #[cfg(test)]
     pub(crate) fn test_id(&self) -> usize {
         Arc::as_ptr(&self.shared) as usize
+    }
+
+    /// Takes up to `max` queued events (connection changes, circuit changes, statistics, …),
+    /// waiting up to `timeout` for the first; see [`crate::events`]. Works after `close` too, to
+    /// drain what is left. With an event callback set on the config, events go there instead.
+    pub fn poll_events(&self, max: usize, timeout: Duration) -> Vec<crate::events::Event> {
+        let out = self.shared.events.take(max, Instant::now() + timeout);
+        self.shared.rearm_after_events();
+        out
+    }
+
+    /// The circuit breaker's state.
+    pub fn circuit_state(&self) -> crate::events::CircuitState {
+        self.shared.events.circuit_state()
+    }
+
+    /// The statistics document (JSON text), as the statistics event carries it.
+    pub fn statistics_json(&self) -> String {
+        crate::events::stats_hook::minimal_json("producer", &self.shared.events)
     }
 
     /// True once `close` has finished.

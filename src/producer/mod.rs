@@ -46,7 +46,7 @@ pub(crate) mod tests;
 mod model;
 
 pub use self::core::DeliveryCallback;
-pub use handle::Producer;
+pub use handle::{Producer, SendOptions};
 pub use message::{now_ns, Message};
 pub use metrics::ProducerMetrics;
 pub use reports::DeliveryReport;

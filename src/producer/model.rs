@@ -93,7 +93,10 @@ fn shared(records: usize, send_timeout: Duration, callback: Option<DeliveryCallb
     settings.send_block = true;
     settings.send_timeout = send_timeout;
     settings.delivery_timeout = NEVER;
-    Arc::new(Shared::new(settings, NetConfig::from_config(&config).expect("net config"), callback).expect("eventfd"))
+    Arc::new(
+        Shared::new(settings, NetConfig::from_config(&config).expect("net config"), callback, &config)
+            .expect("eventfd"),
+    )
 }
 
 /// The lane's sender thread as far as the core sees it: seals and takes the ready batches and
@@ -138,7 +141,7 @@ fn send_groups(s: &Shared, groups: &[&[u64]]) -> (Vec<u64>, Vec<(u64, Error)>) {
     let (mut ok, mut refused) = (Vec::new(), Vec::new());
     for g in groups {
         let msgs = vec![record(); g.len()];
-        match s.accept(1, &msgs, g, None) {
+        match s.accept(1, &msgs, g, None, &Default::default()) {
             Ok(()) => ok.extend_from_slice(g),
             Err(e) => refused.extend(g.iter().map(|o| (*o, e.clone()))),
         }

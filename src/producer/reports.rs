@@ -106,3 +106,57 @@ mod tests {
         assert_eq!(q.take(10, &mut out), 0);
     }
 }
+
+/// Failures of fire-and-forget records: no callback and opaque 0, so no one is told of them by
+/// a report. `flush` and `close` surface them as one DELIVERY_FAILED error (docs/bindings.md).
+#[derive(Default)]
+pub(crate) struct Unobserved {
+    count: u64,
+    first: Option<Error>,
+}
+
+impl Unobserved {
+    /// Notes `n` records that failed with `error`.
+    pub fn note(&mut self, n: usize, error: &Error) {
+        if n == 0 {
+            return;
+        }
+        self.count += n as u64;
+        self.first.get_or_insert_with(|| error.clone());
+    }
+
+    /// The DELIVERY_FAILED error for what was noted since the last take, and a fresh tally.
+    pub fn take(&mut self) -> Option<Error> {
+        let first = self.first.take()?;
+        let n = std::mem::take(&mut self.count);
+        Some(Error::new(
+            crate::error::ErrorCode::DeliveryFailed,
+            format!(
+                "{n} fire-and-forget record(s) failed since the last flush; the first: {} ({})",
+                first.message,
+                first.code.name()
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod unobserved_tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn counts_until_taken_and_keeps_the_first_error() {
+        let mut u = Unobserved::default();
+        assert!(u.take().is_none());
+        u.note(0, &Error::timed_out("x"));
+        assert!(u.take().is_none());
+        u.note(2, &Error::new(ErrorCode::UnknownTopic, "topic 7 is gone"));
+        u.note(3, &Error::timed_out("later"));
+        let e = u.take().unwrap();
+        assert_eq!(e.code, ErrorCode::DeliveryFailed);
+        assert!(e.message.starts_with("5 fire-and-forget record(s) failed"), "{}", e.message);
+        assert!(e.message.contains("topic 7 is gone (UNKNOWN_TOPIC)"), "{}", e.message);
+        assert!(u.take().is_none());
+    }
+}

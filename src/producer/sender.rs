@@ -12,6 +12,7 @@ use super::batch::Batch;
 use super::core::Shared;
 use super::window::LaneRouter;
 use crate::error::{Error, ErrorCode};
+use crate::events::{Event, EventKind, Level, Permit};
 use crate::net::{dial, Backoff, Connection};
 
 /// Longest sleep between checks when nothing wakes the thread.
@@ -93,6 +94,7 @@ impl SenderThread {
                 fail_lane(&self.shared, self.lane);
                 return;
             }
+            self.notice_lost(now);
             let has_work = self.has_work();
             if has_work {
                 self.ensure_connection(now);
@@ -149,18 +151,32 @@ impl SenderThread {
         }
     }
 
+    /// A connection closed by its reader (lost, reset by the attribution, a missing reply):
+    /// forget it and say why, once.
+    fn notice_lost(&mut self, now: Instant) {
+        let Some(c) = &self.conn else { return };
+        // A reset decided by the attribution is carried out by the reader, which closes the
+        // connection with its reason (FORWARD_FAILED, a missing reply, …) and runs on_closed:
+        // wait for that instead of closing it here with a vaguer one.
+        if !c.is_closed() {
+            return;
+        }
+        let why = c.error().unwrap_or_else(|| Error::transport("connection closed"));
+        let server = c.server().to_string();
+        self.conn = None;
+        self.resend_after = now + self.shared.settings.retry_backoff;
+        self.shared.events.emit(Event::new(EventKind::Disconnected, why.message).code(why.code).server(server));
+    }
+
     fn ensure_connection(&mut self, now: Instant) {
-        if let Some(c) = &self.conn {
-            // A reset decided by the attribution is carried out by the reader, which closes the
-            // connection with its reason (FORWARD_FAILED, a missing reply, …) and runs on_closed:
-            // wait for that instead of closing it here with a vaguer one.
-            if !c.is_closed() {
-                return;
-            }
-            self.conn = None;
-            self.resend_after = now + self.shared.settings.retry_backoff;
+        if self.conn.is_some() {
+            return;
         }
         if now < self.next_connect {
+            return;
+        }
+        if let Permit::WaitUntil(t) = self.shared.events.permit_connect(now) {
+            self.next_connect = t;
             return;
         }
         let mut deadline = now + self.shared.net.connect_timeout;
@@ -168,8 +184,13 @@ impl SenderThread {
             deadline = deadline.min(d.max(now + Duration::from_millis(1)));
         }
         let redirect = self.shared.lanes[self.lane].window.lock().redirect.take();
+        let first = redirect.clone().or_else(|| self.shared.net.servers.first().cloned()).unwrap_or_default();
+        self.shared
+            .events
+            .emit(Event::new(EventKind::Connecting, format!("producer connection {}", self.lane)).server(first));
         match dial(&self.shared.net, redirect.as_deref(), deadline) {
             Ok(d) => {
+                let server = d.server.clone();
                 let generation = {
                     let mut w = self.shared.lanes[self.lane].window.lock();
                     // Whatever the old connection still had goes back first (normally nothing:
@@ -185,13 +206,26 @@ impl SenderThread {
                         self.conn = Some(c);
                         self.backoff.reset();
                         self.shared.counters.connects.fetch_add(1, Ordering::Relaxed);
+                        self.shared.events.connected(&server);
                     }
-                    Err(_) => self.next_connect = now + self.backoff.next_delay(),
+                    Err(e) => self.connect_failed(&e),
                 }
             }
-            Err(e) if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls => self.shared.fail_fatal(e),
-            Err(_) => self.next_connect = Instant::now() + self.backoff.next_delay(),
+            Err(e) if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls => {
+                if e.code == ErrorCode::AuthFailed {
+                    self.shared.events.emit(Event::new(EventKind::AuthFailed, e.message.clone()).code(e.code));
+                }
+                self.shared.fail_fatal(e)
+            }
+            Err(e) => self.connect_failed(&e),
         }
+    }
+
+    /// Schedules the next attempt after a failed one (backoff, or longer while the circuit is open).
+    fn connect_failed(&mut self, e: &Error) {
+        let delay = self.backoff.next_delay();
+        let wait = self.shared.events.connect_failed(e, self.backoff.failures(), delay);
+        self.next_connect = Instant::now() + wait;
     }
 
     /// The next batch to send: a resend first (original order), then a new batch.
@@ -224,6 +258,12 @@ impl SenderThread {
             // Heavy on a first attempt (LZ4 + CRC): no lock is held here.
             let (wire, compressed) = batch.finalize(self.shared.net.checksum, compress_from, id);
             self.count_attempt(&batch, compressed);
+            if batch.attempts > 0 {
+                let (n, topic, attempt) = (batch.records(), batch.topic_id, batch.attempts);
+                self.shared.events.log(Level::Info, || {
+                    format!("resending a batch of {n} records to topic {topic} (attempt {})", attempt + 1)
+                });
+            }
             batch.attempts += 1;
             batch.sent_at = Instant::now();
             let registered = {

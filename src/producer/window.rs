@@ -110,6 +110,7 @@ impl Router for LaneRouter {
         super::tests::fault_point("router.frame", Arc::as_ptr(&self.shared) as usize);
         let now = Instant::now();
         let mut decisions = Vec::new();
+        let mut redirected: Option<Error> = None;
         let next = {
             let Some(mut w) = self.window() else { return Ok(()) };
             match frame.kind() {
@@ -122,6 +123,10 @@ impl Router for LaneRouter {
                         || e.code == ErrorCode::NotLeader
                         || (e.code == ErrorCode::AuthRequired && has_token);
                     if e.code == ErrorCode::NotLeader {
+                        // Every batch in flight gets the same reply: one event per new target.
+                        if w.redirect != e.leader {
+                            redirected = Some(e.clone());
+                        }
                         w.redirect = e.leader.clone();
                     }
                     w.conn.error(e, resend, &mut decisions)
@@ -133,6 +138,11 @@ impl Router for LaneRouter {
             }
         };
         self.settle(decisions, now);
+        if let Some(e) = redirected {
+            let to = e.leader.clone().unwrap_or_default();
+            let ev = crate::events::Event::new(crate::events::EventKind::LeaderChanged, e.message).code(e.code);
+            self.shared.events.emit(ev.server(to));
+        }
         match next {
             Next::Continue => Ok(()),
             Next::Reset(e) => Err(e),

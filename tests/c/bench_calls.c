@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   uint32_t topic = 0;
-  lnc_mock_create_topic(m, "bench", &topic);
+  lnc_mock_create_topic(m, "bench", &topic, NULL);
   char addr[64];
   lnc_mock_address(m, addr, sizeof addr);
   lnc_conf_t *c = lnc_conf_new();
@@ -81,14 +81,14 @@ int main(int argc, char **argv) {
   }
   double t1 = now_s();
   size_t remaining = 0;
-  lnc_producer_flush(p, 60000, &remaining);
+  lnc_producer_flush(p, 60000, &remaining, NULL);
   double t2 = now_s();
   printf("produce: %zu records x 100 B, %d thread(s): %.2f M calls/s (loop %.3f s), %.2f M records/s incl. flush, "
          "failed %zu, unflushed %zu\n",
          records, threads, (double)records / (t1 - t0) / 1e6, t1 - t0, (double)records / (t2 - t0) / 1e6, failed,
          remaining);
 
-  lnc_producer_close(p, 5000);
+  lnc_producer_close(p, 5000, NULL);
   const size_t bare = 20000000;
   uint8_t v = 'x';
   size_t closed = 0;

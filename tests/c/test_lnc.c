@@ -148,11 +148,11 @@ static void test_mock_controls(void) {
   CHECK(lnc_mock_address(NULL, addr, sizeof addr) == 0);
   CHECK(lnc_mock_port(NULL) == 0);
   uint32_t id = 0;
-  OK(lnc_mock_create_topic(m, "mocked", &id));
+  OK(lnc_mock_create_topic(m, "mocked", &id, NULL));
   CHECK(id > 0);
-  CHECK_ERR(lnc_mock_create_topic(m, "mocked", &id), LNC_ERR_TOPIC_EXISTS);
-  CHECK_ERR(lnc_mock_create_topic(m, "bad name", &id), LNC_ERR_INVALID_NAME);
-  CHECK_ERR(lnc_mock_create_topic(NULL, "x", &id), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_mock_create_topic(m, "mocked", &id, NULL), LNC_ERR_TOPIC_EXISTS);
+  CHECK_ERR(lnc_mock_create_topic(m, "bad name", &id, NULL), LNC_ERR_INVALID_NAME);
+  CHECK_ERR(lnc_mock_create_topic(NULL, "x", &id, NULL), LNC_ERR_INVALID_ARG);
   uint64_t size = 99;
   OK(lnc_mock_topic_size(m, id, &size));
   CHECK(size == 0);
@@ -229,7 +229,10 @@ static void test_admin(lnc_mock_t *m) {
   lnc_topic_t r;
   OK(lnc_admin_create_topic_with_retention(a, "c-kept", 3600, LNC_RETENTION_UNLIMITED, 5000, &r, NULL));
   CHECK(r.has_retention && r.max_age_secs == 3600 && r.max_bytes == UINT64_MAX);
-  CHECK_ERR(lnc_admin_create_topic_with_retention(a, "c-zero", 0, 0, 5000, &r, NULL), LNC_ERR_INVALID_ARG);
+  /* 0 means no limit (docs/bindings.md): never sent as 0, which would delete every closed segment */
+  lnc_topic_t z;
+  OK(lnc_admin_create_topic_with_retention(a, "c-zero", 0, 0, 5000, &z, NULL));
+  CHECK(z.max_bytes == UINT64_MAX && z.max_age_secs != 0);
 
   lnc_topic_t *list = NULL;
   size_t count = 0;
@@ -251,7 +254,7 @@ static void test_admin(lnc_mock_t *m) {
   err = NULL;
   CHECK_ERR(lnc_admin_get_topic(a, t.id, 5000, NULL, NULL), LNC_ERR_INVALID_ARG);
   OK(lnc_admin_set_retention(a, t.id, 60, 1 << 20, 5000, NULL));
-  CHECK_ERR(lnc_admin_set_retention(a, t.id, 0, 0, 5000, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_admin_set_retention(a, t.id, 0, 0, 5000, NULL));
   CHECK_ERR(lnc_admin_set_retention(a, 4242, 60, 60, 5000, NULL), LNC_ERR_UNKNOWN_TOPIC);
 
   lnc_cluster_status_t cs;
@@ -316,7 +319,7 @@ static void on_report(const lnc_delivery_report_t *r, void *opaque) {
     if (r->error == NULL || lnc_error_code(r->error) != r->err) s->last_err = LNC_ERR_PANIC;
   }
   if (s->self != NULL && *s->self != NULL) {
-    s->reentry_close = lnc_producer_close(*s->self, 0);
+    s->reentry_close = lnc_producer_close(*s->self, 0, NULL);
     s->reentry_free = lnc_producer_free(*s->self);
   }
 }
@@ -328,7 +331,7 @@ static int readable(int fd, int ms) {
 
 static void test_produce_consume(lnc_mock_t *m) {
   uint32_t topic = 0;
-  OK(lnc_mock_create_topic(m, "c-stream", &topic));
+  OK(lnc_mock_create_topic(m, "c-stream", &topic, NULL));
   reports_t rep;
   memset(&rep, 0, sizeof rep);
   lnc_producer_t *p = NULL;
@@ -375,7 +378,7 @@ static void test_produce_consume(lnc_mock_t *m) {
   memset(&one, 0, sizeof one);
   one.value = (const uint8_t *)"sync";
   one.value_len = 4;
-  OK(lnc_producer_send_sync(p, topic, &one, 10000, &batch_id, NULL));
+  OK(lnc_producer_send_sync(p, topic, &one, NULL, 10000, &batch_id, NULL));
   CHECK(batch_id > 0);
 
   /* flat-argument send and bulk report retrieval (the bindings' fast path) */
@@ -412,14 +415,14 @@ static void test_produce_consume(lnc_mock_t *m) {
   CHECK(readable(lnc_producer_eventfd(p), 10000)); /* reports are waiting to be served */
   CHECK(lnc_producer_eventfd(NULL) == -1);
   size_t remaining = 99;
-  OK(lnc_producer_flush(p, 30000, &remaining));
+  OK(lnc_producer_flush(p, 30000, &remaining, NULL));
   CHECK(remaining == 0);
   CHECK(rep.total == n + 6 && rep.ok == n + 6 && rep.failed == 0);
   size_t served = 9;
   OK(lnc_producer_poll(p, 0, &served));
   CHECK(served == 0);
   CHECK_ERR(lnc_producer_poll(NULL, 0, &served), LNC_ERR_INVALID_ARG);
-  CHECK_ERR(lnc_producer_flush(NULL, 0, &remaining), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_producer_flush(NULL, 0, &remaining, NULL), LNC_ERR_INVALID_ARG);
   lnc_producer_metrics_t met;
   OK(lnc_producer_metrics(p, &met));
   CHECK(met.records_acked == n + 7 && met.records_failed == 0 && met.outstanding_records == 0);
@@ -429,10 +432,10 @@ static void test_produce_consume(lnc_mock_t *m) {
   OK(lnc_producer_purge(p, &purged));
   CHECK(purged == 0);
   CHECK_ERR(lnc_producer_purge(NULL, &purged), LNC_ERR_INVALID_ARG);
-  OK(lnc_producer_close(p, 5000));
-  OK(lnc_producer_close(p, 5000));
+  OK(lnc_producer_close(p, 5000, NULL));
+  OK(lnc_producer_close(p, 5000, NULL));
   CHECK_ERR(lnc_producer_produce(p, topic, (const uint8_t *)"x", 1, NULL, NULL), LNC_ERR_CLOSED);
-  CHECK_ERR(lnc_producer_close(NULL, 0), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_producer_close(NULL, 0, NULL), LNC_ERR_INVALID_ARG);
   OK(lnc_producer_free(p));
   OK(lnc_producer_free(NULL));
 
@@ -443,8 +446,8 @@ static void test_produce_consume(lnc_mock_t *m) {
   snprintf(tid, sizeof tid, "%u", topic);
   set(cc, "topic.id", tid);
   set(cc, "fetch.max.bytes", "4097"); /* odd windows: records cut anywhere */
-  CHECK_ERR(lnc_consumer_new(NULL, &cons, NULL), LNC_ERR_INVALID_ARG);
-  OK(lnc_consumer_new(cc, &cons, NULL));
+  CHECK_ERR(lnc_consumer_new(NULL, -1, &cons, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_new(cc, -1, &cons, NULL));
   CHECK(lnc_consumer_topic_id(cons) == topic);
   CHECK(lnc_consumer_topic_id(NULL) == 0);
   CHECK(lnc_consumer_eventfd(cons) >= 0);
@@ -504,18 +507,18 @@ static void test_produce_consume(lnc_mock_t *m) {
   OK(lnc_consumer_position(cons, &pos));
   CHECK(pos > 0);
   CHECK_ERR(lnc_consumer_position(cons, NULL), LNC_ERR_INVALID_ARG);
-  OK(lnc_consumer_lag(cons, &lag, NULL));
+  OK(lnc_consumer_lag(cons, -1, &lag, NULL));
   CHECK(lag == 0);
-  CHECK_ERR(lnc_consumer_lag(cons, NULL, NULL), LNC_ERR_INVALID_ARG);
-  OK(lnc_consumer_commit(cons, &committed, NULL));
+  CHECK_ERR(lnc_consumer_lag(cons, -1, NULL, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_commit(cons, -1, &committed, NULL));
   CHECK(committed == pos);
   uint64_t p2 = 1;
-  OK(lnc_consumer_seek(cons, LNC_SEEK_BEGINNING, 0, &p2, NULL));
+  OK(lnc_consumer_seek(cons, LNC_SEEK_BEGINNING, 0, -1, &p2, NULL));
   CHECK(p2 == 0);
-  OK(lnc_consumer_seek(cons, LNC_SEEK_END, 0, &p2, NULL));
+  OK(lnc_consumer_seek(cons, LNC_SEEK_END, 0, -1, &p2, NULL));
   CHECK(p2 == pos);
-  OK(lnc_consumer_seek(cons, LNC_SEEK_OFFSET, 0, &p2, NULL));
-  CHECK_ERR(lnc_consumer_seek(cons, 7, 0, &p2, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_seek(cons, LNC_SEEK_OFFSET, 0, -1, &p2, NULL));
+  CHECK_ERR(lnc_consumer_seek(cons, 7, 0, -1, &p2, NULL), LNC_ERR_INVALID_ARG);
   OK(lnc_consumer_close(cons, 5000));
   OK(lnc_consumer_close(cons, 5000));
   CHECK_ERR(lnc_consumer_poll(cons, 0, &empty, NULL), LNC_ERR_CLOSED);
@@ -568,7 +571,7 @@ static void on_record(const lnc_record_view_t *r, void *opaque) {
 
 static void test_callbacks(lnc_mock_t *m) {
   uint32_t topic = 0;
-  OK(lnc_mock_create_topic(m, "c-callbacks", &topic));
+  OK(lnc_mock_create_topic(m, "c-callbacks", &topic, NULL));
   /* producer: close and free from inside the delivery callback are refused */
   reports_t rep;
   memset(&rep, 0, sizeof rep);
@@ -577,7 +580,7 @@ static void test_callbacks(lnc_mock_t *m) {
   OK(lnc_producer_new(conf_for(m), on_report, &rep, &p, NULL));
   OK(lnc_producer_produce(p, topic, (const uint8_t *)"a", 1, NULL, NULL));
   OK(lnc_producer_produce(p, topic, (const uint8_t *)"b", 1, NULL, NULL));
-  OK(lnc_producer_flush(p, 10000, NULL));
+  OK(lnc_producer_flush(p, 10000, NULL, NULL));
   CHECK(rep.total == 2);
   CHECK(rep.reentry_close == LNC_ERR_IN_CALLBACK && rep.reentry_free == LNC_ERR_IN_CALLBACK);
   rep.self = NULL;
@@ -591,8 +594,8 @@ static void test_callbacks(lnc_mock_t *m) {
   char tid[16];
   snprintf(tid, sizeof tid, "%u", topic);
   set(cc, "topic.id", tid);
-  CHECK_ERR(lnc_consumer_new_with_store(cc, NULL, store_save, &st, &cons, NULL), LNC_ERR_INVALID_ARG);
-  OK(lnc_consumer_new_with_store(cc, store_load, store_save, &st, &cons, NULL));
+  CHECK_ERR(lnc_consumer_new_with_store(cc, NULL, store_save, &st, -1, &cons, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_new_with_store(cc, store_load, store_save, &st, -1, &cons, NULL));
   CHECK(st.loads == 1);
   cons_cb_t cb;
   memset(&cb, 0, sizeof cb);
@@ -607,14 +610,14 @@ static void test_callbacks(lnc_mock_t *m) {
   CHECK(cb.poll_rc == LNC_ERR_INVALID_ARG || cb.poll_rc == LNC_ERR_IN_CALLBACK);
   CHECK_ERR(lnc_consumer_poll_cb(cons, 0, 0, NULL, NULL, &count, NULL), LNC_ERR_INVALID_ARG);
   uint64_t committed = 0;
-  OK(lnc_consumer_commit(cons, &committed, NULL));
+  OK(lnc_consumer_commit(cons, -1, &committed, NULL));
   CHECK(st.saves >= 1 && st.saved == committed && committed == 12);
   OK(lnc_consumer_free(cons));
 
   /* a second consumer resumes from the user store */
   lnc_conf_t *c2 = conf_for(m);
   set(c2, "topic.id", tid);
-  OK(lnc_consumer_new_with_store(c2, store_load, store_save, &st, &cons, NULL));
+  OK(lnc_consumer_new_with_store(c2, store_load, store_save, &st, -1, &cons, NULL));
   uint64_t pos = 0;
   OK(lnc_consumer_position(cons, &pos));
   CHECK(pos == 12);
@@ -625,7 +628,7 @@ static void test_callbacks(lnc_mock_t *m) {
 
 static void test_faults(lnc_mock_t *m) {
   uint32_t topic = 0;
-  OK(lnc_mock_create_topic(m, "c-faults", &topic));
+  OK(lnc_mock_create_topic(m, "c-faults", &topic, NULL));
   reports_t rep;
   memset(&rep, 0, sizeof rep);
   lnc_producer_t *p = NULL;
@@ -647,7 +650,7 @@ static void test_faults(lnc_mock_t *m) {
     if (i % 5000 == 0) lnc_producer_poll(p, 0, NULL);
   }
   size_t remaining = 1;
-  OK(lnc_producer_flush(p, 60000, &remaining));
+  OK(lnc_producer_flush(p, 60000, &remaining, NULL));
   CHECK(remaining == 0);
   CHECK(rep.total == n);
   CHECK(rep.failed == to_unknown && rep.ok == n - to_unknown);
@@ -663,13 +666,13 @@ static void test_faults(lnc_mock_t *m) {
 
 static void test_poll_reports(lnc_mock_t *m) {
   uint32_t topic = 0;
-  OK(lnc_mock_create_topic(m, "c-bulk", &topic));
+  OK(lnc_mock_create_topic(m, "c-bulk", &topic, NULL));
   lnc_producer_t *p = NULL;
   OK(lnc_producer_new(conf_for(m), NULL, NULL, &p, NULL));
   for (uintptr_t i = 1; i <= 1000; i++) OK(lnc_producer_produce(p, i % 10 ? topic : 999, (const uint8_t *)"x", 1, (void *)i, NULL));
   OK(lnc_producer_produce(p, topic, (const uint8_t *)"y", 1, NULL, NULL));
   size_t remaining = 1;
-  OK(lnc_producer_flush(p, 10000, &remaining)); /* no callback: waits until all are settled */
+  OK(lnc_producer_flush(p, 10000, &remaining, NULL)); /* no callback: waits until all are settled */
   CHECK(remaining == 0);
   lnc_report_t reports[256];
   size_t got = 0, ok = 0, unknown = 0, n = 0;
@@ -698,7 +701,7 @@ static void test_close_with_buffered_records(lnc_mock_t *m) {
   /* The server stops reading: records pile up in the producer. close() must still deliver exactly
    * one report per record (PURGED for unsent, UNKNOWN_OUTCOME for in-flight) within its timeout. */
   uint32_t topic = 0;
-  OK(lnc_mock_create_topic(m, "c-shutdown", &topic));
+  OK(lnc_mock_create_topic(m, "c-shutdown", &topic, NULL));
   OK(lnc_mock_stall_reading(m, 1));
   reports_t rep;
   memset(&rep, 0, sizeof rep);
@@ -716,7 +719,7 @@ static void test_close_with_buffered_records(lnc_mock_t *m) {
   }
   CHECK(accepted > 100);
   double t0 = now_s();
-  OK(lnc_producer_close(p, 300));
+  OK(lnc_producer_close(p, 300, NULL));
   CHECK(now_s() - t0 < 5);
   CHECK(rep.total == accepted); /* every record reported, none after close */
   CHECK(rep.failed > 0 && (rep.last_err == LNC_ERR_PURGED || rep.last_err == LNC_ERR_UNKNOWN_OUTCOME));
@@ -738,7 +741,7 @@ static void test_dead_server(void) {
   lnc_producer_t *p = NULL;
   OK(lnc_producer_new(lnc_conf_dup(c), on_report, &rep, &p, NULL));
   for (int i = 0; i < 5; i++) OK(lnc_producer_produce(p, 7, (const uint8_t *)"x", 1, NULL, NULL));
-  OK(lnc_producer_flush(p, 5000, NULL));
+  OK(lnc_producer_flush(p, 5000, NULL, NULL));
   CHECK(rep.total == 5 && rep.failed == 5 && rep.last_err == LNC_ERR_TIMED_OUT);
   OK(lnc_producer_free(p));
 
@@ -746,7 +749,7 @@ static void test_dead_server(void) {
   lnc_consumer_t *cons = NULL;
   lnc_error_t *err = NULL;
   double t0 = now_s();
-  lnc_err_t rc = lnc_consumer_new(c, &cons, &err);
+  lnc_err_t rc = lnc_consumer_new(c, -1, &cons, &err);
   if (rc == LNC_ERR_OK) {
     lnc_records_t *recs = NULL;
     rc = lnc_consumer_poll(cons, 3000, &recs, &err);
@@ -811,6 +814,256 @@ static void test_record_helpers(void) {
   CHECK_ERR(lnc_record_decode(buf, need, NULL, &consumed, NULL), LNC_ERR_INVALID_ARG);
 }
 
+/* Issue #15: send options (topic by name, space wait, cancellation), topic resolution, failed
+ * fire-and-forget records at flush/close, a poll into caller-owned memory, mock error details. */
+static void test_send_options(lnc_mock_t *m) {
+  lnc_error_t *e = NULL;
+  uint32_t id = 0;
+  CHECK_ERR(lnc_mock_create_topic(m, "bad name!", &id, &e), LNC_ERR_INVALID_NAME);
+  CHECK(e != NULL && strlen(lnc_error_message(e)) > 0);
+  lnc_error_free(e);
+  e = NULL;
+
+  lnc_cancel_t *cancel = lnc_cancel_new();
+  CHECK(cancel != NULL && lnc_cancel_fired(cancel) == 0 && lnc_cancel_fired(NULL) == 0);
+  lnc_conf_t *c = conf_for(m);
+  set(c, "linger.ms", "0");
+  lnc_producer_t *p = NULL;
+  OK(lnc_producer_new(c, NULL, NULL, &p, NULL));
+  lnc_message_t msgs[2];
+  memset(msgs, 0, sizeof msgs);
+  msgs[0].value = (const uint8_t *)"by-name-1";
+  msgs[0].value_len = 9;
+  msgs[1].value = (const uint8_t *)"by-name-2";
+  msgs[1].value_len = 9;
+  msgs[1].opaque = (void *)7;
+  lnc_send_options_t o = {"c-by-name", -1, cancel};
+  uint32_t used = 0;
+  OK(lnc_producer_send_with_options(p, 0, msgs, 2, &o, &used, NULL));
+  uint32_t resolved = 0;
+  OK(lnc_producer_topic_id(p, "c-by-name", -1, NULL, &resolved, NULL));
+  CHECK(used != 0 && used == resolved);
+  CHECK_ERR(lnc_producer_topic_id(p, NULL, -1, NULL, &resolved, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_producer_send_with_options(NULL, 0, msgs, 1, &o, NULL, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_producer_send_with_options(p, 0, NULL, 1, &o, NULL, NULL), LNC_ERR_INVALID_ARG);
+  uint64_t bid = 0;
+  OK(lnc_producer_send_sync(p, 0, &msgs[0], &o, 10000, &bid, NULL));
+  CHECK(bid > 0);
+  /* a fired token refuses at once and accepts nothing */
+  lnc_cancel_fire(cancel);
+  lnc_cancel_fire(cancel);
+  lnc_cancel_fire(NULL);
+  CHECK(lnc_cancel_fired(cancel) == 1);
+  CHECK_ERR(lnc_producer_send_with_options(p, used, msgs, 1, &o, NULL, NULL), LNC_ERR_CANCELLED);
+  /* a fire-and-forget record (opaque NULL) to a topic that does not exist */
+  lnc_send_options_t plain = {NULL, 0, NULL};
+  OK(lnc_producer_send_with_options(p, 999, msgs, 1, &plain, NULL, NULL));
+  size_t remaining = 9;
+  CHECK_ERR(lnc_producer_flush(p, 10000, &remaining, &e), LNC_ERR_DELIVERY_FAILED);
+  CHECK(remaining == 0 && e != NULL && strstr(lnc_error_message(e), "1 fire-and-forget record(s) failed") != NULL);
+  lnc_error_free(e);
+  e = NULL;
+  OK(lnc_producer_flush(p, 10000, &remaining, NULL));
+  lnc_report_t reports[8];
+  size_t n = 0, seven = 0;
+  OK(lnc_producer_poll_reports(p, 0, reports, 8, &n));
+  for (size_t i = 0; i < n; i++) {
+    seven += reports[i].opaque == (void *)7 && reports[i].err == LNC_ERR_OK;
+    lnc_error_free(reports[i].error);
+  }
+  CHECK(seven == 1);
+  OK(lnc_producer_close(p, 5000, &e));
+  CHECK(e == NULL);
+  OK(lnc_producer_free(p));
+  lnc_cancel_free(cancel);
+  lnc_cancel_free(NULL);
+
+  /* poll into a caller buffer: 3 records (9 + 9 + 9 bytes); 20 bytes hold two */
+  lnc_conf_t *cc = conf_for(m);
+  set(cc, "topic", "c-by-name");
+  lnc_consumer_t *cons = NULL;
+  OK(lnc_consumer_new(cc, 5000, &cons, NULL));
+  uint8_t buf[20];
+  lnc_record_view_t views[8];
+  size_t count = 0, total = 0;
+  while (total < 3) {
+    OK(lnc_consumer_poll_into(cons, 5000, buf, sizeof buf, views, 8, &count, NULL));
+    CHECK(count <= 2);
+    for (size_t i = 0; i < count; i++) {
+      CHECK(views[i].data_len == 9 && memcmp(views[i].data, "by-name-", 8) == 0);
+      CHECK(views[i].value >= buf && views[i].value + views[i].value_len <= buf + sizeof buf);
+    }
+    if (count == 0) break;
+    total += count;
+  }
+  CHECK(total == 3);
+  CHECK_ERR(lnc_consumer_poll_into(cons, 0, buf, sizeof buf, NULL, 8, &count, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_consumer_poll_into(cons, 0, buf, sizeof buf, views, 8, NULL, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_consumer_poll_into(NULL, 0, buf, sizeof buf, views, 8, &count, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_free(cons));
+/* ---------------------------------------------------------------- events, logs, circuit (#17) */
+
+typedef struct {
+  int lines, errors, token_seen;
+} log_state_t;
+
+static void on_log(lnc_log_level_t level, const char *line, void *opaque) {
+  log_state_t *st = opaque;
+  st->lines++;
+  if (level == LNC_LOG_ERROR) st->errors++;
+  if (strstr(line, "c-wrong-token") != NULL) st->token_seen++;
+}
+
+typedef struct {
+  int statistics, total;
+} event_state_t;
+
+static void on_event(const lnc_event_t *ev, void *opaque) {
+  event_state_t *st = opaque;
+  st->total++;
+  if (ev->kind == LNC_EVENT_STATISTICS && strncmp(ev->message, "{\"version\":1", 12) == 0) st->statistics++;
+}
+
+/* Polls a producer's events until one of `kind` arrives (up to 10 s); appends kinds to `seen`. */
+static int producer_wait_event(lnc_producer_t *p, lnc_event_kind_t kind, int *seen, int *n, int cap) {
+  double until = now_s() + 10;
+  while (now_s() < until) {
+    lnc_event_t evs[16];
+    size_t got = 0;
+    OK(lnc_producer_poll_events(p, 50, evs, 16, &got));
+    int found = 0;
+    for (size_t i = 0; i < got; i++) {
+      CHECK(evs[i].server != NULL && evs[i].message != NULL);
+      if (*n < cap) seen[(*n)++] = evs[i].kind;
+      if (evs[i].kind == kind) found = 1;
+      lnc_event_free(&evs[i]);
+      CHECK(evs[i].server == NULL && evs[i].message == NULL);
+      lnc_event_free(&evs[i]); /* twice is harmless */
+    }
+    if (found) return 1;
+  }
+  return 0;
+}
+
+static void test_events(lnc_mock_t *m) {
+  CHECK(strcmp(lnc_event_kind_name(LNC_EVENT_RECONNECT_SCHEDULED), "reconnect_scheduled") == 0);
+  CHECK(strcmp(lnc_event_kind_name(LNC_EVENT_CIRCUIT_HALF_OPEN), "circuit_half_open") == 0);
+  CHECK(strcmp(lnc_event_kind_name(99), "unknown") == 0);
+  CHECK(strcmp(lnc_err_name(LNC_ERR_CIRCUIT_OPEN), "CIRCUIT_OPEN") == 0);
+  lnc_event_free(NULL);
+  CHECK_ERR(lnc_conf_set_log_cb(NULL, on_log, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_conf_set_event_cb(NULL, on_event, NULL), LNC_ERR_INVALID_ARG);
+  size_t count = 0;
+  lnc_event_t ev;
+  CHECK_ERR(lnc_producer_poll_events(NULL, 0, &ev, 1, &count), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_consumer_poll_events(NULL, 0, &ev, 1, &count), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_admin_poll_events(NULL, 0, &ev, 1, &count), LNC_ERR_INVALID_ARG);
+  CHECK(lnc_admin_eventfd(NULL) == -1);
+
+  /* A producer: connecting → connected, then a restart: disconnected → … → connected. */
+  log_state_t logs = {0, 0, 0};
+  lnc_conf_t *c = conf_for(m);
+  set(c, "log.level", "debug");
+  set(c, "linger.ms", "0");
+  OK(lnc_conf_set_log_cb(c, on_log, &logs));
+  lnc_producer_t *p = NULL;
+  OK(lnc_producer_new(c, NULL, NULL, &p, NULL));
+  CHECK_ERR(lnc_producer_poll_events(p, 0, NULL, 1, &count), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_producer_poll_events(p, 0, &ev, 1, NULL), LNC_ERR_INVALID_ARG);
+  lnc_topic_t t;
+  lnc_admin_t *a = NULL;
+  OK(lnc_admin_new(conf_for(m), &a, NULL));
+  OK(lnc_admin_ensure_topic(a, "c-events", 5000, &t, NULL));
+  lnc_message_t msg = {0};
+  msg.value = (const uint8_t *)"e";
+  msg.value_len = 1;
+  OK(lnc_producer_send(p, t.id, &msg, NULL));
+  OK(lnc_producer_flush(p, 5000, NULL));
+  CHECK(readable(lnc_producer_eventfd(p), 0));
+  int seen[64], n = 0;
+  CHECK(producer_wait_event(p, LNC_EVENT_CONNECTED, seen, &n, 64));
+  CHECK(n >= 2 && seen[0] == LNC_EVENT_CONNECTING && seen[n - 1] == LNC_EVENT_CONNECTED);
+  OK(lnc_mock_restart(m));
+  OK(lnc_producer_send(p, t.id, &msg, NULL));
+  n = 0;
+  CHECK(producer_wait_event(p, LNC_EVENT_CONNECTED, seen, &n, 64));
+  CHECK(n >= 2 && seen[0] == LNC_EVENT_DISCONNECTED && seen[n - 1] == LNC_EVENT_CONNECTED);
+  OK(lnc_producer_flush(p, 5000, NULL));
+  OK(lnc_producer_close(p, 5000));
+  /* Drains after close; nothing waits, so the poll returns at once. */
+  OK(lnc_producer_poll_events(p, 0, &ev, 1, &count));
+  if (count == 1) lnc_event_free(&ev);
+  CHECK(lnc_producer_free(p) == LNC_ERR_OK);
+  CHECK(logs.lines > 0);
+
+  /* A refused token: auth_failed then fatal, logged at error level, and the token never logged. */
+  OK(lnc_mock_require_token(m, "c-right-token"));
+  lnc_conf_t *bad = conf_for(m);
+  set(bad, "auth.token", "c-wrong-token");
+  set(bad, "log.level", "debug");
+  OK(lnc_conf_set_log_cb(bad, on_log, &logs));
+  OK(lnc_producer_new(bad, NULL, NULL, &p, NULL));
+  OK(lnc_producer_send(p, t.id, &msg, NULL));
+  n = 0;
+  CHECK(producer_wait_event(p, LNC_EVENT_FATAL, seen, &n, 64));
+  int auth = 0;
+  for (int i = 0; i < n; i++) auth |= seen[i] == LNC_EVENT_AUTH_FAILED;
+  CHECK(auth);
+  CHECK(logs.errors >= 2 && logs.token_seen == 0);
+  lnc_producer_close(p, 1000);
+  lnc_producer_free(p);
+  OK(lnc_mock_require_token(m, NULL));
+
+  /* A consumer polls its own events. */
+  lnc_conf_t *cc = conf_for(m);
+  char id[16];
+  snprintf(id, sizeof id, "%u", t.id);
+  set(cc, "topic.id", id);
+  set(cc, "log.level", "off");
+  OK(lnc_conf_set_log_cb(cc, NULL, NULL)); /* NULL: back to stderr (silenced by log.level) */
+  lnc_consumer_t *cons = NULL;
+  OK(lnc_consumer_new(cc, &cons, NULL));
+  int connected = 0;
+  double until = now_s() + 10;
+  while (!connected && now_s() < until) {
+    lnc_event_t evs[8];
+    size_t got = 0;
+    OK(lnc_consumer_poll_events(cons, 50, evs, 8, &got));
+    for (size_t i = 0; i < got; i++) {
+      connected |= evs[i].kind == LNC_EVENT_CONNECTED;
+      lnc_event_free(&evs[i]);
+    }
+  }
+  CHECK(connected);
+  OK(lnc_consumer_close(cons, 5000));
+  lnc_consumer_free(cons);
+
+  /* An admin client with an event callback on a library thread and statistics every 20 ms. */
+  event_state_t evst = {0, 0};
+  lnc_conf_t *ac = conf_for(m);
+  set(ac, "statistics.interval.ms", "20");
+  OK(lnc_conf_set_event_cb(ac, on_event, &evst));
+  lnc_admin_t *a2 = NULL;
+  OK(lnc_admin_new(ac, &a2, NULL));
+  CHECK(lnc_admin_eventfd(a2) >= 0);
+  until = now_s() + 10;
+  while (evst.statistics < 2 && now_s() < until) {
+    OK(lnc_admin_poll_events(a2, 20, &ev, 1, &count));
+    CHECK(count == 0); /* with a callback, events go there */
+  }
+  CHECK(evst.statistics >= 2);
+  lnc_admin_free(a2);
+  /* Without a callback, a poll returns the admin's own events. */
+  OK(lnc_admin_poll_events(a, 0, &ev, 1, &count));
+  CHECK(count == 1 && ev.kind == LNC_EVENT_CONNECTING);
+  if (count == 1) lnc_event_free(&ev);
+  lnc_conf_t *nc = lnc_conf_new();
+  OK(lnc_conf_set_event_cb(nc, on_event, &evst));
+  OK(lnc_conf_set_event_cb(nc, NULL, NULL));
+  lnc_conf_free(nc);
+  lnc_admin_free(a);
+}
+
 int main(int argc, char **argv) {
   quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
   test_version_and_error_texts();
@@ -824,6 +1077,8 @@ int main(int argc, char **argv) {
   test_faults(m);
   test_poll_reports(m);
   test_close_with_buffered_records(m);
+  test_send_options(m);
+  test_events(m);
   lnc_mock_free(m);
   test_dead_server();
   printf("c_abi: %d passed, %d failed\n", passed, failed);

@@ -72,7 +72,7 @@ static void round_trip(void) {
     CHECK(lnc_producer_produce(p, t.id, (const uint8_t *)v, (size_t)n, NULL, NULL) == LNC_ERR_OK);
   }
   size_t remaining = 1;
-  CHECK(lnc_producer_flush(p, 30000, &remaining) == LNC_ERR_OK && remaining == 0);
+  CHECK(lnc_producer_flush(p, 30000, &remaining, NULL) == LNC_ERR_OK && remaining == 0);
   CHECK(acked == N && failed_reports == 0);
   lnc_producer_free(p);
 
@@ -81,7 +81,7 @@ static void round_trip(void) {
   CHECK(lnc_conf_set(cc, "topic", "c-tls", NULL, 0) == LNC_ERR_OK);
   CHECK(lnc_conf_set(cc, "start.offset", "beginning", NULL, 0) == LNC_ERR_OK);
   lnc_consumer_t *c = NULL;
-  CHECK(lnc_consumer_new(cc, &c, NULL) == LNC_ERR_OK);
+  CHECK(lnc_consumer_new(cc, -1, &c, NULL) == LNC_ERR_OK);
   size_t total = 0;
   int idle = 0, in_order = 1;
   while (c && total < N && idle < 20) {

@@ -132,7 +132,7 @@ static lnc_mock_t *mock_new(const char *ack_delay_ms) {
 
 static uint32_t mock_topic(lnc_mock_t *m, const char *name) {
   uint32_t id = 0;
-  if (lnc_mock_create_topic(m, name, &id) != LNC_ERR_OK) {
+  if (lnc_mock_create_topic(m, name, &id, NULL) != LNC_ERR_OK) {
     fprintf(stderr, "cannot create topic %s\n", name);
     exit(2);
   }
@@ -424,7 +424,7 @@ static lnc_err_t p_op(pworker_t *w, int op, int timeout_ms) {
       m.opaque = opaque_of(w->tid, s);
       uint64_t batch = 0;
       ledger_mark(c->L, w->tid, s, 1, S_SYNC);
-      rc = lnc_producer_send_sync(c->p, c->topic, &m, timeout_ms, &batch, NULL);
+      rc = lnc_producer_send_sync(c->p, c->topic, &m, NULL, timeout_ms, &batch, NULL);
       budget = c->send_timeout_ms + timeout_ms;
       break;
     }
@@ -445,7 +445,7 @@ static lnc_err_t p_op(pworker_t *w, int op, int timeout_ms) {
     }
     case P_FLUSH: {
       size_t remaining = 0;
-      rc = lnc_producer_flush(c->p, timeout_ms, &remaining);
+      rc = lnc_producer_flush(c->p, timeout_ms, &remaining, NULL);
       break;
     }
     case P_PURGE: {
@@ -464,7 +464,7 @@ static lnc_err_t p_op(pworker_t *w, int op, int timeout_ms) {
       break;
     }
     case P_CLOSE:
-      rc = lnc_producer_close(c->p, timeout_ms);
+      rc = lnc_producer_close(c->p, timeout_ms, NULL);
       break;
   }
   check_call(p_names[op], t0, budget, rc, &c->closed_at);
@@ -495,7 +495,7 @@ static lnc_producer_t *producer_new(lnc_conf_t *conf, ledger_t *L, int with_call
 /* Closes with close(500) and checks it returns within 500 ms + the close slack. */
 static lnc_err_t timed_close(lnc_producer_t *p, atomic_llong *closed_at) {
   double t0 = now_ms();
-  lnc_err_t rc = lnc_producer_close(p, 500);
+  lnc_err_t rc = lnc_producer_close(p, 500, NULL);
   double dt = now_ms() - t0;
   if (closed_at) atomic_store(closed_at, (long long)now_ms());
   if (dt > 500 + close_slack_ms) fail("close(500) took %.0f ms while other threads were inside the producer", dt);
@@ -562,7 +562,7 @@ static void case_repro_produce_vs_close(void) {
     sleep_ms((double)(run % 4));
     double t0 = now_ms();
     int timeout = run % 3;
-    lnc_err_t rc = lnc_producer_close(c.p, timeout);
+    lnc_err_t rc = lnc_producer_close(c.p, timeout, NULL);
     double dt = now_ms() - t0;
     atomic_store(&c.closed_at, (long long)now_ms());
     if (dt > worst_close) worst_close = dt;
@@ -612,7 +612,7 @@ static void *p_waiter(void *arg) {
   atomic_store(&w->entered, 1);
   switch (w->op) {
     case P_POLL: w->rc = lnc_producer_poll(w->p, 30000, NULL); break;
-    case P_FLUSH: w->rc = lnc_producer_flush(w->p, 30000, NULL); break;
+    case P_FLUSH: w->rc = lnc_producer_flush(w->p, 30000, NULL, NULL); break;
     case P_POLL_REPORTS: {
       lnc_report_t reps[16];
       size_t n = 0;
@@ -628,7 +628,7 @@ static void *p_waiter(void *arg) {
       memset(&m, 0, sizeof m);
       m.value = v;
       m.value_len = sizeof v;
-      w->rc = lnc_producer_send_sync(w->p, w->topic, &m, 30000, NULL, NULL);
+      w->rc = lnc_producer_send_sync(w->p, w->topic, &m, NULL, 30000, NULL, NULL);
       break;
     }
     case P_PRODUCE: {
@@ -648,7 +648,7 @@ static void *p_waiter(void *arg) {
 }
 
 /* Issue 14, reproduction 2: one thread in lnc_producer_poll(p, 30000) on a producer with a delivery
- * callback; lnc_producer_close(p, 500) from another thread must return within 1 s, and the
+ * callback; lnc_producer_close(p, 500, NULL) from another thread must return within 1 s, and the
  * poller must come back promptly too. */
 static void case_repro_poll_vs_close(void) {
   if (!begin_case("repro2_poll_vs_close", 200)) return;
@@ -674,7 +674,7 @@ static void case_repro_poll_vs_close(void) {
     while (!atomic_load(&w.entered)) sleep_ms(1);
     sleep_ms(100); /* the poller is inside poll now */
     double t0 = now_ms();
-    lnc_err_t rc = lnc_producer_close(p, 500);
+    lnc_err_t rc = lnc_producer_close(p, 500, NULL);
     double t1 = now_ms();
     pthread_join(w.th, NULL);
     printf("     run %d: close(500) returned %s after %.0f ms; the poller returned %s %+.0f ms from close's return\n", run,
@@ -722,7 +722,7 @@ static void p_waiters_run(lnc_mock_t *m, uint32_t topic, int use_free) {
     while (!atomic_load(&w[i].entered)) sleep_ms(1);
   sleep_ms(150); /* every waiter is inside its call now (acks take 1 s) */
   double t0 = now_ms();
-  lnc_err_t rc = use_free ? lnc_producer_free(p) : lnc_producer_close(p, 500);
+  lnc_err_t rc = use_free ? lnc_producer_free(p) : lnc_producer_close(p, 500, NULL);
   double t1 = now_ms();
   if (use_free) {
     /* free flushes for up to 5 s first (acks come after 1 s here) */
@@ -1092,19 +1092,19 @@ static lnc_err_t c_op(cworker_t *w, int op, int timeout_ms) {
       int whence = (int)(rnd(&w->rng) % 3);
       uint64_t off = 0;
       if (whence == LNC_SEEK_OFFSET) lnc_consumer_position(c->c, &off); /* a record boundary */
-      rc = lnc_consumer_seek(c->c, whence, off, &pos, &err);
+      rc = lnc_consumer_seek(c->c, whence, off, -1, &pos, &err);
       budget = c->request_timeout_ms;
       break;
     }
     case C_COMMIT: {
       uint64_t o = 0;
-      rc = lnc_consumer_commit(c->c, &o, &err);
+      rc = lnc_consumer_commit(c->c, -1, &o, &err);
       budget = c->request_timeout_ms;
       break;
     }
     case C_LAG: {
       uint64_t lag = 0;
-      rc = lnc_consumer_lag(c->c, &lag, &err);
+      rc = lnc_consumer_lag(c->c, -1, &lag, &err);
       budget = c->request_timeout_ms;
       break;
     }
@@ -1148,7 +1148,7 @@ static lnc_consumer_t *consumer_new(lnc_mock_t *m, uint32_t topic, uint64_t *see
   set(conf, "max.poll.records", rnd(seed) % 2 ? "7" : "500");
   lnc_consumer_t *c = NULL;
   lnc_error_t *err = NULL;
-  if (lnc_consumer_new(conf, &c, &err) != LNC_ERR_OK) {
+  if (lnc_consumer_new(conf, -1, &c, &err) != LNC_ERR_OK) {
     fprintf(stderr, "consumer: %s\n", lnc_error_message(err));
     exit(2);
   }
@@ -1165,7 +1165,7 @@ static uint32_t filled_topic(lnc_mock_t *m, const char *name) {
     lnc_producer_produce(p, topic, (const uint8_t *)v, 8, NULL, NULL);
   }
   size_t remaining = 1;
-  lnc_producer_flush(p, 30000, &remaining);
+  lnc_producer_flush(p, 30000, &remaining, NULL);
   lnc_producer_free(p);
   if (remaining) {
     fprintf(stderr, "could not fill topic %s\n", name);
@@ -1205,7 +1205,7 @@ static void case_consumer_close_and_free_wake_poll(void) {
     set(conf, "topic.id", tid);
     set(conf, "start.offset", "end");
     lnc_consumer_t *c = NULL;
-    if (lnc_consumer_new(conf, &c, NULL) != LNC_ERR_OK) exit(2);
+    if (lnc_consumer_new(conf, -1, &c, NULL) != LNC_ERR_OK) exit(2);
     cpoller_t w[2];
     pthread_t th[2];
     memset(w, 0, sizeof w);
@@ -1409,7 +1409,7 @@ static int store_save(uint32_t topic, uint64_t offset, void *opaque) {
   atomic_fetch_add(&s->saves, 1);
   lnc_consumer_t *c = atomic_load(&s->self);
   if (c) {
-    lnc_err_t a = lnc_consumer_commit(c, NULL, NULL);
+    lnc_err_t a = lnc_consumer_commit(c, -1, NULL, NULL);
     lnc_err_t b = lnc_consumer_free(c);
     lnc_err_t d = lnc_consumer_close(c, 0);
     if ((a == LNC_ERR_IN_CALLBACK || a == LNC_ERR_CLOSED) && b == LNC_ERR_IN_CALLBACK && d == LNC_ERR_IN_CALLBACK)
@@ -1436,7 +1436,7 @@ static void case_consumer_store_reentry(void) {
     set(conf, "topic.id", tid);
     set(conf, "auto.commit.interval.ms", "1");
     lnc_consumer_t *c = NULL;
-    if (lnc_consumer_new_with_store(conf, store_load, store_save, &st, &c, NULL) != LNC_ERR_OK) exit(2);
+    if (lnc_consumer_new_with_store(conf, store_load, store_save, &st, -1, &c, NULL) != LNC_ERR_OK) exit(2);
     atomic_store(&st.self, c);
     cctx_t cc;
     memset(&cc, 0, sizeof cc);
@@ -1465,6 +1465,166 @@ static void case_consumer_store_reentry(void) {
   end_case();
 }
 
+/* ---------------------------------------------------------------- events (#17) */
+
+/* One handle kind behind a small table, so one case covers producer, consumer and admin. */
+typedef struct {
+  const char *name;
+  void *(*make)(lnc_mock_t *m, uint32_t topic, const char *stats_ms);
+  lnc_err_t (*poll_events)(void *h, int timeout_ms, lnc_event_t *out, size_t max, size_t *count);
+  lnc_err_t (*close)(void *h, int timeout_ms); /* NULL: the kind has no close */
+  lnc_err_t (*destroy)(void *h);
+} ev_kind_t;
+
+static void *ev_make_producer(lnc_mock_t *m, uint32_t topic, const char *stats_ms) {
+  (void)topic;
+  lnc_conf_t *conf = conf_for(m);
+  set(conf, "statistics.interval.ms", stats_ms);
+  lnc_producer_t *p = NULL;
+  if (lnc_producer_new(conf, NULL, NULL, &p, NULL) != LNC_ERR_OK) exit(2);
+  return p;
+}
+static lnc_err_t ev_poll_producer(void *h, int t, lnc_event_t *o, size_t max, size_t *n) {
+  return lnc_producer_poll_events((lnc_producer_t *)h, t, o, max, n);
+}
+static lnc_err_t ev_close_producer(void *h, int t) { return lnc_producer_close((lnc_producer_t *)h, t); }
+static lnc_err_t ev_free_producer(void *h) { return lnc_producer_free((lnc_producer_t *)h); }
+
+static void *ev_make_consumer(lnc_mock_t *m, uint32_t topic, const char *stats_ms) {
+  lnc_conf_t *conf = conf_for(m);
+  char tid[16];
+  snprintf(tid, sizeof tid, "%u", topic);
+  set(conf, "topic.id", tid);
+  set(conf, "statistics.interval.ms", stats_ms);
+  lnc_consumer_t *c = NULL;
+  if (lnc_consumer_new(conf, &c, NULL) != LNC_ERR_OK) exit(2);
+  return c;
+}
+static lnc_err_t ev_poll_consumer(void *h, int t, lnc_event_t *o, size_t max, size_t *n) {
+  return lnc_consumer_poll_events((lnc_consumer_t *)h, t, o, max, n);
+}
+static lnc_err_t ev_close_consumer(void *h, int t) { return lnc_consumer_close((lnc_consumer_t *)h, t); }
+static lnc_err_t ev_free_consumer(void *h) { return lnc_consumer_free((lnc_consumer_t *)h); }
+
+static void *ev_make_admin(lnc_mock_t *m, uint32_t topic, const char *stats_ms) {
+  (void)topic;
+  lnc_conf_t *conf = conf_for(m);
+  set(conf, "statistics.interval.ms", stats_ms);
+  lnc_admin_t *a = NULL;
+  if (lnc_admin_new(conf, &a, NULL) != LNC_ERR_OK) exit(2);
+  return a;
+}
+static lnc_err_t ev_poll_admin(void *h, int t, lnc_event_t *o, size_t max, size_t *n) {
+  return lnc_admin_poll_events((lnc_admin_t *)h, t, o, max, n);
+}
+static lnc_err_t ev_free_admin(void *h) {
+  lnc_admin_free((lnc_admin_t *)h);
+  return LNC_ERR_OK;
+}
+
+static const ev_kind_t ev_kinds[] = {
+    {"producer", ev_make_producer, ev_poll_producer, ev_close_producer, ev_free_producer},
+    {"consumer", ev_make_consumer, ev_poll_consumer, ev_close_consumer, ev_free_consumer},
+    {"admin", ev_make_admin, ev_poll_admin, NULL, ev_free_admin},
+};
+
+typedef struct {
+  const ev_kind_t *k;
+  void *h;
+  pthread_t th;
+  uint64_t rng;
+  int timeout_ms; /* < 0: random 0..19 */
+  atomic_int entered, stop;
+  size_t events;
+  double t_end;
+  lnc_err_t rc;
+} ev_worker_t;
+
+/* Polls events until told to stop (loopers) or once (timeout_ms >= 0: a waiter). Every call must
+ * return within its timeout plus slack and with OK or CLOSED. */
+static void *ev_worker(void *arg) {
+  ev_worker_t *w = (ev_worker_t *)arg;
+  do {
+    int t = w->timeout_ms >= 0 ? w->timeout_ms : (int)(rnd(&w->rng) % 20);
+    lnc_event_t evs[8];
+    size_t n = 0;
+    atomic_store(&w->entered, 1);
+    double t0 = now_ms();
+    lnc_err_t rc = w->k->poll_events(w->h, t, evs, 8, &n);
+    double took = now_ms() - t0;
+    if (rc != LNC_ERR_OK && rc != LNC_ERR_CLOSED) fail("%s poll_events returned %s", w->k->name, lnc_err_name(rc));
+    if (w->timeout_ms < 0 && took > t + slack_ms) fail("%s poll_events(%d) took %.0f ms", w->k->name, t, took);
+    for (size_t i = 0; i < (rc == LNC_ERR_OK ? n : 0); i++) {
+      if (evs[i].message == NULL || evs[i].server == NULL) fail("%s event without strings", w->k->name);
+      lnc_event_free(&evs[i]);
+    }
+    w->events += rc == LNC_ERR_OK ? n : 0;
+    w->rc = rc;
+  } while (w->timeout_ms < 0 && !atomic_load(&w->stop));
+  w->t_end = now_ms();
+  return NULL;
+}
+
+static void case_events_poll_races(void) {
+  if (!begin_case("events_poll_vs_close_and_free", 300)) return;
+  lnc_mock_t *m = mock_new("1");
+  uint32_t topic = mock_topic(m, "ev-races");
+  uint64_t seed = 0x9e3779b97f4a7c15ULL;
+  int n = runs(4);
+  size_t total = 0;
+  for (int run = 0; run < n; run++) {
+    for (size_t k = 0; k < sizeof ev_kinds / sizeof ev_kinds[0]; k++) {
+      const ev_kind_t *kind = &ev_kinds[k];
+      /* Loopers race close (statistics every ms keep events coming), then waiters blocked in a
+       * long poll race free, which must wake them. */
+      void *h = kind->make(m, topic, run % 4 < 2 ? "1" : "0");
+      ev_worker_t w[6];
+      memset(w, 0, sizeof w);
+      for (int i = 0; i < 6; i++) {
+        w[i].k = kind;
+        w[i].h = h;
+        w[i].rng = rnd(&seed) | 1;
+        w[i].timeout_ms = i < 4 ? -1 : 30000;
+      }
+      for (int i = 0; i < 4; i++) pthread_create(&w[i].th, NULL, ev_worker, &w[i]);
+      sleep_ms(20 + (double)(rnd(&seed) % 30));
+      /* Even runs close first (loopers race close); odd runs and admin race free directly. */
+      int use_close = kind->close != NULL && run % 2 == 0;
+      if (use_close) {
+        double c0 = now_ms();
+        lnc_err_t rc = kind->close(h, 500);
+        if (rc != LNC_ERR_OK && rc != LNC_ERR_TIMED_OUT) fail("%s close returned %s", kind->name, lnc_err_name(rc));
+        if (now_ms() - c0 > 500 + close_slack_ms) fail("%s close(500) took %.0f ms", kind->name, now_ms() - c0);
+        sleep_ms(10); /* polls after close drain and return */
+      }
+      for (int i = 0; i < 4; i++) atomic_store(&w[i].stop, 1);
+      for (int i = 0; i < 4; i++) pthread_join(w[i].th, NULL);
+      if (!use_close) {
+        /* No close: the waiters are inside when free starts, and free must wake them. */
+        for (int i = 4; i < 6; i++) pthread_create(&w[i].th, NULL, ev_worker, &w[i]);
+        for (int i = 4; i < 6; i++)
+          while (!atomic_load(&w[i].entered)) sleep_ms(1);
+        sleep_ms(30);
+      }
+      double f0 = now_ms();
+      lnc_err_t rc = kind->destroy(h);
+      double f1 = now_ms();
+      if (rc != LNC_ERR_OK) fail("%s free returned %s", kind->name, lnc_err_name(rc));
+      if (f1 - f0 > 5000 + slack_ms) fail("%s free took %.0f ms", kind->name, f1 - f0);
+      if (!use_close) {
+        for (int i = 4; i < 6; i++) {
+          pthread_join(w[i].th, NULL);
+          if (w[i].t_end - f1 > slack_ms) fail("%s poll_events returned %.0f ms after free", kind->name, w[i].t_end - f1);
+        }
+      }
+      for (int i = 0; i < 6; i++) total += w[i].events;
+    }
+  }
+  printf("     %zu events taken by pollers racing close and free\n", total);
+  lnc_mock_free(m);
+  end_case();
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv) {
@@ -1489,6 +1649,7 @@ int main(int argc, char **argv) {
   case_consumer_pairs();
   case_consumer_free_races();
   case_consumer_store_reentry();
+  case_events_poll_races();
   int f = atomic_load(&failures);
   printf("torture: %s (%d failure%s) in %.1f s\n", f ? "FAILED" : "passed", f, f == 1 ? "" : "s", (now_ms() - t0) / 1000);
   return f ? 1 : 0;

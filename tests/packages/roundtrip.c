@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
     if (rc != LNC_ERR_OK) return fail("lnc_producer_produce", rc, err);
   }
   size_t remaining = 0;
-  rc = lnc_producer_flush(p, 30000, &remaining);
+  rc = lnc_producer_flush(p, 30000, &remaining, NULL);
   lnc_producer_free(p);
   if (rc != LNC_ERR_OK || acked != N || failed != 0) {
     fprintf(stderr, "c roundtrip: flush %s, %zu acked, %zu failed, %zu remaining\n", lnc_err_name(rc), acked, failed, remaining);
@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   lnc_consumer_t *c = NULL;
-  rc = lnc_consumer_new(conf, &c, &err);
+  rc = lnc_consumer_new(conf, -1, &c, &err);
   if (rc != LNC_ERR_OK) return fail("lnc_consumer_new", rc, err);
   int got = 0;
   for (int polls = 0; polls < 200 && got < N; polls++) {

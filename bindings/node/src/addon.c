@@ -865,8 +865,8 @@ static void work_execute(napi_env env, void *data) {
   work_t *w = data;
   void *p = w->h ? w->h->ptr : NULL;
   switch (w->op) {
-    case OP_P_FLUSH: w->rc = lnc_producer_flush(p, w->timeout_ms, &w->n); break;
-    case OP_P_CLOSE: w->rc = lnc_producer_close(p, w->timeout_ms); break;
+    case OP_P_FLUSH: w->rc = lnc_producer_flush(p, w->timeout_ms, &w->n, NULL); break;
+    case OP_P_CLOSE: w->rc = lnc_producer_close(p, w->timeout_ms, NULL); break;
     case OP_C_NEW: {
       lnc_consumer_t *c = NULL;
       if (w->store)
@@ -886,9 +886,9 @@ static void work_execute(napi_env env, void *data) {
       lnc_records_free(recs);
       break;
     }
-    case OP_C_SEEK: w->rc = lnc_consumer_seek(p, (int)w->a, w->b, &w->u, &w->err); break;
-    case OP_C_COMMIT: w->rc = lnc_consumer_commit(p, &w->u, &w->err); break;
-    case OP_C_LAG: w->rc = lnc_consumer_lag(p, &w->u, &w->err); break;
+    case OP_C_SEEK: w->rc = lnc_consumer_seek(p, (int)w->a, w->b, -1, &w->u, &w->err); break;
+    case OP_C_COMMIT: w->rc = lnc_consumer_commit(p, -1, &w->u, &w->err); break;
+    case OP_C_LAG: w->rc = lnc_consumer_lag(p, -1, &w->u, &w->err); break;
     case OP_C_CLOSE: w->rc = lnc_consumer_close(p, w->timeout_ms); break;
     case OP_A_CREATE: w->rc = lnc_admin_create_topic(p, w->str, w->timeout_ms, &w->topic, &w->err); break;
     case OP_A_ENSURE: w->rc = lnc_admin_ensure_topic(p, w->str, w->timeout_ms, &w->topic, &w->err); break;
@@ -1632,7 +1632,7 @@ static napi_value js_mock_call(napi_env env, napi_callback_info info) {
     case M_REQUIRE_TOKEN: rc = lnc_mock_require_token(m, s); break;
     case M_CREATE_TOPIC: {
       uint32_t id = 0;
-      rc = lnc_mock_create_topic(m, s ? s : "", &id);
+      rc = lnc_mock_create_topic(m, s ? s : "", &id, NULL);
       if (rc == LNC_ERR_OK) napi_create_uint32(env, id, &result);
       break;
     }

@@ -27,6 +27,7 @@ from .config import (
     RetentionInfo,
     SeekPosition,
     StandaloneConfig,
+    TlsContextError,
     TopicInfo,
 )
 from .consumer import FileOffsetStore, MemoryOffsetStore, OffsetStore, StandaloneConsumer
@@ -74,6 +75,9 @@ def version() -> str:
     """liblnc's version string (e.g. ``"0.1.0"``)."""
     return (_ffi.lib.lnc_version_str() or b"").decode()
 
+
+#: The LANCE server's default port.
+DEFAULT_PORT = 1992
 
 __version__ = "0.1.0"
 library_path = str(_ffi.library_path)
@@ -136,6 +140,8 @@ __all__ = [
     "InvalidTopicNameError",
     "ServerError",
     "DeliveryError",
+    "TlsContextError",
+    "DEFAULT_PORT",
     "version",
     "library_path",
 ]

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
 
 from . import _ffi as F
 from ._ffi import lib
-from .errors import LanceError, check, make_error
+from .errors import LanceError, check
 
 T = TypeVar("T")
 
@@ -160,11 +160,11 @@ def interruptible(fn: Callable[[], T], on_abandon: Optional[Callable[[T], None]]
         return fn()
     fut = _pool.submit(fn)
     try:
-        while True:
-            try:
-                return fut.result(timeout=SLICE_MS / 1000)
-            except TimeoutError_:
-                continue
+        # wait() rather than result(timeout): a call that raises lnc.TimeoutError (a builtin
+        # TimeoutError, as concurrent.futures' is) must not look like the slice running out.
+        while not futures_wait([fut], timeout=SLICE_MS / 1000).done:
+            pass
+        return fut.result()
     except BaseException:
         if not fut.done() and on_abandon is not None:
 
@@ -179,7 +179,7 @@ def interruptible(fn: Callable[[], T], on_abandon: Optional[Callable[[T], None]]
         raise
 
 
-from concurrent.futures import TimeoutError as TimeoutError_  # noqa: E402
+from concurrent.futures import wait as futures_wait  # noqa: E402
 
 
 class Deadline:

@@ -6,7 +6,7 @@ import ctypes
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
 from . import _ffi as F
 from ._ffi import lib
@@ -119,10 +119,10 @@ class LanceClient:
     Blocking calls run so that Ctrl-C interrupts them; they raise ``LanceError`` subclasses.
     """
 
-    def __init__(self, config: Union[ClientConfig, str, None] = None, **kwargs: Any) -> None:
+    def __init__(self, config: Union[ClientConfig, str, None] = None) -> None:
         if isinstance(config, str):
-            config = ClientConfig(servers=config, **kwargs)
-        self._config = config or ClientConfig(**kwargs)
+            config = ClientConfig(servers=config)
+        self._config = config or ClientConfig()
         self._admin = _Admin(self._config.address, self._config)
         self._topic_cache: dict[str, TopicInfo] = {}
 
@@ -242,11 +242,21 @@ class LanceClient:
         self._admin.call(lib.lnc_admin_delete_topic, topic_id, self._t, context=f"delete topic {topic_id}")
         self._topic_cache = {k: v for k, v in self._topic_cache.items() if v.id != topic_id}
 
-    def set_retention(self, topic_id: int, max_age_secs: Optional[int] = None, max_bytes: Optional[int] = None) -> None:
-        """Sets a topic's retention (``None`` or 0 = unlimited)."""
+    def set_retention(self, topic_id: int, max_age_secs: Optional[int] = None, max_bytes: Optional[int] = None) -> TopicInfo:
+        """Sets a topic's retention (``None`` or 0 = unlimited). Returns, as the seed does, the
+        topic as the server's reply describes it: its id and the retention now in force (the
+        reply carries no name; a name this client already knows is filled in)."""
         self._admin.call(
             lib.lnc_admin_set_retention, topic_id, _retention(max_age_secs), _retention(max_bytes), self._t,
             context=f"set retention of topic {topic_id}",
+        )
+        known = next((t for t in self._topic_cache.values() if t.id == topic_id), None)
+        return TopicInfo(
+            id=topic_id,
+            name=known.name if known is not None else "",
+            created_at=known.created_at if known is not None else 0,
+            topic_epoch=known.topic_epoch if known is not None else 1,
+            retention=RetentionInfo(max_age_secs=max_age_secs or None, max_bytes=max_bytes or None),
         )
 
     # --- diagnostics -------------------------------------------------------------------------
@@ -292,18 +302,21 @@ class LanceClient:
         finally:
             lib.lnc_fetch_result_clear(ctypes.byref(r))
 
-    def subscribe(self, topic_id: int, start_offset: int, max_batch_bytes: int, consumer_id: int) -> int:
-        """Server-side Subscribe; returns the server's offset (0 resolves to its commit)."""
+    def subscribe(self, topic_id: int, start_offset: int, max_batch_bytes: int, consumer_id: int) -> Dict[str, int]:
+        """Server-side Subscribe; returns the SubscribeAck as a dict: ``{"consumer_id": ...,
+        "offset": ...}`` (the server's offset: a requested 0 resolves to its commit)."""
         off = ctypes.c_uint64()
         self._admin.call(lib.lnc_admin_subscribe, topic_id, start_offset, max_batch_bytes, consumer_id, self._t, ctypes.byref(off))
-        return off.value
+        return {"consumer_id": consumer_id, "offset": off.value}
 
     def unsubscribe(self, topic_id: int, consumer_id: int) -> None:
         self._admin.call(lib.lnc_admin_unsubscribe, topic_id, consumer_id, self._t)
 
-    def commit_offset(self, topic_id: int, consumer_id: int, offset: int) -> None:
-        """Server-side CommitOffset (kept in server memory only)."""
+    def commit_offset(self, topic_id: int, consumer_id: int, offset: int) -> Dict[str, int]:
+        """Server-side CommitOffset (kept in server memory only). Returns the CommitAck as a
+        dict, ``{"consumer_id": ..., "offset": ...}`` (the server echoes both)."""
         self._admin.call(lib.lnc_admin_commit_offset, topic_id, consumer_id, offset, self._t)
+        return {"consumer_id": consumer_id, "offset": offset}
 
     consumer_id = staticmethod(consumer_id)
 

@@ -8,11 +8,14 @@ and ``with_option(key, value)`` reaches any key liblnc knows (see the README key
 from __future__ import annotations
 
 import enum
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, TypeVar, Union
 
+from ._tls import CaFile, TlsContextError, context_options
 from ._util import conf_value, get_default, validate_option
+from .errors import UnknownConfigKeyError
 
 __all__ = [
     "SeekPosition",
@@ -23,9 +26,23 @@ __all__ = [
     "ProducerConfig",
     "StandaloneConfig",
     "SeekTarget",
+    "TlsContextError",
 ]
 
 Self = TypeVar("Self", bound="_Options")
+
+#: with_ssl() without a context (the file-based form), told apart from the seed's with_ssl(None).
+_NO_CONTEXT: Any = object()
+
+_TLS_KEYS = (
+    "security.protocol",
+    "tls.ca.location",
+    "tls.certificate.location",
+    "tls.key.location",
+    "tls.server.name",
+    "tls.verify",
+    "tls.insecure.acknowledged",
+)
 
 
 class SeekPosition(enum.Enum):
@@ -54,26 +71,58 @@ def seek_target_to_start_offset(pos: SeekTarget) -> str:
     raise ValueError(f"not a seek position: {pos!r}")
 
 
-@dataclass
-class RetentionInfo:
-    """Retention policy of a topic (``None`` fields mean unlimited)."""
+def _field(key: str, doc: str) -> Any:
+    """A ``dict`` item seen as an attribute (``topic.id`` is ``topic["id"]``)."""
 
-    max_age_secs: Optional[int] = None
-    max_bytes: Optional[int] = None
+    def get(self: Dict[str, Any]) -> Any:
+        return self[key]
+
+    def set_(self: Dict[str, Any], value: Any) -> None:
+        self[key] = value
+
+    return property(get, set_, doc=doc)
 
 
-@dataclass
-class TopicInfo:
-    """Topic metadata (mirrors the seed's ``TopicInfo``)."""
+class RetentionInfo(Dict[str, Any]):
+    """Retention policy of a topic (``None`` means unlimited). A ``dict``
+    (``{"max_age_secs": ..., "max_bytes": ...}``) whose items are also attributes."""
 
-    id: int
-    name: str
-    created_at: int = 0
-    topic_epoch: int = 1
-    retention: Optional[RetentionInfo] = None
+    def __init__(self, max_age_secs: Optional[int] = None, max_bytes: Optional[int] = None) -> None:
+        super().__init__(max_age_secs=max_age_secs, max_bytes=max_bytes)
 
-    def __getitem__(self, key: str) -> Any:  # the seed's consumer indexes topic["id"]
-        return getattr(self, key)
+    max_age_secs = _field("max_age_secs", "Age limit in seconds (None = unlimited).")
+    max_bytes = _field("max_bytes", "Size limit in bytes (None = unlimited).")
+
+    def __repr__(self) -> str:
+        return f"RetentionInfo(max_age_secs={self.max_age_secs!r}, max_bytes={self.max_bytes!r})"
+
+
+class TopicInfo(Dict[str, Any]):
+    """Topic metadata. As the seed client documents (``{"id": 1, "name": ...}``), it is a real
+    ``dict`` (``topic["id"]``, ``topic.get("id")``, ``dict(topic)``, ``json.dumps(topic)``), and
+    its items are also attributes (``topic.id``, ``topic.name``) like the seed's ``TopicInfo``."""
+
+    def __init__(
+        self,
+        id: int,
+        name: str,
+        created_at: int = 0,
+        topic_epoch: int = 1,
+        retention: Optional[RetentionInfo] = None,
+    ) -> None:
+        super().__init__(id=id, name=name, created_at=created_at, topic_epoch=topic_epoch, retention=retention)
+
+    id = _field("id", "Numeric topic id (u32) used on the wire.")
+    name = _field("name", "Topic name.")
+    created_at = _field("created_at", "Creation time, Unix seconds.")
+    topic_epoch = _field("topic_epoch", "Topic epoch (1 on the deployed server).")
+    retention = _field("retention", "RetentionInfo when the server reported one, else None.")
+
+    def __repr__(self) -> str:
+        return (
+            f"TopicInfo(id={self.id!r}, name={self.name!r}, created_at={self.created_at!r}, "
+            f"topic_epoch={self.topic_epoch!r}, retention={self.retention!r})"
+        )
 
 
 @dataclass
@@ -94,19 +143,13 @@ def _secs_ms(seconds: float) -> int:
     return max(1, int(seconds * 1000 + 0.5))
 
 
-def _reject_ssl_context(ctx: Any) -> None:
-    raise TypeError(
-        f"an ssl_context ({type(ctx).__name__}) cannot be used: liblnc's TLS is rustls, which cannot take an "
-        "ssl.SSLContext or read back the certificates loaded into one. Use the file-based form: "
-        "with_ssl(ca_file='ca.pem', cert_file='client.pem', key_file='client.key', server_name='host')"
-    )
-
-
 class _Options:
     """A validated mapping of liblnc configuration keys."""
 
     def __init__(self) -> None:
         self.options: Dict[str, str] = {}
+        self.ssl_context: Optional[ssl.SSLContext] = None
+        self._ca_file: Optional[CaFile] = None  # the context's CAs, alive as long as these options
 
     def with_option(self: Self, key: str, value: Any) -> Self:
         """Sets any liblnc configuration key (validated now; raises ConfigError subclasses)."""
@@ -118,6 +161,19 @@ class _Options:
         for k, v in options.items():
             self.with_option(k, v)
         return self
+
+    def _with_keywords(self, keywords: Mapping[str, Any]) -> None:
+        """Extra constructor keywords are liblnc keys spelt with ``_`` (``buffer_memory=`` is
+        ``buffer.memory``); anything else is a TypeError naming the keyword, never ignored."""
+        for k, v in keywords.items():
+            try:
+                validate_option(k.replace("_", "."), v)
+            except UnknownConfigKeyError:
+                raise TypeError(
+                    f"{type(self).__name__}() got an unexpected keyword argument {k!r} "
+                    f"(neither a seed option nor a liblnc key {k.replace('_', '.')!r})"
+                ) from None
+            self.with_option(k.replace("_", "."), v)
 
     def get(self, key: str) -> str:
         """The effective value of ``key``: explicit, else liblnc's default."""
@@ -142,7 +198,7 @@ class _Options:
 
     def with_ssl(
         self: Self,
-        ssl_context: Any = None,
+        ctx: Optional[ssl.SSLContext] = _NO_CONTEXT,
         *,
         ca_file: Optional[Union[str, Path]] = None,
         cert_file: Optional[Union[str, Path]] = None,
@@ -154,20 +210,35 @@ class _Options:
         """Connects with TLS (``security.protocol=tls``; needs a liblnc built with the ``tls``
         feature, which the packaged library is).
 
+        ``ctx``: an ``ssl.SSLContext`` as in the seed client (``None``, as there, means plaintext
+        and clears any earlier ``with_ssl``); its CA certificates, verification
+        mode and versions are mapped to liblnc's keys, and a setting that cannot be honoured
+        exactly raises ``TlsContextError`` (see ``lnc._tls``). A client certificate loaded into a
+        context cannot be read back: give it as ``cert_file``/``key_file`` too.
         ``ca_file``: PEM file or directory of the CAs to trust (default: the platform's roots).
         ``cert_file`` + ``key_file``: client certificate and key for mutual TLS.
         ``server_name``: the name to verify and send as SNI (needed when connecting by IP to a
         certificate that names a host). ``verify=False`` requires ``insecure_acknowledged=True``.
-
-        An ``ssl.SSLContext`` cannot be handed to liblnc (its TLS is rustls, not OpenSSL, and a
-        context's loaded certificates cannot be read back), so passing one raises ``TypeError``
-        instead of being silently ignored: use the file-based form.
         """
-        if ssl_context is not None:
-            _reject_ssl_context(ssl_context)
+        if ctx is None:
+            # The seed's with_ssl(None): no context, plaintext. Anything else with it is a mistake.
+            if (ca_file, cert_file, key_file, server_name) != (None, None, None, None) or not verify:
+                raise ValueError("with_ssl(None) means plaintext (as in the seed); it takes no other TLS argument")
+            for key in _TLS_KEYS:
+                self.options.pop(key, None)
+            self.ssl_context = None
+            self._ca_file = None
+            return self
+        if ctx is _NO_CONTEXT:
+            ctx = None
         if (cert_file is None) != (key_file is None):
             raise ValueError("with_ssl: a client certificate needs both cert_file and key_file")
-        self.with_option("security.protocol", "tls")
+        keys: Dict[str, Any] = {"security.protocol": "tls"}
+        ca: Optional[CaFile] = None
+        if ctx is not None:
+            if ca_file is not None or not verify:
+                raise ValueError("with_ssl: give the trusted CAs and verification either in ctx or as ca_file/verify, not both")
+            keys, ca = context_options(ctx)
         for key, value in (
             ("tls.ca.location", ca_file),
             ("tls.certificate.location", cert_file),
@@ -175,10 +246,15 @@ class _Options:
             ("tls.server.name", server_name),
         ):
             if value is not None:
-                self.with_option(key, str(value))
+                keys[key] = str(value)
         if not verify:
-            self.with_option("tls.insecure.acknowledged", bool(insecure_acknowledged))
-            self.with_option("tls.verify", False)
+            keys["tls.insecure.acknowledged"] = bool(insecure_acknowledged)
+            keys["tls.verify"] = False
+        for key in _TLS_KEYS:  # a second with_ssl replaces the first one entirely
+            self.options.pop(key, None)
+        self.with_options(keys)
+        self.ssl_context = ctx
+        self._ca_file = ca
         return self
 
     @property
@@ -188,6 +264,10 @@ class _Options:
     @property
     def request_timeout_s(self) -> float:
         return int(self.get("request.timeout.ms")) / 1000
+
+    @property
+    def keepalive_interval_s(self) -> float:
+        return int(self.get("keepalive.interval.ms")) / 1000
 
     def __repr__(self) -> str:
         shown = {k: ("***" if k == "auth.token" else v) for k, v in self.options.items()}
@@ -207,6 +287,7 @@ class ClientConfig(_Options):
         connect_timeout_s: Optional[float] = None,
         request_timeout_s: Optional[float] = None,
         keepalive_interval_s: Optional[float] = None,
+        ssl_context: Optional[ssl.SSLContext] = None,
         *,
         servers: Optional[str] = None,
         **options: Any,
@@ -221,11 +302,9 @@ class ClientConfig(_Options):
             self.with_request_timeout(request_timeout_s)
         if keepalive_interval_s is not None:
             self.with_keepalive_interval(keepalive_interval_s)
-        ssl_context = options.pop("ssl_context", None)
         if ssl_context is not None:
-            _reject_ssl_context(ssl_context)
-        for k, v in options.items():
-            self.with_option(k.replace("_", "."), v)
+            self.with_ssl(ssl_context)
+        self._with_keywords(options)
 
     @property
     def address(self) -> str:
@@ -276,6 +355,7 @@ class ProducerConfig(_Options):
         connect_timeout_s: Optional[float] = None,
         request_timeout_s: Optional[float] = None,
         keepalive_interval_s: Optional[float] = None,
+        ssl_context: Optional[ssl.SSLContext] = None,
         auto_reconnect: bool = True,
         **options: Any,
     ) -> None:
@@ -295,11 +375,9 @@ class ProducerConfig(_Options):
         if keepalive_interval_s is not None:
             self.with_keepalive_interval(keepalive_interval_s)
         self.with_auto_reconnect(auto_reconnect)
-        ssl_context = options.pop("ssl_context", None)
         if ssl_context is not None:
-            _reject_ssl_context(ssl_context)
-        for k, v in options.items():
-            self.with_option(k.replace("_", "."), v)
+            self.with_ssl(ssl_context)
+        self._with_keywords(options)
 
     def with_batch_size(self, size: int) -> "ProducerConfig":
         return self.with_option("batch.size", int(size))
@@ -408,12 +486,13 @@ class StandaloneConfig(_Options):
             self.with_keepalive_interval(kwargs.pop("keepalive_interval_s"))
         if "auto_reconnect" in kwargs:
             self.with_auto_reconnect(kwargs.pop("auto_reconnect"))
-        kwargs.pop("poll_interval_ms", None)  # seed-only knob: liblnc's fetch backoff replaces it
-        if kwargs.get("ssl_context") is not None:
-            _reject_ssl_context(kwargs["ssl_context"])
-        kwargs.pop("ssl_context", None)
-        for k, v in kwargs.items():
-            self.with_option(k.replace("_", "."), v)
+        if "poll_interval_ms" in kwargs:
+            # The seed's idle sleep between empty fetches is liblnc's largest fetch backoff.
+            self.with_option("fetch.max.wait.ms", max(1, int(kwargs.pop("poll_interval_ms"))))
+        ssl_context = kwargs.pop("ssl_context", None)
+        if ssl_context is not None:
+            self.with_ssl(ssl_context)
+        self._with_keywords(kwargs)
 
     @classmethod
     def with_topic_name(cls, consumer_name: str, topic_name: str, **kwargs: Any) -> "StandaloneConfig":
@@ -470,3 +549,22 @@ class StandaloneConfig(_Options):
     @property
     def max_fetch_bytes(self) -> int:
         return int(self.get("fetch.max.bytes"))
+
+    @property
+    def start_offset(self) -> Optional[int]:
+        """The start position as a byte offset when it is one: ``n`` for ``SeekPosition.offset(n)``,
+        0 for ``BEGINNING``; None for ``END`` and for the default (the committed offset), which
+        are known only once the consumer asks (the seed returned a 2**63-1 stand-in for END)."""
+        pos = self.start_position
+        if pos is SeekPosition.BEGINNING:
+            return 0
+        if isinstance(pos, tuple):
+            return int(pos[1])
+        if isinstance(pos, int) and not isinstance(pos, bool):
+            return pos
+        return None
+
+    @property
+    def poll_interval_ms(self) -> int:
+        """The longest idle wait between empty fetches (``fetch.max.wait.ms``)."""
+        return int(self.get("fetch.max.wait.ms"))

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import abc
 import ctypes
+import inspect
 import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Union
 
 from . import _ffi as F
 from ._ffi import lib
-from ._util import Conf, Deadline, Handle, to_ms
+from ._util import Deadline, Handle, to_ms
 from .client import LanceClient, build_conf
 from .config import ClientConfig, SeekPosition, SeekTarget, StandaloneConfig
-from .errors import ClosedError, InvalidArgumentError, LanceError, make_error
+from .errors import ClosedError, InvalidArgumentError, make_error
 from .records import PollResult, TlvRecord, _VIEW, _from_view, records_from_views
 
 __all__ = ["StandaloneConsumer", "OffsetStore", "FileOffsetStore", "MemoryOffsetStore"]
@@ -64,6 +65,20 @@ class MemoryOffsetStore:
 StoreArg = Union[OffsetStore, FileOffsetStore, MemoryOffsetStore, None]
 
 
+def _synchronous(result: Any, method: str) -> Any:
+    """Refuses an ``async def`` store method (the seed's stores are async) instead of storing
+    nothing: liblnc calls the store from inside commit/poll/close, where nothing can await."""
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()  # no "never awaited" warning on top of the error
+        raise TypeError(
+            f"OffsetStore.{method} must be a plain (synchronous) method in lnc: liblnc calls it from inside "
+            "commit/poll/close, where it cannot be awaited; define it with 'def', not 'async def'"
+        )
+    return result
+
+
 class _StoreBridge:
     """ctypes callbacks for a user OffsetStore; never references the consumer."""
 
@@ -77,7 +92,7 @@ class _StoreBridge:
 
     def _load(self, topic_id: int, out: Any, _opaque: Any) -> int:
         try:
-            v = self.store.load(self.name, topic_id, topic_name=self.topic_name)
+            v = _synchronous(self.store.load(self.name, topic_id, topic_name=self.topic_name), "load")
             if v is None:
                 return 0
             out[0] = int(v)
@@ -88,7 +103,7 @@ class _StoreBridge:
 
     def _save(self, topic_id: int, offset: int, _opaque: Any) -> int:
         try:
-            self.store.save(self.name, topic_id, offset, topic_name=self.topic_name)
+            _synchronous(self.store.save(self.name, topic_id, offset, topic_name=self.topic_name), "save")
             return 0
         except BaseException as e:  # noqa: BLE001
             self.errors.append(e)
@@ -131,6 +146,13 @@ def _seek_args(position: SeekTarget) -> tuple[int, int]:
     if isinstance(position, int):
         return F.LNC_SEEK_OFFSET, position
     raise InvalidArgumentError(f"not a seek position: {position!r}")
+
+
+def seek_asks_server(position: SeekTarget) -> bool:
+    """Whether seeking to ``position`` needs the topic's tail from the server (END, or the
+    u64::MAX offset that means it); any other seek only moves the position."""
+    whence, off = _seek_args(position)
+    return whence == F.LNC_SEEK_END or off == 2**64 - 1
 
 
 class StandaloneConsumer:
@@ -180,9 +202,9 @@ class StandaloneConsumer:
         def create() -> tuple[int, int]:
             out = ctypes.c_void_p()
             if bridge is not None:
-                rc = lib.lnc_consumer_new_with_store(cptr, bridge.load_cb, bridge.save_cb, None, ctypes.byref(out), ctypes.byref(err))
+                rc = lib.lnc_consumer_new_with_store(cptr, bridge.load_cb, bridge.save_cb, None, -1, ctypes.byref(out), ctypes.byref(err))
             else:
-                rc = lib.lnc_consumer_new(cptr, ctypes.byref(out), ctypes.byref(err))
+                rc = lib.lnc_consumer_new(cptr, -1, ctypes.byref(out), ctypes.byref(err))
             return rc, out.value or 0
 
         def abandon(result: tuple[int, int]) -> None:
@@ -377,10 +399,23 @@ class StandaloneConsumer:
         whence, off = _seek_args(position)
         pos = ctypes.c_uint64()
         err = ctypes.c_void_p()
-        try:
-            rc = self._handle.run(lambda p: lib.lnc_consumer_seek(p, whence, off, ctypes.byref(pos), ctypes.byref(err)))
-        except ClosedError:
-            raise ClosedError("consumer is closed") from None
+
+        def seek(p: int) -> int:
+            return int(lib.lnc_consumer_seek(p, whence, off, -1, ctypes.byref(pos), ctypes.byref(err)))
+
+        if seek_asks_server(position):
+            # asks the server for the tail: interruptible, on a worker
+            try:
+                rc = self._handle.run(seek)
+            except ClosedError:
+                raise ClosedError("consumer is closed") from None
+        else:
+            # no I/O: liblnc only moves the position under its lock
+            p = self._enter()
+            try:
+                rc = seek(p)
+            finally:
+                self._handle.release()
         if rc:
             self._raise(rc, err)
         return pos.value
@@ -396,7 +431,7 @@ class StandaloneConsumer:
         """Stores the position in the offset store; returns the committed offset."""
         out = ctypes.c_uint64()
         err = ctypes.c_void_p()
-        rc = lib.lnc_consumer_commit(self._p(), ctypes.byref(out), ctypes.byref(err))
+        rc = lib.lnc_consumer_commit(self._p(), -1, ctypes.byref(out), ctypes.byref(err))
         if self._bridge is not None and self._bridge.errors:
             e = make_error(rc, err.value) if rc else None
             self._bridge.reraise(e)
@@ -409,7 +444,7 @@ class StandaloneConsumer:
         out = ctypes.c_uint64()
         err = ctypes.c_void_p()
         try:
-            rc = self._handle.run(lambda p: lib.lnc_consumer_lag(p, ctypes.byref(out), ctypes.byref(err)))
+            rc = self._handle.run(lambda p: lib.lnc_consumer_lag(p, -1, ctypes.byref(out), ctypes.byref(err)))
         except ClosedError:
             raise ClosedError("consumer is closed") from None
         if rc:
@@ -471,5 +506,13 @@ _COMMON_KEYS = frozenset(
         "auth.token",
         "max.frame.bytes",
         "redirect.max",
+        # TLS: the name lookup must be as protected as the consumer's own connections
+        "security.protocol",
+        "tls.ca.location",
+        "tls.certificate.location",
+        "tls.key.location",
+        "tls.server.name",
+        "tls.verify",
+        "tls.insecure.acknowledged",
     }
 )

@@ -7,14 +7,16 @@ liblnc category. Every error carries ``code`` (the ``lnc_err_t`` value), ``code_
 (``"TIMED_OUT"``), ``message`` (liblnc's text; server errors keep the server's exact text),
 ``fatal`` and ``is_retryable()`` (liblnc's verdict when it gave details, else the category's).
 
-Note: like the seed client, ``lnc.ConnectionError`` and ``lnc.TimeoutError`` shadow the builtins
-inside this namespace; they do not derive from them.
+``lnc.ConnectionError`` and ``lnc.TimeoutError`` carry the seed client's names and also derive
+from the builtins of the same name, so ``except TimeoutError`` / ``except ConnectionError`` (and
+``except OSError``) written against the builtins catch them too.
 """
 
 from __future__ import annotations
 
+import builtins
 import ctypes
-from typing import Optional
+from typing import Optional, Union
 
 from . import _ffi as F
 from ._ffi import lib
@@ -143,8 +145,8 @@ class InvalidConfigValueError(ConfigError):
     default_code = F.LNC_ERR_INVALID_VALUE
 
 
-class TimeoutError(LanceError):
-    """Operation exceeded its deadline."""
+class TimeoutError(LanceError, builtins.TimeoutError):
+    """Operation exceeded its deadline (also a builtin ``TimeoutError``)."""
 
     default_code = F.LNC_ERR_TIMED_OUT
     retryable_default = True
@@ -187,8 +189,8 @@ class InternalError(LanceError):
     default_code = F.LNC_ERR_PANIC
 
 
-class ConnectionError(LanceError):
-    """Connecting failed or the connection was lost."""
+class ConnectionError(LanceError, builtins.ConnectionError):
+    """Connecting failed or the connection was lost (also a builtin ``ConnectionError``)."""
 
     default_code = F.LNC_ERR_TRANSPORT
     retryable_default = True
@@ -247,9 +249,17 @@ class TlsError(LanceError):
 
 
 class TopicNotFoundError(LanceError):
-    """The topic does not exist."""
+    """The topic does not exist. ``topic_id`` is the id or name asked for when known (the seed's
+    ``TopicNotFoundError(topic_id)``)."""
 
     default_code = F.LNC_ERR_UNKNOWN_TOPIC
+    topic_id: Union[int, str, None] = None
+
+    def __init__(self, topic_id: Union[int, str, None] = None, message: str = "", **kw) -> None:
+        if not message:
+            message = f"Topic not found: {topic_id}" if topic_id is not None else ""
+        super().__init__(message, **kw)
+        self.topic_id = topic_id
 
 
 class NotLeaderError(LanceError):
@@ -308,9 +318,17 @@ class TopicAlreadyExistsError(LanceError):
 
 
 class InvalidTopicNameError(LanceError, ValueError):
-    """Topic names are 1-255 bytes of ``[A-Za-z0-9-]``."""
+    """Topic names are 1-255 bytes of ``[A-Za-z0-9-]``. ``name`` is the refused name when known
+    (the seed's ``InvalidTopicNameError(name)``)."""
 
     default_code = F.LNC_ERR_INVALID_NAME
+    name: Optional[str] = None
+
+    def __init__(self, name: Optional[str] = None, message: str = "", **kw) -> None:
+        if not message and name is not None:
+            message = f"Invalid topic name: {name!r}; names are 1-255 characters of [A-Za-z0-9-]"
+        super().__init__(message, **kw)
+        self.name = name
 
 
 class ServerError(LanceError):

@@ -86,7 +86,7 @@ class MockBroker:
     def create_topic(self, name: str) -> int:
         """Creates a topic directly; returns its id (TopicAlreadyExistsError / InvalidTopicNameError)."""
         tid = ctypes.c_uint32()
-        check(lib.lnc_mock_create_topic(self._p, name.encode(), ctypes.byref(tid)), context=f"topic {name!r}")
+        check(lib.lnc_mock_create_topic(self._p, name.encode(), ctypes.byref(tid), None), context=f"topic {name!r}")
         return tid.value
 
     def topic_size(self, topic_id: int) -> int:

@@ -26,12 +26,13 @@ Blocking calls wait in slices of at most 100 ms per liblnc call, so Ctrl-C inter
 from __future__ import annotations
 
 import ctypes
+import itertools
 import threading
 import weakref
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _ffi as F
 from ._ffi import lib
@@ -62,6 +63,20 @@ _AUTODRAIN_EVERY = 1024
 _MAX_KEPT_FAILURES = 10_000
 
 _tls = threading.local()
+
+
+def topic_arg(topic: Optional[Topic], topic_id: Optional[int]) -> Topic:
+    """The topic of a seed-style call: ``topic`` (id or name) or the keyword ``topic_id=`` (the
+    seed's older spelling, which its README still uses); giving both is refused."""
+    if topic_id is not None:
+        if topic is not None:
+            raise TypeError(f"give the topic once: topic={topic!r} and topic_id={topic_id!r} were both given")
+        if isinstance(topic_id, bool) or not isinstance(topic_id, int):
+            raise TypeError(f"topic_id must be an int, not {type(topic_id).__name__}")
+        return topic_id
+    if topic is None:
+        raise TypeError("a topic is required (topic= id or name, or topic_id=)")
+    return topic
 
 
 def _in_dispatch(core: "_Core") -> bool:
@@ -268,7 +283,7 @@ class Producer:
     __slots__ = (
         "_admin", "_callback_mode", "_closed", "_config", "_core", "_count", "_count_ref",
         "_drain_lock", "_finalizer", "_handle", "_produce", "_ptr", "_reports", "_reports_addr",
-        "_send_block", "_send_record", "_send_timeout_s", "_sent", "_servers", "_since_drain",
+        "_send_block", "_send_record", "_send_timeout_s", "_sent", "_seq", "_servers", "_since_drain",
         "_topics", "__weakref__",
     )
 
@@ -306,6 +321,7 @@ class Producer:
         self._finalizer = weakref.finalize(self, self._handle)
         self._closed = False
         self._sent = 0
+        self._seq = itertools.count(1)  # send_async's return value: next() is atomic under the GIL
         self._since_drain = 0
         self._reports = (F.lnc_report_t * _REPORTS_MAX)()
         self._reports_addr = ctypes.addressof(self._reports)
@@ -318,9 +334,11 @@ class Producer:
         self._send_record = lib.lnc_producer_send_record
 
     @classmethod
-    def connect(cls, address: str, config: Optional[ProducerConfig] = None, **kw: Any) -> "Producer":
+    def connect(
+        cls, address: str, config: Optional[ProducerConfig] = None, *, on_delivery: Optional[DeliveryCallback] = None
+    ) -> "Producer":
         """Seed-style constructor."""
-        return cls(address, config, **kw)
+        return cls(address, config, on_delivery=on_delivery)
 
     @classmethod
     def connect_for_topic(cls, address: str, topic_name: str, config: Optional[ProducerConfig] = None) -> Tuple["Producer", int]:
@@ -351,11 +369,7 @@ class Producer:
         return tid
 
     def _tid(self, topic: Optional[Topic], topic_id: Optional[int]) -> int:
-        if topic is None:
-            if topic_id is None:
-                raise ValueError("topic is required")
-            return int(topic_id)
-        return self.resolve_topic(topic)
+        return self.resolve_topic(topic_arg(topic, topic_id))
 
     # ------------------------------------------------------------------------------------------
     # sending
@@ -373,8 +387,11 @@ class Producer:
         callback: Optional[DeliveryCallback] = None,
         future: Any = False,
         topic_id: Optional[int] = None,
-    ) -> Optional["Future[DeliveryReport]"]:
-        """Queues one record and returns at once.
+    ) -> Union[int, "Future[DeliveryReport]"]:
+        """Queues one record and returns at once: its send number (1, 2, ... per producer,
+        unique across threads, counting the ``send_async`` calls that returned a number; the seed
+        returns a batch id here, but liblnc packs records into batches after this call, so the
+        wire batch id is known only from the record's report), or its future.
 
         ``data`` is bytes (or a :class:`TlvRecord`); ``record_type`` defaults to raw (0x01), a
         ``key`` makes it key-value, a ``timestamp_ns`` timestamped (both: key-timestamped).
@@ -398,7 +415,7 @@ class Producer:
             self._since_drain = n
             if n >= _AUTODRAIN_EVERY and not self._callback_mode:
                 self._autodrain()
-            return None
+            return next(self._seq)
         return self._send_async_slow(topic, data, record_type, key, timestamp_ns, ext_type, callback, future, topic_id)
 
     def _send_async_slow(
@@ -412,7 +429,7 @@ class Producer:
         callback: Optional[DeliveryCallback],
         future: Any,
         topic_id: Optional[int],
-    ) -> Optional["Future[DeliveryReport]"]:
+    ) -> Union[int, "Future[DeliveryReport]"]:
         # Everything but the fast path, including a refused fast-path send (a refused send has
         # no effect, so retrying it with an error pointer to learn why is safe). Kept out of
         # send_async so that its closures do not turn the fast path's locals into cells.
@@ -450,7 +467,7 @@ class Producer:
         self._since_drain += 1
         if self._since_drain >= _AUTODRAIN_EVERY and not self._callback_mode:
             self._autodrain()
-        return fut
+        return next(self._seq) if fut is None else fut
 
     def _send_failed(self, rc: int, err: ctypes.c_void_p, retry: Callable[[ctypes.c_void_p], int], oid: Optional[int]) -> int:
         """Slow path of a refused send: QUEUE_FULL retries in slices up to send.timeout.ms."""
@@ -477,7 +494,7 @@ class Producer:
             raise ClosedError("producer is closed")
         raise make_error(rc, err.value)
 
-    def produce(self, topic: Topic, value: Bytes, key: Optional[Bytes] = None, **kw: Any) -> Optional["Future[DeliveryReport]"]:
+    def produce(self, topic: Topic, value: Bytes, key: Optional[Bytes] = None, **kw: Any) -> Union[int, "Future[DeliveryReport]"]:
         """Alias of ``send_async(topic, value, key=key, ...)``."""
         return self.send_async(topic, value, key=key, **kw)
 
@@ -507,7 +524,7 @@ class Producer:
             err = ctypes.c_void_p()
             try:
                 rc = self._handle.run(
-                    lambda p: lib.lnc_producer_send_sync(p, tid, ctypes.byref(msg), timeout_ms, ctypes.byref(bid), ctypes.byref(err))
+                    lambda p: lib.lnc_producer_send_sync(p, tid, ctypes.byref(msg), None, timeout_ms, ctypes.byref(bid), ctypes.byref(err))
                 )
             except ClosedError:
                 raise ClosedError("producer is closed") from None
@@ -542,43 +559,8 @@ class Producer:
             return None
         tid = self._tid(topic, topic_id)
         n = len(recs)
-        arr = (F.lnc_message_t * n)()
-        keep: List[Any] = []
-        futs: List[Future] = []
-        oids: List[int] = []
-        for i, r in enumerate(recs):
-            if isinstance(r, TlvRecord):
-                t, ext, key, data, ts = r.message_parts()
-            else:
-                t, ext, key, data, ts = None, None, None, bytes(r), None
-            fut = _ReportFuture(self) if wait else None
-            oid = self._core.register(callback, fut) if (wait or callback is not None) else 0
-            if fut is not None:
-                futs.append(fut)
-            if oid:
-                oids.append(oid)
-            _fill_message(arr[i], t, ext, key, data, ts, oid, keep)
-        err = ctypes.c_void_p()
-        rc = lib.lnc_producer_send_batch(self._ptr, tid, arr, n, ctypes.byref(err))
-        if rc == F.LNC_ERR_QUEUE_FULL and self._send_block:
-            lib.lnc_error_free(err.value)
-            err.value = None
-            dl = Deadline(self._send_timeout_s)
-            while rc == F.LNC_ERR_QUEUE_FULL and not dl.expired():
-                if not self._callback_mode:
-                    self._autodrain()
-                rc = lib.lnc_producer_send_batch(self._ptr, tid, arr, n, ctypes.byref(err))
-                if rc == F.LNC_ERR_QUEUE_FULL:
-                    lib.lnc_error_free(err.value)
-                    err.value = None
-        del keep
-        if rc:
-            for oid in oids:
-                self._core.pending.pop(oid, None)
-            if self._closed:
-                raise ClosedError("producer is closed")
-            raise make_error(rc, err.value)
-        self._sent += n
+        futs: List[Future] = [_ReportFuture(self) for _ in recs] if wait else []
+        self._queue_batch(tid, recs, futs or None, callback, self._send_block)
         if not wait:
             return None
         dl = Deadline(timeout)
@@ -597,6 +579,54 @@ class Producer:
     # ------------------------------------------------------------------------------------------
     # reports
     # ------------------------------------------------------------------------------------------
+
+    def _queue_batch(
+        self,
+        tid: int,
+        recs: Sequence[Union[TlvRecord, Bytes]],
+        futures: Optional[Sequence[Any]],
+        callback: Optional[DeliveryCallback],
+        block: bool,
+    ) -> None:
+        """Queues ``recs`` atomically with ``lnc_producer_send_batch``; ``futures[i]`` (any
+        concurrent or asyncio future) gets record i's report. With ``block`` a full buffer is
+        waited for up to send.timeout.ms, else it raises BackpressureError at once."""
+        n = len(recs)
+        arr = (F.lnc_message_t * n)()
+        keep: List[Any] = []
+        oids: List[int] = []
+        for i, r in enumerate(recs):
+            if isinstance(r, TlvRecord):
+                t, ext, key, data, ts = r.message_parts()
+            else:
+                t, ext, key, data, ts = None, None, None, bytes(r), None
+            fut = futures[i] if futures is not None else None
+            oid = self._core.register(callback, fut) if (fut is not None or callback is not None) else 0
+            if oid:
+                oids.append(oid)
+            _fill_message(arr[i], t, ext, key, data, ts, oid, keep)
+        err = ctypes.c_void_p()
+        rc = lib.lnc_producer_send_batch(self._ptr, tid, arr, n, ctypes.byref(err))
+        if rc == F.LNC_ERR_QUEUE_FULL and block:
+            lib.lnc_error_free(err.value)
+            err.value = None
+            dl = Deadline(self._send_timeout_s)
+            while rc == F.LNC_ERR_QUEUE_FULL and not dl.expired():
+                if not self._callback_mode:
+                    self._autodrain()
+                rc = lib.lnc_producer_send_batch(self._ptr, tid, arr, n, ctypes.byref(err))
+                if rc == F.LNC_ERR_QUEUE_FULL:
+                    lib.lnc_error_free(err.value)
+                    err.value = None
+        del keep
+        if rc:
+            for oid in oids:
+                self._core.pending.pop(oid, None)
+            if self._closed:
+                lib.lnc_error_free(err.value)
+                raise ClosedError("producer is closed")
+            raise make_error(rc, err.value)
+        self._sent += n
 
     def _check_usable(self, what: str) -> None:
         if _in_dispatch(self._core):
@@ -703,7 +733,7 @@ class Producer:
         except ClosedError:
             return 0
         try:
-            rc = lib.lnc_producer_flush(p, timeout_ms, ctypes.byref(remaining))
+            rc = lib.lnc_producer_flush(p, timeout_ms, ctypes.byref(remaining), None)
         finally:
             self._handle.release()
         self._core.raise_cb_errors()
@@ -785,7 +815,7 @@ class Producer:
         except BaseException as e:  # noqa: BLE001 - raised after the handle is closed
             first = e
         p = self._handle.ptr
-        rc = lib.lnc_producer_close(p, 0) if p else 0
+        rc = lib.lnc_producer_close(p, 0, None) if p else 0
         if rc == F.LNC_ERR_IN_CALLBACK:
             raise make_error(rc)
         self._closed = True

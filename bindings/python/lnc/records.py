@@ -13,7 +13,7 @@ from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from . import _ffi as F
 from ._ffi import lib
-from .errors import InvalidArgumentError, check
+from .errors import InvalidArgumentError, LanceError, check
 
 __all__ = ["RecordType", "TlvRecord", "PollResult", "encode_records", "decode_records"]
 
@@ -362,7 +362,7 @@ class PollResult:
     ``end_offset`` and the topic's end, asked of liblnc when first read.
     """
 
-    __slots__ = ("records", "start_offset", "end_offset", "_lag", "_lag_fn")
+    __slots__ = ("records", "start_offset", "end_offset", "_lag", "_lag_fn", "_lag_error")
 
     def __init__(
         self,
@@ -377,12 +377,24 @@ class PollResult:
         self.end_offset = end_offset
         self._lag = lag
         self._lag_fn = lag_fn
+        self._lag_error: Optional[BaseException] = None
 
     @property
     def lag(self) -> int:
         if self._lag is None:
+            if self._lag_error is not None:
+                raise self._lag_error
             self._lag = self._lag_fn(self.end_offset) if self._lag_fn else 0
         return self._lag
+
+    def resolve_lag(self) -> None:
+        """Learns ``lag`` now (it may ask the server), so that reading it later never blocks.
+        A failure (e.g. the consumer closed meanwhile) is kept and raised by reading ``lag``,
+        never by the poll that returned these records."""
+        try:
+            self.lag
+        except LanceError as e:
+            self._lag_error = e
 
     @property
     def record_count(self) -> int:

@@ -40,12 +40,13 @@ def test_async_producer_and_consumer_without_threads(mock, topic):
                 break
         assert got[0] == b"first" and got[-1] == b"\x01\x00kb2" and got[101:103] == [b"a0", b"a1"]
         assert await c.poll(0.05) is None
-        assert await c.rewind() == 0
+        assert c.rewind() is None  # a plain method, as in the seed
         r = await c.poll(5)
         assert r.records[0].value == b"first"
         assert await c.lag() > 0
         await c.commit()
-        await c.seek_to_end()
+        c.seek_to_end()
+        assert await c.poll(0.05) is None  # waits for the END seek, then finds nothing new
         await c.close()
         # producer and consumer added no Python thread (the executor ran connect/seek/lag/close)
         extra = [t for t in set(threading.enumerate()) - threads_before if not t.name.startswith(("asyncio", "ThreadPoolExecutor"))]
@@ -153,3 +154,111 @@ def test_async_admin_and_seed_names(mock):
         await cons.close()
 
     run(main())
+
+
+def test_async_result_lag_is_known_without_a_server_call(mock, topic):
+    async def main():
+        async with aio.AsyncProducer(mock.address) as p:
+            await p.send_batch(topic, [b"a" * 100, b"b" * 100, b"c" * 100])
+        cfg = lnc.StandaloneConfig("", topic_id=topic).with_max_poll_records(1)
+        c = await aio.AsyncConsumer.connect(mock.address, cfg)
+        r = await c.poll(5)
+
+        def no_server_call():
+            raise AssertionError("result.lag asked liblnc from the event loop")
+
+        c.sync.lag = no_server_call  # reading r.lag below must not reach it
+        lag = r.lag
+        await c.close()
+        return r, lag
+
+    r, lag = run(main())
+    assert len(r.records) == 1 and lag > 0 and r.high_water_mark == r.end_offset + lag
+
+
+def test_async_offset_store_methods_must_be_plain_functions(mock, topic):
+    class SeedStyleStore(lnc.aio.OffsetStore):
+        async def load(self, consumer_name, topic_id, *, topic_name=None):
+            return 0
+
+        async def save(self, consumer_name, topic_id, offset, *, topic_name=None):
+            pass
+
+        async def delete(self, consumer_name, topic_id, *, topic_name=None):
+            pass
+
+    async def main():
+        await aio.StandaloneConsumer.connect(mock.address, lnc.StandaloneConfig("app", topic_id=topic), offset_store=SeedStyleStore())
+
+    with pytest.raises(TypeError, match="OffsetStore.load must be a plain"):
+        run(main())
+
+
+def test_async_seeks_apply_in_order_and_race_with_close(mock, topic):
+    async def main():
+        async with aio.AsyncProducer(mock.address) as p:
+            await p.send_batch(topic, [b"r%d" % i for i in range(10)])
+        c = await aio.AsyncConsumer.connect(mock.address, lnc.StandaloneConfig("", topic_id=topic))
+        first = await c.poll(5)
+        c.seek_to_end()  # background: asks the tail
+        c.seek(first.records[5].offset)  # queued behind it, so it wins
+        assert (await c.poll(5)).records[0].value == b"r5"
+        c.seek_to_end()
+        await c.close()  # waits for the seek, then closes
+        with pytest.raises(lnc.ClosedError):
+            c.rewind()
+        c2 = await aio.AsyncConsumer.connect(mock.address, lnc.StandaloneConfig("", topic_id=topic))
+        c2.seek_to_end()
+        closing = asyncio.ensure_future(c2.close())
+        await asyncio.sleep(0)
+        with pytest.raises(lnc.ClosedError):
+            for _ in range(1000):
+                c2.seek(0)
+                await asyncio.sleep(0)
+        await closing
+
+    run(main())
+
+
+def test_async_poll_keeps_its_records_when_lag_cannot_be_learnt(mock, topic):
+    async def main():
+        async with aio.AsyncProducer(mock.address) as p:
+            await p.send_batch(topic, [b"kept"])
+        c = await aio.AsyncConsumer.connect(mock.address, lnc.StandaloneConfig("", topic_id=topic))
+
+        def lag_fails():
+            raise lnc.ClosedError("consumer is closed")
+
+        c.sync.lag = lag_fails
+        r = await c.poll(5)  # the records are returned; the failure waits for whoever reads lag
+        await c.close()
+        return r
+
+    r = run(main())
+    assert [x.value for x in r.records] == [b"kept"]
+    with pytest.raises(lnc.ClosedError):
+        r.lag
+
+
+def test_a_cancelled_async_poll_loses_no_records(mock, topic):
+    import time as _time
+
+    async def main():
+        async with aio.AsyncProducer(mock.address) as p:
+            await p.send_batch(topic, [b"one", b"two"])
+        c = await aio.AsyncConsumer.connect(mock.address, lnc.StandaloneConfig("", topic_id=topic))
+        real_lag = c.sync.lag
+
+        def slow_lag():
+            _time.sleep(0.5)  # in the executor: the poll is cancelled meanwhile
+            return real_lag()
+
+        c.sync.lag = slow_lag
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(c.poll(5), 0.1)
+        r = await c.poll(5)
+        await c.close()
+        return r
+
+    r = run(main())
+    assert [x.value for x in r.records] == [b"one", b"two"] and r.lag == 0

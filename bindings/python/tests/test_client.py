@@ -47,9 +47,9 @@ def test_ping_status_fetch_subscribe(mock, topic):
         assert f.catching_up and f.end_offset == 10
         cid = lnc.consumer_id("my-consumer")
         assert cid == 18044035401257023742 == c.consumer_id("my-consumer")  # lwp.md §7 vector
-        assert c.subscribe(topic, 0, 4096, cid) == 0
-        c.commit_offset(topic, cid, 10)
-        assert c.subscribe(topic, 0, 4096, cid) in (0, 10)
+        assert c.subscribe(topic, 0, 4096, cid) == {"consumer_id": cid, "offset": 0}
+        assert c.commit_offset(topic, cid, 10) == {"consumer_id": cid, "offset": 10}
+        assert c.subscribe(topic, 0, 4096, cid)["offset"] in (0, 10)
         c.unsubscribe(topic, cid)
         mock.require_token("tok")
         c.authenticate("tok")

@@ -227,3 +227,43 @@ def test_close_from_another_thread_ends_iteration(mock, topic):
     c.close()  # the iterating thread is inside poll: the handle is freed after it returns
     t.join(5)
     assert not t.is_alive() and got[0].value == b"x" and errors == []
+
+
+def test_seek_races_close_from_threads(mock, topic):
+    """seek/seek_to/rewind (no I/O) from several threads while another thread closes: each
+    call either moves the position or raises ClosedError; nothing crashes or hangs."""
+    import threading
+
+    with lnc.Producer(mock.address) as p:
+        for i in range(20):
+            p.send_async(topic, b"x%d" % i)
+    for _ in range(5):
+        c = lnc.StandaloneConsumer(mock.address, lnc.StandaloneConfig("", topic_id=topic))
+        outcomes: list = []
+        start = threading.Barrier(5)
+
+        def seeker(k):
+            start.wait()
+            for i in range(300):
+                try:
+                    if i % 3 == 0:
+                        c.seek(0)
+                    elif i % 3 == 1:
+                        c.seek_to(lnc.SeekPosition.BEGINNING)
+                    else:
+                        c.rewind()
+                    outcomes.append("ok")
+                except lnc.ClosedError:
+                    outcomes.append("closed")
+
+        threads = [threading.Thread(target=seeker, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        start.wait()
+        c.close()
+        for t in threads:
+            t.join(10)
+            assert not t.is_alive()
+        assert set(outcomes) <= {"ok", "closed"} and len(outcomes) == 1200
+        with pytest.raises(lnc.ClosedError):
+            c.seek(0)

@@ -230,3 +230,30 @@ def test_local_io_and_offset_out_of_range(mock, topic, tmp_path):
         with pytest.raises(lnc.OffsetOutOfRangeError) as ei:
             c.poll(5)
         assert ei.value.server_offset == 0
+
+
+def test_lnc_timeout_error_is_a_builtin_timeout_error_and_propagates_from_workers():
+    """lnc.TimeoutError is also builtins.TimeoutError (which concurrent.futures uses for a wait
+    running out): an interruptible call raising it must raise it, not wait again forever."""
+    import builtins
+    import threading
+    import time
+
+    from lnc._util import interruptible
+
+    assert threading.current_thread() is threading.main_thread()
+
+    def fails():
+        raise lnc.TimeoutError("no reply within request.timeout.ms")
+
+    t0 = time.monotonic()
+    with pytest.raises(lnc.TimeoutError, match="request.timeout.ms"):
+        interruptible(fails)
+    assert time.monotonic() - t0 < 5
+    e = lnc.TimeoutError("x")
+    assert isinstance(e, builtins.TimeoutError) and isinstance(e, OSError) and isinstance(e, lnc.LanceError)
+    c = lnc.ConnectionError("y")
+    assert isinstance(c, builtins.ConnectionError) and c.is_retryable() and str(c) == "[TRANSPORT] y"
+    import pickle
+
+    assert type(pickle.loads(pickle.dumps(e))) is lnc.TimeoutError

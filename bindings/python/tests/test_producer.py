@@ -4,6 +4,7 @@ both report modes, callbacks' exceptions and IN_CALLBACK, names, stats, metrics.
 from __future__ import annotations
 
 import select
+from concurrent.futures import Future
 import time
 
 import pytest
@@ -23,7 +24,7 @@ def test_send_waits_for_ack_and_returns_batch_id(mock, topic):
 def test_send_async_fire_and_forget_counts(mock, topic):
     with lnc.Producer(mock.address, lnc.ProducerConfig().with_linger_ms(1)) as p:
         for i in range(5000):
-            assert p.send_async(topic, b"%05d" % i) is None
+            assert p.send_async(topic, b"%05d" % i) == i + 1  # the send number
         p.flush()
         assert p.stats == {"sent": 5000, "acked": 5000, "failed": 0, "pending": 0}
         m = p.metrics()
@@ -274,3 +275,24 @@ def test_handles_are_garbage_collected(mock, topic):
     gc.collect()
     assert all(r() is None for r in refs), "no reference cycle through ctypes callbacks"
     assert mock.topic_size(topic) == 6, "the finalizer closed the producer, flushing its record"
+
+
+def test_send_async_numbers_are_unique_across_threads(mock, topic):
+    import threading
+
+    with lnc.Producer(mock.address, lnc.ProducerConfig().with_linger_ms(1)) as p:
+        got: list = []
+
+        def sender():
+            mine = [p.send_async(topic, b"n") for _ in range(2000)]
+            got.extend(mine)
+
+        threads = [threading.Thread(target=sender) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        p.flush()
+        assert sorted(got) == list(range(1, 8001))
+        assert isinstance(p.send_async(topic, b"x", future=True), Future)
+        assert p.send_async(topic, b"y", callback=lambda r: None) == 8001

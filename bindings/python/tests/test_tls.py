@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import lnc
+import lnc.aio
 
 ROOT = Path(__file__).resolve().parents[3]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true")
@@ -108,16 +109,80 @@ def test_handshake_failures_are_clear_tls_errors(env, over, needle):
     assert not ei.value.is_retryable()
 
 
-def test_ssl_context_is_refused_with_the_file_based_form():
-    ctx = ssl.create_default_context()
-    for make in (
-        lambda: lnc.ProducerConfig().with_ssl(ctx),
-        lambda: lnc.ClientConfig().with_ssl(ssl_context=ctx),
-        lambda: lnc.StandaloneConfig("x", topic_id=1, ssl_context=ctx),
-        lambda: lnc.ClientConfig(ssl_context=ctx),
-    ):
-        with pytest.raises(TypeError, match=r"with_ssl\(ca_file="):
-            make()
+def _ctx_round_trip(address: str, make_cfg, n: int = 50):
+    """Produce and consume through configs made by ``make_cfg(kind)`` (seed-style ssl_context)."""
+    with lnc.LanceClient(make_cfg(lnc.ClientConfig, address)) as admin:
+        topic = admin.ensure_topic(f"pyctx{abs(hash(address)) % 100000}").id
+    values = [b"ssl context record %d" % i for i in range(n)]
+    with lnc.Producer(address, make_cfg(lnc.ProducerConfig, address)) as p:
+        for v in values:
+            p.send_async(topic, v)
+        p.flush()
+    got = []
+    with lnc.StandaloneConsumer(address, make_cfg(lnc.StandaloneConfig, address, topic)) as c:
+        for r in c.records(timeout=2.0):
+            got.append(r.value)
+            if len(got) == n:
+                break
+    assert got == values
+
+
+def _with_ctx(env, ctx):
+    def make(kind, address, topic=None):
+        if kind is lnc.ClientConfig:
+            cfg = lnc.ClientConfig(servers=address)
+        elif kind is lnc.ProducerConfig:
+            cfg = lnc.ProducerConfig(linger_ms=1)
+        else:
+            cfg = lnc.StandaloneConfig("", topic_id=topic)
+        return cfg.with_ssl(ctx, cert_file=env["cert"], key_file=env["key"])
+
+    return make
+
+
+def test_ssl_context_cas_are_mapped_and_used(env):
+    ctx = ssl.create_default_context(cafile=env["ca"])
+    _ctx_round_trip(env["tls_mock"], _with_ctx(env, ctx))
+    cfg = lnc.ProducerConfig(ssl_context=ctx)
+    assert cfg.ssl_context is ctx and cfg.get("security.protocol") == "tls"
+    assert Path(cfg.get("tls.ca.location")).read_text().count("BEGIN CERTIFICATE") == len(ctx.get_ca_certs())
+
+
+def test_ssl_context_with_another_ca_is_refused_by_the_handshake(env):
+    ctx = ssl.create_default_context(cafile=env["other_ca"])
+    cfg = lnc.ClientConfig(servers=env["stunnel"]).with_ssl(ctx, cert_file=env["cert"], key_file=env["key"])
+    with lnc.LanceClient(cfg) as admin:
+        with pytest.raises(lnc.TlsError, match="unknown issuer"):
+            admin.list_topics()
+
+
+def test_ssl_context_without_verification_maps_to_acknowledged_insecure(env):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    cfg = lnc.StandaloneConfig("x", topic_id=1, ssl_context=ctx)
+    assert (cfg.get("tls.verify"), cfg.get("tls.insecure.acknowledged")) == ("false", "true")
+    _ctx_round_trip(env["tls_mock"], _with_ctx(env, ctx), n=5)
+
+
+def test_ssl_context_settings_that_cannot_be_honoured_raise():
+    no_name = ssl.create_default_context()
+    no_name.check_hostname = False
+    only13 = ssl.create_default_context()
+    only13.minimum_version = ssl.TLSVersion.TLSv1_3
+    for ctx, needle in ((no_name, "check_hostname"), (only13, "minimum_version")):
+        for make in (
+            lambda: lnc.ProducerConfig().with_ssl(ctx),
+            lambda: lnc.ClientConfig(ssl_context=ctx),
+            lambda: lnc.StandaloneConfig("x", topic_id=1, ssl_context=ctx),
+            lambda: lnc.aio.ProducerConfig(ssl_context=ctx),
+        ):
+            with pytest.raises(lnc.TlsContextError, match=needle):
+                make()
+    with pytest.raises(TypeError, match="SSLContext"):
+        lnc.ProducerConfig().with_ssl("ca.pem")
+    with pytest.raises(ValueError, match="not both"):
+        lnc.ProducerConfig().with_ssl(ssl.create_default_context(), ca_file="ca.pem")
 
 
 def test_tls_key_with_plaintext_is_refused_at_creation(mock):
@@ -129,3 +194,27 @@ def test_tls_key_with_plaintext_is_refused_at_creation(mock):
 def test_half_a_client_certificate_is_refused():
     with pytest.raises(ValueError, match="cert_file and key_file"):
         lnc.ProducerConfig().with_ssl(cert_file="c.pem")
+
+
+def test_consumer_topic_name_lookup_uses_tls_too(env):
+    """A StandaloneConfig addressing its topic by name resolves it over TLS as well (the
+    lookup's connection carries the config's TLS keys)."""
+    ctx = ssl.create_default_context(cafile=env["ca"])
+    address = env["tls_mock"]
+    with lnc.Producer(address, lnc.ProducerConfig(ssl_context=ctx).with_ssl(ctx, cert_file=env["cert"], key_file=env["key"])) as p:
+        p.send("byname-tls", b"over tls")
+    cfg = lnc.StandaloneConfig.with_topic_name("", "byname-tls").with_ssl(ctx, cert_file=env["cert"], key_file=env["key"])
+    with lnc.StandaloneConsumer(address, cfg) as c:
+        got = next(iter(c.records(timeout=2.0)))
+    assert got.value == b"over tls"
+
+
+def test_with_ssl_none_means_plaintext_as_in_the_seed():
+    ctx = ssl.create_default_context()
+    for cfg in (lnc.ProducerConfig(), lnc.aio.StandaloneConfig("x", topic_id=1), lnc.ClientConfig()):
+        assert cfg.with_ssl().get("security.protocol") == "tls"  # the file-based form: TLS, platform roots
+        cfg.with_ssl(ctx).with_ssl(None)
+        assert cfg.get("security.protocol") == "plaintext" and cfg.ssl_context is None
+        assert not any(k.startswith("tls.") for k in cfg.options)
+    with pytest.raises(ValueError, match="plaintext"):
+        lnc.ProducerConfig().with_ssl(None, ca_file="ca.pem")

@@ -98,8 +98,7 @@ subcommands:
   create NAME [--retention-age S] [--retention-bytes B]
   delete TOPIC                             TOPIC: id, id:N or a name
   get TOPIC
-  retention TOPIC [--age S] [--bytes B]    omitted or `unlimited` = no limit (0 is refused: on the
-                                           server 0 deletes every closed segment)
+  retention TOPIC [--age S] [--bytes B]    omitted, 0 or `unlimited` = no limit
 
 common options: -b HOST:PORT, -X KEY=VALUE, --json (machine-readable output)
 `lnc topics <subcommand> --help` for details.

@@ -85,15 +85,13 @@ fn list(argv: &[String]) -> CliResult {
     Ok(())
 }
 
-/// A retention limit: a number, or `unlimited`/absent → None.
+/// A retention limit: a number, or 0/`unlimited`/absent → None.
 fn limit_arg(p: &Parsed, flag: &str) -> CliResult<Option<u64>> {
     match p.get(flag) {
         None | Some("unlimited") | Some("none") => Ok(None),
         Some(v) => match crate::args::parse_num::<u64>(v) {
-            Some(0) => Err(p.usage(format!(
-                "--{flag} 0: on the server 0 deletes every closed segment, it does not mean unlimited; \
-                 omit --{flag} or pass `unlimited` for no limit"
-            ))),
+            // 0 means no limit, as in every binding (docs/bindings.md).
+            Some(0) => Ok(None),
             Some(n) => Ok(Some(n)),
             None => Err(p.usage(format!("--{flag}: \"{v}\" is not a number (or `unlimited`)"))),
         },
