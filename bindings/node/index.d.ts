@@ -47,9 +47,11 @@ export interface ProducerConfig extends Config {
   'max.in.flight'?: number;
   'delivery.timeout.ms'?: number;
   'buffer.memory'?: number;
-  /** Defaults to false in this binding (a full buffer throws QueueFullError instead of blocking the event loop). */
+  /** How long send()/sendBatch() wait for space (on the thread pool); produce() never waits. */
   'send.block'?: boolean;
   'send.timeout.ms'?: number;
+  /** Sending to an unknown topic name creates it (default true); false: UnknownTopicError. */
+  'topic.auto.create'?: boolean;
   retries?: number;
   'retry.backoff.ms'?: number;
   compression?: 'none' | 'lz4';
@@ -107,6 +109,14 @@ export interface RecordOptions<O = unknown> {
   timestamp?: bigint | number | Date;
   /** Any value; comes back in the 'delivery' event of a produce()d record. */
   opaque?: O;
+}
+
+/** How long send()/sendBatch() may wait for buffer space, and how to stop waiting. */
+export interface WaitOptions {
+  /** Milliseconds (0 = not at all); default: liblnc's send.block / send.timeout.ms. */
+  timeoutMs?: number;
+  /** Ends the wait: the call rejects with an AbortError (cause: liblnc's CANCELLED error). */
+  signal?: AbortSignal;
 }
 
 export interface DeliveryReport<O = unknown> {
@@ -168,14 +178,18 @@ export declare class Producer extends EventEmitter {
   /** Fire-and-forget; throws if the record was not accepted (QueueFullError: wait for 'drain'). */
   produce(topic: string | number, value: Bytes | null | undefined, options?: RecordOptions): void;
   /** Resolves on the record's delivery report; rejects with its final error. */
-  send(topic: string | number, value: Bytes | null | undefined, options?: RecordOptions): Promise<DeliveryReport>;
+  send(topic: string | number, value: Bytes | null | undefined, options?: Omit<RecordOptions, 'opaque'> & WaitOptions): Promise<DeliveryReport>;
   /**
    * Appends the records atomically (all accepted or none: then it rejects at once and nothing is
    * sent). Resolves with the reports in order; rejects with a BatchError if any record failed.
    */
-  sendBatch(topic: string | number, records: ReadonlyArray<BatchRecord>): Promise<DeliveryReport[]>;
-  topicId(name: string | number): Promise<number>;
-  /** Resolves when every record accepted so far has been reported; TimeoutError (with `remaining`) otherwise. */
+  sendBatch(topic: string | number, records: ReadonlyArray<BatchRecord>, options?: WaitOptions): Promise<DeliveryReport[]>;
+  /** Resolves a name through liblnc's cache (network on a miss; created with topic.auto.create). */
+  topicId(name: string | number, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<number>;
+  /**
+   * Resolves when every record accepted so far has been reported; TimeoutError (with `remaining`)
+   * otherwise; DeliveryError (DELIVERY_FAILED) when fire-and-forget records failed.
+   */
   flush(timeoutMs?: number): Promise<void>;
   /** Flushes up to timeoutMs, fails the rest, stops; resolves after every report. Idempotent. */
   close(timeoutMs?: number): Promise<void>;
@@ -222,6 +236,8 @@ export interface OffsetStore {
 export interface ConsumerOptions {
   /** A store of your own instead of liblnc's file/memory stores (lnc_consumer_new_with_store). */
   offsetStore?: OffsetStore;
+  /** Bounds the setup (topic lookup, offset load); default request.timeout.ms. */
+  timeoutMs?: number;
 }
 
 export declare class Consumer implements AsyncIterable<ConsumerRecord> {
@@ -234,11 +250,11 @@ export declare class Consumer implements AsyncIterable<ConsumerRecord> {
   poll(timeoutMs?: number): Promise<ConsumerRecord[]>;
   [Symbol.asyncIterator](): AsyncIterator<ConsumerRecord>;
   /** Resolves with the new position. A number offset must be a safe integer (RangeError otherwise). */
-  seek(position: 'beginning' | 'end' | number | bigint): Promise<bigint>;
+  seek(position: 'beginning' | 'end' | number | bigint, options?: CallOptions): Promise<bigint>;
   /** Resolves with the committed offset. */
-  commit(): Promise<bigint>;
+  commit(options?: CallOptions): Promise<bigint>;
   /** Bytes between the position and the topic's end. */
-  lag(): Promise<bigint>;
+  lag(options?: CallOptions): Promise<bigint>;
   position(): bigint;
   close(timeoutMs?: number): Promise<void>;
 }
@@ -372,7 +388,7 @@ export type ErrorCode =
   | 'CORRUPT_RECORD' | 'PANIC' | 'TRANSPORT' | 'MSG_TOO_LARGE' | 'OFFSET_OUT_OF_RANGE' | 'PURGED'
   | 'UNKNOWN_OUTCOME' | 'IN_CALLBACK' | 'STATE' | 'IO' | 'TLS' | 'UNKNOWN_TOPIC' | 'NOT_LEADER' | 'FORWARD_FAILED'
   | 'RATE_LIMITED' | 'AUTH_REQUIRED' | 'AUTH_FAILED' | 'CATCHING_UP' | 'TOPIC_EXISTS' | 'INVALID_NAME'
-  | 'SERVER_ERROR' | 'UNKNOWN';
+  | 'SERVER_ERROR' | 'CANCELLED' | 'DELIVERY_FAILED' | 'UNKNOWN';
 
 /** Base class of every liblnc error. */
 export declare class LncError extends Error {
@@ -399,8 +415,12 @@ export declare class CorruptRecordError extends ProtocolError {}
 export declare class TransportError extends LncError {}
 export declare class MessageTooLargeError extends LncError {}
 export declare class OffsetOutOfRangeError extends LncError {}
-/** PURGED / UNKNOWN_OUTCOME. */
+/** PURGED / UNKNOWN_OUTCOME (and DELIVERY_FAILED: DeliveryFailedError). */
 export declare class DeliveryError extends LncError {}
+/** flush()/close(): fire-and-forget records failed since the last flush (the count and the first error). */
+export declare class DeliveryFailedError extends DeliveryError {}
+/** CANCELLED: the call's cancellation fired (an AbortSignal's AbortError carries it as `cause`). */
+export declare class CancelledError extends LncError {}
 export declare class StateError extends LncError {}
 /** A panic caught inside liblnc (code 'PANIC'): a liblnc bug. */
 export declare class InternalError extends LncError {}

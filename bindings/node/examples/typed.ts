@@ -43,6 +43,10 @@ async function main(): Promise<void> {
   const reports: DeliveryReport[] = await producer.sendBatch('orders', ['a', Buffer.from('b'), { value: 'c', key: 'k' }]);
   console.log(reports.map((x) => x.batchId));
   await producer.send(topic.id, Buffer.from('payload'), { key: 'customer-7', timestamp: new Date() });
+  const ac = new AbortController();
+  await producer.send('orders', 'waits up to 500 ms for space', { timeoutMs: 500, signal: ac.signal });
+  const ordersId: number = await producer.topicId('orders', { timeoutMs: 1000 });
+  console.log(ordersId);
   await producer.send(topic.id, null, { type: 'tombstone', key: 'customer-7' }).catch((e: LncError) => e.code);
   for (let i = 0; i < 1000; i++) {
     try {
@@ -84,8 +88,8 @@ async function main(): Promise<void> {
       saved.set(topicId, offset);
     },
   };
-  const stored = await Consumer.create({ ...config, topic: 'orders' }, { offsetStore: store });
-  const lag: bigint = await stored.lag();
+  const stored = await Consumer.create({ ...config, topic: 'orders' }, { offsetStore: store, timeoutMs: 5000 });
+  const lag: bigint = await stored.lag({ timeoutMs: 1000 });
   console.log(lag, stored.position());
   await stored.close();
 

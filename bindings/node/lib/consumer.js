@@ -69,6 +69,14 @@ function offsetArg(v, what) {
   throw new TypeError(`${what} must be a bigint or a number`);
 }
 
+/** `options.timeoutMs` of a call that talks to the server; -1 = request.timeout.ms. */
+function callTimeout(options) {
+  const t = options && options.timeoutMs;
+  if (t === undefined || t === null) return -1;
+  if (typeof t !== 'number' || Number.isNaN(t) || t < 0) throw new RangeError(`timeoutMs must be a non-negative number, got ${t}`);
+  return Math.min(Math.floor(t), 0x7fffffff); // Infinity: the longest wait liblnc takes
+}
+
 /**
  * The function the addon calls (on this JS thread) for each load/save liblnc asks of a user
  * offset store; `done(req, rc, offset)` answers, now or when the store's Promise settles.
@@ -139,7 +147,7 @@ class Consumer {
         if (this._storeError === null) this._storeError = e;
       });
     }
-    this._ready = binding.consumerNew(toPairs(config), storeFn).then(
+    this._ready = binding.consumerNew(toPairs(config), storeFn, callTimeout(options)).then(
       (h) => {
         this._h = h;
         this._topicId = binding.consumerTopicId(h);
@@ -210,26 +218,29 @@ class Consumer {
    * Moves the position: 'beginning', 'end', or a byte offset (a record boundary, e.g. a record's
    * `offset`). Records queued for the old position are dropped. Resolves with the new position.
    */
-  async seek(position) {
+  async seek(position, options) {
+    const timeoutMs = callTimeout(options);
     await this._ready;
     if (typeof position === 'string') {
       const whence = SEEK[position];
       if (whence === undefined) throw new RangeError(`seek: expected 'beginning', 'end' or an offset, got '${position}'`);
-      return this._call(OP_SEEK, whence, 0n);
+      return this._call(OP_SEEK, whence, 0n, timeoutMs);
     }
-    return this._call(OP_SEEK, 2, offsetArg(position, 'seek offset'));
+    return this._call(OP_SEEK, 2, offsetArg(position, 'seek offset'), timeoutMs);
   }
 
   /** Commits the position to the offset store; resolves with the committed offset. */
-  async commit() {
+  async commit(options) {
+    const timeoutMs = callTimeout(options);
     await this._ready;
-    return this._call(OP_COMMIT, 0);
+    return this._call(OP_COMMIT, 0, 0n, timeoutMs);
   }
 
   /** Bytes between the position and the topic's end. */
-  async lag() {
+  async lag(options) {
+    const timeoutMs = callTimeout(options);
     await this._ready;
-    return this._call(OP_LAG, 0);
+    return this._call(OP_LAG, 0, 0n, timeoutMs);
   }
 
   /** The offset just past the last record handed out (synchronous; 0n before ready). */
@@ -257,9 +268,9 @@ class Consumer {
   // ---------------------------------------------------------------------------------------
 
   /** One consumer call on the thread pool; a failure caused by the offset store rethrows the store's error. */
-  async _call(op, a, b) {
+  async _call(op, a, b, timeoutMs) {
     try {
-      return await binding.consumerCall(this._h, op, a, b);
+      return await binding.consumerCall(this._h, op, a, b, timeoutMs);
     } catch (e) {
       throw this._takeStoreError(e);
     }

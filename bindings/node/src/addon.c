@@ -787,7 +787,17 @@ enum {
   OP_A_CREATE, OP_A_ENSURE, OP_A_CREATE_RET, OP_A_LIST, OP_A_FIND, OP_A_GET, OP_A_DELETE, OP_A_SET_RET,
   OP_A_STATUS, OP_A_PING, OP_A_AUTH, OP_A_FETCH, OP_A_SUBSCRIBE, OP_A_UNSUBSCRIBE, OP_A_COMMIT_OFFSET,
   OP_M_RESTART, OP_M_STOP,
+  OP_P_SEND, OP_P_TOPIC_ID, /* internal only: after the numbers the JS layer uses */
 };
+
+/* Messages built from JS rows [type, extType, key, value, timestampNs, opaque]. */
+typedef struct msgs {
+  lnc_message_t *msgs;
+  size_t count;
+  char **owned; /* 2 per message: copies freed with the messages */
+} msgs_t;
+
+static void msgs_clear(msgs_t *m);
 
 typedef struct {
   napi_async_work work;
@@ -801,6 +811,9 @@ typedef struct {
   uint64_t a, b, c;
   lnc_conf_t *conf;
   store_t *store; /* OP_C_NEW with a user offset store */
+  msgs_t *msgs;                /* OP_P_SEND: owned copies */
+  const lnc_cancel_t *cancel;  /* may be NULL; kept alive by cancel_ref */
+  napi_ref cancel_ref;
   /* outputs */
   lnc_err_t rc;
   lnc_error_t *err;
@@ -810,6 +823,7 @@ typedef struct {
   lnc_topic_t *topics;
   lnc_cluster_status_t status;
   lnc_fetch_result_t fetch;
+  uint32_t topic_out;
   void *newptr;
   /* consumer poll, converted off the JS thread */
   uint8_t *slab;
@@ -865,14 +879,27 @@ static void work_execute(napi_env env, void *data) {
   work_t *w = data;
   void *p = w->h ? w->h->ptr : NULL;
   switch (w->op) {
-    case OP_P_FLUSH: w->rc = lnc_producer_flush(p, w->timeout_ms, &w->n, NULL); break;
-    case OP_P_CLOSE: w->rc = lnc_producer_close(p, w->timeout_ms, NULL); break;
+    case OP_P_FLUSH: w->rc = lnc_producer_flush(p, w->timeout_ms, &w->n, &w->err); break;
+    case OP_P_CLOSE: w->rc = lnc_producer_close(p, w->timeout_ms, &w->err); break;
+    case OP_P_SEND: {
+      lnc_send_options_t o;
+      memset(&o, 0, sizeof o);
+      o.topic_name = w->str;
+      o.timeout_ms = w->timeout_ms;
+      o.cancel = w->cancel;
+      w->rc = lnc_producer_send_with_options(p, w->topic_id, w->msgs->msgs, w->msgs->count, &o, &w->topic_out, &w->err);
+      break;
+    }
+    case OP_P_TOPIC_ID:
+      w->rc = lnc_producer_topic_id(p, w->str, w->timeout_ms, w->cancel, &w->topic_out, &w->err);
+      break;
     case OP_C_NEW: {
       lnc_consumer_t *c = NULL;
       if (w->store)
-        w->rc = lnc_consumer_new_with_store(w->conf, store_load_tramp, store_save_tramp, w->store, &c, &w->err);
+        w->rc = lnc_consumer_new_with_store(w->conf, store_load_tramp, store_save_tramp, w->store, w->timeout_ms, &c,
+                                            &w->err);
       else
-        w->rc = lnc_consumer_new(w->conf, &c, &w->err);
+        w->rc = lnc_consumer_new(w->conf, w->timeout_ms, &c, &w->err);
       if (w->rc == LNC_ERR_OK) {
         w->conf = NULL; /* taken */
         w->newptr = c;
@@ -886,9 +913,9 @@ static void work_execute(napi_env env, void *data) {
       lnc_records_free(recs);
       break;
     }
-    case OP_C_SEEK: w->rc = lnc_consumer_seek(p, (int)w->a, w->b, -1, &w->u, &w->err); break;
-    case OP_C_COMMIT: w->rc = lnc_consumer_commit(p, -1, &w->u, &w->err); break;
-    case OP_C_LAG: w->rc = lnc_consumer_lag(p, -1, &w->u, &w->err); break;
+    case OP_C_SEEK: w->rc = lnc_consumer_seek(p, (int)w->a, w->b, w->timeout_ms, &w->u, &w->err); break;
+    case OP_C_COMMIT: w->rc = lnc_consumer_commit(p, w->timeout_ms, &w->u, &w->err); break;
+    case OP_C_LAG: w->rc = lnc_consumer_lag(p, w->timeout_ms, &w->u, &w->err); break;
     case OP_C_CLOSE: w->rc = lnc_consumer_close(p, w->timeout_ms); break;
     case OP_A_CREATE: w->rc = lnc_admin_create_topic(p, w->str, w->timeout_ms, &w->topic, &w->err); break;
     case OP_A_ENSURE: w->rc = lnc_admin_ensure_topic(p, w->str, w->timeout_ms, &w->topic, &w->err); break;
@@ -1005,9 +1032,12 @@ static void work_complete(napi_env env, napi_status status, void *data) {
   u64_inexact = 0;
   int ok = status == napi_ok && w->rc == LNC_ERR_OK;
   if (w->op == OP_P_FLUSH && status == napi_ok && (w->rc == LNC_ERR_OK || w->rc == LNC_ERR_TIMED_OUT)) ok = 1;
+  /* DELIVERY_FAILED from close: the producer is closed all the same (the promise rejects). */
+  if (w->op == OP_P_CLOSE && w->rc == LNC_ERR_DELIVERY_FAILED && w->h) w->h->closed = 1;
   if (ok) {
     switch (w->op) {
       case OP_P_FLUSH: napi_create_double(env, (double)w->n, &result); break;
+      case OP_P_SEND: case OP_P_TOPIC_ID: napi_create_uint32(env, w->topic_out, &result); break;
       case OP_P_CLOSE: case OP_C_CLOSE:
         if (w->h) w->h->closed = 1;
         napi_get_undefined(env, &result);
@@ -1104,6 +1134,11 @@ static void work_complete(napi_env env, napi_status status, void *data) {
   free(w->ts);
   napi_delete_async_work(env, w->work);
   if (w->store) store_release(w->store); /* a consumer that was never created */
+  if (w->msgs) {
+    msgs_clear(w->msgs);
+    free(w->msgs);
+  }
+  if (w->cancel_ref) napi_delete_reference(env, w->cancel_ref);
   if (w->h) {
     if (--w->h->works == 0 && w->h->disposed) handle_free_native(w->h);
     handle_release(env, w->h);
@@ -1138,6 +1173,50 @@ static work_t *new_work(handle_t *h, int op) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Cancellation tokens (lnc_cancel_t): fired from JS (an AbortSignal) to end a call's waits.   */
+
+static void cancel_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  lnc_cancel_free(data); /* no call uses it: each holds a reference to this external */
+}
+
+static napi_value js_cancel_new(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value ext;
+  lnc_cancel_t *c = lnc_cancel_new();
+  if (!c) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (napi_create_external(env, c, cancel_finalize, NULL, &ext) != napi_ok) {
+    lnc_cancel_free(c);
+    return NULL;
+  }
+  return ext;
+}
+
+static napi_value js_cancel_fire(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *d = NULL;
+  if (napi_get_value_external(env, argv[0], &d) == napi_ok && d) lnc_cancel_fire(d);
+  return NULL;
+}
+
+/* The token in `v` (an external from cancelNew, or undefined: NULL), referenced by the call. */
+static const lnc_cancel_t *get_cancel(napi_env env, napi_value v, napi_ref *ref) {
+  void *d = NULL;
+  napi_valuetype t;
+  *ref = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
+  if (napi_get_value_external(env, v, &d) != napi_ok || !d) return NULL;
+  if (napi_create_reference(env, v, 1, ref) != napi_ok) return NULL;
+  return d;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Producer                                                                                    */
 
 static napi_value js_producer_new(napi_env env, napi_callback_info info) {
@@ -1154,42 +1233,6 @@ static napi_value js_producer_new(napi_env env, napi_callback_info info) {
     return throw_lnc(env, rc, err);
   }
   return wrap_handle(env, K_PRODUCER, p);
-}
-
-/* produce(h, topicId, type, extType, key, value, timestampNs, opaque): the hot path. */
-static napi_value js_producer_produce(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *d = NULL;
-  if (argc < 8 || napi_get_value_external(env, argv[0], &d) != napi_ok || !d ||
-      ((handle_t *)d)->kind != K_PRODUCER) {
-    napi_throw_type_error(env, NULL, "produce: bad arguments");
-    return NULL;
-  }
-  handle_t *h = d;
-  uint32_t topic = 0, type = 0, ext = 0;
-  napi_get_value_uint32(env, argv[1], &topic);
-  napi_get_value_uint32(env, argv[2], &type);
-  napi_get_value_uint32(env, argv[3], &ext);
-  const uint8_t *key = NULL, *value = NULL;
-  size_t key_len = 0, value_len = 0;
-  int has_key = 0, has_value = 0;
-  if (!get_bytes(env, h->ae, 0, argv[4], &key, &key_len, &has_key) ||
-      !get_bytes(env, h->ae, 1, argv[5], &value, &value_len, &has_value)) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "key and value must be a Buffer, typed array or string");
-    return NULL;
-  }
-  if (has_key && !key) key = (const uint8_t *)""; /* empty key, not "no key" */
-  uint64_t ts = 0;
-  if (!get_u64(env, argv[6], &ts)) ts = 0;
-  double op = 0;
-  napi_get_value_double(env, argv[7], &op);
-  lnc_error_t *err = NULL;
-  lnc_err_t rc = lnc_producer_send_record(h->ptr, topic, (uint8_t)type, (uint16_t)ext, has_key ? key : NULL, key_len,
-                                          value, value_len, ts, (void *)(uintptr_t)op, &err);
-  if (rc != LNC_ERR_OK) return throw_lnc(env, rc, err);
-  return NULL;
 }
 
 /* Bytes of a batch member: like get_bytes, but a string is encoded into a fresh allocation
@@ -1213,67 +1256,215 @@ static int get_bytes_owned(napi_env env, addon_env_t *ae, napi_value v, const ui
   return get_bytes(env, ae, 0, v, p, len, present);
 }
 
-/* sendBatch(h, topicId, records: Array<[type, extType, key, value, timestampNs, opaque]>):
- * appends them atomically with lnc_producer_send_batch (all accepted or none; throws if none). */
-static napi_value js_producer_send_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+/* The topic argument pair of every send: a name (string) is used when the id is 0 and is resolved
+ * by liblnc (looked up, created with topic.auto.create, cached). Throws and returns 0 on failure. */
+static int get_topic(napi_env env, napi_value id_v, napi_value name_v, uint32_t *id, char **name) {
+  *id = 0;
+  *name = NULL;
+  napi_get_value_uint32(env, id_v, id);
+  napi_valuetype t;
+  if (napi_typeof(env, name_v, &t) == napi_ok && t == napi_string) {
+    *name = get_str(env, name_v);
+    if (!*name) {
+      napi_throw_error(env, NULL, "out of memory");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* produce(h, topicId, name, type, extType, key, value, timestampNs, opaque) -> topic id used.
+ * The hot path: one record, never waiting for space (QUEUE_FULL at once), bytes borrowed. */
+static napi_value js_producer_produce(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9], result;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
-  if (!h) return NULL;
-  uint32_t topic = 0, n = 0;
-  bool is_array = false;
-  napi_get_value_uint32(env, argv[1], &topic);
-  if (napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array) {
-    napi_throw_type_error(env, NULL, "sendBatch: records must be an array");
+  void *d = NULL;
+  if (argc < 9 || napi_get_value_external(env, argv[0], &d) != napi_ok || !d ||
+      ((handle_t *)d)->kind != K_PRODUCER) {
+    napi_throw_type_error(env, NULL, "produce: bad arguments");
     return NULL;
   }
-  napi_get_array_length(env, argv[2], &n);
-  lnc_message_t *msgs = calloc(n ? n : 1, sizeof *msgs);
-  char **owned = calloc(n ? 2 * (size_t)n : 1, sizeof *owned);
-  int bad = !msgs || !owned;
-  for (uint32_t i = 0; i < n && !bad; i++) {
+  handle_t *h = d;
+  uint32_t topic = 0, type = 0, ext = 0, used = 0;
+  char *name = NULL;
+  if (!get_topic(env, argv[1], argv[2], &topic, &name)) return NULL;
+  napi_get_value_uint32(env, argv[3], &type);
+  napi_get_value_uint32(env, argv[4], &ext);
+  lnc_message_t msg;
+  memset(&msg, 0, sizeof msg);
+  int has_key = 0, has_value = 0;
+  if (!get_bytes(env, h->ae, 0, argv[5], &msg.key, &msg.key_len, &has_key) ||
+      !get_bytes(env, h->ae, 1, argv[6], &msg.value, &msg.value_len, &has_value)) {
+    free(name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "key and value must be a Buffer, typed array or string");
+    return NULL;
+  }
+  if (has_key && !msg.key) msg.key = (const uint8_t *)""; /* empty key, not "no key" */
+  if (!has_key) msg.key = NULL;
+  msg.record_type = (uint8_t)type;
+  msg.ext_type = (uint16_t)ext;
+  if (!get_u64(env, argv[7], &msg.timestamp_ns)) msg.timestamp_ns = 0;
+  double op = 0;
+  napi_get_value_double(env, argv[8], &op);
+  msg.opaque = (void *)(uintptr_t)op;
+  lnc_send_options_t opts;
+  memset(&opts, 0, sizeof opts);
+  opts.topic_name = name;
+  opts.timeout_ms = 0;
+  lnc_error_t *err = NULL;
+  lnc_err_t rc = lnc_producer_send_with_options(h->ptr, topic, &msg, 1, &opts, &used, &err);
+  free(name);
+  if (rc != LNC_ERR_OK) return throw_lnc(env, rc, err);
+  napi_create_uint32(env, used, &result);
+  return result;
+}
+
+
+static void msgs_clear(msgs_t *m) {
+  if (m->owned)
+    for (size_t i = 0; i < 2 * m->count; i++) free(m->owned[i]);
+  free(m->owned);
+  free(m->msgs);
+  memset(m, 0, sizeof *m);
+}
+
+/* Makes `*p` (len bytes) a private copy in `*owned` (a string is already one). */
+static int own_bytes(const uint8_t **p, size_t len, char **owned) {
+  if (*owned || !*p) return 1;
+  char *b = malloc(len ? len : 1);
+  if (!b) return 0;
+  if (len) memcpy(b, *p, len);
+  *owned = b;
+  *p = (const uint8_t *)b;
+  return 1;
+}
+
+/* rows -> messages. copy = 0 borrows Buffers (valid during this JS call only); copy = 1 copies
+ * every byte, for a send that runs later on another thread. Throws and returns 0 on a bad row. */
+static int msgs_from_rows(napi_env env, addon_env_t *ae, napi_value rows, int copy, msgs_t *out) {
+  bool is_array = false;
+  uint32_t n = 0;
+  memset(out, 0, sizeof *out);
+  if (napi_is_array(env, rows, &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, NULL, "records must be an array");
+    return 0;
+  }
+  napi_get_array_length(env, rows, &n);
+  out->count = n;
+  out->msgs = calloc(n ? n : 1, sizeof *out->msgs);
+  out->owned = calloc(n ? 2 * (size_t)n : 1, sizeof *out->owned);
+  if (!out->msgs || !out->owned) {
+    msgs_clear(out);
+    napi_throw_error(env, NULL, "out of memory");
+    return 0;
+  }
+  for (uint32_t i = 0; i < n; i++) {
     napi_value rec, f[6];
-    napi_get_element(env, argv[2], i, &rec);
+    napi_get_element(env, rows, i, &rec);
     for (uint32_t k = 0; k < 6; k++) napi_get_element(env, rec, k, &f[k]);
+    lnc_message_t *m = &out->msgs[i];
     uint32_t type = 0, ext = 0;
     napi_get_value_uint32(env, f[0], &type);
     napi_get_value_uint32(env, f[1], &ext);
     int has_key = 0, has_value = 0;
-    const uint8_t *key = NULL, *value = NULL;
-    size_t key_len = 0, value_len = 0;
-    if (!get_bytes_owned(env, h->ae, f[2], &key, &key_len, &has_key, &owned[2 * i]) ||
-        !get_bytes_owned(env, h->ae, f[3], &value, &value_len, &has_value, &owned[2 * i + 1])) {
-      bad = 1;
-      break;
+    if (!get_bytes_owned(env, ae, f[2], &m->key, &m->key_len, &has_key, &out->owned[2 * i]) ||
+        !get_bytes_owned(env, ae, f[3], &m->value, &m->value_len, &has_value, &out->owned[2 * i + 1])) {
+      msgs_clear(out);
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "key and value must be a Buffer, typed array or string");
+      return 0;
     }
-    if (has_key && !key) key = (const uint8_t *)""; /* empty key, not "no key" */
-    uint64_t ts = 0;
-    if (!get_u64(env, f[4], &ts)) ts = 0;
+    if (copy && (!own_bytes(&m->key, m->key_len, &out->owned[2 * i]) ||
+                 !own_bytes(&m->value, m->value_len, &out->owned[2 * i + 1]))) {
+      msgs_clear(out);
+      napi_throw_error(env, NULL, "out of memory");
+      return 0;
+    }
+    if (has_key && !m->key) m->key = (const uint8_t *)""; /* empty key, not "no key" */
+    if (!has_key) m->key = NULL;
+    m->record_type = (uint8_t)type;
+    m->ext_type = (uint16_t)ext;
+    if (!get_u64(env, f[4], &m->timestamp_ns)) m->timestamp_ns = 0;
     double op = 0;
     napi_get_value_double(env, f[5], &op);
-    msgs[i].record_type = (uint8_t)type;
-    msgs[i].ext_type = (uint16_t)ext;
-    msgs[i].key = has_key ? key : NULL;
-    msgs[i].key_len = key_len;
-    msgs[i].value = value;
-    msgs[i].value_len = value_len;
-    msgs[i].timestamp_ns = ts;
-    msgs[i].opaque = (void *)(uintptr_t)op;
+    m->opaque = (void *)(uintptr_t)op;
   }
-  lnc_err_t rc = LNC_ERR_OK;
-  lnc_error_t *err = NULL;
-  if (!bad) rc = lnc_producer_send_batch(h->ptr, topic, msgs, n, &err);
-  if (owned)
-    for (size_t i = 0; i < 2 * (size_t)n; i++) free(owned[i]);
-  free(owned);
-  free(msgs);
-  if (bad) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "key and value must be a Buffer, typed array or string");
+  return 1;
+}
+
+/* sendNow(h, topicId, name, rows) -> topic id used: appends the rows atomically (all accepted or
+ * none) without waiting for space (QUEUE_FULL at once). */
+static napi_value js_producer_send_now(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
+  if (!h) return NULL;
+  uint32_t topic = 0, used = 0;
+  char *name = NULL;
+  if (!get_topic(env, argv[1], argv[2], &topic, &name)) return NULL;
+  msgs_t m;
+  if (!msgs_from_rows(env, h->ae, argv[3], 0, &m)) {
+    free(name);
     return NULL;
   }
+  lnc_send_options_t opts;
+  memset(&opts, 0, sizeof opts);
+  opts.topic_name = name;
+  opts.timeout_ms = 0;
+  lnc_error_t *err = NULL;
+  lnc_err_t rc = lnc_producer_send_with_options(h->ptr, topic, m.msgs, m.count, &opts, &used, &err);
+  msgs_clear(&m);
+  free(name);
   if (rc != LNC_ERR_OK) return throw_lnc(env, rc, err);
-  return NULL;
+  napi_create_uint32(env, used, &result);
+  return result;
+}
+
+/* sendLater(h, topicId, name, rows, timeoutMs, cancel) -> Promise<topic id used>: the slow path,
+ * on the thread pool with copies of the bytes: resolves the name (network on a cache miss) and
+ * waits for space up to timeoutMs (< 0 = send.block / send.timeout.ms). */
+static napi_value js_producer_send_later(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
+  if (!h) return NULL;
+  uint32_t topic = 0;
+  char *name = NULL;
+  if (!get_topic(env, argv[1], argv[2], &topic, &name)) return NULL;
+  msgs_t *m = calloc(1, sizeof *m);
+  if (!m || !msgs_from_rows(env, h->ae, argv[3], 1, m)) {
+    free(m);
+    free(name);
+    return NULL;
+  }
+  work_t *w = new_work(h, OP_P_SEND);
+  w->str = name;
+  w->topic_id = topic;
+  w->msgs = m;
+  w->timeout_ms = get_i32(env, argv[4], -1);
+  w->cancel = get_cancel(env, argv[5], &w->cancel_ref);
+  return queue_work(env, w);
+}
+
+/* topicId(h, name, timeoutMs, cancel) -> Promise<id>: liblnc's name cache (network on a miss). */
+static napi_value js_producer_topic_id(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
+  if (!h) return NULL;
+  char *name = get_str(env, argv[1]);
+  if (!name) {
+    napi_throw_type_error(env, NULL, "topic name must be a string");
+    return NULL;
+  }
+  work_t *w = new_work(h, OP_P_TOPIC_ID);
+  w->str = name;
+  w->timeout_ms = get_i32(env, argv[2], -1);
+  w->cancel = get_cancel(env, argv[3], &w->cancel_ref);
+  return queue_work(env, w);
 }
 
 #define REPORT_CHUNK 4096
@@ -1419,10 +1610,10 @@ static napi_value js_producer_metrics(napi_env env, napi_callback_info info) {
 /* ------------------------------------------------------------------------------------------ */
 /* Consumer                                                                                    */
 
-/* consumerNew(pairs, storeFn?) */
+/* consumerNew(pairs, storeFn?, timeoutMs = -1: request.timeout.ms) */
 static napi_value js_consumer_new(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   lnc_conf_t *conf = build_conf(env, argv[0]);
   if (!conf) return NULL;
@@ -1440,13 +1631,15 @@ static napi_value js_consumer_new(napi_env env, napi_callback_info info) {
   work_t *w = new_work(NULL, OP_C_NEW);
   w->conf = conf;
   w->store = store;
+  w->timeout_ms = argc > 2 ? get_i32(env, argv[2], -1) : -1;
   return queue_work(env, w);
 }
 
-/* consumerCall(h, op, timeoutMs|whence, offset) */
+/* consumerCall(h, op, timeoutMs (poll, close) | whence (seek), offset (seek), timeoutMs (seek, commit,
+ * lag; < 0 = request.timeout.ms)) */
 static napi_value js_consumer_call(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   handle_t *h = unwrap(env, argv[0], K_CONSUMER);
   if (!h) return NULL;
@@ -1456,7 +1649,7 @@ static napi_value js_consumer_call(napi_env env, napi_callback_info info) {
     return NULL;
   }
   work_t *w = new_work(h, op);
-  w->timeout_ms = get_i32(env, argv[2], -1);
+  w->timeout_ms = get_i32(env, op == OP_C_POLL || op == OP_C_CLOSE ? argv[2] : argv[4], -1);
   if (op == OP_C_SEEK) {
     w->a = (uint64_t)get_i32(env, argv[2], 0);
     if (!get_u64(env, argv[3], &w->b)) {
@@ -1632,9 +1825,12 @@ static napi_value js_mock_call(napi_env env, napi_callback_info info) {
     case M_REQUIRE_TOKEN: rc = lnc_mock_require_token(m, s); break;
     case M_CREATE_TOPIC: {
       uint32_t id = 0;
-      rc = lnc_mock_create_topic(m, s ? s : "", &id, NULL);
-      if (rc == LNC_ERR_OK) napi_create_uint32(env, id, &result);
-      break;
+      lnc_error_t *err = NULL;
+      rc = lnc_mock_create_topic(m, s ? s : "", &id, &err);
+      free(s);
+      if (rc != LNC_ERR_OK) return throw_lnc(env, rc, err);
+      napi_create_uint32(env, id, &result);
+      return result;
     }
     case M_STATS: {
       lnc_mock_stats_t st;
@@ -1672,11 +1868,7 @@ static napi_value js_mock_call(napi_env env, napi_callback_info info) {
   }
   free(s);
   if (rc != LNC_ERR_OK) {
-    const char *why = NULL;
-    char msg[320];
-    if (op == M_CREATE_TOPIC && rc == LNC_ERR_TOPIC_EXISTS) why = "topic already exists";
-    if (why) snprintf(msg, sizeof msg, "%s", why);
-    napi_throw(env, make_error_raw(env, rc, why ? msg : NULL, 0, 0, NULL, 0, 0));
+    napi_throw(env, make_error_raw(env, rc, NULL, 0, 0, NULL, 0, 0));
     return NULL;
   }
   return result;
@@ -1748,7 +1940,11 @@ NAPI_MODULE_INIT() {
       F("producerNew", js_producer_new),
       F("producerProduce", js_producer_produce),
       F("producerDrain", js_producer_drain),
-      F("producerSendBatch", js_producer_send_batch),
+      F("producerSendNow", js_producer_send_now),
+      F("producerSendLater", js_producer_send_later),
+      F("producerTopicId", js_producer_topic_id),
+      F("cancelNew", js_cancel_new),
+      F("cancelFire", js_cancel_fire),
       F("producerFlush", js_producer_flush),
       F("producerClose", js_producer_close),
       F("producerPurge", js_producer_purge),

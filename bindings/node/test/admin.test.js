@@ -67,7 +67,7 @@ test('close() frees the native handle: its connection closes, later calls reject
   assert.ok(r[2].reason instanceof lnc.ClosedError && r[4].reason instanceof lnc.ClosedError);
 });
 
-test("the producer's internal admin (topic names) is closed by producer.close()", async (t) => {
+test('producer.close() releases every connection, the one liblnc used to resolve names included', async (t) => {
   const { mock, config } = await withMock(t);
   const name = topicName();
   mock.createTopic(name);

@@ -87,21 +87,24 @@ test('produce() is fire-and-forget with delivery events carrying the opaque', as
   assert.equal(m.outstandingRecords, 0);
 });
 
-test('unknown topics: name lookup fails, id rejected by the server', async (t) => {
+test('unknown topics: name lookup fails (topic.auto.create=false), id rejected by the server', async (t) => {
   const { config } = await withMock(t);
-  const p = new lnc.Producer({ ...config, 'delivery.timeout.ms': 5000 });
-  t.after(() => p.close());
+  const p = new lnc.Producer({ ...config, 'delivery.timeout.ms': 5000, 'topic.auto.create': false });
+  t.after(() => p.close().catch(() => {}));
   await assert.rejects(p.send('no-such-topic', 'x'), (e) => e instanceof lnc.UnknownTopicError && e.code === 'UNKNOWN_TOPIC' && !e.retryable);
   await assert.rejects(p.send(4242, 'x'), (e) => e instanceof lnc.ServerError && e.code === 'UNKNOWN_TOPIC');
   // Fire-and-forget failures come as 'delivery' reports with the error set (never 'error' events).
   const errors = [];
   p.on('error', (e) => assert.fail(`unexpected 'error' event: ${e}`));
   p.on('delivery', (r) => errors.push(r.error));
-  p.produce('still-no-such-topic', 'a');
   p.produce(4242, 'b');
-  await p.flush().catch(() => {});
-  assert.equal(errors.length, 2);
-  assert.ok(errors.every((e) => e.code === 'UNKNOWN_TOPIC' && e instanceof lnc.LncError));
+  await assert.rejects(p.flush(), (e) => e instanceof lnc.DeliveryFailedError && e.code === 'DELIVERY_FAILED');
+  assert.equal(errors.length, 1);
+  assert.ok(errors.every((e) => e.code === 'UNKNOWN_TOPIC' && e instanceof lnc.UnknownTopicError));
+  // A name liblnc refuses is never accepted: no report, the next flush() rejects with the refusal.
+  p.produce('still-no-such-topic', 'a');
+  await assert.rejects(p.flush(), (e) => e instanceof lnc.UnknownTopicError);
+  assert.equal(errors.length, 1);
 });
 
 test('argument, size and config errors are thrown synchronously', async (t) => {
