@@ -21,6 +21,13 @@ function messageFields(value, o, opaque) {
   return [type, ext, key, value, o.timestamp === undefined ? 0 : timestampNs(o.timestamp), opaque];
 }
 
+/** A private copy of exactly the bytes a Buffer / typed array / DataView / ArrayBuffer shows. */
+function copyBytes(v) {
+  if (ArrayBuffer.isView(v)) return Buffer.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  if (v instanceof ArrayBuffer) return Buffer.from(new Uint8Array(v));
+  return v; // strings are immutable; null/undefined
+}
+
 /** A batch member: a value, or `{ value, key, type, … }`. */
 function batchRow(r, opaque) {
   const plain = r === null || typeof r !== 'object' || ArrayBuffer.isView(r) || r instanceof ArrayBuffer;
@@ -331,6 +338,11 @@ class Producer extends EventEmitter {
   }
 
   _enqueue(id, name, rows, timeoutMs, signal, fail) {
+    // The caller may reuse its buffers once this call returns: the queue keeps copies.
+    for (const r of rows) {
+      r[2] = copyBytes(r[2]);
+      r[3] = copyBytes(r[3]);
+    }
     this._accepted(rows.length); // counted (and keeping the loop alive) while waiting in order
     this._queue.push({ id, name, rows, timeoutMs, signal, fail });
     this._runQueue();

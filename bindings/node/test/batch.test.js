@@ -119,9 +119,13 @@ test('by name, the value is copied when produce() returns: later changes to the 
   const p = new lnc.Producer(config);
   t.after(() => p.close());
   const u16 = new Uint16Array([0x0201, 0x0403]);
-  const pending = p.send(name, u16);
+  const key = Buffer.from('key');
+  // The first send resolves the name on the thread pool; the next two wait behind it in order.
+  const pending = [p.send(name, u16), p.send(name, u16, { key }), p.sendBatch(name, [u16])];
   u16.fill(0xffff);
-  await pending;
-  const [r] = await consumeAll(config, id, 1);
-  assert.deepEqual([...r.value], [1, 2, 3, 4]);
+  key.fill(0);
+  await Promise.all(pending);
+  const recs = await consumeAll(config, id, 3);
+  assert.deepEqual(recs.map((r) => [...r.value]), [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]]);
+  assert.equal(recs[1].key.toString(), 'key');
 });
