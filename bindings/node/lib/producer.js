@@ -406,6 +406,7 @@ class Producer extends EventEmitter {
 
   /** Takes every waiting report (bulk calls into lnc_producer_poll_reports) and dispatches it. */
   _drain() {
+    if (this._finalMetrics) return; // closed and freed: every report was taken by close()
     let any = false;
     for (;;) {
       const r = binding.producerDrain(this._h);

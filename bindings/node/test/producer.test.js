@@ -172,7 +172,13 @@ test('close() with pending records reports every one of them', async (t) => {
   mock.stallReading(false);
   assert.throws(() => p.produce(id, 'late'), lnc.ClosedError);
   await assert.rejects(p.send(id, 'late'), (e) => e.code === 'CLOSED');
-  await p.close(); // idempotent
+  await p.close(); // idempotent: resolves (the failure went to the first call)
+  // The native producer is freed at close: calls reject with ClosedError, counters keep their final values.
+  await assert.rejects(p.flush(), lnc.ClosedError);
+  await assert.rejects(p.topicId('x'), lnc.ClosedError);
+  await assert.rejects(p.sendBatch(id, ['late']), lnc.ClosedError);
+  assert.equal(p.metrics().recordsAcked + p.metrics().recordsFailed, N + 2);
+  assert.equal(p.purge(), 0);
 });
 
 test('purge() fails unsent records with PURGED', async (t) => {
