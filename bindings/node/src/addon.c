@@ -8,9 +8,12 @@
  *   then drains in bulk (lnc_producer_poll_reports, one call per up to 4096 reports) and re-arms.
  *   The threadsafe function is unref'd unless JS asks for it (records outstanding, an iterator
  *   waiting), so a script can exit with a handle open.
- * - Hot path: producerProduce() is one synchronous call into lnc_producer_send_record; Buffer and
- *   typed-array values are passed without copying, strings are UTF-8-encoded once into a scratch
- *   buffer.
+ * - Hot path: producerProduce() is one synchronous call into lnc_producer_send_with_options that
+ *   never waits (timeout 0); Buffer and typed-array values are passed without copying, strings
+ *   are UTF-8-encoded once into a scratch buffer. Sends that may wait (a topic name not yet
+ *   resolved by liblnc, buffer space) run as async work on copies (producerSendLater).
+ * - User offset stores: liblnc's load/save callbacks run on the calling (pool) thread, which
+ *   hands them to the JS thread through a threadsafe function and waits for the answer.
  *
  * JS thread only, unless noted: handle reference counts, the error factory, scratch buffers.
  */
