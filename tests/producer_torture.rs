@@ -98,7 +98,8 @@ fn closing_under_concurrent_sends_reports_every_accepted_record_exactly_once() {
                 let (p, ledger) = (p.clone(), ledger.clone());
                 std::thread::spawn(move || {
                     for i in 0.. {
-                        let opaque = (t << 32) | i;
+                        // Never 0: opaque 0 without a callback is fire-and-forget (DELIVERY_FAILED at close).
+                        let opaque = ((t + 1) << 32) | i;
                         match timed("send", Duration::from_secs(60), || {
                             p.send(topic, &Message::raw(&[7u8; 100]), opaque)
                         }) {
