@@ -77,7 +77,7 @@ def test_async_errors_and_failures(mock, topic):
         with pytest.raises(lnc.TopicNotFoundError):
             await fut
         await p.send_async(556, b"lost")
-        with pytest.raises(lnc.DeliveryError):
+        with pytest.raises(lnc.DeliveryFailedError):
             await p.flush()
         with pytest.raises(lnc.TopicNotFoundError):
             await p.send(557, b"x")
