@@ -9,6 +9,7 @@ import pickle
 import pytest
 
 import lnc
+import lnc.aio
 from lnc import _ffi as F
 from lnc.errors import ERROR_CLASSES, error_class, make_error
 
@@ -257,3 +258,17 @@ def test_lnc_timeout_error_is_a_builtin_timeout_error_and_propagates_from_worker
     import pickle
 
     assert type(pickle.loads(pickle.dumps(e))) is lnc.TimeoutError
+
+
+def test_cancelled_delivery_failed_and_circuit_open_classes():
+    for code, cls, retryable in [
+        (F.LNC_ERR_CANCELLED, lnc.CancelledError, False),
+        (F.LNC_ERR_DELIVERY_FAILED, lnc.DeliveryFailedError, False),
+        (F.LNC_ERR_CIRCUIT_OPEN, lnc.CircuitOpenError, True),
+    ]:
+        assert ERROR_CLASSES[code] is cls and cls.default_code == code
+        e = make_error(code)
+        assert type(e) is cls and e.is_retryable() is retryable
+        assert issubclass(cls, lnc.LanceError) and getattr(lnc.aio, cls.__name__) is cls
+    assert (F.LNC_ERR_CANCELLED, F.LNC_ERR_DELIVERY_FAILED, F.LNC_ERR_CIRCUIT_OPEN) == (-19, -20, -21)
+    assert not hasattr(lnc, "DeliveryError"), "fire-and-forget failures are liblnc's DELIVERY_FAILED"
