@@ -852,11 +852,12 @@ typedef struct {
    */
   uint64_t outstanding_records;
   /**
-   * Median ack latency, microseconds.
+   * Median ack latency, microseconds (HDR histogram: within 1 %).
    */
   uint64_t ack_latency_p50_us;
   /**
-   * 99th percentile ack latency, microseconds.
+   * 99th percentile ack latency, microseconds (within 1 %). p90, p99.9 and max are in
+   * `lnc_producer_statistics`.
    */
   uint64_t ack_latency_p99_us;
   /**
@@ -865,6 +866,88 @@ typedef struct {
    */
   uint64_t batch_size_current;
 } lnc_producer_metrics_t;
+
+/**
+ * Counters of a consumer (see `lnc_consumer_metrics`).
+ */
+typedef struct {
+  /**
+   * Records handed to the application by poll.
+   */
+  uint64_t records;
+  /**
+   * Value bytes of those records.
+   */
+  uint64_t bytes;
+  /**
+   * Errors handed to the application by poll.
+   */
+  uint64_t errors;
+  /**
+   * Fetch replies received (data, empty or CatchingUp).
+   */
+  uint64_t fetches;
+  /**
+   * Fetch replies with no data (at the tail).
+   */
+  uint64_t empty_fetches;
+  /**
+   * Bytes of Fetch reply payloads received.
+   */
+  uint64_t fetch_bytes;
+  /**
+   * CatchingUp replies received.
+   */
+  uint64_t catching_up;
+  /**
+   * The position just past the last record handed out.
+   */
+  uint64_t position;
+  /**
+   * 1 if `end_offset`, `end_offset_age_ms` and `lag` are known, else 0.
+   */
+  uint64_t end_offset_known;
+  /**
+   * The end of the topic as last learned from a reply (no request is made for it).
+   */
+  uint64_t end_offset;
+  /**
+   * Milliseconds since `end_offset` was learned.
+   */
+  uint64_t end_offset_age_ms;
+  /**
+   * `end_offset - position` (0 when unknown).
+   */
+  uint64_t lag;
+  /**
+   * Records and errors queued for poll.
+   */
+  uint64_t queued_events;
+  /**
+   * Bytes queued (bounded by `queued.max.bytes`).
+   */
+  uint64_t queued_bytes;
+  /**
+   * Bytes held by the reassembler (a record cut by a fetch window, undecoded records).
+   */
+  uint64_t reassembly_carry_bytes;
+  /**
+   * Median fetch latency (request to reply), microseconds (within 1 %).
+   */
+  uint64_t fetch_latency_p50_us;
+  /**
+   * 99th percentile fetch latency, microseconds (within 1 %).
+   */
+  uint64_t fetch_latency_p99_us;
+  /**
+   * Largest fetch latency, microseconds (within 1 %).
+   */
+  uint64_t fetch_latency_max_us;
+  /**
+   * Reconnections of the fetch connection.
+   */
+  uint64_t reconnects;
+} lnc_consumer_metrics_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1728,6 +1811,34 @@ lnc_err_t lnc_record_decode(const uint8_t *buf,
                             lnc_record_view_t *out,
                             size_t *consumed,
                             lnc_error_t **err);
+
+/**
+ * Copies the consumer's counters into `*out`. Never blocks on the network; works on a closed
+ * consumer. INVALID_ARG for NULL; CLOSED while `lnc_consumer_free` runs.
+ */
+lnc_err_t lnc_consumer_metrics(const lnc_consumer_t *c, lnc_consumer_metrics_t *out);
+
+/**
+ * The producer's statistics document (JSON, schema version 1, see docs/statistics.md) as a new
+ * NUL-terminated string in `*json`, owned by the caller: free it with `lnc_string_free`. Never
+ * blocks on the network; allowed inside callbacks and on a closed producer. INVALID_ARG for
+ * NULL (then `*json` is untouched); CLOSED while `lnc_producer_free` runs.
+ */
+lnc_err_t lnc_producer_statistics(const lnc_producer_t *p, char **json);
+
+/**
+ * The consumer's statistics document (JSON, schema version 1, see docs/statistics.md) as a new
+ * NUL-terminated string in `*json`, owned by the caller: free it with `lnc_string_free`. Never
+ * blocks on the network; allowed inside the offset-store callback and on a closed consumer.
+ * INVALID_ARG for NULL (then `*json` is untouched); CLOSED while `lnc_consumer_free` runs.
+ */
+lnc_err_t lnc_consumer_statistics(const lnc_consumer_t *c, char **json);
+
+/**
+ * Frees a string this library returned as owned (`lnc_producer_statistics`,
+ * `lnc_consumer_statistics`). NULL is accepted.
+ */
+void lnc_string_free(char *s);
 
 #ifdef __cplusplus
 }  // extern "C"

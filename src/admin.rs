@@ -85,7 +85,7 @@ impl Admin {
         let events = crate::events::Events::new(config, "admin", Some(wake.clone()));
         events.set_owner(std::sync::Arc::as_ptr(&events) as usize);
         events.start(crate::events::weak_source(std::sync::Arc::downgrade(&events), |e| {
-            crate::events::stats_hook::minimal_json("admin", e)
+            crate::events::stats_hook::admin_json(e)
         }))?;
         let client = ControlClient::new(net.clone(), "admin").with_events(events.clone());
         Ok(Admin { default_timeout: net.request_timeout, client, wake, events })
@@ -125,7 +125,7 @@ impl Admin {
 
     /// The statistics document (JSON text), as the statistics event carries it.
     pub fn statistics_json(&self) -> String {
-        crate::events::stats_hook::minimal_json("admin", &self.events)
+        crate::events::stats_hook::admin_json(&self.events)
     }
 
     fn call(&self, req: &Request, timeout: Option<Duration>) -> Result<Frame> {

@@ -10,6 +10,7 @@
 //! - [`admin`]: topic administration and low-level control calls.
 //! - [`config`]: the documented string key/value configuration.
 //! - [`error`]: the one error type.
+//! - [`stats`]: latency histograms, connection counters and the statistics documents.
 
 #![warn(missing_docs)]
 
@@ -26,13 +27,14 @@ pub mod notify;
 pub mod offsets;
 pub mod producer;
 pub(crate) mod reentry;
+pub mod stats;
 pub(crate) mod sync;
 pub mod wire;
 
 pub use admin::{Admin, FetchReply, Retention};
 pub use cancel::Cancel;
 pub use config::Config;
-pub use consumer::{OffsetReset, SeekTo, StandaloneConsumer};
+pub use consumer::{ConsumerMetrics, OffsetReset, SeekTo, StandaloneConsumer};
 pub use error::{Error, ErrorCode, Result};
 pub use events::{CircuitState, Event, EventKind, Level};
 pub use offsets::{CallbackOffsetStore, FileOffsetStore, MemoryOffsetStore, OffsetStore};

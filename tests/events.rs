@@ -237,7 +237,7 @@ fn statistics_events_carry_json_and_the_event_callback_runs_on_a_library_thread(
     assert!(p.poll_events(10, Duration::ZERO).is_empty(), "with a callback, events go there");
     p.close(Duration::from_secs(5)).unwrap();
     for (e, thread) in got.lock().unwrap().iter().filter(|(e, _)| e.kind == EventKind::Statistics) {
-        assert!(e.message.starts_with("{\"version\":1,\"handle\":\"producer\""), "{}", e.message);
+        assert!(e.message.starts_with("{\"version\":1,\"kind\":\"producer\""), "{}", e.message);
         assert_eq!(thread, "lnc-events");
     }
 }

@@ -21,7 +21,7 @@ type Topic struct {
 	// HasRetention reports whether MaxAgeSecs / MaxBytes are set (CreateTopicWithRetention
 	// replies only).
 	HasRetention bool
-	MaxAgeSecs   uint64 // retention age in seconds (RetentionUnlimited = none)
+	MaxAgeSecs   uint64 // retention age in seconds (the server's largest value = none)
 	MaxBytes     uint64 // retention size in bytes (RetentionUnlimited = none)
 }
 
@@ -125,7 +125,9 @@ func (a *Admin) CreateTopic(ctx context.Context, name string) (Topic, error) {
 	})
 }
 
-// EnsureTopic creates the topic or finds the existing one with that name.
+// EnsureTopic creates the topic or finds the existing one with that name. liblnc retries
+// retryable failures (a server starting, catching up or without a leader) with a growing
+// backoff within the call's timeout (ctx's deadline, bounded by request.timeout.ms).
 func (a *Admin) EnsureTopic(ctx context.Context, name string) (Topic, error) {
 	return do(ctx, a, func(h *C.lnc_admin_t, ms C.int32_t, e **C.lnc_error_t) (Topic, C.lnc_err_t) {
 		cn := C.CString(name)
@@ -136,8 +138,8 @@ func (a *Admin) EnsureTopic(ctx context.Context, name string) (Topic, error) {
 	})
 }
 
-// CreateTopicWithRetention creates a topic with retention limits (RetentionUnlimited for no
-// limit; 0 is refused).
+// CreateTopicWithRetention creates a topic with retention limits (0 or RetentionUnlimited for
+// no limit).
 func (a *Admin) CreateTopicWithRetention(ctx context.Context, name string, maxAgeSecs, maxBytes uint64) (Topic, error) {
 	return do(ctx, a, func(h *C.lnc_admin_t, ms C.int32_t, e **C.lnc_error_t) (Topic, C.lnc_err_t) {
 		cn := C.CString(name)
@@ -196,7 +198,7 @@ func (a *Admin) DeleteTopic(ctx context.Context, id uint32) error {
 	return err
 }
 
-// SetRetention sets a topic's retention (RetentionUnlimited for no limit; 0 is refused).
+// SetRetention sets a topic's retention (0 or RetentionUnlimited for no limit).
 func (a *Admin) SetRetention(ctx context.Context, id uint32, maxAgeSecs, maxBytes uint64) error {
 	_, err := do(ctx, a, func(h *C.lnc_admin_t, ms C.int32_t, e **C.lnc_error_t) (struct{}, C.lnc_err_t) {
 		return struct{}{}, C.lnc_admin_set_retention(h, C.uint32_t(id), C.uint64_t(maxAgeSecs), C.uint64_t(maxBytes), ms, e)

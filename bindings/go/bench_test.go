@@ -36,6 +36,52 @@ func BenchmarkProduce(b *testing.B) {
 	}
 }
 
+// BenchmarkProduceCancellableContext is BenchmarkProduce with a context that can end (the usual
+// case in servers): liblnc gets a cancel token only when the buffer is full.
+func BenchmarkProduceCancellableContext(b *testing.B) {
+	m := fastMock(b)
+	topic := newTopic(b, m)
+	p := mustProducer(b, lnc.Config{"bootstrap.servers": m.Addr()})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := lnc.RawRecord(make([]byte, 100))
+	b.SetBytes(100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := p.Produce(ctx, topic, rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if rem, err := p.Flush(ctx); err != nil || rem != 0 {
+		b.Fatalf("flush: %d %v", rem, err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkProduceTo is BenchmarkProduce by topic name (liblnc's cache resolves it).
+func BenchmarkProduceTo(b *testing.B) {
+	m := fastMock(b)
+	if _, err := m.CreateTopic("bench-by-name"); err != nil {
+		b.Fatal(err)
+	}
+	p := mustProducer(b, lnc.Config{"bootstrap.servers": m.Addr()})
+	ctx := context.Background()
+	rec := lnc.RawRecord(make([]byte, 100))
+	b.SetBytes(100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := p.ProduceTo(ctx, "bench-by-name", rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if rem, err := p.Flush(ctx); err != nil || rem != 0 {
+		b.Fatalf("flush: %d %v", rem, err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
 // BenchmarkProduceBatch is BenchmarkProduce with ProduceBatch (one cgo call per 256 records).
 func BenchmarkProduceBatch(b *testing.B) {
 	m := fastMock(b)
@@ -117,4 +163,28 @@ func BenchmarkConsumeZeroCopy(b *testing.B) {
 		return c.PollFunc(ctx, func(r *lnc.Record) { sink += len(r.Value) })
 	})
 	_ = sink
+}
+
+// BenchmarkProduceToCancellableContext is BenchmarkProduceTo with a context that can end.
+func BenchmarkProduceToCancellableContext(b *testing.B) {
+	m := fastMock(b)
+	if _, err := m.CreateTopic("bench-by-name"); err != nil {
+		b.Fatal(err)
+	}
+	p := mustProducer(b, lnc.Config{"bootstrap.servers": m.Addr()})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := lnc.RawRecord(make([]byte, 100))
+	b.SetBytes(100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := p.ProduceTo(ctx, "bench-by-name", rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if rem, err := p.Flush(ctx); err != nil || rem != 0 {
+		b.Fatalf("flush: %d %v", rem, err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }

@@ -10,14 +10,12 @@ package lnc
 import "C"
 
 import (
-	"fmt"
 	"runtime/cgo"
 )
 
 // storeState is the cgo.Handle target of a consumer with a user offset store.
 type storeState struct {
 	store   OffsetStore
-	inCB    func(enter bool) // marks the goroutine running a store callback
 	lastErr func(error)
 }
 
@@ -27,8 +25,6 @@ func lncGoOffsetLoad(topic C.uint32_t, offset *C.uint64_t, h C.uintptr_t) (rc C.
 	if st == nil {
 		return -3
 	}
-	st.inCB(true)
-	defer st.inCB(false)
 	defer recoverStore(st, "Load", &rc)
 	off, found, err := st.store.Load(uint32(topic))
 	if err != nil {
@@ -48,8 +44,6 @@ func lncGoOffsetSave(topic C.uint32_t, offset C.uint64_t, h C.uintptr_t) (rc C.i
 	if st == nil {
 		return -3
 	}
-	st.inCB(true)
-	defer st.inCB(false)
 	defer recoverStore(st, "Save", &rc)
 	if err := st.store.Save(uint32(topic), uint64(offset)); err != nil {
 		st.lastErr(err)
@@ -68,11 +62,11 @@ func storeOf(h C.uintptr_t) (st *storeState) {
 	return st
 }
 
-// recoverStore turns a panic in the user's store into a failed callback (liblnc then reports
-// an IO error, which the consumer wraps with this panic).
+// recoverStore turns a panic in the user's store into a failed callback: liblnc then reports an
+// IO error, which the consumer call that ran the store wraps with a *CallbackPanicError.
 func recoverStore(st *storeState, what string, rc *C.int) {
 	if v := recover(); v != nil {
-		st.lastErr(fmt.Errorf("lnc: offset store %s panicked: %v", what, v))
+		st.lastErr(newCallbackPanic("OffsetStore."+what, v))
 		*rc = -2
 	}
 }

@@ -13,9 +13,9 @@ static int lnc_go_load_tramp(uint32_t topic, uint64_t *offset, void *opaque) {
 static int lnc_go_save_tramp(uint32_t topic, uint64_t offset, void *opaque) {
 	return lncGoOffsetSave(topic, offset, (uintptr_t)opaque);
 }
-static lnc_err_t lnc_go_consumer_new_with_store(lnc_conf_t *conf, uintptr_t h,
+static lnc_err_t lnc_go_consumer_new_with_store(lnc_conf_t *conf, uintptr_t h, int32_t timeout_ms,
 		lnc_consumer_t **out, lnc_error_t **err) {
-	return lnc_consumer_new_with_store(conf, lnc_go_load_tramp, lnc_go_save_tramp, (void *)h, -1, out, err);
+	return lnc_consumer_new_with_store(conf, lnc_go_load_tramp, lnc_go_save_tramp, (void *)h, timeout_ms, out, err);
 }
 */
 import "C"
@@ -25,9 +25,7 @@ import (
 	"fmt"
 	"runtime/cgo"
 	"sync"
-	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // OffsetStore is a user offset store (lnc_consumer_new_with_store). Load is called while the
@@ -77,55 +75,68 @@ const (
 )
 
 // Consumer consumes one topic ("topic" or "topic.id" in its Config). Safe for concurrent use.
+//
+// Calls run on the calling goroutine, so a user OffsetStore runs there too and liblnc itself
+// refuses calls made from inside it (IN_CALLBACK). Calls that ask the server (NewConsumer,
+// Seek to the end, Commit waiting for another commit, Lag) take their timeout from ctx's
+// deadline, bounded by request.timeout.ms; liblnc offers no cancellation for them, so a ctx
+// cancelled without a deadline is noticed when the call starts, and the call ends within
+// request.timeout.ms.
 type Consumer struct {
 	ref     handleRef
 	h       *C.lnc_consumer_t
 	topic   uint32
 	reqTime time.Duration
+	bufs    pollBuffers
 
 	handle   cgo.Handle // user store state, 0 without one
-	cbGID    atomic.Uint64
 	storeMu  sync.Mutex
 	storeErr error
 
-	closeOnce sync.Once
-	closeErr  error
+	closeErr error // the error of the liblnc close that did the work (guarded by storeMu)
 }
 
 // NewConsumer creates a consumer from cfg: it resolves the topic, loads the stored offset
 // (offset.dir + consumer.name: a file store compatible with the official Rust client, else
-// memory) and starts fetching. It blocks up to request.timeout.ms.
-func NewConsumer(cfg Config) (*Consumer, error) {
-	return newConsumer(cfg, nil)
+// memory) and starts fetching. Its server calls share one timeout: ctx's deadline, bounded by
+// request.timeout.ms (an error caused by the deadline matches ctx's error too).
+func NewConsumer(ctx context.Context, cfg Config) (*Consumer, error) {
+	return newConsumer(ctx, cfg, nil)
 }
 
-// NewConsumerWithStore is NewConsumer with a user offset store.
-func NewConsumerWithStore(cfg Config, store OffsetStore) (*Consumer, error) {
+// NewConsumerWithStore is NewConsumer with a user offset store (its Load runs inside this call,
+// on the calling goroutine).
+func NewConsumerWithStore(ctx context.Context, cfg Config, store OffsetStore) (*Consumer, error) {
 	if store == nil {
 		return nil, &Error{Code: CodeInvalidArg, Message: "store is nil"}
 	}
-	return newConsumer(cfg, store)
+	return newConsumer(ctx, cfg, store)
 }
 
-func newConsumer(cfg Config, store OffsetStore) (*Consumer, error) {
+func newConsumer(ctx context.Context, cfg Config, store OffsetStore) (*Consumer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cf, err := newConf(cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer cf.free()
 	c := &Consumer{reqTime: cf.getDuration("request.timeout.ms", 30*time.Second)}
+	c.bufs.views = pollViews(cf)
+	ms := callMs(ctx, c.reqTime)
 	var h *C.lnc_consumer_t
 	var cerr *C.lnc_error_t
 	var rc C.lnc_err_t
 	if store != nil {
-		st := &storeState{store: store, inCB: c.markCallback, lastErr: c.setStoreErr}
+		st := &storeState{store: store, lastErr: c.setStoreErr}
 		c.handle = cgo.NewHandle(st)
-		rc = C.lnc_go_consumer_new_with_store(cf.c, C.uintptr_t(c.handle), &h, &cerr)
+		rc = C.lnc_go_consumer_new_with_store(cf.c, C.uintptr_t(c.handle), ms, &h, &cerr)
 	} else {
-		rc = C.lnc_consumer_new(cf.c, -1, &h, &cerr)
+		rc = C.lnc_consumer_new(cf.c, ms, &h, &cerr)
 	}
 	if rc != C.LNC_ERR_OK {
-		err := c.wrapStoreErr(errorFrom(rc, cerr))
+		err := withCtx(ctx, c.wrapStoreErr(errorFrom(rc, cerr)))
 		if c.handle != 0 {
 			c.handle.Delete()
 		}
@@ -136,19 +147,12 @@ func newConsumer(cfg Config, store OffsetStore) (*Consumer, error) {
 	c.topic = uint32(C.lnc_consumer_topic_id(h))
 	c.ref.free = func() {
 		C.lnc_consumer_free(c.h)
+		c.bufs.free()
 		if c.handle != 0 {
 			c.handle.Delete()
 		}
 	}
 	return c, nil
-}
-
-func (c *Consumer) markCallback(enter bool) {
-	if enter {
-		c.cbGID.Store(goid())
-	} else {
-		c.cbGID.Store(0)
-	}
 }
 
 func (c *Consumer) setStoreErr(err error) {
@@ -172,13 +176,6 @@ func (c *Consumer) wrapStoreErr(err error) error {
 	return fmt.Errorf("%w: %w", err, se)
 }
 
-func (c *Consumer) guard(what string) error {
-	if g := c.cbGID.Load(); g != 0 && g == goid() {
-		return &Error{Code: CodeInCallback, Message: what + " called from inside this consumer's offset store callback"}
-	}
-	return nil
-}
-
 // TopicID is the id of the topic being consumed.
 func (c *Consumer) TopicID() uint32 { return c.topic }
 
@@ -187,9 +184,6 @@ func (c *Consumer) TopicID() uint32 { return c.topic }
 // CORRUPT_RECORD, UNKNOWN_TOPIC, TRANSPORT …) is returned after every record that precedes
 // it. When ctx ends first it returns (nil, ctx.Err()).
 func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
-	if err := c.guard("Poll"); err != nil {
-		return nil, err
-	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -201,42 +195,22 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 	}
 }
 
-// TryPoll is Poll with an explicit wait of at most d (0 = no wait): an empty result is not
-// an error.
+// TryPoll is Poll with an explicit wait of at most d (0 or less = no wait): an empty result is
+// not an error.
 func (c *Consumer) TryPoll(d time.Duration) ([]Record, error) {
-	if err := c.guard("TryPoll"); err != nil {
-		return nil, err
+	var ms C.int32_t // liblnc reads a negative timeout as "no limit": never pass one
+	if d > 0 {
+		ms = durationMs(d)
 	}
-	ms := C.int32_t(d / time.Millisecond)
 	return c.pollOnce(ms)
 }
 
-func (c *Consumer) pollOnce(ms C.int32_t) ([]Record, error) {
-	if !c.ref.acquire() {
-		return nil, closedError("consumer")
-	}
-	defer c.ref.release()
-	var recs *C.lnc_records_t
-	var cerr *C.lnc_error_t
-	rc := C.lnc_consumer_poll(c.h, ms, &recs, &cerr)
-	if rc != C.LNC_ERR_OK {
-		C.lnc_records_free(recs)
-		return nil, c.wrapStoreErr(errorFrom(rc, cerr))
-	}
-	n := int(C.lnc_records_count(recs))
-	out := copyRecords(C.lnc_records_views(recs), n)
-	C.lnc_records_free(recs)
-	return out, nil
-}
-
 // PollFunc is the zero-copy variant of Poll: it waits like Poll, then calls fn for each
-// record with byte slices (Key, Value, Raw) that borrow liblnc's memory and are valid only
-// until fn returns; use Record.Clone to keep one. It returns how many records were passed.
-// fn runs on the calling goroutine; a panic in fn propagates after the batch is freed.
+// record with byte slices (Key, Value, Raw) that borrow the consumer's poll buffer and are
+// valid only until fn returns; use Record.Clone to keep one. It returns how many records were
+// passed. fn runs on the calling goroutine; a panic in fn propagates after the buffer is given
+// back.
 func (c *Consumer) PollFunc(ctx context.Context, fn func(r *Record)) (int, error) {
-	if err := c.guard("PollFunc"); err != nil {
-		return 0, err
-	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -246,32 +220,6 @@ func (c *Consumer) PollFunc(ctx context.Context, fn func(r *Record)) (int, error
 			return n, err
 		}
 	}
-}
-
-func (c *Consumer) pollBorrowed(ms C.int32_t, fn func(r *Record)) (int, error) {
-	if !c.ref.acquire() {
-		return 0, closedError("consumer")
-	}
-	defer c.ref.release()
-	var recs *C.lnc_records_t
-	var cerr *C.lnc_error_t
-	rc := C.lnc_consumer_poll(c.h, ms, &recs, &cerr)
-	if rc != C.LNC_ERR_OK {
-		C.lnc_records_free(recs)
-		return 0, c.wrapStoreErr(errorFrom(rc, cerr))
-	}
-	defer C.lnc_records_free(recs)
-	n := int(C.lnc_records_count(recs))
-	if n == 0 {
-		return 0, nil
-	}
-	views := unsafe.Slice(C.lnc_records_views(recs), n)
-	var r Record
-	for i := range views {
-		borrowRecord(&views[i], &r)
-		fn(&r)
-	}
-	return n, nil
 }
 
 // Records returns a channel of consumed records fed by a goroutine that polls until ctx ends
@@ -306,57 +254,52 @@ func (c *Consumer) Records(ctx context.Context) (<-chan Record, <-chan error) {
 }
 
 // Seek moves the position (queued records of the old position are dropped) and returns the
-// new position. SeekEnd asks the server for the tail.
+// new position. SeekEnd asks the server for the tail (see Consumer for the timeout).
 func (c *Consumer) Seek(ctx context.Context, whence Whence, offset uint64) (uint64, error) {
-	if err := c.guard("Seek"); err != nil {
+	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	return runCall(ctx, func() (uint64, error) {
-		if !c.ref.acquire() {
-			return 0, closedError("consumer")
-		}
-		defer c.ref.release()
-		var pos C.uint64_t
-		var cerr *C.lnc_error_t
-		rc := C.lnc_consumer_seek(c.h, C.int(whence), C.uint64_t(offset), -1, &pos, &cerr)
-		return uint64(pos), errorFrom(rc, cerr)
-	})
+	if !c.ref.acquire() {
+		return 0, closedError("consumer")
+	}
+	defer c.ref.release()
+	var pos C.uint64_t
+	var cerr *C.lnc_error_t
+	rc := C.lnc_consumer_seek(c.h, C.int(whence), C.uint64_t(offset), callMs(ctx, c.reqTime), &pos, &cerr)
+	return uint64(pos), withCtx(ctx, errorFrom(rc, cerr))
 }
 
 // Commit stores the position (just past the last record handed out) in the offset store and
-// returns it.
+// returns it. It waits (see Consumer for the timeout) for a commit running on another
+// goroutine; the store call itself is not interrupted.
 func (c *Consumer) Commit(ctx context.Context) (uint64, error) {
-	if err := c.guard("Commit"); err != nil {
+	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	return runCall(ctx, func() (uint64, error) {
-		if !c.ref.acquire() {
-			return 0, closedError("consumer")
-		}
-		defer c.ref.release()
-		var off C.uint64_t
-		var cerr *C.lnc_error_t
-		rc := C.lnc_consumer_commit(c.h, -1, &off, &cerr)
-		return uint64(off), c.wrapStoreErr(errorFrom(rc, cerr))
-	})
+	if !c.ref.acquire() {
+		return 0, closedError("consumer")
+	}
+	defer c.ref.release()
+	var off C.uint64_t
+	var cerr *C.lnc_error_t
+	rc := C.lnc_consumer_commit(c.h, callMs(ctx, c.reqTime), &off, &cerr)
+	return uint64(off), withCtx(ctx, c.wrapStoreErr(errorFrom(rc, cerr)))
 }
 
-// Lag returns the bytes between the position and the topic's end (asking the server when the
-// cached end is stale).
+// Lag returns the bytes between the position and the topic's end, asking the server when the
+// cached end is stale (see Consumer for the timeout).
 func (c *Consumer) Lag(ctx context.Context) (uint64, error) {
-	if err := c.guard("Lag"); err != nil {
+	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	return runCall(ctx, func() (uint64, error) {
-		if !c.ref.acquire() {
-			return 0, closedError("consumer")
-		}
-		defer c.ref.release()
-		var lag C.uint64_t
-		var cerr *C.lnc_error_t
-		rc := C.lnc_consumer_lag(c.h, -1, &lag, &cerr)
-		return uint64(lag), errorFrom(rc, cerr)
-	})
+	if !c.ref.acquire() {
+		return 0, closedError("consumer")
+	}
+	defer c.ref.release()
+	var lag C.uint64_t
+	var cerr *C.lnc_error_t
+	rc := C.lnc_consumer_lag(c.h, callMs(ctx, c.reqTime), &lag, &cerr)
+	return uint64(lag), withCtx(ctx, errorFrom(rc, cerr))
 }
 
 // Position returns the offset just past the last record handed out (a record boundary).
@@ -378,20 +321,24 @@ const consumerCloseTimeout = 5 * time.Second
 // Close stops fetching, makes the final auto-commit (enable.auto.commit) and releases the
 // consumer. Idempotent and bounded (5 s for liblnc's fetch thread, plus the final commit);
 // calls abandoned by a cancelled context keep the handle alive until they return, and new
-// calls fail with CLOSED. From inside the offset store's callbacks it returns IN_CALLBACK and
-// does nothing.
+// calls fail with CLOSED. From inside the offset store's callbacks it returns IN_CALLBACK (liblnc
+// refuses it on the store's thread) and does nothing. When several goroutines call Close at
+// once, the one whose call did the work returns its error; the others may return nil.
 func (c *Consumer) Close() error {
-	if err := c.guard("Close"); err != nil {
-		return err
-	}
-	c.closeOnce.Do(func() {
-		var rc C.lnc_err_t
-		if c.ref.acquire() {
-			rc = C.lnc_consumer_close(c.h, C.int32_t(consumerCloseTimeout/time.Millisecond))
-			c.ref.release()
+	if c.ref.acquire() {
+		rc := C.lnc_consumer_close(c.h, C.int32_t(consumerCloseTimeout/time.Millisecond))
+		c.ref.release()
+		if rc == C.LNC_ERR_IN_CALLBACK {
+			return &Error{Code: CodeInCallback, Message: "Close called from inside this consumer's offset store callback"}
 		}
-		c.ref.close()
-		c.closeErr = c.wrapStoreErr(codeError(Code(rc)))
-	})
+		if err := c.wrapStoreErr(codeError(Code(rc))); err != nil {
+			c.storeMu.Lock()
+			c.closeErr = err
+			c.storeMu.Unlock()
+		}
+	}
+	c.ref.close()
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
 	return c.closeErr
 }

@@ -1,6 +1,7 @@
 package lnc_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +49,7 @@ func TestConsumerSeekCommitLagPosition(t *testing.T) {
 	produceN(t, m, topic, 100)
 	ctx := ctxT(t, 20*time.Second)
 	store := &lnc.MemoryOffsetStore{}
-	c, err := lnc.NewConsumerWithStore(lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic),
+	c, err := lnc.NewConsumerWithStore(context.Background(), lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic),
 		"max.poll.records": "10", "enable.auto.commit": "false"}, store)
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +113,10 @@ func TestConsumerSeekCommitLagPosition(t *testing.T) {
 	if recs, err := c.TryPoll(0); err != nil || len(recs) != 0 {
 		t.Fatalf("TryPoll: %d %v", len(recs), err)
 	}
+	start = time.Now()
+	if recs, err := c.TryPoll(-time.Hour); err != nil || len(recs) != 0 || time.Since(start) > time.Second {
+		t.Fatalf("TryPoll(negative) = %d %v after %v, want no wait", len(recs), err, time.Since(start))
+	}
 	// Cancellation from another goroutine.
 	cctx, ccancel := context.WithCancel(ctx)
 	go func() { time.Sleep(60 * time.Millisecond); ccancel() }()
@@ -137,7 +142,7 @@ func TestConsumerResumesFromUserStore(t *testing.T) {
 	ctx := ctxT(t, 20*time.Second)
 	store := &lnc.MemoryOffsetStore{}
 	cfg := lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "max.poll.records": "20"}
-	c, err := lnc.NewConsumerWithStore(cfg, store)
+	c, err := lnc.NewConsumerWithStore(context.Background(), cfg, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +159,7 @@ func TestConsumerResumesFromUserStore(t *testing.T) {
 	if _, err := c.Position(); !errors.Is(err, lnc.ErrClosed) {
 		t.Fatalf("Position after close: %v", err)
 	}
-	c2, err := lnc.NewConsumerWithStore(cfg, store)
+	c2, err := lnc.NewConsumerWithStore(context.Background(), cfg, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,16 +217,16 @@ func TestConsumerStoreErrorsAndCallbacks(t *testing.T) {
 	ctx := ctxT(t, 20*time.Second)
 	cfg := lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "enable.auto.commit": "false"}
 
-	if _, err := lnc.NewConsumerWithStore(cfg, nil); !errors.Is(err, lnc.ErrInvalidArg) {
+	if _, err := lnc.NewConsumerWithStore(context.Background(), cfg, nil); !errors.Is(err, lnc.ErrInvalidArg) {
 		t.Fatalf("nil store: %v", err)
 	}
-	_, err := lnc.NewConsumerWithStore(cfg, &faultyStore{failLoad: errStore})
+	_, err := lnc.NewConsumerWithStore(context.Background(), cfg, &faultyStore{failLoad: errStore})
 	if !errors.Is(err, errStore) || !errors.Is(err, lnc.ErrIO) {
 		t.Fatalf("load failure: %v", err)
 	}
 
 	s := &faultyStore{}
-	c, err := lnc.NewConsumerWithStore(cfg, s)
+	c, err := lnc.NewConsumerWithStore(context.Background(), cfg, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +242,9 @@ func TestConsumerStoreErrorsAndCallbacks(t *testing.T) {
 	s.failSave, s.panicSave = nil, true
 	s.mu.Unlock()
 	_, err = c.Commit(ctx)
-	if !errors.Is(err, lnc.ErrIO) || !strings.Contains(err.Error(), "store panic") {
+	var pe *lnc.CallbackPanicError
+	if !errors.Is(err, lnc.ErrIO) || !strings.Contains(err.Error(), "store panic") || !errors.As(err, &pe) ||
+		pe.Callback != "OffsetStore.Save" || pe.Value != "store panic" || !strings.Contains(string(pe.Stack), "faultyStore") {
 		t.Fatalf("save panic: %v", err)
 	}
 	// Re-entrant calls from inside the store callback are refused with IN_CALLBACK.
@@ -248,13 +255,28 @@ func TestConsumerStoreErrorsAndCallbacks(t *testing.T) {
 		inCb = append(inCb, c.Close())
 		_, err := c.Poll(ctx)
 		inCb = append(inCb, err)
+		_, err = c.TryPoll(0)
+		inCb = append(inCb, err)
+		_, err = c.PollFunc(ctx, func(*lnc.Record) {})
+		inCb = append(inCb, err)
+		_, err = c.Commit(ctx)
+		inCb = append(inCb, err)
+		_, err = c.Lag(ctx)
+		inCb = append(inCb, err)
+		_, err = c.Seek(ctx, lnc.SeekBeginning, 0)
+		inCb = append(inCb, err)
 	}
 	s.mu.Unlock()
 	if _, err := c.Commit(context.Background()); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
-	if len(inCb) != 2 || !errors.Is(inCb[0], lnc.ErrInCallback) || !errors.Is(inCb[1], lnc.ErrInCallback) {
+	if len(inCb) != 7 {
 		t.Fatalf("inside callback: %v", inCb)
+	}
+	for i, err := range inCb {
+		if !errors.Is(err, lnc.ErrInCallback) {
+			t.Errorf("call %d inside the store callback: %v, want IN_CALLBACK", i, err)
+		}
 	}
 	s.mu.Lock()
 	s.onSave = nil
@@ -314,7 +336,7 @@ func TestConsumerErrors(t *testing.T) {
 	topic := newTopic(t, m)
 	produceN(t, m, topic, 3)
 	ctx := ctxT(t, 20*time.Second)
-	_, err := lnc.NewConsumer(lnc.Config{"bootstrap.servers": m.Addr(), "topic": "no-such-topic", "request.timeout.ms": "2000"})
+	_, err := lnc.NewConsumer(context.Background(), lnc.Config{"bootstrap.servers": m.Addr(), "topic": "no-such-topic", "request.timeout.ms": "2000"})
 	if !errors.Is(err, lnc.ErrUnknownTopic) {
 		t.Fatalf("unknown topic: %v", err)
 	}
@@ -389,22 +411,28 @@ func TestConsumerCloseWhilePolling(t *testing.T) {
 	topic := newTopic(t, m)
 	produceN(t, m, topic, 200)
 	ctx := ctxT(t, 20*time.Second)
-	c, err := lnc.NewConsumer(lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "max.poll.records": "7"})
+	c, err := lnc.NewConsumer(context.Background(), lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "max.poll.records": "7"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	for g := 0; g < 3; g++ {
+	for g := 0; g < 7; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
 			for {
 				var err error
 				switch g {
-				case 0:
+				case 0, 1: // concurrent Polls use distinct poll buffers
 					_, err = c.Poll(ctx)
-				case 1:
+				case 2:
 					_, err = c.PollFunc(ctx, func(*lnc.Record) {})
+				case 3:
+					_, err = c.TryPoll(time.Millisecond)
+				case 4:
+					_, err = c.Seek(ctx, lnc.SeekBeginning, 0)
+				case 5:
+					_, err = c.Position()
 				default:
 					if _, err = c.Lag(ctx); err == nil {
 						_, err = c.Commit(ctx)
@@ -428,5 +456,115 @@ func TestConsumerCloseWhilePolling(t *testing.T) {
 	wg.Wait()
 	if d := time.Since(start); d > 6*time.Second {
 		t.Fatalf("Close + pollers took %v", d)
+	}
+}
+
+// TestConsumerCloseInsideFinalCommit: Close called by the offset store during Close's own final
+// auto-commit is refused with IN_CALLBACK (liblnc's own re-entrancy check) instead of waiting
+// for itself; the outer Close completes and commits.
+func TestConsumerCloseInsideFinalCommit(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	produceN(t, m, topic, 5)
+	ctx := ctxT(t, 20*time.Second)
+	s := &faultyStore{}
+	c, err := lnc.NewConsumerWithStore(ctx, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic),
+		"enable.auto.commit": "true"}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumeN(t, ctx, c, 5)
+	inner := make(chan error, 4)
+	s.mu.Lock()
+	s.onSave = func() { inner <- c.Close() }
+	s.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("outer Close: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close from inside the final commit deadlocked")
+	}
+	if err := <-inner; !errors.Is(err, lnc.ErrInCallback) {
+		t.Fatalf("inner Close: %v", err)
+	}
+	if off, ok, _ := s.MemoryOffsetStore.Load(topic); !ok || off == 0 {
+		t.Fatalf("final commit not stored: %d %v", off, ok)
+	}
+}
+
+// TestNewConsumerContext: a context that already ended is returned at once, creating nothing.
+func TestNewConsumerContext(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	store := &faultyStore{}
+	c, err := lnc.NewConsumerWithStore(ctx, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic)}, store)
+	if c != nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("NewConsumer with a cancelled context: %v %v", c, err)
+	}
+}
+
+// TestConsumerDeadlines: server calls take ctx's deadline as liblnc's timeout (shorter than
+// request.timeout.ms here), and the error matches both context.DeadlineExceeded and TIMED_OUT.
+func TestConsumerDeadlines(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	produceN(t, m, topic, 3)
+	name := fmt.Sprintf("go-deadline-%d", time.Now().UnixNano())
+	if _, err := m.CreateTopic(name); err != nil {
+		t.Fatal(err)
+	}
+	cfg := lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic), "request.timeout.ms": "20000"}
+	c := mustConsumer(t, cfg)
+	if err := m.StallReading(true); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.StallReading(false) }()
+	time.Sleep(100 * time.Millisecond) // the mock notices the stall within its 20 ms read timeout
+
+	short := func() context.Context { return ctxT(t, 300*time.Millisecond) }
+	check := func(what string, err error, start time.Time) {
+		t.Helper()
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, lnc.ErrTimedOut) {
+			t.Errorf("%s on a stalled server: %v", what, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s took %v with a 300 ms deadline", what, d)
+		}
+	}
+	start := time.Now()
+	_, err := c.Seek(short(), lnc.SeekEnd, 0)
+	check("Seek(end)", err, start)
+	start = time.Now()
+	_, err = lnc.NewConsumer(short(), lnc.Config{"bootstrap.servers": m.Addr(), "topic": name, "request.timeout.ms": "20000"})
+	check("NewConsumer", err, start)
+}
+
+// TestConsumerRecordLargerThanPollBuffer: a record larger than a poll buffer (1 MiB) is still
+// returned, by Poll and by PollFunc, and the records around it too.
+func TestConsumerRecordLargerThanPollBuffer(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	ctx := ctxT(t, 20*time.Second)
+	p := mustProducer(t, lnc.Config{"bootstrap.servers": m.Addr()})
+	big := bytes.Repeat([]byte("L"), 3<<20/2)
+	for _, v := range [][]byte{[]byte("before"), big, []byte("after"), big} {
+		if _, err := p.ProduceSync(ctx, topic, lnc.RawRecord(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := mustConsumer(t, lnc.Config{"bootstrap.servers": m.Addr(), "topic.id": itoa(topic)})
+	recs := consumeN(t, ctx, c, 3)
+	if string(recs[0].Value) != "before" || !bytes.Equal(recs[1].Value, big) || string(recs[2].Value) != "after" {
+		t.Fatalf("records %d %d %d bytes", len(recs[0].Value), len(recs[1].Value), len(recs[2].Value))
+	}
+	var got []byte
+	if _, err := c.PollFunc(ctx, func(r *lnc.Record) { got = append(got, r.Value...) }); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("PollFunc of a large record: %d bytes, %v", len(got), err)
 	}
 }

@@ -56,6 +56,9 @@ const (
 	CodeState            Code = C.LNC_ERR_STATE               // invalid in the handle's current state
 	CodeIO               Code = C.LNC_ERR_IO                  // local I/O failure
 	CodeTLS              Code = C.LNC_ERR_TLS                 // the TLS handshake failed
+	CodeCancelled        Code = C.LNC_ERR_CANCELLED           // the call's context ended (liblnc's cancel token fired)
+	CodeDeliveryFailed   Code = C.LNC_ERR_DELIVERY_FAILED     // fire-and-forget records failed since the last Flush
+	CodeCircuitOpen      Code = C.LNC_ERR_CIRCUIT_OPEN        // the circuit breaker is open: a non-blocking send failed fast
 	CodeUnknownTopic     Code = C.LNC_ERR_UNKNOWN_TOPIC       // unknown topic
 	CodeNotLeader        Code = C.LNC_ERR_NOT_LEADER          // the server is not the leader
 	CodeForwardFailed    Code = C.LNC_ERR_FORWARD_FAILED      // the server failed to forward to the leader
@@ -72,8 +75,8 @@ const (
 var AllCodes = []Code{
 	CodeInvalidArg, CodeUnknownKey, CodeInvalidValue, CodeTimedOut, CodeQueueFull, CodeClosed,
 	CodeProtocol, CodeCorruptRecord, CodePanic, CodeTransport, CodeMsgTooLarge, CodeOffsetOutOfRange,
-	CodePurged, CodeUnknownOutcome, CodeInCallback, CodeState, CodeIO, CodeTLS,
-	CodeUnknownTopic, CodeNotLeader, CodeForwardFailed, CodeRateLimited, CodeAuthRequired,
+	CodePurged, CodeUnknownOutcome, CodeInCallback, CodeState, CodeIO, CodeTLS, CodeCancelled,
+	CodeDeliveryFailed, CodeCircuitOpen, CodeUnknownTopic, CodeNotLeader, CodeForwardFailed, CodeRateLimited, CodeAuthRequired,
 	CodeAuthFailed, CodeCatchingUp, CodeTopicExists, CodeInvalidName, CodeServerError,
 }
 
@@ -157,6 +160,9 @@ var (
 	ErrState            = sentinel(CodeState)            // STATE
 	ErrIO               = sentinel(CodeIO)               // IO
 	ErrTLS              = sentinel(CodeTLS)              // TLS
+	ErrCancelled        = sentinel(CodeCancelled)        // CANCELLED
+	ErrDeliveryFailed   = sentinel(CodeDeliveryFailed)   // DELIVERY_FAILED
+	ErrCircuitOpen      = sentinel(CodeCircuitOpen)      // CIRCUIT_OPEN
 	ErrUnknownTopic     = sentinel(CodeUnknownTopic)     // UNKNOWN_TOPIC
 	ErrNotLeader        = sentinel(CodeNotLeader)        // NOT_LEADER
 	ErrForwardFailed    = sentinel(CodeForwardFailed)    // FORWARD_FAILED
@@ -174,7 +180,7 @@ func Sentinel(c Code) *Error {
 	for _, s := range []*Error{
 		ErrInvalidArg, ErrUnknownKey, ErrInvalidValue, ErrTimedOut, ErrQueueFull, ErrClosed,
 		ErrProtocol, ErrCorruptRecord, ErrPanic, ErrTransport, ErrMsgTooLarge, ErrOffsetOutOfRange,
-		ErrPurged, ErrUnknownOutcome, ErrInCallback, ErrState, ErrIO, ErrTLS, ErrUnknownTopic, ErrNotLeader,
+		ErrPurged, ErrUnknownOutcome, ErrInCallback, ErrState, ErrIO, ErrTLS, ErrCancelled, ErrDeliveryFailed, ErrCircuitOpen, ErrUnknownTopic, ErrNotLeader,
 		ErrForwardFailed, ErrRateLimited, ErrAuthRequired, ErrAuthFailed, ErrCatchingUp,
 		ErrTopicExists, ErrInvalidName, ErrServerError,
 	} {

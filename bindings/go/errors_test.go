@@ -12,7 +12,7 @@ import (
 )
 
 func TestErrorCodesAndSentinels(t *testing.T) {
-	if len(lnc.AllCodes) != 28 {
+	if len(lnc.AllCodes) != 31 {
 		t.Fatalf("AllCodes has %d codes", len(lnc.AllCodes))
 	}
 	for _, c := range lnc.AllCodes {
@@ -90,7 +90,7 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := lnc.NewProducer(bad); !errors.Is(err, lnc.ErrUnknownKey) {
 		t.Errorf("NewProducer: %v", err)
 	}
-	if _, err := lnc.NewConsumer(bad); !errors.Is(err, lnc.ErrUnknownKey) {
+	if _, err := lnc.NewConsumer(context.Background(), bad); !errors.Is(err, lnc.ErrUnknownKey) {
 		t.Errorf("NewConsumer: %v", err)
 	}
 	if _, err := lnc.NewAdmin(bad); !errors.Is(err, lnc.ErrUnknownKey) {

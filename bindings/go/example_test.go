@@ -67,7 +67,7 @@ func ExampleConsumer() {
 	_, _ = p.Flush(ctx)
 	_ = p.Close()
 
-	c, err := lnc.NewConsumer(lnc.Config{
+	c, err := lnc.NewConsumer(ctx, lnc.Config{
 		"bootstrap.servers": mock.Addr(),
 		"topic":             "greetings",
 		"start.offset":      "beginning",
@@ -153,4 +153,28 @@ func ExampleMockBroker() {
 	stats, _ := mock.Stats()
 	fmt.Println("err:", err, "errors sent:", stats.ErrorsSent, "batches retried:", p.Metrics().BatchesRetried)
 	// Output: err: <nil> errors sent: 1 batches retried: 1
+}
+
+// Producing by topic name: liblnc looks the name up (creating the topic, as topic.auto.create
+// defaults to true) and caches its id; a failed fire-and-forget record surfaces at Flush.
+func ExampleProducer_ProduceTo() {
+	mock, _ := lnc.NewMockBroker(map[string]string{"ack.delay.ms": "0"})
+	defer mock.Close()
+	p, _ := lnc.NewProducer(lnc.Config{"bootstrap.servers": mock.Addr()})
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	_ = p.ProduceTo(ctx, "clicks", lnc.RawRecord([]byte("fire and forget")))
+	batch, err := p.ProduceSyncTo(ctx, "clicks", lnc.RawRecord([]byte("and wait")))
+	id, _ := p.TopicID(ctx, "clicks")
+	_, flushErr := p.Flush(ctx)
+	fmt.Println("sync acked:", err == nil && batch > 0, "topic known:", id > 0, "flush:", flushErr)
+
+	_ = p.Produce(ctx, 999, lnc.RawRecord([]byte("to a topic that does not exist")))
+	_, flushErr = p.Flush(ctx)
+	fmt.Println("delivery failed:", errors.Is(flushErr, lnc.ErrDeliveryFailed))
+	// Output:
+	// sync acked: true topic known: true flush: <nil>
+	// delivery failed: true
 }

@@ -56,7 +56,7 @@ func mustProducer(tb testing.TB, cfg lnc.Config, opts ...lnc.ProducerOption) *ln
 
 func mustConsumer(tb testing.TB, cfg lnc.Config) *lnc.Consumer {
 	tb.Helper()
-	c, err := lnc.NewConsumer(cfg)
+	c, err := lnc.NewConsumer(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("NewConsumer: %v", err)
 	}

@@ -8,9 +8,11 @@
 //
 // Handles are safe for concurrent use. Every handle must be closed with Close (idempotent).
 //
-// Blocking calls honour their context: liblnc is called in short slices (at most 50 ms each)
-// and the context is checked between slices, or, for single request/reply calls, the call
-// runs with the context's remaining time as its timeout and is abandoned on cancellation.
+// Blocking calls honour their context: liblnc does the waiting, and the context ends it — the
+// producer hands liblnc a cancel token fired by context.AfterFunc, request/reply calls get the
+// context's deadline as their timeout, and Poll / Flush wait in slices of at most 50 ms with
+// the context checked between them. The binding has no wait-for-space, retry or synchronous
+// send logic of its own.
 package lnc
 
 /*
@@ -22,9 +24,7 @@ import "C"
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"math"
-	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -227,36 +227,6 @@ func runCall[T any](ctx context.Context, fn func() (T, error)) (T, error) {
 		var zero T
 		return zero, ctx.Err()
 	}
-}
-
-// withCtx makes a liblnc TIMED_OUT caused by the context's deadline match both
-// context.DeadlineExceeded and lnc.ErrTimedOut.
-func withCtx(ctx context.Context, err error) error {
-	e, ok := err.(*Error)
-	if !ok || e.Code != CodeTimedOut {
-		return err
-	}
-	cerr := ctx.Err()
-	if dl, has := ctx.Deadline(); cerr == nil && has && time.Until(dl) < 5*time.Millisecond {
-		cerr = context.DeadlineExceeded // liblnc's timer fired just before the context's
-	}
-	if cerr != nil {
-		return fmt.Errorf("%w: %w", cerr, e)
-	}
-	return err
-}
-
-// goid returns the current goroutine's id (used only to refuse Close/Flush from inside a
-// callback running on the binding's own goroutine, where they would deadlock).
-func goid() uint64 {
-	var buf [64]byte
-	n := runtime.Stack(buf[:], false)
-	b := bytes.TrimPrefix(buf[:n], []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		b = b[:i]
-	}
-	id, _ := strconv.ParseUint(string(b), 10, 64)
-	return id
 }
 
 // handleRef frees a handle once it is closed and no call uses it any more, so that Close never

@@ -209,16 +209,22 @@ func (m *MockBroker) RequireToken(token string) error {
 	})
 }
 
-// CreateTopic creates a topic directly and returns its id (TOPIC_EXISTS / INVALID_NAME as
-// the server would answer).
+// CreateTopic creates a topic directly and returns its id (TOPIC_EXISTS / INVALID_NAME with
+// the server's own text, as the server would answer).
 func (m *MockBroker) CreateTopic(name string) (uint32, error) {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.h == nil {
+		return 0, closedError("mock broker")
+	}
 	var id C.uint32_t
-	err := m.call(func(h *C.lnc_mock_t) C.lnc_err_t {
-		cn := C.CString(name)
-		defer C.free(unsafe.Pointer(cn))
-		return C.lnc_mock_create_topic(h, cn, &id, nil)
-	})
-	return uint32(id), err
+	var cerr *C.lnc_error_t
+	if err := errorFrom(C.lnc_mock_create_topic(m.h, cn, &id, &cerr), cerr); err != nil {
+		return 0, err
+	}
+	return uint32(id), nil
 }
 
 // Stats returns the broker's counters.

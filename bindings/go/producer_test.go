@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -170,7 +171,7 @@ func TestProduceSyncAndReportsChannel(t *testing.T) {
 		t.Fatal("Reports not closed after Close")
 	}
 	mt := p.Metrics()
-	if mt.Accepted != 11 || mt.Reported != 11 || mt.Acked != 11 {
+	if mt.Accepted != 10 || mt.Reported != 10 || mt.Acked != 10 { // ProduceSync's record has no report
 		t.Fatalf("metrics %+v", mt)
 	}
 }
@@ -219,21 +220,26 @@ func TestDeliveryFuncAndProduceFunc(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if rem, err := p.Flush(ctx); rem != 0 || err != nil {
-		t.Fatalf("Flush: %d %v", rem, err)
+	// The callback's panic is not swallowed: the next Flush returns it, with value and stack.
+	rem, err := p.Flush(ctx)
+	var pe *lnc.CallbackPanicError
+	if rem != 0 || !errors.As(err, &pe) || pe.Value != "user callback panic" ||
+		pe.Callback != "WithDeliveryFunc callback" || !strings.Contains(string(pe.Stack), "TestDeliveryFuncAndProduceFunc") {
+		t.Fatalf("Flush after a callback panic: %d %v", rem, err)
+	}
+	if rem, err := p.Flush(ctx); rem != 0 || err != nil { // reported once
+		t.Fatalf("second Flush: %d %v", rem, err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(delivered) != 4 || perRecord.Load() != 1 {
 		t.Fatalf("delivered %d, per-record %d", len(delivered), perRecord.Load())
 	}
-	if len(inCbErrs) != 3 {
-		t.Fatalf("re-entrant calls: %v", inCbErrs)
-	}
-	for _, err := range inCbErrs {
-		if !errors.Is(err, lnc.ErrInCallback) {
-			t.Errorf("call inside callback: %v, want IN_CALLBACK", err)
-		}
+	// Close and Flush would wait for the dispatcher running the callback: refused. ProduceSync
+	// waits only for liblnc: allowed.
+	if len(inCbErrs) != 3 || !errors.Is(inCbErrs[0], lnc.ErrInCallback) || !errors.Is(inCbErrs[1], lnc.ErrInCallback) ||
+		inCbErrs[2] != nil {
+		t.Fatalf("re-entrant calls (Close, Flush, ProduceSync): %v", inCbErrs)
 	}
 	if mt := p.Metrics(); mt.CallbackPanics != 1 || mt.Reported != 5 {
 		t.Errorf("metrics %+v", mt)
@@ -458,25 +464,29 @@ func TestCloseWhileProducing(t *testing.T) {
 	}
 }
 
-// TestUnreadReportsChannelIsBounded: nobody reads Reports; Produce stops accepting once
-// WithMaxPending records are unreported, and Close still returns in bounded time.
+// TestUnreadReportsChannelIsBounded: nobody reads Reports; liblnc keeps the reports the
+// dispatcher cannot hand over within buffer.memory, so Produce stops accepting (QUEUE_FULL
+// after send.timeout.ms), and Close still returns in bounded time.
 func TestUnreadReportsChannelIsBounded(t *testing.T) {
 	m := fastMock(t)
 	topic := newTopic(t, m)
 	ctx := ctxT(t, 30*time.Second)
-	p, err := lnc.NewProducer(lnc.Config{"bootstrap.servers": m.Addr(), "send.timeout.ms": "100"},
-		lnc.WithReportChannel(4), lnc.WithMaxPending(100), lnc.WithCloseTimeout(200*time.Millisecond))
+	p, err := lnc.NewProducer(lnc.Config{"bootstrap.servers": m.Addr(), "send.timeout.ms": "100",
+		"buffer.memory": "65536", "linger.ms": "0"},
+		lnc.WithReportChannel(4), lnc.WithCloseTimeout(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var lastErr error
 	n := 0
-	for ; n < 1000; n++ {
+	for ; n < 100000; n++ {
 		if lastErr = p.Produce(ctx, topic, lnc.RawRecord([]byte("u"))); lastErr != nil {
 			break
 		}
 	}
-	if !errors.Is(lastErr, lnc.ErrQueueFull) || n < 100 || n > 110 {
+	// 64 bytes of buffer.memory per unserved report, plus what the dispatcher holds (one bulk
+	// of 1024 and the channel's 4).
+	if !errors.Is(lastErr, lnc.ErrQueueFull) || n > 65536/64+1024+4+1 {
 		t.Fatalf("after %d records: %v", n, lastErr)
 	}
 	start := time.Now()
@@ -582,5 +592,64 @@ func TestProduceBatch(t *testing.T) {
 	}
 	if err := p.ProduceBatch(ctx, topic, batch[:1]); !errors.Is(err, lnc.ErrClosed) {
 		t.Fatalf("after close: %v", err)
+	}
+}
+
+// TestCallbackPanicReportedByClose: panics in ProduceFunc callbacks that no Flush returned come
+// back from Close, counted, the first one with its value (an error value unwraps) and stack.
+func TestCallbackPanicReportedByClose(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	ctx := ctxT(t, 20*time.Second)
+	p, err := lnc.NewProducer(lnc.Config{"bootstrap.servers": m.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	var ran atomic.Int32
+	for i := 0; i < 3; i++ {
+		if err := p.ProduceFunc(ctx, topic, lnc.RawRecord([]byte("x")), func(lnc.Report) {
+			ran.Add(1)
+			panic(boom)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = p.Close()
+	var pe *lnc.CallbackPanicError
+	if !errors.As(err, &pe) || !errors.Is(err, boom) || pe.Callback != "ProduceFunc callback" || pe.More != 2 ||
+		len(pe.Stack) == 0 || ran.Load() != 3 || !strings.Contains(err.Error(), "and 2 more") {
+		t.Fatalf("Close after 3 callback panics: %v (%+v)", err, pe)
+	}
+	if mt := p.Metrics(); mt.CallbackPanics != 3 {
+		t.Fatalf("CallbackPanics %d", mt.CallbackPanics)
+	}
+	if err := p.Close(); !errors.As(err, &pe) { // idempotent: the same result
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestNegativeCloseTimeout: a negative close timeout means "no flush", never liblnc's "no
+// limit": Close returns at once and the buffered record is purged with a report.
+func TestNegativeCloseTimeout(t *testing.T) {
+	m := fastMock(t)
+	topic := newTopic(t, m)
+	p, err := lnc.NewProducer(lnc.Config{"bootstrap.servers": m.Addr(), "linger.ms": "60000"},
+		lnc.WithCloseTimeout(-time.Second), lnc.WithReportChannel(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Produce(context.Background(), topic, lnc.Record{Value: []byte("x"), Opaque: 1}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Close() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close with a negative timeout did not return")
+	}
+	if r, ok := <-p.Reports(); !ok || r.Err == nil {
+		t.Fatalf("report of the buffered record: %+v %v", r, ok)
 	}
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
+use super::metrics::Counters;
 use super::queue::{record_cost, Event};
 use super::{Inner, OffsetReset};
 use crate::error::{Error, ErrorCode};
@@ -51,6 +52,7 @@ impl Decoder {
 struct InFlight {
     rx: Receiver<ReplyResult>,
     start: u64,
+    sent_at: Instant,
 }
 
 pub(super) struct Fetcher {
@@ -169,6 +171,7 @@ impl Fetcher {
                     self.sleep(Wait::Forever);
                 } else {
                     self.drain(budget);
+                    self.note_carry();
                 }
                 continue;
             }
@@ -210,9 +213,29 @@ impl Fetcher {
                 default(safety) => Err(Error::timed_out("no Fetch reply within the request timeout")),
             };
             if let Some(head) = self.inflight.pop_front() {
+                self.count_reply(head.sent_at, &reply);
                 self.on_reply(head.start, reply);
+                self.note_carry();
             }
         }
+    }
+
+    /// Counts a Fetch reply and its latency (under the state lock, once per reply).
+    fn count_reply(&self, sent_at: Instant, reply: &ReplyResult) {
+        let Ok(frame) = reply else { return };
+        let c = &self.inner.counters;
+        Counters::add(&c.fetches, 1);
+        Counters::add(&c.fetch_bytes, frame.payload.len() as u64);
+        self.inner.state.lock().fetch_latency.record(sent_at.elapsed());
+    }
+
+    /// Publishes how much the reassembler holds.
+    fn note_carry(&self) {
+        let held = match &self.decoder {
+            Decoder::Tlv(r) => r.carry_len() as u64,
+            Decoder::Raw { .. } => 0,
+        };
+        self.inner.counters.carry.store(held, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn restart_at(&mut self, target: u64) {
@@ -227,6 +250,7 @@ impl Fetcher {
         self.backlog = false;
         self.batch.clear();
         self.batch_bytes = 0;
+        self.note_carry();
     }
 
     /// Queues the decoded events (under the generation check) and wakes pollers.
@@ -288,7 +312,8 @@ impl Fetcher {
         let first = self.leader.clone().or_else(|| self.inner.net.servers.first().cloned()).unwrap_or_default();
         events.emit(HandleEvent::new(EventKind::Connecting, "consumer fetch connection").server(first));
         let deadline = now + self.inner.s.connect_timeout;
-        match ControlConn::connect(&self.inner.net, self.leader.as_deref(), deadline, "consumer") {
+        let link = self.inner.fetch_link.clone();
+        match ControlConn::connect_with_stats(&self.inner.net, self.leader.as_deref(), deadline, "consumer", link) {
             Ok(c) => {
                 events.connected(c.connection().server());
                 self.conn = Some(c);
@@ -325,7 +350,7 @@ impl Fetcher {
             Request::Fetch { topic_id: self.inner.s.topic_id, start_offset: start, max_bytes: self.inner.s.max_bytes };
         match c.submit(&req) {
             Ok(rx) => {
-                self.inflight.push_back(InFlight { rx, start });
+                self.inflight.push_back(InFlight { rx, start, sent_at: Instant::now() });
                 true
             }
             Err(_) => {
@@ -430,6 +455,7 @@ impl Fetcher {
         self.inflight.clear();
         self.streaming = false;
         self.inner.note_tail(end);
+        Counters::add(&self.inner.counters.catching_up, 1);
         self.catching_up += 1;
         if self.catching_up <= self.inner.s.catching_up_retries {
             self.idle_backoff();
@@ -503,6 +529,7 @@ impl Fetcher {
             self.inflight.clear();
             self.streaming = false;
             if len == 0 {
+                Counters::add(&self.inner.counters.empty_fetches, 1);
                 self.check_partial_at_tail();
                 self.idle_backoff();
                 return;

@@ -56,13 +56,18 @@ use crate::net::control::check_error;
 use crate::net::{ControlClient, NetConfig};
 use crate::notify::WakeFd;
 use crate::offsets::{FileOffsetStore, MemoryOffsetStore, NoOffsetStore, OffsetStore, END_SENTINEL};
+use crate::stats::document::{render, timestamp_ms};
+use crate::stats::{ConsumerStatistics, LatencyHistogram, LinkStats, STATISTICS_VERSION};
 use crate::wire::control::{self, decode_catching_up, decode_fetch_response, decode_topic_list, reply_code, Request};
 use crate::wire::Record;
 
 pub(crate) mod commit;
 mod fetcher;
 pub(crate) mod lifecycle;
+mod metrics;
 pub(crate) mod queue;
+
+pub use metrics::ConsumerMetrics;
 
 use commit::Force;
 use fetcher::Fetcher;
@@ -161,6 +166,8 @@ struct State {
     closing_tx: Option<Sender<()>>,
     /// The fetch thread and the channel that disconnects when it ends.
     thread: Option<(JoinHandle<()>, Receiver<()>)>,
+    /// Fetch request → reply latency, recorded by the fetch thread under this lock.
+    fetch_latency: LatencyHistogram,
 }
 
 pub(crate) struct Inner {
@@ -179,6 +186,9 @@ pub(crate) struct Inner {
     /// The most recently learned end of the topic and when.
     tail: Mutex<Option<(u64, Instant)>>,
     closing_rx: Receiver<()>,
+    counters: metrics::Counters,
+    /// The fetch connection's slot (the auxiliary client has its own).
+    fetch_link: Arc<LinkStats>,
     /// Test hook: the fetch thread panics at its next turn.
     #[cfg(test)]
     inject_panic: std::sync::atomic::AtomicBool,
@@ -412,6 +422,7 @@ impl StandaloneConsumer {
                 next_auto: auto_next,
                 closing_tx: Some(closing_tx),
                 thread: None,
+                fetch_latency: LatencyHistogram::new(),
             }),
             cond: Condvar::new(),
             wake_tx,
@@ -420,6 +431,8 @@ impl StandaloneConsumer {
             aux,
             tail: Mutex::new(None),
             closing_rx,
+            counters: metrics::Counters::default(),
+            fetch_link: Arc::new(LinkStats::new("consumer-fetch")),
             #[cfg(test)]
             inject_panic: std::sync::atomic::AtomicBool::new(false),
         });
@@ -430,9 +443,9 @@ impl StandaloneConsumer {
         };
         inner.state.lock().q = Queue::new(start_at);
         inner.events.set_owner(inner.id());
-        inner.events.start(crate::events::weak_source(Arc::downgrade(&inner), |i: &Inner| {
-            crate::events::stats_hook::minimal_json("consumer", &i.events)
-        }))?;
+        inner
+            .events
+            .start(crate::events::weak_source(Arc::downgrade(&inner), |i: &Inner| render(&statistics_of(i))))?;
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
         let fetcher = Fetcher::new(inner.clone(), wake_rx, start_at);
         let shared = inner.clone();
@@ -521,6 +534,7 @@ impl StandaloneConsumer {
             }
         }
         let max = inner.s.max_poll_records.min(max.max(1));
+        let before = out.len();
         let taken = st.q.take_within(max, budget, out);
         if st.q.is_empty() {
             if let Some(w) = &inner.wakefd {
@@ -534,9 +548,17 @@ impl StandaloneConsumer {
             inner.wake_fetcher();
         }
         drop(st);
+        let c = &inner.counters;
         match taken {
-            Taken::Records(n) => Ok(n),
-            Taken::Error(e) => Err(*e),
+            Taken::Records(n) => {
+                metrics::Counters::add(&c.records, n as u64);
+                metrics::Counters::add(&c.bytes, out[before..].iter().map(|r| r.value.len() as u64).sum());
+                Ok(n)
+            }
+            Taken::Error(e) => {
+                metrics::Counters::add(&c.errors, 1);
+                Err(*e)
+            }
             Taken::TooLarge(n) => Err(Error::new(
                 ErrorCode::MsgTooLarge,
                 format!("the next record's value is {n} bytes; the buffer has {budget} (nothing was consumed)"),
@@ -585,11 +607,6 @@ impl StandaloneConsumer {
         self.inner.events.circuit_state()
     }
 
-    /// The statistics document (JSON text), as the statistics event carries it.
-    pub fn statistics_json(&self) -> String {
-        crate::events::stats_hook::minimal_json("consumer", &self.inner.events)
-    }
-
     /// P: the record-boundary position just past the last record handed out by `poll` (the start
     /// position before the first record). This is what [`StandaloneConsumer::commit`] stores.
     pub fn position(&self) -> u64 {
@@ -634,6 +651,25 @@ impl StandaloneConsumer {
         drop(st);
         inner.wake_fetcher();
         Ok(target)
+    }
+
+    /// A snapshot of the counters. Never blocks on the network (the end of the topic is the
+    /// last one a reply told; see [`StandaloneConsumer::lag`] for a fresh one). Works in every
+    /// state, closed included.
+    pub fn metrics(&self) -> ConsumerMetrics {
+        metrics_of(&self.inner)
+    }
+
+    /// The statistics document (schema version 1, `docs/statistics.md`): counters, position,
+    /// lag against the last known end, fetch latency quantiles, and the fetch and auxiliary
+    /// connections. Never blocks on the network; works in every state, closed included.
+    pub fn statistics(&self) -> ConsumerStatistics {
+        statistics_of(&self.inner)
+    }
+
+    /// [`StandaloneConsumer::statistics`] as one line of JSON.
+    pub fn statistics_json(&self) -> String {
+        render(&self.statistics())
     }
 
     /// `seek(SeekTo::Beginning)`.
@@ -793,6 +829,67 @@ impl Drop for StandaloneConsumer {
         }
         let t = self.inner.s.request_timeout.min(Duration::from_secs(5));
         let _ = self.close(t);
+    }
+}
+
+/// The counters of a consumer's shared state.
+fn metrics_of(inner: &Inner) -> ConsumerMetrics {
+    let (position, queued_events, queued_bytes, lat) = {
+        let st = inner.state.lock();
+        (st.q.delivered, st.q.len() as u64, st.q.bytes() as u64, st.fetch_latency.summary())
+    };
+    let tail = *inner.tail.lock();
+    let c = &inner.counters;
+    let g = metrics::Counters::get;
+    ConsumerMetrics {
+        records: g(&c.records),
+        bytes: g(&c.bytes),
+        errors: g(&c.errors),
+        fetches: g(&c.fetches),
+        empty_fetches: g(&c.empty_fetches),
+        fetch_bytes: g(&c.fetch_bytes),
+        catching_up: g(&c.catching_up),
+        position,
+        end_offset: tail.map(|(t, _)| t),
+        end_offset_age_ms: tail.map_or(0, |(_, at)| at.elapsed().as_millis() as u64),
+        lag: tail.map_or(0, |(t, _)| t.saturating_sub(position)),
+        queued_events,
+        queued_bytes,
+        reassembly_carry_bytes: g(&c.carry),
+        fetch_latency_p50_us: lat.p50_us,
+        fetch_latency_p99_us: lat.p99_us,
+        fetch_latency_max_us: lat.max_us,
+        reconnects: inner.fetch_link.snapshot().connects.saturating_sub(1),
+    }
+}
+
+/// The statistics document of a consumer's shared state (also taken by the event thread for
+/// `statistics.interval.ms`).
+fn statistics_of(inner: &Inner) -> ConsumerStatistics {
+    let m = metrics_of(inner);
+    let fetch_latency = inner.state.lock().fetch_latency.summary();
+    ConsumerStatistics {
+        version: STATISTICS_VERSION,
+        kind: "consumer",
+        timestamp_ms: timestamp_ms(),
+        circuit: inner.events.circuit_state().name(),
+        topic_id: inner.s.topic_id,
+        records: m.records,
+        bytes: m.bytes,
+        fetches: m.fetches,
+        empty_fetches: m.empty_fetches,
+        fetch_bytes: m.fetch_bytes,
+        catching_up: m.catching_up,
+        errors: m.errors,
+        position: m.position,
+        end_offset: m.end_offset,
+        end_offset_age_ms: m.end_offset.map(|_| m.end_offset_age_ms),
+        lag: m.end_offset.map(|_| m.lag),
+        queued_events: m.queued_events,
+        queued_bytes: m.queued_bytes,
+        reassembly_carry_bytes: m.reassembly_carry_bytes,
+        fetch_latency,
+        connections: vec![inner.fetch_link.snapshot(), inner.aux.link_stats().snapshot()],
     }
 }
 

@@ -80,6 +80,11 @@ impl Queue {
         self.events.is_empty()
     }
 
+    /// Records and errors waiting for `poll`.
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+
     /// Bytes currently charged.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes

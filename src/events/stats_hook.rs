@@ -1,14 +1,16 @@
-//! A minimal statistics document, until the statistics work (issue #17, second half) provides
-//! `statistics_json` on each handle with the full, versioned schema. It says what the events
-//! side knows: the handle kind, the circuit state and how many events of each kind were raised.
+//! The admin handle's statistics document: it has no traffic counters of its own, so it says
+//! what the events side knows: the circuit state and how many events of each kind were raised
+//! (schema in `docs/statistics.md`, "Admin").
 
 use super::{EventKind, Events};
 
-/// `{"version":1,"handle":…,"circuit":…,"events":{…}}`.
-pub(crate) fn minimal_json(handle: &str, events: &Events) -> String {
+/// `{"version":1,"kind":"admin","timestamp_ms":…,"circuit":…,"events":{…}}`.
+pub(crate) fn admin_json(events: &Events) -> String {
     let counts: Vec<String> = EventKind::ALL.iter().map(|k| format!("\"{}\":{}", k.name(), events.count(*k))).collect();
     format!(
-        "{{\"version\":1,\"handle\":\"{handle}\",\"circuit\":\"{}\",\"events\":{{{}}}}}",
+        "{{\"version\":{},\"kind\":\"admin\",\"timestamp_ms\":{},\"circuit\":\"{}\",\"events\":{{{}}}}}",
+        crate::stats::STATISTICS_VERSION,
+        crate::stats::document::timestamp_ms(),
         events.circuit_state().name(),
         counts.join(",")
     )

@@ -41,7 +41,7 @@ pub unsafe extern "C" fn lnc_cancel_fired(c: *const lnc_cancel_t) -> std::ffi::c
 /// after that call returned).
 #[no_mangle]
 pub unsafe extern "C" fn lnc_cancel_free(c: *mut lnc_cancel_t) {
-    let _ = ffi_guard!((), {
+    ffi_guard!((), {
         if !c.is_null() {
             // SAFETY: allocated by lnc_cancel_new; the caller gives up ownership.
             drop(unsafe { Box::from_raw(c) });

@@ -58,7 +58,7 @@ unsafe impl Sync for SendPtr {}
 
 /// Enters the handle's gate for the duration of one call (keep the `Pass` alive until the call
 /// returns): INVALID_ARG for NULL, CLOSED while `lnc_consumer_free` runs.
-unsafe fn handle<'a>(c: *const lnc_consumer_t) -> Result<(Pass<'a>, &'a StandaloneConsumer), Error> {
+pub(super) unsafe fn handle<'a>(c: *const lnc_consumer_t) -> Result<(Pass<'a>, &'a StandaloneConsumer), Error> {
     // SAFETY: NULL-checked; otherwise a handle from lnc_consumer_new that has not been freed
     // before this call started (the caller's contract, see lnc_consumer_free).
     let h = unsafe { c.as_ref() }.ok_or_else(|| Error::invalid_arg("consumer is NULL"))?;

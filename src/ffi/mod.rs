@@ -22,6 +22,7 @@ mod gate;
 pub mod mock;
 pub mod producer;
 pub mod record;
+pub mod stats;
 
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::time::Duration;

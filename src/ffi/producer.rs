@@ -79,9 +79,10 @@ pub struct lnc_producer_metrics_t {
     pub buffered_bytes: u64,
     /// Records without a served report now.
     pub outstanding_records: u64,
-    /// Median ack latency, microseconds.
+    /// Median ack latency, microseconds (HDR histogram: within 1 %).
     pub ack_latency_p50_us: u64,
-    /// 99th percentile ack latency, microseconds.
+    /// 99th percentile ack latency, microseconds (within 1 %). p90, p99.9 and max are in
+    /// `lnc_producer_statistics`.
     pub ack_latency_p99_us: u64,
     /// Batch size limit in force now: `batch.size`, or up to `batch.size.max` while the
     /// in-flight window is full (adaptive batching).
@@ -145,7 +146,7 @@ impl CCallback {
 
 /// Enters the handle's gate for the duration of one call (keep the `Pass` alive until the call
 /// returns): INVALID_ARG for NULL, CLOSED while `lnc_producer_free` runs.
-unsafe fn handle<'a>(p: *const lnc_producer_t) -> Result<(Pass<'a>, &'a Producer), Error> {
+pub(super) unsafe fn handle<'a>(p: *const lnc_producer_t) -> Result<(Pass<'a>, &'a Producer), Error> {
     // SAFETY: NULL-checked; otherwise a handle from lnc_producer_new that has not been freed
     // before this call started (the caller's contract, see lnc_producer_free).
     let h = unsafe { p.as_ref() }.ok_or_else(|| Error::invalid_arg("producer is NULL"))?;

@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 use super::dial::{is_timeout, Dialed, NetConfig};
 use super::tls::TlsSession;
 use crate::error::{Error, ErrorCode, Result};
+use crate::stats::LinkStats;
 use crate::wire::{encode_frame, flags, Frame, FrameDecoder, FrameKind};
 
 /// How often an idle reader wakes to check keepalive and deadlines.
@@ -68,6 +69,8 @@ struct Shared {
     last_send: AtomicU64,
     /// Keepalives sent and not yet answered, in order; `None` = an internal liveness probe.
     keepalives: Mutex<std::collections::VecDeque<(Instant, Option<Sender<Duration>>)>>,
+    /// The owner's connection slot: bytes, keepalive round trips, disconnects.
+    stats: Arc<LinkStats>,
 }
 
 /// A live connection to one server. Dropping it closes the socket and joins its threads.
@@ -81,6 +84,18 @@ pub struct Connection {
 impl Connection {
     /// Starts the reader and writer threads on a dialed socket.
     pub fn start(dialed: Dialed, cfg: NetConfig, router: Arc<dyn Router>, name: &str) -> Result<Connection> {
+        Connection::start_with_stats(dialed, cfg, router, name, Arc::new(LinkStats::new(name)))
+    }
+
+    /// [`Connection::start`], counting into the owner's connection slot `stats` (which this
+    /// connection marks connected now and disconnected when it closes).
+    pub fn start_with_stats(
+        dialed: Dialed,
+        cfg: NetConfig,
+        router: Arc<dyn Router>,
+        name: &str,
+        stats: Arc<LinkStats>,
+    ) -> Result<Connection> {
         let Dialed { stream, server, addr, tls } = dialed;
         stream.set_read_timeout(Some(TICK))?;
         stream.set_write_timeout(Some(cfg.request_timeout))?;
@@ -98,7 +113,10 @@ impl Connection {
             last_recv: AtomicU64::new(0),
             last_send: AtomicU64::new(0),
             keepalives: Mutex::new(Default::default()),
+            stats,
         });
+        // Before the threads start, so a close they notice at once comes after it.
+        shared.stats.connected(&server);
         let reader_stream = stream.try_clone()?;
         let r = shared.clone();
         let reader = std::thread::Builder::new()
@@ -191,6 +209,7 @@ impl Shared {
             return;
         }
         *self.close_error.lock() = Some(error.clone());
+        self.stats.disconnected();
         let _ = self.stream.shutdown(Shutdown::Both);
         let _ = self.tx.send(None);
         self.keepalives.lock().clear();
@@ -354,7 +373,8 @@ fn reader_loop(shared: Arc<Shared>, mut stream: TcpStream) {
                 shared.close(Error::transport("connection closed by the server"));
                 return;
             }
-            Ok(_) => {
+            Ok(n) => {
+                shared.stats.received(n);
                 shared.last_recv.store(shared.now_ns(), Ordering::Relaxed);
                 loop {
                     match decoder.next_frame() {
@@ -393,8 +413,12 @@ fn dispatch(shared: &Shared, frame: Frame) -> Result<()> {
         FrameKind::Control | FrameKind::Ack => shared.router.on_frame(frame),
         FrameKind::Keepalive => {
             // Every keepalive from the server is a reply: never answer it (lwp.md §2.4).
-            if let Some((sent, Some(waiter))) = shared.keepalives.lock().pop_front() {
-                let _ = waiter.try_send(sent.elapsed());
+            if let Some((sent, waiter)) = shared.keepalives.lock().pop_front() {
+                let rtt = sent.elapsed();
+                shared.stats.round_trip(rtt);
+                if let Some(waiter) = waiter {
+                    let _ = waiter.try_send(rtt);
+                }
             }
             Ok(())
         }
@@ -447,6 +471,7 @@ fn writer_loop(shared: Arc<Shared>, mut stream: TcpStream, rx: Receiver<Queued>)
             shared.close(err);
             return;
         }
+        shared.stats.sent(batch.iter().map(|b| b.len()).sum());
         if stop || shared.closed.load(Ordering::Acquire) {
             return;
         }
@@ -580,6 +605,10 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
+            // The client's keepalive first, so its waiter is registered before the panic (else
+            // the reader may panic and close before `ping` runs, and `ping` fails instead).
+            let mut keepalive = [0u8; 44];
+            std::io::Read::read_exact(&mut s, &mut keepalive).unwrap();
             let mut frame = Vec::new();
             encode_frame(&mut frame, crate::wire::Checksum::Crc32, flags::CONTROL, 0x80, 0, 0, 0, b"{}");
             s.write_all(&frame).unwrap();

@@ -13,6 +13,7 @@ use super::dial::{dial, NetConfig};
 use super::Backoff;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{Event, EventKind, Permit};
+use crate::stats::LinkStats;
 use crate::wire::control::{command, decode_error_text, reply_code, Request};
 use crate::wire::{encode_frame, flags, Frame, FrameKind};
 
@@ -102,10 +103,28 @@ pub struct ControlConn {
 impl ControlConn {
     /// Dials and starts a control connection.
     pub fn connect(cfg: &NetConfig, preferred: Option<&str>, deadline: Instant, name: &str) -> Result<ControlConn> {
-        let dialed = dial(cfg, preferred, deadline)?;
-        let waiters = Arc::new(Waiters::default());
-        let conn = Connection::start(dialed, cfg.clone(), waiters.clone(), name)?;
-        Ok(ControlConn { conn, waiters, cfg: cfg.clone() })
+        ControlConn::connect_with_stats(cfg, preferred, deadline, name, Arc::new(LinkStats::new(name)))
+    }
+
+    /// [`ControlConn::connect`], counting into the owner's connection slot `stats` (attempts,
+    /// failures, bytes, round trips).
+    pub fn connect_with_stats(
+        cfg: &NetConfig,
+        preferred: Option<&str>,
+        deadline: Instant,
+        name: &str,
+        stats: Arc<LinkStats>,
+    ) -> Result<ControlConn> {
+        stats.connecting();
+        let started = dial(cfg, preferred, deadline).and_then(|dialed| {
+            let waiters = Arc::new(Waiters::default());
+            let conn = Connection::start_with_stats(dialed, cfg.clone(), waiters.clone(), name, stats.clone())?;
+            Ok(ControlConn { conn, waiters, cfg: cfg.clone() })
+        });
+        if started.is_err() {
+            stats.connect_failed();
+        }
+        started
     }
 
     /// Sends a request; the receiver yields its reply (or the connection's error).
@@ -174,6 +193,8 @@ pub struct ControlClient {
     state: Mutex<ClientState>,
     /// Where connection events go (`None`: nowhere, e.g. a consumer's auxiliary connection).
     events: Option<Arc<crate::events::Events>>,
+    /// Its connection slot (kept across reconnects).
+    stats: Arc<LinkStats>,
 }
 
 /// Whether resending a request whose reply was lost cannot change the outcome.
@@ -187,6 +208,7 @@ impl ControlClient {
         let backoff = cfg.backoff();
         ControlClient {
             cfg,
+            stats: Arc::new(LinkStats::new(name)),
             name: name.to_string(),
             state: Mutex::new(ClientState {
                 conn: None,
@@ -214,6 +236,11 @@ impl ControlClient {
     /// Connection settings.
     pub fn config(&self) -> &NetConfig {
         &self.cfg
+    }
+
+    /// The client's connection slot: state, server, bytes, keepalive round trips.
+    pub fn link_stats(&self) -> &Arc<LinkStats> {
+        &self.stats
     }
 
     /// How many connections were established so far.
@@ -259,7 +286,8 @@ impl ControlClient {
             // would dial too, so serialise through a second check.
             let first = leader.clone().or_else(|| self.cfg.servers.first().cloned()).unwrap_or_default();
             self.emit(Event::new(EventKind::Connecting, format!("{} connection", self.name)).server(first));
-            let result = ControlConn::connect(&self.cfg, leader.as_deref(), deadline, &self.name);
+            let result =
+                ControlConn::connect_with_stats(&self.cfg, leader.as_deref(), deadline, &self.name, self.stats.clone());
             let mut st = self.state.lock();
             match result {
                 Ok(c) => {

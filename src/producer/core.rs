@@ -108,7 +108,7 @@ impl Shared {
             progress_waiters: 0,
         };
         Ok(Shared {
-            lanes: (0..settings.lanes).map(|_| Lane::new()).collect(),
+            lanes: (0..settings.lanes).map(Lane::new).collect(),
             settings,
             net,
             core: Mutex::new(core),

@@ -19,6 +19,8 @@ use crate::cancel::Cancel;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::NetConfig;
+use crate::stats::document::{render, timestamp_ms};
+use crate::stats::{LatencyHistogram, LatencySummary, ProducerStatistics, STATISTICS_VERSION};
 
 /// A thread-safe producer. See the module documentation.
 pub struct Producer {
@@ -73,13 +75,13 @@ impl Producer {
         }
         let shared = Arc::new(Shared::new(settings, net, callback, config)?);
         shared.events.set_owner(Arc::as_ptr(&shared) as usize);
-        shared.events.start(crate::events::weak_source(Arc::downgrade(&shared), |s: &Shared| {
-            crate::events::stats_hook::minimal_json("producer", &s.events)
-        }))?;
+        shared
+            .events
+            .start(crate::events::weak_source(Arc::downgrade(&shared), |s: &Shared| render(&statistics_of(s))))?;
         let producer = Producer {
             shared: shared.clone(),
             threads: Mutex::new(Vec::new()),
-            admin: Admin::new(config)?,
+            admin: Admin::new(&name_resolver_config(config))?,
             auto_create: config.get_bool("topic.auto.create"),
             topics: Mutex::new(std::collections::HashMap::new()),
         };
@@ -307,11 +309,63 @@ impl Producer {
 
     /// A snapshot of the counters.
     pub fn metrics(&self) -> ProducerMetrics {
-        let s = &self.shared;
+        metrics_and_latency(&self.shared).0
+    }
+
+    /// The statistics document (schema version 1, `docs/statistics.md`): counters, gauges, ack
+    /// latency quantiles and one entry per lane's connection. Works in every state, closed
+    /// included; takes each lane lock briefly and never blocks on the network.
+    pub fn statistics(&self) -> ProducerStatistics {
+        statistics_of(&self.shared)
+    }
+
+    /// [`Producer::statistics`] as one line of JSON.
+    pub fn statistics_json(&self) -> String {
+        render(&self.statistics())
+    }
+}
+
+/// The statistics document of a producer's shared state (also taken by the event thread for
+/// `statistics.interval.ms`).
+fn statistics_of(shared: &Shared) -> ProducerStatistics {
+    {
+        let (m, lat) = metrics_and_latency(shared);
+        ProducerStatistics {
+            version: STATISTICS_VERSION,
+            kind: "producer",
+            timestamp_ms: timestamp_ms(),
+            circuit: shared.events.circuit_state().name(),
+            records_sent: m.records_sent,
+            records_acked: m.records_acked,
+            records_failed: m.records_failed,
+            records_retried: m.records_retried,
+            possible_duplicates: m.possible_duplicates,
+            bytes_sent: m.bytes_sent,
+            bytes_acked: m.bytes_acked,
+            batches_sent: m.batches_sent,
+            batches_acked: m.batches_acked,
+            batches_failed: m.batches_failed,
+            batches_retried: m.batches_retried,
+            batches_compressed: m.batches_compressed,
+            server_errors: m.server_errors,
+            in_flight_batches: m.in_flight_batches,
+            buffered_bytes: m.buffered_bytes,
+            outstanding_records: m.outstanding_records,
+            batch_size_current: m.batch_size_current,
+            ack_latency: lat,
+            connections: shared.lanes.iter().map(|l| l.link.snapshot()).collect(),
+        }
+    }
+}
+
+/// The counters and the merged ack latency of a producer's shared state.
+fn metrics_and_latency(s: &Shared) -> (ProducerMetrics, LatencySummary) {
+    {
+        let lat = ack_latency(s);
         let c = &s.counters;
         let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         let (outstanding, buffered) = s.gauges();
-        ProducerMetrics {
+        let m = ProducerMetrics {
             records_sent: g(&c.records_sent),
             records_acked: g(&c.records_acked),
             records_failed: g(&c.records_failed),
@@ -330,12 +384,18 @@ impl Producer {
             in_flight_batches: s.lanes.iter().map(|l| l.window.lock().conn.in_flight() as u64).sum(),
             buffered_bytes: buffered as u64,
             outstanding_records: outstanding as u64,
-            ack_latency_p50_us: c.ack_latency.quantile_us(0.50),
-            ack_latency_p99_us: c.ack_latency.quantile_us(0.99),
+            ack_latency_p50_us: lat.p50_us,
+            ack_latency_p99_us: lat.p99_us,
             batch_size_current: s.batch_limit() as u64,
-        }
+            ack_latency_p90_us: lat.p90_us,
+            ack_latency_p999_us: lat.p999_us,
+            ack_latency_max_us: lat.max_us,
+        };
+        (m, lat)
     }
+}
 
+impl Producer {
     /// Records accepted whose report has not been served yet.
     pub fn outstanding(&self) -> usize {
         self.shared.gauges().0
@@ -377,11 +437,6 @@ impl Producer {
         self.shared.events.circuit_state()
     }
 
-    /// The statistics document (JSON text), as the statistics event carries it.
-    pub fn statistics_json(&self) -> String {
-        crate::events::stats_hook::minimal_json("producer", &self.shared.events)
-    }
-
     /// True once `close` has finished.
     pub fn is_closed(&self) -> bool {
         self.shared.phase() == Phase::Closed
@@ -395,4 +450,23 @@ impl Drop for Producer {
             let _ = self.close(Duration::from_secs(5));
         }
     }
+}
+
+/// The configuration of the producer's name-resolving admin client: same connection settings,
+/// but its events and statistics are not the application's (the producer reports its own).
+fn name_resolver_config(config: &Config) -> Config {
+    let mut c = config.clone();
+    c.remove_event_callback();
+    // Cannot fail: a known key and a valid value.
+    let _ = c.set("statistics.interval.ms", "0");
+    c
+}
+
+/// Every lane's ack latencies merged (each lane lock held only while its histogram is added).
+fn ack_latency(shared: &Shared) -> LatencySummary {
+    let mut all = LatencyHistogram::new();
+    for lane in &shared.lanes {
+        all.merge(&lane.window.lock().ack_latency);
+    }
+    all.summary()
 }

@@ -1,68 +1,7 @@
-//! Producer counters and the ack-latency histogram (lock-free, read as a snapshot).
+//! Producer counters (lock-free, read as a snapshot). The ack-latency histograms live in the lanes'
+//! windows (recorded under the lane lock, merged when read).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
-
-/// Log-scale latency histogram: 4 buckets per power of two of microseconds, up to ~1 hour.
-pub(crate) struct Histogram {
-    buckets: Vec<AtomicU64>,
-}
-
-const SUB: u32 = 4;
-const BUCKETS: usize = (32 * SUB) as usize;
-
-impl Histogram {
-    pub(crate) fn new() -> Histogram {
-        Histogram { buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect() }
-    }
-
-    fn index(us: u64) -> usize {
-        if us < 2 {
-            return us as usize;
-        }
-        let log = 63 - us.leading_zeros();
-        let frac = ((us >> (log.saturating_sub(2))) & 0b11) as u32;
-        ((log * SUB + frac) as usize).min(BUCKETS - 1)
-    }
-
-    fn upper_us(index: usize) -> u64 {
-        if index < 2 {
-            return index as u64;
-        }
-        let log = index as u32 / SUB;
-        let frac = index as u32 % SUB;
-        let base = 1u64 << log;
-        // Upper edge of [base + frac·base/4, base + (frac+1)·base/4).
-        base + (base / 4).max(1) * (frac as u64 + 1)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn record(&self, d: Duration) {
-        self.buckets[Self::index(d.as_micros() as u64)].fetch_add(1, Relaxed);
-    }
-
-    pub(crate) fn record_n(&self, d: Duration, n: u64) {
-        self.buckets[Self::index(d.as_micros() as u64)].fetch_add(n, Relaxed);
-    }
-
-    /// The value at quantile `q` (0..1), in microseconds (bucket upper edge).
-    pub(crate) fn quantile_us(&self, q: f64) -> u64 {
-        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return 0;
-        }
-        let target = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen >= target {
-                return Self::upper_us(i);
-            }
-        }
-        Self::upper_us(BUCKETS - 1)
-    }
-}
+use std::sync::atomic::AtomicU64;
 
 /// Atomic counters behind [`ProducerMetrics`].
 pub(crate) struct Counters {
@@ -81,7 +20,6 @@ pub(crate) struct Counters {
     pub disconnects: AtomicU64,
     pub server_errors: AtomicU64,
     pub batches_compressed: AtomicU64,
-    pub ack_latency: Histogram,
 }
 
 impl Counters {
@@ -103,7 +41,6 @@ impl Counters {
             disconnects: z(),
             server_errors: z(),
             batches_compressed: z(),
-            ack_latency: Histogram::new(),
         }
     }
 }
@@ -147,28 +84,18 @@ pub struct ProducerMetrics {
     pub buffered_bytes: u64,
     /// Records accepted whose report has not been served yet.
     pub outstanding_records: u64,
-    /// Median ack latency (send → ack), microseconds.
+    /// Median ack latency (send → ack, one value per acknowledged record), microseconds, within
+    /// 1 % (HDR histogram).
     pub ack_latency_p50_us: u64,
-    /// 99th percentile ack latency, microseconds.
+    /// 99th percentile ack latency, microseconds, within 1 %.
     pub ack_latency_p99_us: u64,
     /// The batch size limit in force now: `batch.size`, or up to `batch.size.max` while the
     /// in-flight window is full (adaptive batching).
     pub batch_size_current: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantiles_are_close() {
-        let h = Histogram::new();
-        for us in 1..=1000u64 {
-            h.record(Duration::from_micros(us));
-        }
-        let p50 = h.quantile_us(0.5);
-        let p99 = h.quantile_us(0.99);
-        assert!((450..=700).contains(&p50), "p50 {p50}");
-        assert!((900..=1300).contains(&p99), "p99 {p99}");
-    }
+    /// 90th percentile ack latency, microseconds, within 1 %.
+    pub ack_latency_p90_us: u64,
+    /// 99.9th percentile ack latency, microseconds, within 1 %.
+    pub ack_latency_p999_us: u64,
+    /// Largest ack latency, microseconds, within 1 %.
+    pub ack_latency_max_us: u64,
 }

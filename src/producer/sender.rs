@@ -188,6 +188,8 @@ impl SenderThread {
         self.shared
             .events
             .emit(Event::new(EventKind::Connecting, format!("producer connection {}", self.lane)).server(first));
+        let link = self.shared.lanes[self.lane].link.clone();
+        link.connecting();
         match dial(&self.shared.net, redirect.as_deref(), deadline) {
             Ok(d) => {
                 let server = d.server.clone();
@@ -201,23 +203,31 @@ impl SenderThread {
                     w.generation
                 };
                 let router = Arc::new(LaneRouter { shared: self.shared.clone(), lane: self.lane, generation });
-                match Connection::start(d, self.shared.net.clone(), router, &format!("producer-{}", self.lane)) {
+                let name = format!("producer-{}", self.lane);
+                match Connection::start_with_stats(d, self.shared.net.clone(), router, &name, link.clone()) {
                     Ok(c) => {
                         self.conn = Some(c);
                         self.backoff.reset();
                         self.shared.counters.connects.fetch_add(1, Ordering::Relaxed);
                         self.shared.events.connected(&server);
                     }
-                    Err(e) => self.connect_failed(&e),
+                    Err(e) => {
+                        link.connect_failed();
+                        self.connect_failed(&e)
+                    }
                 }
             }
             Err(e) if e.code == ErrorCode::AuthFailed || e.code == ErrorCode::Tls => {
+                link.connect_failed();
                 if e.code == ErrorCode::AuthFailed {
                     self.shared.events.emit(Event::new(EventKind::AuthFailed, e.message.clone()).code(e.code));
                 }
                 self.shared.fail_fatal(e)
             }
-            Err(e) => self.connect_failed(&e),
+            Err(e) => {
+                link.connect_failed();
+                self.connect_failed(&e)
+            }
         }
     }
 

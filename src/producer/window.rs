@@ -17,6 +17,7 @@ use super::batch::Batch;
 use super::core::Shared;
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::Router;
+use crate::stats::{LatencyHistogram, LinkStats};
 use crate::wire::control::{decode_error_text, reply_code};
 use crate::wire::{Frame, FrameKind};
 
@@ -30,6 +31,8 @@ pub(crate) struct Window {
     pub redirect: Option<String>,
     /// Generation of the current connection (replies of older ones are ignored).
     pub generation: u64,
+    /// Send → ack latency of this lane's records, recorded under this lock (merged when read).
+    pub ack_latency: LatencyHistogram,
 }
 
 impl Window {
@@ -58,15 +61,24 @@ impl Window {
 /// A lane: its window and the channel that wakes its sender thread.
 pub(crate) struct Lane {
     pub window: Mutex<Window>,
+    /// The lane's connection slot (state, server, bytes, keepalive round trips).
+    pub link: Arc<LinkStats>,
     notify_tx: Sender<()>,
     pub notify_rx: Receiver<()>,
 }
 
 impl Lane {
-    pub fn new() -> Lane {
+    pub fn new(index: usize) -> Lane {
         let (notify_tx, notify_rx) = crossbeam_channel::bounded(1);
-        let window = Window { conn: Attribution::new(), retry: VecDeque::new(), redirect: None, generation: 0 };
-        Lane { window: Mutex::new(window), notify_tx, notify_rx }
+        let window = Window {
+            conn: Attribution::new(),
+            retry: VecDeque::new(),
+            redirect: None,
+            generation: 0,
+            ack_latency: LatencyHistogram::new(),
+        };
+        let link = Arc::new(LinkStats::new(&format!("producer-{index}")));
+        Lane { window: Mutex::new(window), link, notify_tx, notify_rx }
     }
 
     pub fn wake(&self) {
@@ -88,13 +100,10 @@ impl LaneRouter {
     }
 
     /// Settles the decided batches (outside the lane lock) and lets the sender refill the window.
-    fn settle(&self, decisions: Vec<Decision<Batch>>, now: Instant) {
+    fn settle(&self, decisions: Vec<Decision<Batch>>) {
         for d in decisions {
             match d {
-                Decision::Acked { batch_id, item } => {
-                    self.shared.counters.ack_latency.record_n(now - item.sent_at, item.records() as u64);
-                    self.shared.complete(item, batch_id, None);
-                }
+                Decision::Acked { batch_id, item } => self.shared.complete(item, batch_id, None),
                 Decision::Rejected { batch_id, item, error } => self.shared.complete(item, batch_id, Some(error)),
                 // Resends only come out of `closed`, which runs under the lane lock.
                 Decision::Resend { item, .. } => self.shared.lanes[self.lane].window.lock().requeue(item),
@@ -114,7 +123,16 @@ impl Router for LaneRouter {
         let next = {
             let Some(mut w) = self.window() else { return Ok(()) };
             match frame.kind() {
-                FrameKind::Ack => w.conn.ack(frame.header.batch_id, &mut decisions),
+                FrameKind::Ack => {
+                    let next = w.conn.ack(frame.header.batch_id, &mut decisions);
+                    // Under the lane lock this frame already holds: no lock of its own.
+                    for d in &decisions {
+                        if let Decision::Acked { item, .. } = d {
+                            w.ack_latency.record_n(now.saturating_duration_since(item.sent_at), item.records() as u64);
+                        }
+                    }
+                    next
+                }
                 FrameKind::Control if frame.header.code() == reply_code::ERROR_RESPONSE => {
                     let e = Error::from_server_text(&decode_error_text(&frame.payload));
                     self.shared.counters.server_errors.fetch_add(1, Ordering::Relaxed);
@@ -137,7 +155,7 @@ impl Router for LaneRouter {
                 ))),
             }
         };
-        self.settle(decisions, now);
+        self.settle(decisions);
         if let Some(e) = redirected {
             let to = e.leader.clone().unwrap_or_default();
             let ev = crate::events::Event::new(crate::events::EventKind::LeaderChanged, e.message).code(e.code);

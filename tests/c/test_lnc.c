@@ -901,6 +901,8 @@ static void test_send_options(lnc_mock_t *m) {
   CHECK_ERR(lnc_consumer_poll_into(cons, 0, buf, sizeof buf, views, 8, NULL, NULL), LNC_ERR_INVALID_ARG);
   CHECK_ERR(lnc_consumer_poll_into(NULL, 0, buf, sizeof buf, views, 8, &count, NULL), LNC_ERR_INVALID_ARG);
   OK(lnc_consumer_free(cons));
+}
+
 /* ---------------------------------------------------------------- events, logs, circuit (#17) */
 
 typedef struct {
@@ -978,7 +980,7 @@ static void test_events(lnc_mock_t *m) {
   msg.value = (const uint8_t *)"e";
   msg.value_len = 1;
   OK(lnc_producer_send(p, t.id, &msg, NULL));
-  OK(lnc_producer_flush(p, 5000, NULL));
+  OK(lnc_producer_flush(p, 5000, NULL, NULL));
   CHECK(readable(lnc_producer_eventfd(p), 0));
   int seen[64], n = 0;
   CHECK(producer_wait_event(p, LNC_EVENT_CONNECTED, seen, &n, 64));
@@ -988,8 +990,8 @@ static void test_events(lnc_mock_t *m) {
   n = 0;
   CHECK(producer_wait_event(p, LNC_EVENT_CONNECTED, seen, &n, 64));
   CHECK(n >= 2 && seen[0] == LNC_EVENT_DISCONNECTED && seen[n - 1] == LNC_EVENT_CONNECTED);
-  OK(lnc_producer_flush(p, 5000, NULL));
-  OK(lnc_producer_close(p, 5000));
+  OK(lnc_producer_flush(p, 5000, NULL, NULL));
+  OK(lnc_producer_close(p, 5000, NULL));
   /* Drains after close; nothing waits, so the poll returns at once. */
   OK(lnc_producer_poll_events(p, 0, &ev, 1, &count));
   if (count == 1) lnc_event_free(&ev);
@@ -1010,7 +1012,7 @@ static void test_events(lnc_mock_t *m) {
   for (int i = 0; i < n; i++) auth |= seen[i] == LNC_EVENT_AUTH_FAILED;
   CHECK(auth);
   CHECK(logs.errors >= 2 && logs.token_seen == 0);
-  lnc_producer_close(p, 1000);
+  lnc_producer_close(p, 1000, NULL);
   lnc_producer_free(p);
   OK(lnc_mock_require_token(m, NULL));
 
@@ -1022,7 +1024,7 @@ static void test_events(lnc_mock_t *m) {
   set(cc, "log.level", "off");
   OK(lnc_conf_set_log_cb(cc, NULL, NULL)); /* NULL: back to stderr (silenced by log.level) */
   lnc_consumer_t *cons = NULL;
-  OK(lnc_consumer_new(cc, &cons, NULL));
+  OK(lnc_consumer_new(cc, -1, &cons, NULL));
   int connected = 0;
   double until = now_s() + 10;
   while (!connected && now_s() < until) {
@@ -1064,6 +1066,77 @@ static void test_events(lnc_mock_t *m) {
   lnc_admin_free(a);
 }
 
+/* ---------------------------------------------------------------- statistics */
+
+static void test_statistics(lnc_mock_t *m) {
+  uint32_t topic = 0;
+  OK(lnc_mock_create_topic(m, "c-stats", &topic, NULL));
+  lnc_producer_t *p = NULL;
+  lnc_conf_t *c = conf_for(m);
+  set(c, "linger.ms", "1");
+  OK(lnc_producer_new(c, NULL, NULL, &p, NULL));
+  for (int i = 0; i < 100; i++) OK(lnc_producer_produce(p, topic, (const uint8_t *)"0123456789", 10, NULL, NULL));
+  size_t remaining = 1;
+  OK(lnc_producer_flush(p, 30000, &remaining, NULL));
+  CHECK(remaining == 0);
+  lnc_producer_metrics_t met;
+  OK(lnc_producer_metrics(p, &met));
+  CHECK(met.ack_latency_p50_us > 0 && met.ack_latency_p99_us >= met.ack_latency_p50_us);
+  char *json = NULL;
+  OK(lnc_producer_statistics(p, &json));
+  CHECK(json != NULL && strstr(json, "\"version\":1") != NULL && strstr(json, "\"kind\":\"producer\"") != NULL);
+  CHECK(json != NULL && strstr(json, "\"records_acked\":100,") != NULL);
+  CHECK(json != NULL && strstr(json, "\"state\":\"connected\"") != NULL);
+  CHECK(json != NULL && strstr(json, "\"ack_latency\":{\"count\":100,") != NULL);
+  lnc_string_free(json);
+  lnc_string_free(NULL);
+  json = (char *)1;
+  CHECK_ERR(lnc_producer_statistics(NULL, &json), LNC_ERR_INVALID_ARG);
+  CHECK(json == (char *)1);
+  CHECK_ERR(lnc_producer_statistics(p, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_producer_close(p, 5000, NULL));
+  json = NULL;
+  OK(lnc_producer_statistics(p, &json)); /* still readable once closed */
+  CHECK(json != NULL && strstr(json, "\"records_acked\":100,") != NULL);
+  lnc_string_free(json);
+  OK(lnc_producer_free(p));
+
+  lnc_consumer_t *cons = NULL;
+  lnc_conf_t *cc = conf_for(m);
+  char tid[16];
+  snprintf(tid, sizeof tid, "%u", topic);
+  set(cc, "topic.id", tid);
+  OK(lnc_consumer_new(cc, -1, &cons, NULL));
+  size_t got = 0;
+  double deadline = now_s() + 30;
+  while (got < 100 && now_s() < deadline) {
+    lnc_records_t *recs = NULL;
+    if (lnc_consumer_poll(cons, 1000, &recs, NULL) != LNC_ERR_OK) break;
+    got += lnc_records_count(recs);
+    lnc_records_free(recs);
+  }
+  CHECK(got == 100);
+  lnc_consumer_metrics_t cm;
+  OK(lnc_consumer_metrics(cons, &cm));
+  CHECK(cm.records == 100 && cm.bytes == 1000 && cm.fetches > 0 && cm.fetch_latency_max_us > 0);
+  CHECK(cm.position > 0 && cm.queued_events == 0);
+  CHECK(!cm.end_offset_known || cm.lag == cm.end_offset - cm.position);
+  CHECK_ERR(lnc_consumer_metrics(cons, NULL), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_consumer_metrics(NULL, &cm), LNC_ERR_INVALID_ARG);
+  json = NULL;
+  OK(lnc_consumer_statistics(cons, &json));
+  CHECK(json != NULL && strstr(json, "\"kind\":\"consumer\"") != NULL && strstr(json, "\"records\":100,") != NULL);
+  lnc_string_free(json);
+  CHECK_ERR(lnc_consumer_statistics(NULL, &json), LNC_ERR_INVALID_ARG);
+  CHECK_ERR(lnc_consumer_statistics(cons, NULL), LNC_ERR_INVALID_ARG);
+  OK(lnc_consumer_close(cons, 5000));
+  json = NULL;
+  OK(lnc_consumer_statistics(cons, &json));
+  CHECK(json != NULL);
+  lnc_string_free(json);
+  OK(lnc_consumer_free(cons));
+}
+
 int main(int argc, char **argv) {
   quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
   test_version_and_error_texts();
@@ -1079,6 +1152,7 @@ int main(int argc, char **argv) {
   test_close_with_buffered_records(m);
   test_send_options(m);
   test_events(m);
+  test_statistics(m);
   lnc_mock_free(m);
   test_dead_server();
   printf("c_abi: %d passed, %d failed\n", passed, failed);

@@ -377,8 +377,18 @@ static lnc_err_t p_op(pworker_t *w, int op, int timeout_ms) {
       uint32_t s = ledger_take(c->L, w->tid, 1);
       if (s == UINT32_MAX) return LNC_ERR_OK;
       void *opq = opaque_of(w->tid, s);
-      switch (rnd(&w->rng) % 3) {
+      switch (rnd(&w->rng) % 4) {
         case 0: rc = lnc_producer_produce(c->p, c->topic, value, vlen, opq, NULL); break;
+        case 3: {
+          lnc_message_t m;
+          memset(&m, 0, sizeof m);
+          m.value = value;
+          m.value_len = vlen;
+          m.opaque = opq;
+          lnc_send_options_t o = {NULL, -1, NULL}; /* the configuration's space wait */
+          rc = lnc_producer_send_with_options(c->p, c->topic, &m, 1, &o, NULL, NULL);
+          break;
+        }
         case 1: {
           lnc_message_t m;
           memset(&m, 0, sizeof m);
@@ -408,7 +418,12 @@ static lnc_err_t p_op(pworker_t *w, int op, int timeout_ms) {
         msgs[i].value_len = vlen;
         msgs[i].opaque = opaque_of(w->tid, s + i);
       }
-      rc = lnc_producer_send_batch(c->p, c->topic, msgs, k, NULL);
+      if (rnd(&w->rng) % 2) {
+        rc = lnc_producer_send_batch(c->p, c->topic, msgs, k, NULL);
+      } else {
+        lnc_send_options_t o = {NULL, (int32_t)(rnd(&w->rng) % 3) - 1, NULL}; /* config, never, 1 ms */
+        rc = lnc_producer_send_with_options(c->p, c->topic, msgs, k, &o, NULL, NULL);
+      }
       ledger_mark(c->L, w->tid, s, k, rc == LNC_ERR_OK ? S_OK : S_REFUSED);
       budget = c->send_timeout_ms;
       break;
@@ -460,6 +475,11 @@ static lnc_err_t p_op(pworker_t *w, int op, int timeout_ms) {
       /* -1 is right once free has begun (then metrics says CLOSED too, for good) */
       if (lnc_producer_eventfd(c->p) < 0 && lnc_producer_metrics(c->p, &met) == LNC_ERR_OK)
         fail("eventfd < 0 on a producer that is not being freed");
+      char *json = NULL; /* statistics race everything too: a document, or CLOSED once free began */
+      lnc_err_t src = lnc_producer_statistics(c->p, &json);
+      if (src == LNC_ERR_OK ? json == NULL || strstr(json, "\"kind\":\"producer\"") == NULL : src != LNC_ERR_CLOSED)
+        fail("lnc_producer_statistics returned %d", (int)src);
+      lnc_string_free(json);
       budget = 0;
       break;
     }
@@ -1074,6 +1094,16 @@ static lnc_err_t c_op(cworker_t *w, int op, int timeout_ms) {
   double t0 = now_ms(), budget = timeout_ms;
   switch (op) {
     case C_POLL: {
+      if (rnd(&w->rng) % 2) {
+        /* into this thread's own buffer (a record larger than it stays queued: MSG_TOO_LARGE) */
+        uint8_t buf[4096];
+        lnc_record_view_t v[32];
+        size_t n = 0;
+        rc = lnc_consumer_poll_into(c->c, timeout_ms, buf, sizeof buf, v, 32, &n, &err);
+        if (rc == LNC_ERR_MSG_TOO_LARGE) rc = LNC_ERR_OK;
+        for (size_t i = 0; i < n; i++) check_record(c, &v[i]);
+        break;
+      }
       lnc_records_t *recs = NULL;
       rc = lnc_consumer_poll(c->c, timeout_ms, &recs, &err);
       size_t n = lnc_records_count(recs);
@@ -1113,6 +1143,14 @@ static lnc_err_t c_op(cworker_t *w, int op, int timeout_ms) {
       rc = lnc_consumer_position(c->c, &pos);
       lnc_consumer_topic_id(c->c);
       lnc_consumer_eventfd(c->c);
+      lnc_consumer_metrics_t met;
+      lnc_err_t mrc = lnc_consumer_metrics(c->c, &met);
+      if (mrc != LNC_ERR_OK && mrc != LNC_ERR_CLOSED) fail("lnc_consumer_metrics returned %d", (int)mrc);
+      char *json = NULL; /* a document, or CLOSED once free began */
+      lnc_err_t src = lnc_consumer_statistics(c->c, &json);
+      if (src == LNC_ERR_OK ? json == NULL || strstr(json, "\"kind\":\"consumer\"") == NULL : src != LNC_ERR_CLOSED)
+        fail("lnc_consumer_statistics returned %d", (int)src);
+      lnc_string_free(json);
       budget = 0;
       break;
     }
@@ -1487,7 +1525,7 @@ static void *ev_make_producer(lnc_mock_t *m, uint32_t topic, const char *stats_m
 static lnc_err_t ev_poll_producer(void *h, int t, lnc_event_t *o, size_t max, size_t *n) {
   return lnc_producer_poll_events((lnc_producer_t *)h, t, o, max, n);
 }
-static lnc_err_t ev_close_producer(void *h, int t) { return lnc_producer_close((lnc_producer_t *)h, t); }
+static lnc_err_t ev_close_producer(void *h, int t) { return lnc_producer_close((lnc_producer_t *)h, t, NULL); }
 static lnc_err_t ev_free_producer(void *h) { return lnc_producer_free((lnc_producer_t *)h); }
 
 static void *ev_make_consumer(lnc_mock_t *m, uint32_t topic, const char *stats_ms) {
@@ -1497,7 +1535,7 @@ static void *ev_make_consumer(lnc_mock_t *m, uint32_t topic, const char *stats_m
   set(conf, "topic.id", tid);
   set(conf, "statistics.interval.ms", stats_ms);
   lnc_consumer_t *c = NULL;
-  if (lnc_consumer_new(conf, &c, NULL) != LNC_ERR_OK) exit(2);
+  if (lnc_consumer_new(conf, -1, &c, NULL) != LNC_ERR_OK) exit(2);
   return c;
 }
 static lnc_err_t ev_poll_consumer(void *h, int t, lnc_event_t *o, size_t max, size_t *n) {

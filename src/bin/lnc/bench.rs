@@ -9,7 +9,7 @@ use lnc::{Config, Message, Producer};
 use crate::args::{opt, parse, suggest, switch, CliResult, Exit, Parsed, BOOTSTRAP, CONFIG};
 use crate::common::{build_config, connect, group, lib_exit, peak_rss_kib, rates, servers, us};
 use crate::help;
-use crate::quickstart::{consume_n, embedded_mock, produce_n, unique_topic};
+use crate::quickstart::{consume_n, embedded_mock, produce_n_with_stats, unique_topic};
 
 pub fn run(argv: &[String]) -> CliResult {
     let Some(sub) = argv.first() else {
@@ -50,8 +50,8 @@ pub fn run(argv: &[String]) -> CliResult {
     println!("lnc bench {which}: liblnc {}, {} records of {size} bytes, {conns} connection(s)", lnc::VERSION, group(n));
     println!("{}", crate::quickstart::profile_line(&build_config(&p, crate::quickstart::DEFAULTS)?));
     println!(
-        "{:<22} {:<24} {:>12} {:>9} {:>10} {:>10}",
-        "target", "producer", "records/s", "MB/s", "ack p50", "ack p99"
+        "{:<22} {:<24} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "target", "producer", "records/s", "MB/s", "ack p50", "ack p90", "ack p99", "ack p99.9", "ack max"
     );
     if p.has("tls") {
         if p.has("bootstrap") {
@@ -139,6 +139,9 @@ fn compare(which: &str, p: &Parsed, c: &Config, size: usize, command: &str) -> C
 fn target(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult {
     let given = if p.all("config").is_empty() { "defaults" } else { "as given (-X)" };
     let rate = one(p, which, c, label, given, n, size, conns)?;
+    if which == "produce" {
+        statistics_cost(p, c, label, n, size, conns)?;
+    }
     if which != "produce" || p.all("config").iter().any(|kv| kv.starts_with("batch.size")) {
         return Ok(());
     }
@@ -152,9 +155,92 @@ fn target(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize,
     fixed.set("batch.size.max", &c.get_str("batch.size")).map_err(|e| Exit::Runtime(e.message))?;
     for (cfg, what) in [(c, format!("{given}, 100 rec/s")), (&fixed, "adaptive off, 100 rec/s".to_string())] {
         let (p50, p99) = paced(cfg, 100, Duration::from_secs(2), size)?;
-        println!("{label:<22} {what:<24} {:>12} {:>9} {:>10} {:>10}", "100", "-", us(p50), us(p99));
+        println!(
+            "{label:<22} {what:<24} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "100",
+            "-",
+            us(p50),
+            "-",
+            us(p99),
+            "-",
+            "-"
+        );
     }
     Ok(())
+}
+
+/// Statistics on vs off, same settings, in this run: rounds of off, every 1 s (what
+/// `statistics.interval.ms=1000` costs: a thread calling `statistics_json()`), and every 10 ms (a
+/// hundred times that load, which bounds the cost even when a run is shorter than a second),
+/// best of 2 each, side by side. These runs delete their topics, so the mock's memory (and the
+/// peak RSS line) is not inflated by them.
+fn statistics_cost(p: &Parsed, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult {
+    let variants = [
+        ("statistics off", None),
+        ("statistics every 1 s", Some(Duration::from_secs(1))),
+        ("statistics every 10 ms", Some(Duration::from_millis(10))),
+    ];
+    let mut best = [(0f64, 0u64); 3];
+    for _ in 0..2 {
+        for (i, (what, every)) in variants.iter().enumerate() {
+            let (rate, taken) = one_with(p, "produce", c, label, what, n, size, conns, *every, true)?;
+            best[i] = (best[i].0.max(rate), best[i].1 + taken);
+        }
+    }
+    let off = best[0].0.max(1.0);
+    let (doc_us, record_ns) = statistics_unit_costs(c, conns)?;
+    println!(
+        "{:<22} statistics costs: one statistics_json() {doc_us:.1} µs ({conns} lanes); one HDR record {record_ns:.1} ns (one per acked batch)",
+        ""
+    );
+    println!(
+        "{:<22} statistics, best of 2 each: off {} | every 1 s {} ({:+.1} %, {} documents) | every 10 ms {} ({:+.1} %, {} documents) records/s",
+        "",
+        group(best[0].0 as u64),
+        group(best[1].0 as u64),
+        100.0 * (best[1].0 - off) / off,
+        best[1].1,
+        group(best[2].0 as u64),
+        100.0 * (best[2].0 - off) / off,
+        best[2].1
+    );
+    Ok(())
+}
+
+/// The CPU cost of the two things statistics add, measured apart from the noisy throughput runs:
+/// taking one document (µs), and recording one latency into an HDR histogram (ns).
+fn statistics_unit_costs(c: &Config, conns: u32) -> CliResult<(f64, f64)> {
+    let mut c = c.clone();
+    c.set("connections", &conns.to_string()).map_err(|e| Exit::Runtime(e.message))?;
+    let c = &c;
+    let producer = Producer::new(c).map_err(|e| lib_exit(&e, c, "starting the producer"))?;
+    // Latencies spread over the histogram first, so the merge is not of an empty one.
+    let admin = connect(c)?;
+    let name = unique_topic("bench-stats");
+    let topic = admin.create_topic(&name, None).map_err(|e| lib_exit(&e, c, &format!("creating topic '{name}'")))?.id;
+    for i in 0..20_000u32 {
+        producer.send(topic, &Message::raw(&i.to_be_bytes()), 0).map_err(|e| lib_exit(&e, c, "sending"))?;
+        if i % 500 == 0 {
+            let _ = producer.flush(Duration::from_secs(5));
+        }
+    }
+    let _ = producer.flush(Duration::from_secs(10));
+    let docs = 2_000u32;
+    let t = Instant::now();
+    for _ in 0..docs {
+        std::hint::black_box(producer.statistics_json());
+    }
+    let doc_us = t.elapsed().as_secs_f64() * 1e6 / docs as f64;
+    let _ = producer.close(Duration::from_secs(1));
+    let _ = admin.delete_topic(topic, None);
+    let mut h = lnc::stats::LatencyHistogram::new();
+    let values = 10_000_000u64;
+    let t = Instant::now();
+    for i in 0..values {
+        h.record_n(Duration::from_micros(std::hint::black_box(50 + (i * 7919) % 200_000)), 1);
+    }
+    std::hint::black_box(h.count());
+    Ok((doc_us, t.elapsed().as_secs_f64() * 1e9 / values as f64))
 }
 
 /// Sends `rate` records per second for `time`, one at a time, and returns the exact p50 and p99
@@ -274,6 +360,25 @@ fn one(
     size: usize,
     conns: u32,
 ) -> CliResult<f64> {
+    Ok(one_with(p, which, c, label, settings, n, size, conns, None, p.has("bootstrap"))?.0)
+}
+
+/// One row, with a thread taking the producer's statistics every `stats_every`; returns the
+/// records/s and how many statistics documents were taken. Deletes its topics afterwards when
+/// `delete_topics`.
+#[allow(clippy::too_many_arguments)]
+fn one_with(
+    p: &Parsed,
+    which: &str,
+    c: &Config,
+    label: &str,
+    settings: &str,
+    n: u64,
+    size: usize,
+    conns: u32,
+    stats_every: Option<Duration>,
+    delete_topics: bool,
+) -> CliResult<(f64, u64)> {
     let mut c = c.clone();
     if !p.all("config").iter().any(|kv| kv.starts_with("connections=")) {
         c.set("connections", &conns.to_string()).map_err(|e| p.usage(e.message))?;
@@ -288,7 +393,7 @@ fn one(
                 .map_err(|e| lib_exit(&e, &c, &format!("creating topic '{name}'")))
         })
         .collect::<CliResult<_>>()?;
-    let ps = produce_n(&c, &topics, n, size, true)?;
+    let ps = produce_n_with_stats(&c, &topics, n, size, true, stats_every)?;
     let rate: f64;
     if ps.failed > 0 {
         return Err(Exit::Runtime(format!(
@@ -300,10 +405,13 @@ fn one(
     if which == "produce" {
         let (rps, mbps) = rates(ps.acked, ps.bytes, ps.elapsed);
         println!(
-            "{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10}",
+            "{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10} {:>10} {:>10} {:>10}",
             group(rps as u64),
             us(ps.p50_us),
-            us(ps.p99_us)
+            us(ps.p90_us),
+            us(ps.p99_us),
+            us(ps.p999_us),
+            us(ps.max_us)
         );
         rate = rps;
     } else {
@@ -317,13 +425,21 @@ fn one(
             total = (total.0 + cs.records, total.1 + cs.bytes, total.2 + cs.elapsed);
         }
         let (rps, mbps) = rates(total.0, total.1, total.2);
-        println!("{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10}", group(rps as u64), "-", "-");
+        println!(
+            "{label:<22} {settings:<24} {:>12} {mbps:>9.1} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            group(rps as u64),
+            "-",
+            "-",
+            "-",
+            "-",
+            "-"
+        );
         rate = rps;
     }
-    if p.has("bootstrap") {
+    if delete_topics {
         for t in topics {
             let _ = admin.delete_topic(t, None);
         }
     }
-    Ok(rate)
+    Ok((rate, ps.stats_documents))
 }

@@ -26,10 +26,12 @@ pub fn run(argv: &[String]) -> CliResult {
             opt("group-name", Some('G')),
             opt("offset-dir", None),
             switch("quiet", Some('q')),
+            crate::stats::STATS,
         ],
         help::CONSUME,
     )?;
     p.expect_positionals(&[])?;
+    let every = crate::stats::interval(&p)?;
     let topic = p.get("topic").ok_or_else(|| p.usage("missing -t TOPIC"))?.to_string();
     let count: Option<u64> = match p.get("count") {
         None => None,
@@ -71,8 +73,11 @@ pub fn run(argv: &[String]) -> CliResult {
     let admin = connect(&c)?;
     let info = resolve_topic(&admin, &c, &topic, false)?;
     c.set("topic.id", &info.id.to_string()).map_err(|e| Exit::Runtime(e.message))?;
-    let consumer = StandaloneConsumer::new(&c)
-        .map_err(|e| lib_exit(&e, &c, &format!("starting the consumer of '{}'", info.name)))?;
+    let consumer = std::sync::Arc::new(
+        StandaloneConsumer::new(&c)
+            .map_err(|e| lib_exit(&e, &c, &format!("starting the consumer of '{}'", info.name)))?,
+    );
+    let ticker = crate::stats::consumer_ticker(every, &consumer);
 
     catch_interrupts();
     let stdout = std::io::stdout();
@@ -140,6 +145,7 @@ pub fn run(argv: &[String]) -> CliResult {
     drop(out);
     let position = consumer.position();
     let closed = consumer.close(Duration::from_secs(5));
+    drop(ticker); // the last summary line
     if !p.has("quiet") && !pipe_closed {
         eprintln!(
             "consumed {n} records from topic '{}' (id {}) on {}; position {position}{}",

@@ -12,6 +12,7 @@ commands:
   topics       list | create | delete | get | retention
   ping         keepalive round trips and their p50/p99
   status       cluster status
+  stats        live view: connection state, keepalive RTT and jitter, lag per topic of a consumer name
   mock         run the embedded mock broker standalone (prints its address first)
   bench        liblnc throughput figures: bench produce | bench consume (--tls: TLS vs plaintext)
   tls-fixture  throwaway certificates + TLS mock + stunnel, for TLS tests in other languages
@@ -64,6 +65,8 @@ options:
   -D, --delimiter C       record delimiter on stdin (default \\n; escapes \\t \\0 \\xNN)
   -X, --config KEY=VALUE  producer configuration (repeatable), e.g. -X linger.ms=0
   -q, --quiet             no summary line
+      --stats SECONDS     a one-line statistics summary to stderr every SECONDS (acked, rate,
+                          in flight, buffered, ack p50/p99/max, connection state and RTT)
 ";
 
 pub const CONSUME: &str = "\
@@ -88,6 +91,38 @@ options:
       --group-name NAME   consumer name: offsets are stored in --offset-dir (the official Rust
       --offset-dir DIR    client's lock-file format) and committed on exit
   -X, --config KEY=VALUE  consumer configuration (repeatable), e.g. -X fetch.max.bytes=65536
+      --stats SECONDS     a one-line statistics summary to stderr every SECONDS (records, rate,
+                          position, lag, fetches, fetch p50/p99, connection state and RTT)
+";
+
+pub const STATS: &str = "\
+usage: lnc stats [-b HOST:PORT] [-t TOPIC]… [--consumer NAME --offset-dir DIR] [-i SECONDS]
+                 [-c COUNT] [--json] [-X KEY=VALUE]…
+
+A live view of one server, refreshed every SECONDS (default 1) until Ctrl-C or COUNT refreshes:
+  - connection: connected or unreachable (with the reason), keepalive round trip with its jitter
+    (RFC 3550), min and max, and how many connections the view had to make;
+  - the node: id, mode, leader, healthy nodes (GetClusterStatus);
+  - per topic: the end offset (a Fetch at the end), and with --consumer the offset that consumer
+    committed and the lag in bytes (end − committed).
+
+What the protocol can and cannot show: LWP servers keep no consumer positions a client can read
+(Subscribe/CommitOffset state is node-local memory, lost on restart, and reading it would
+register a subscription), so the committed offsets come from the consumer's file offset store
+(DIR/NAME/, the format `lnc consume --group-name NAME --offset-dir DIR` and liblnc consumers with
+offset.store=file write). The view must run where that directory is readable, and the lag it
+shows is at most auto.commit.interval.ms behind the consumer's own position. A running liblnc
+consumer's exact position and lag are in its statistics (`lnc consume --stats`, statistics_json).
+Without --consumer: the topics given with -t, with their ends only.
+
+options:
+  -t, --topic TOPIC       topic name or id:N (repeatable; default with --consumer: every topic the
+                          consumer has committed offsets for)
+  -G, --consumer NAME     consumer name whose committed offsets to read (with --offset-dir)
+      --offset-dir DIR    the consumer's offset.dir
+  -i, --interval SECONDS  refresh period (default 1; fractions allowed)
+  -c, --count N           exit after N refreshes (default: until Ctrl-C)
+      --json              one JSON object per refresh
 ";
 
 pub const TOPICS: &str = "\
@@ -239,6 +274,7 @@ pub fn for_command(path: &[String]) -> Option<&'static str> {
         ["topics", "retention"] => TOPICS_RETENTION,
         ["ping"] => PING,
         ["status"] => STATUS,
+        ["stats"] => STATS,
         ["mock"] => MOCK,
         ["bench"] => BENCH,
         ["bench", "produce"] => BENCH_PRODUCE,

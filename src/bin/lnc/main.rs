@@ -1,6 +1,6 @@
 //! `lnc`: a kcat-like command-line client for the LANCE streaming server, built on liblnc.
 //!
-//! Commands: quickstart, produce, consume, topics, ping, status, mock, bench (and the hidden
+//! Commands: quickstart, produce, consume, topics, ping, status, stats, mock, bench (and the hidden
 //! config-table / error-table that generate the README's tables). Exit codes: 0 ok, 1 runtime
 //! failure, 2 usage error. See `lnc --help`.
 
@@ -13,6 +13,7 @@ mod misc;
 mod produce;
 mod quickstart;
 mod records;
+mod stats;
 mod tlsenv;
 mod topics;
 
@@ -25,6 +26,7 @@ const COMMANDS: &[&str] = &[
     "topics",
     "ping",
     "status",
+    "stats",
     "mock",
     "bench",
     "tls-fixture",
@@ -71,6 +73,7 @@ fn run(argv: &[String]) -> CliResult {
         "topics" => topics::run(rest),
         "ping" => misc::ping(rest),
         "status" => misc::status(rest),
+        "stats" => stats::run(rest),
         "mock" => misc::mock(rest),
         "bench" => bench::run(rest),
         "tls-fixture" => tlsenv::fixture(rest),

@@ -48,10 +48,12 @@ pub fn run(argv: &[String]) -> CliResult {
             opt("delimiter", Some('D')),
             switch("create", None),
             switch("quiet", Some('q')),
+            crate::stats::STATS,
         ],
         help::PRODUCE,
     )?;
     p.expect_positionals(&[])?;
+    let every = crate::stats::interval(&p)?;
     let topic = p.get("topic").ok_or_else(|| p.usage("missing -t TOPIC"))?.to_string();
     let kind = Kind::parse(p.get("type").unwrap_or("raw")).map_err(|e| p.usage(format!("--type: {e}")))?;
     let key = p.get("key").map(|k| k.as_bytes().to_vec());
@@ -80,7 +82,8 @@ pub fn run(argv: &[String]) -> CliResult {
     let c = build_config(&p, &defaults)?;
     let admin = connect(&c)?;
     let info = resolve_topic(&admin, &c, &topic, p.has("create"))?;
-    let producer = Producer::new(&c).map_err(|e| lib_exit(&e, &c, "starting the producer"))?;
+    let producer = std::sync::Arc::new(Producer::new(&c).map_err(|e| lib_exit(&e, &c, "starting the producer"))?);
+    let ticker = crate::stats::producer_ticker(every, &producer);
 
     let mut t = Tally::default();
     let key_ref = key.as_deref();
@@ -131,6 +134,7 @@ pub fn run(argv: &[String]) -> CliResult {
     for r in producer.poll_reports(usize::MAX, Duration::ZERO) {
         t.report(&r);
     }
+    drop(ticker); // the last summary line, after the flush
     let m = producer.metrics();
     if !p.has("quiet") {
         eprintln!(

@@ -58,12 +58,31 @@ pub struct ProduceStats {
     pub p99_us: u64,
     pub possible_duplicates: u64,
     pub first_error: Option<String>,
+    pub p90_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    /// Statistics documents taken while it ran (`produce_n_with_stats`).
+    pub stats_documents: u64,
 }
 
 /// Produces `n` generated records of `size` bytes round-robin over `topics`, then flushes; every
 /// record gets its report. Timed from the first send to the last report.
 pub fn produce_n(c: &Config, topics: &[u32], n: u64, size: usize, quiet: bool) -> CliResult<ProduceStats> {
-    let producer = Producer::new(c).map_err(|e| lib_exit(&e, c, "starting the producer"))?;
+    produce_n_with_stats(c, topics, n, size, quiet, None)
+}
+
+/// [`produce_n`] while a thread takes the producer's statistics document every `stats_every`
+/// (what `statistics.interval.ms` costs), for `lnc bench`'s statistics on/off figures.
+pub fn produce_n_with_stats(
+    c: &Config,
+    topics: &[u32],
+    n: u64,
+    size: usize,
+    quiet: bool,
+    stats_every: Option<Duration>,
+) -> CliResult<ProduceStats> {
+    let producer = std::sync::Arc::new(Producer::new(c).map_err(|e| lib_exit(&e, c, "starting the producer"))?);
+    let load = crate::stats::StatsLoad::start(stats_every, &producer);
     let gen = Payloads::new(size);
     let mut buf = Vec::with_capacity(size);
     let mut st = ProduceStats {
@@ -76,6 +95,10 @@ pub fn produce_n(c: &Config, topics: &[u32], n: u64, size: usize, quiet: bool) -
         p99_us: 0,
         possible_duplicates: 0,
         first_error: None,
+        p90_us: 0,
+        p999_us: 0,
+        max_us: 0,
+        stats_documents: 0,
     };
     let mut bar = Progress::new("produce", n, quiet);
     let take = |reports: Vec<DeliveryReport>, st: &mut ProduceStats| {
@@ -119,10 +142,12 @@ pub fn produce_n(c: &Config, topics: &[u32], n: u64, size: usize, quiet: bool) -
     }
     take(producer.poll_reports(usize::MAX, Duration::ZERO), &mut st);
     st.elapsed = start.elapsed();
+    st.stats_documents = load.stop();
     bar.finish(st.acked + st.failed);
     let m = producer.metrics();
     st.p50_us = m.ack_latency_p50_us;
     st.p99_us = m.ack_latency_p99_us;
+    (st.p90_us, st.p999_us, st.max_us) = (m.ack_latency_p90_us, m.ack_latency_p999_us, m.ack_latency_max_us);
     st.possible_duplicates = m.possible_duplicates;
     let _ = producer.close(Duration::from_secs(5));
     take(producer.poll_reports(usize::MAX, Duration::ZERO), &mut st);
