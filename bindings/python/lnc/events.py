@@ -190,8 +190,6 @@ class Events:
         # serve takes them (dropping those nothing wants) so an event loop is never woken in
         # vain by events no one takes.
         self.armed = False
-        self._buf = (F.lnc_event_t * _BATCH)()
-        self._count = ctypes.c_size_t()
 
     def end_sinks(self) -> None:
         """Tells the sinks that no event will come (the handle closed)."""
@@ -210,13 +208,16 @@ class Events:
         """Takes every waiting event (waiting up to ``timeout_ms`` for the first)."""
         out: List[Event] = []
         self.armed = True
+        # One array per call: several threads may take events of the same handle at once.
+        buf = (F.lnc_event_t * _BATCH)()
+        count = ctypes.c_size_t()
         while True:
-            rc = self._poll_fn(ptr, timeout_ms, self._buf, _BATCH, ctypes.byref(self._count))
+            rc = self._poll_fn(ptr, timeout_ms, buf, _BATCH, ctypes.byref(count))
             if rc:
                 raise make_error(rc, context="poll_events")
-            n = self._count.value
+            n = count.value
             for i in range(n):
-                ev = self._buf[i]
+                ev = buf[i]
                 try:
                     out.append(_from_c(ev))
                 finally:

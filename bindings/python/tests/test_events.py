@@ -206,9 +206,15 @@ def test_stalled_server_disconnects_and_statistics_carry_parsed_json(mock, topic
     keys = {"keepalive.interval.ms": 50, "request.timeout.ms": 300, "statistics.interval.ms": 50, "log.level": "off"}
     with lnc.Producer(mock.address, lnc.ProducerConfig().with_options(keys), on_event=seen.append) as p:
         p.send(topic, b"x")
-        until(lambda: p.poll(0.05), seen, lambda e: e.kind == "statistics")
-        stats = next(e for e in seen if e.kind == "statistics")
-        assert stats.stats is not None and stats.stats["version"] == 1 and stats.stats["handle"] == "producer"
+        f = p.send_async(topic, b"y", future=True)
+        f.result(5)
+        p.send_async(4242, b"lost", future=True)
+        start = len(seen)
+        # a document taken after both reports: its counters agree with them
+        until(lambda: p.poll(0.05), seen, lambda e: e.kind == "statistics" and (e.stats or {}).get("records_failed") == 1)
+        stats = [e for e in seen[start:] if e.kind == "statistics"][-1]
+        assert stats.stats is not None and stats.stats["version"] == 1 and stats.stats["kind"] == "producer"
+        assert stats.stats["records_acked"] == 2 and stats.stats["records_failed"] == 1  # send() + f; the lost one
         assert str(stats) == "statistics"  # the JSON stays in .message and .stats
         mock.stall_reading(True)
         try:
