@@ -36,7 +36,6 @@ from .consumer import FileOffsetStore, MemoryOffsetStore, OffsetStore, StoreArg,
 from .consumer import StandaloneConsumer as _SyncConsumer
 from . import _ffi as F
 from ._ffi import lib
-from ._util import ms_arg
 from .errors import (
     AccessDeniedError,
     BackpressureError,
@@ -372,7 +371,7 @@ class AsyncProducer:
         if rc == F.LNC_ERR_QUEUE_FULL and p._may_wait(timeout):
             lib.lnc_error_free(err.value)
             err.value = None
-            rc = await self._send_waiting(tid, arr, n, ms_arg(timeout), err, oids)
+            rc = await self._send_waiting(tid, arr, n, p._wait_ms(timeout), err, oids)
         if rc:
             p._core.forget(oids)
             if rc == F.LNC_ERR_CLOSED:
@@ -430,14 +429,25 @@ class AsyncProducer:
         future: Any,
         callback: Optional[DeliveryCallback],
         timeout: Optional[float],
-    ) -> None:
+    ) -> Any:
+        """Queues one record: the sync producer's ``send_async`` without waiting (its one-call
+        fast path), and on a full buffer, when the call may wait, a send waiting in the
+        executor. Returns the send number (or the future given)."""
         t = topic_arg(topic, topic_id)
         tid = t if t.__class__ is int else await self.resolve_topic(t)
         self._attach()
-        arr, oids = self._p._messages(
-            [data], [future] if future is not None else None, callback, record_type, key, timestamp_ns, ext_type
-        )
+        p = self._p
+        try:
+            return p.send_async(
+                tid, data, record_type=record_type, key=key, timestamp_ns=timestamp_ns, ext_type=ext_type,
+                callback=callback, future=future if future is not None else False, timeout=0,
+            )
+        except BackpressureError as e:
+            if e.code != F.LNC_ERR_QUEUE_FULL or not p._may_wait(timeout):
+                raise
+        arr, oids = p._messages([data], [future] if future is not None else None, callback, record_type, key, timestamp_ns, ext_type)
         await self._submit(tid, arr, 1, oids, timeout)
+        return next(p._seq) if future is None else future
 
     async def _acked(self, fut: "asyncio.Future[DeliveryReport]", timeout: Optional[float], what: str) -> DeliveryReport:
         self._p._flush_slice(0)  # seal the batch now rather than after linger.ms
@@ -491,8 +501,7 @@ class AsyncProducer:
         liblnc and raised by ``flush()``/``close()`` as ``DeliveryFailedError``. ``timeout``
         bounds the wait for buffer space (< 0 = the configuration, 0 = never, None = no limit).
         """
-        await self._queue(topic, topic_id, data, record_type, key, timestamp_ns, ext_type, None, callback, timeout)
-        return next(self._p._seq)
+        return int(await self._queue(topic, topic_id, data, record_type, key, timestamp_ns, ext_type, None, callback, timeout))
 
     async def send_future(
         self,

@@ -281,8 +281,9 @@ class Producer:
     # Slots keep attribute access on the send path cheap (and the object small).
     __slots__ = (
         "_blocks", "_callback_mode", "_closed", "_config", "_core", "_count", "_count_ref",
-        "_drain_lock", "_events", "_finalizer", "_handle", "_nowait", "_ptr", "_reports", "_reports_addr",
-        "_send", "_sent", "_seq", "_servers", "_since_drain", "_topic_ids", "__weakref__",
+        "_drain_lock", "_events", "_finalizer", "_handle", "_nowait", "_produce", "_ptr", "_reports",
+        "_reports_addr", "_send", "_sent", "_seq", "_servers", "_since_drain", "_space_ms", "_topic_ids",
+        "__weakref__",
     )
 
     def __init__(
@@ -308,9 +309,14 @@ class Producer:
             on_event=on_event,
         )
         conf = build_conf(self._servers, cfg)
-        # Whether a send with the configuration's behaviour may wait: decides only if a full
-        # buffer is worth a worker thread; how long to wait stays liblnc's (send.timeout.ms).
+        # The one-call fast path (lnc_producer_produce) must never wait: a wait belongs on a
+        # worker with a cancellation token (Ctrl-C). So the handle gets send.timeout.ms=0 (with
+        # send.block=true it answers QUEUE_FULL at once, and never CIRCUIT_OPEN), and the
+        # configured wait is handed to the waiting call as its timeout_ms.
         self._blocks = cfg.get("send.block") == "true"
+        self._space_ms = min(int(cfg.get("send.timeout.ms")), 2**31 - 1) if self._blocks else 0
+        if self._blocks:
+            conf.set("send.timeout.ms", 0)
         self._core = core = _Core(on_delivery)
         self._callback_mode = on_delivery is not None
         cfunc = _make_trampoline(core) if on_delivery is not None else F.lnc_delivery_cb()
@@ -334,6 +340,7 @@ class Producer:
         self._count_ref = ctypes.byref(self._count)
         self._drain_lock = threading.Lock()
         self._topic_ids: Dict[str, int] = {}
+        self._produce = lib.lnc_producer_produce
         self._send = lib.lnc_producer_send_with_options
         self._nowait = F.lnc_send_options_t(None, 0, None)  # read-only: shared by every thread
 
@@ -436,7 +443,7 @@ class Producer:
             and data.__class__ is bytes
             and future is False
             and record_type is key is timestamp_ns is ext_type is callback is None
-            and not self._send(self._ptr, topic, _Msg(0, 0, None, 0, data, len(data), 0, None), 1, self._nowait, None, None)
+            and not self._produce(self._ptr, topic, data, len(data), None, None)
         ):
             self._sent += 1
             n = self._since_drain + 1
@@ -509,6 +516,10 @@ class Producer:
     def _may_wait(self, timeout: Optional[float]) -> bool:
         return timeout is None or timeout > 0 or (timeout < 0 and self._blocks)
 
+    def _wait_ms(self, timeout: Optional[float]) -> int:
+        """A call's ``timeout`` as the waiting call's timeout_ms (< 0: the configured wait)."""
+        return self._space_ms if timeout is not None and timeout < 0 else ms_arg(timeout)
+
     def _try_send(self, tid: int, arr: Any, n: int, err: ctypes.c_void_p) -> int:
         """One send that never waits for buffer space."""
         try:
@@ -537,7 +548,7 @@ class Producer:
             drain = None if self._callback_mode else self._autodrain
             if drain is not None:
                 drain()
-            timeout_ms = ms_arg(timeout)
+            timeout_ms = self._wait_ms(timeout)
 
             def abandon(rc: int) -> None:  # the call ended after a KeyboardInterrupt
                 if rc:
@@ -970,9 +981,6 @@ class Producer:
 
     def __repr__(self) -> str:
         return f"Producer({self._servers}{', closed' if self._closed else ''})"
-
-
-_Msg = F.lnc_message_t
 
 
 def _fill_message(
