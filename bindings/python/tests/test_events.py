@@ -357,3 +357,35 @@ def test_poll_events_races_close_from_several_threads(mock, topic):
         assert not errors, errors
         with pytest.raises(lnc.ClosedError):
             p.poll_events()
+
+
+def test_admin_poll_events_races_close(mock):
+    for _ in range(5):
+        client = lnc.LanceClient(mock.address, on_event=lambda e: None)
+        errors: List[BaseException] = []
+        start = threading.Barrier(4)
+
+        def run(fn: Callable[[], object]) -> None:
+            start.wait()
+            try:
+                for _ in range(20):
+                    fn()
+            except lnc.ClosedError:
+                pass
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [
+            threading.Thread(target=run, args=(lambda: client.poll_events(0.005),)),
+            threading.Thread(target=run, args=(client.ping,)),
+            threading.Thread(target=run, args=(client.close,)),
+        ]
+        for t in threads:
+            t.start()
+        start.wait()
+        for t in threads:
+            t.join(30)
+        client.close()
+        assert not errors, errors
+        with pytest.raises(lnc.ClosedError):
+            client.poll_events()
