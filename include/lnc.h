@@ -303,6 +303,29 @@ typedef enum {
 } lnc_log_level_t;
 
 /**
+ * What a group event is.
+ */
+typedef enum {
+  /**
+   * A record of an owned topic: `topic_id` and `record`.
+   */
+  LNC_GROUP_EVENT_RECORD = 0,
+  /**
+   * Topics now owned: `topics` / `topic_count`.
+   */
+  LNC_GROUP_EVENT_ASSIGNED = 1,
+  /**
+   * Topics no longer owned: `topics` / `topic_count`. Records of them already returned may be
+   * delivered again to their next owner.
+   */
+  LNC_GROUP_EVENT_REVOKED = 2,
+  /**
+   * A consumer of `topic_id` met an error: `error_code` and `error_message`.
+   */
+  LNC_GROUP_EVENT_ERROR = 3,
+} lnc_group_event_kind_t;
+
+/**
  * Where to seek.
  */
 typedef enum {
@@ -350,6 +373,17 @@ typedef struct lnc_consumer_t lnc_consumer_t;
  * `lnc_error_free`.
  */
 typedef struct lnc_error_t lnc_error_t;
+
+/**
+ * A group consumer handle (thread-safe). Create with `lnc_group_consumer_new`, free with
+ * `lnc_group_consumer_free` (safe while other threads are inside calls on it).
+ */
+typedef struct lnc_group_consumer_t lnc_group_consumer_t;
+
+/**
+ * A batch of events returned by `lnc_group_consumer_poll`; free with `lnc_group_events_free`.
+ */
+typedef struct lnc_group_events_t lnc_group_events_t;
 
 /**
  * A running mock broker (thread-safe). Free with `lnc_mock_free` (safe while other threads are
@@ -590,6 +624,40 @@ typedef void (*lnc_log_cb)(lnc_log_level_t level, const char *line, void *opaque
  * opaque given to `lnc_conf_set_event_cb`.
  */
 typedef void (*lnc_event_cb)(const lnc_event_t *ev, void *opaque);
+
+/**
+ * One event, borrowed from its `lnc_group_events_t` (valid until that batch is freed).
+ */
+typedef struct {
+  /**
+   * An `lnc_group_event_kind_t` value.
+   */
+  lnc_group_event_kind_t kind;
+  /**
+   * RECORD, ERROR: the topic.
+   */
+  uint32_t topic_id;
+  /**
+   * RECORD: the record (zeroed otherwise).
+   */
+  lnc_record_view_t record;
+  /**
+   * ASSIGNED, REVOKED: the topic ids (NULL otherwise).
+   */
+  const uint32_t *topics;
+  /**
+   * ASSIGNED, REVOKED: how many.
+   */
+  size_t topic_count;
+  /**
+   * ERROR: the error code (LNC_ERR_OK otherwise).
+   */
+  lnc_err_t error_code;
+  /**
+   * ERROR: the message, NUL-terminated (NULL otherwise).
+   */
+  const char *error_message;
+} lnc_group_event_t;
 
 /**
  * Mock broker counters.
@@ -1435,6 +1503,72 @@ lnc_err_t lnc_conf_set_log_cb(lnc_conf_t *conf, lnc_log_cb cb, void *opaque);
  * handle from inside the callback return IN_CALLBACK; other calls are allowed.
  */
 lnc_err_t lnc_conf_set_event_cb(lnc_conf_t *conf, lnc_event_cb cb, void *opaque);
+
+/**
+ * Joins the consumer group `group.id` from `conf` (taken on success only): `group.topics` or
+ * `group.topic.prefix` name the shared topics. Creates the group topic `lnc-group-<group.id>`
+ * if needed (blocks up to `request.timeout.ms`), then starts the member thread.
+ */
+lnc_err_t lnc_group_consumer_new(lnc_conf_t *conf, lnc_group_consumer_t **out, lnc_error_t **err);
+
+/**
+ * Waits up to `timeout_ms` (< 0 = no limit) and returns what is ready in `*events` (owned: free
+ * with `lnc_group_events_free`; empty on timeout): pending ASSIGNED/REVOKED entries alone, else up
+ * to `max.poll.records` RECORD entries tagged with their topic (and ERROR entries). Calling poll
+ * marks the records of earlier polls processed (they are what the member commits). CLOSED after
+ * close (a waiting poll wakes with it).
+ */
+lnc_err_t lnc_group_consumer_poll(const lnc_group_consumer_t *g,
+                                  int32_t timeout_ms,
+                                  lnc_group_events_t **events,
+                                  lnc_error_t **err);
+
+/**
+ * Number of events in a batch (0 for NULL).
+ */
+size_t lnc_group_events_count(const lnc_group_events_t *events);
+
+/**
+ * Copies event `index` of the batch into `*out` (its pointers borrow from the batch).
+ * INVALID_ARG for NULL or an index out of range.
+ */
+lnc_err_t lnc_group_events_get(const lnc_group_events_t *events,
+                               size_t index,
+                               lnc_group_event_t *out);
+
+/**
+ * Frees a batch from `lnc_group_consumer_poll` (NULL accepted).
+ */
+void lnc_group_events_free(lnc_group_events_t *events);
+
+/**
+ * Copies up to `cap` ids of the topics this member consumes now into `topics` (may be NULL
+ * when `cap` is 0); `*count` receives how many there are (possibly more than `cap`).
+ */
+lnc_err_t lnc_group_consumer_assignment(const lnc_group_consumer_t *g,
+                                        uint32_t *topics,
+                                        size_t cap,
+                                        size_t *count);
+
+/**
+ * This member's id, NUL-terminated, owned by the handle (NULL for NULL).
+ */
+const char *lnc_group_consumer_member_id(const lnc_group_consumer_t *g);
+
+/**
+ * Leaves the group: commits what poll handed out, writes a leave record (the others take the
+ * topics over at once) and stops, within `timeout_ms` (< 0 = no limit). Idempotent. Waiting polls
+ * wake with CLOSED.
+ */
+lnc_err_t lnc_group_consumer_close(const lnc_group_consumer_t *g, int32_t timeout_ms);
+
+/**
+ * Closes (if needed) and frees the group consumer. NULL is accepted. Calls already inside it on
+ * other threads are woken by the close (a poll returns CLOSED) and `free` deallocates only after
+ * the last has returned; a call starting while `free` runs returns CLOSED, and so does a second
+ * concurrent `free` (which frees nothing).
+ */
+lnc_err_t lnc_group_consumer_free(lnc_group_consumer_t *g);
 
 /**
  * Starts a mock broker on 127.0.0.1 (ephemeral port by default). `keys`/`values` are `count`

@@ -102,6 +102,12 @@ impl Admin {
         out
     }
 
+    /// Closes the connection now (a later call connects again): a producer closing drops the
+    /// connection it used for topic names.
+    pub(crate) fn disconnect(&self) {
+        self.client.disconnect();
+    }
+
     /// Wakes every `poll_events` waiter and stops the event thread (before the handle is freed;
     /// later polls return at once with what is left).
     pub fn close_events(&self) {

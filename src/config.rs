@@ -190,6 +190,22 @@ pub const KEYS: &[KeyDef] = &[
         "How long the circuit stays open before it goes half-open and tries one connection."),
     key("statistics.interval.ms", Kind::Int { min: 0, max: MS_MAX }, "0", Scope::Common,
         "Emit a statistics event (JSON document) this often (0 = never)."),
+    // --- consumer groups (docs/groups.md) ---
+    key("group.id", Kind::Str, "", Scope::Consumer,
+        "Consumer group name ([A-Za-z0-9-]); its state lives in the topic lnc-group-<group.id>, created on demand with a bounded retention."),
+    key("group.member.id", Kind::Str, "", Scope::Consumer,
+        "This member's id in the group, 1-255 bytes (empty = client.id, process id and a random number: a new member on every start)."),
+    key("group.topics", Kind::Str, "", Scope::Consumer, "Comma-separated topic names the group shares (or use group.topic.prefix)."),
+    key("group.topic.prefix", Kind::Str, "", Scope::Consumer,
+        "Share every topic whose name starts with this prefix (listed again every 5 s; group topics excluded)."),
+    key("group.session.timeout.ms", Kind::Int { min: 2, max: MS_MAX }, "10000", Scope::Consumer,
+        "A member without a heartbeat in the group log for this long is dead; its topics move (resuming at the group's newest commit)."),
+    key("group.heartbeat.interval.ms", Kind::Int { min: 1, max: MS_MAX }, "1000", Scope::Consumer,
+        "How often a member writes a heartbeat; at most half the session timeout (a tenth is advised)."),
+    key("group.assignment.strategy", Kind::Enum(&["sticky", "range", "roundrobin"]), "sticky", Scope::Consumer,
+        "How topics are spread over live members: sticky (balanced, moves only what must move), range or roundrobin (by sorted ids)."),
+    key("group.commit.interval.ms", Kind::Int { min: 1, max: MS_MAX }, "1000", Scope::Consumer,
+        "How often a member writes the processed position of each owned topic that moved to the group log."),
 ];
 
 /// The definition of `name`, if it is a known key.

@@ -21,6 +21,7 @@ pub mod consumer;
 pub mod error;
 pub mod events;
 pub mod ffi;
+pub mod group;
 pub mod mock;
 pub mod net;
 pub mod notify;
@@ -37,6 +38,7 @@ pub use config::Config;
 pub use consumer::{ConsumerMetrics, OffsetReset, SeekTo, StandaloneConsumer};
 pub use error::{Error, ErrorCode, Result};
 pub use events::{CircuitState, Event, EventKind, Level};
+pub use group::{GroupConsumer, GroupEvent};
 pub use offsets::{CallbackOffsetStore, FileOffsetStore, MemoryOffsetStore, OffsetStore};
 pub use producer::{DeliveryReport, Message, Producer, ProducerMetrics, SendOptions};
 

@@ -57,32 +57,62 @@ type Admin struct {
 	ref     handleRef
 	h       *C.lnc_admin_t
 	reqTime time.Duration
+
+	events *eventPump
+	logs   *logSink
 }
 
 // NewAdmin creates an admin handle from cfg.
-func NewAdmin(cfg Config) (*Admin, error) {
+func NewAdmin(cfg Config, opts ...AdminOption) (*Admin, error) {
+	var o adminOptions
+	for _, opt := range opts {
+		opt.applyAdmin(&o)
+	}
 	cf, err := newConf(cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer cf.free()
-	a := &Admin{reqTime: cf.getDuration("request.timeout.ms", 30*time.Second)}
+	logs, err := newLogSink(cf, cfg, o.handle.logger, "admin")
+	if err != nil {
+		cf.free()
+		return nil, err
+	}
+	a := &Admin{reqTime: cf.getDuration("request.timeout.ms", 30*time.Second), logs: logs}
 	var cerr *C.lnc_error_t
 	if rc := C.lnc_admin_new(cf.c, &a.h, &cerr); rc != C.LNC_ERR_OK {
+		cf.free()
+		logs.close() // liblnc cannot log for this conf any more
 		return nil, errorFrom(rc, cerr)
 	}
 	cf.taken()
-	a.ref.free = func() { C.lnc_admin_free(a.h) }
+	a.ref.free = func() {
+		C.lnc_admin_free(a.h)
+		a.logs.close()
+	}
+	a.events = newEventPump(o.handle.eventBuffer, func(ms C.int32_t, out *C.lnc_event_t, limit C.size_t, n *C.size_t) bool {
+		if !a.ref.acquire() {
+			return false
+		}
+		defer a.ref.release()
+		return C.lnc_admin_poll_events(a.h, ms, out, limit, n) == C.LNC_ERR_OK
+	})
 	return a, nil
 }
 
-// Close releases the handle (idempotent) and returns at once: calls still running (e.g. ones
-// abandoned by a cancelled context) keep it alive until they return within their timeouts,
-// and new calls fail with CLOSED.
+// Close releases the handle (idempotent): calls still running (e.g. ones abandoned by a
+// cancelled context) keep it alive until they return within their timeouts, and new calls
+// fail with CLOSED. It returns at once, except that with Events in use it waits (at most one
+// 50 ms poll slice) for the Events channel to be drained and closed. It returns a logger's
+// *CallbackPanicError not yet returned (WithLogger).
 func (a *Admin) Close() error {
+	a.events.stop()
 	a.ref.close()
-	return nil
+	return a.logs.takePanic()
 }
+
+// EventsDropped counts the events not handed to a full Events channel (each also counted in an
+// EventEventsDropped event).
+func (a *Admin) EventsDropped() uint64 { return a.events.dropped.Load() }
 
 // do runs one admin call under the handle's read lock with ctx's timeout. fn must own every C
 // allocation it uses (it may outlive the caller when ctx is cancelled).

@@ -2,6 +2,8 @@ package lnc_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"testing"
 
 	lnc "github.com/liblnc/liblnc/bindings/go"
@@ -187,4 +189,45 @@ func BenchmarkProduceToCancellableContext(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkProduceObserved is BenchmarkProduce with everything observable switched on: the
+// Events channel read by a goroutine, statistics every second (statistics.interval.ms=1000)
+// and liblnc's log lines at info going to a slog.Logger. Compare with BenchmarkProduce in the
+// same run: events and logs are off the hot path, so the figures should match within noise.
+func BenchmarkProduceObserved(b *testing.B) {
+	m := fastMock(b)
+	topic := newTopic(b, m)
+	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p := mustProducer(b, lnc.Config{"bootstrap.servers": m.Addr(), "statistics.interval.ms": "1000"},
+		lnc.WithLogger(logger))
+	events := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range p.Events() {
+			events++
+		}
+	}()
+	ctx := context.Background()
+	rec := lnc.RawRecord(make([]byte, 100))
+	b.SetBytes(100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := p.Produce(ctx, topic, rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if rem, err := p.Flush(ctx); err != nil || rem != 0 {
+		b.Fatalf("flush: %d %v", rem, err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	if err := p.Close(); err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	if events == 0 {
+		b.Fatal("no events seen (connecting/connected at least)")
+	}
 }

@@ -70,3 +70,16 @@ func recoverStore(st *storeState, what string, rc *C.int) {
 		*rc = -2
 	}
 }
+
+// lncGoLog runs on a liblnc thread for every log line of a handle with WithLogger: it copies
+// the line and queues it without blocking (logs.go).
+//
+//export lncGoLog
+func lncGoLog(level C.int, line *C.char, h C.uintptr_t) {
+	defer func() { _ = recover() }() // an invalid handle: never expected, never fatal
+	s, _ := cgo.Handle(h).Value().(*logSink)
+	if s == nil || line == nil {
+		return
+	}
+	s.enqueue(logLine{level: slogLevel(level), text: C.GoString(line)})
+}

@@ -94,35 +94,46 @@ type Consumer struct {
 	storeErr error
 
 	closeErr error // the error of the liblnc close that did the work (guarded by storeMu)
+
+	events *eventPump
+	logs   *logSink
 }
 
 // NewConsumer creates a consumer from cfg: it resolves the topic, loads the stored offset
 // (offset.dir + consumer.name: a file store compatible with the official Rust client, else
 // memory) and starts fetching. Its server calls share one timeout: ctx's deadline, bounded by
 // request.timeout.ms (an error caused by the deadline matches ctx's error too).
-func NewConsumer(ctx context.Context, cfg Config) (*Consumer, error) {
-	return newConsumer(ctx, cfg, nil)
+func NewConsumer(ctx context.Context, cfg Config, opts ...ConsumerOption) (*Consumer, error) {
+	return newConsumer(ctx, cfg, nil, opts)
 }
 
 // NewConsumerWithStore is NewConsumer with a user offset store (its Load runs inside this call,
 // on the calling goroutine).
-func NewConsumerWithStore(ctx context.Context, cfg Config, store OffsetStore) (*Consumer, error) {
+func NewConsumerWithStore(ctx context.Context, cfg Config, store OffsetStore, opts ...ConsumerOption) (*Consumer, error) {
 	if store == nil {
 		return nil, &Error{Code: CodeInvalidArg, Message: "store is nil"}
 	}
-	return newConsumer(ctx, cfg, store)
+	return newConsumer(ctx, cfg, store, opts)
 }
 
-func newConsumer(ctx context.Context, cfg Config, store OffsetStore) (*Consumer, error) {
+func newConsumer(ctx context.Context, cfg Config, store OffsetStore, opts []ConsumerOption) (*Consumer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	var o consumerOptions
+	for _, opt := range opts {
+		opt.applyConsumer(&o)
 	}
 	cf, err := newConf(cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer cf.free()
-	c := &Consumer{reqTime: cf.getDuration("request.timeout.ms", 30*time.Second)}
+	logs, err := newLogSink(cf, cfg, o.handle.logger, "consumer")
+	if err != nil {
+		cf.free()
+		return nil, err
+	}
+	c := &Consumer{reqTime: cf.getDuration("request.timeout.ms", 30*time.Second), logs: logs}
 	c.bufs.views = pollViews(cf)
 	ms := callMs(ctx, c.reqTime)
 	var h *C.lnc_consumer_t
@@ -140,6 +151,8 @@ func newConsumer(ctx context.Context, cfg Config, store OffsetStore) (*Consumer,
 		if c.handle != 0 {
 			c.handle.Delete()
 		}
+		cf.free()
+		logs.close() // liblnc cannot log for this conf any more
 		return nil, err
 	}
 	cf.taken()
@@ -151,7 +164,15 @@ func newConsumer(ctx context.Context, cfg Config, store OffsetStore) (*Consumer,
 		if c.handle != 0 {
 			c.handle.Delete()
 		}
+		c.logs.close()
 	}
+	c.events = newEventPump(o.handle.eventBuffer, func(ms C.int32_t, out *C.lnc_event_t, limit C.size_t, n *C.size_t) bool {
+		if !c.ref.acquire() {
+			return false
+		}
+		defer c.ref.release()
+		return C.lnc_consumer_poll_events(c.h, ms, out, limit, n) == C.LNC_ERR_OK
+	})
 	return c, nil
 }
 
@@ -337,8 +358,12 @@ func (c *Consumer) Close() error {
 			c.storeMu.Unlock()
 		}
 	}
+	c.events.stop() // after liblnc's close: the Events channel gets the close's events too
 	c.ref.close()
 	c.storeMu.Lock()
 	defer c.storeMu.Unlock()
+	if err := c.logs.takePanic(); err != nil {
+		c.closeErr = join(c.closeErr, err)
+	}
 	return c.closeErr
 }

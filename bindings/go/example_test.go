@@ -2,9 +2,12 @@ package lnc_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"log/slog"
 	"time"
 
 	lnc "github.com/liblnc/liblnc/bindings/go"
@@ -177,4 +180,48 @@ func ExampleProducer_ProduceTo() {
 	// Output:
 	// sync acked: true topic known: true flush: <nil>
 	// delivery failed: true
+}
+
+// Watching a producer's connection and statistics through its Events channel, with liblnc's
+// log lines going to a slog.Logger.
+func ExampleProducer_Events() {
+	mock, _ := lnc.NewMockBroker(map[string]string{"ack.delay.ms": "0"})
+	defer mock.Close()
+	topic, _ := mock.CreateTopic("watched")
+
+	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	p, err := lnc.NewProducer(lnc.Config{"bootstrap.servers": mock.Addr(), "statistics.interval.ms": "50"},
+		lnc.WithLogger(logger))
+	if err != nil {
+		log.Fatal(err)
+	}
+	events := p.Events() // closed by p.Close
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.ProduceSync(ctx, topic, lnc.RawRecord([]byte("hello"))); err != nil {
+		log.Fatal(err)
+	}
+	for e := range events {
+		switch e.Kind {
+		case lnc.EventConnecting, lnc.EventConnected:
+			fmt.Println(e.Kind)
+		case lnc.EventStatistics:
+			var doc struct {
+				Kind         string `json:"kind"`
+				RecordsAcked uint64 `json:"records_acked"`
+			}
+			_ = json.Unmarshal([]byte(e.Message), &doc)
+			if doc.RecordsAcked == 1 {
+				fmt.Println(doc.Kind, "statistics: 1 record acked")
+				_ = p.Close()
+				for range events { // the close's own events; then the channel is closed
+				}
+				return
+			}
+		}
+	}
+	// Output:
+	// connecting
+	// connected
+	// producer statistics: 1 record acked
 }

@@ -13,6 +13,12 @@
 // context's deadline as their timeout, and Poll / Flush wait in slices of at most 50 ms with
 // the context checked between them. The binding has no wait-for-space, retry or synchronous
 // send logic of its own.
+//
+// Every handle reports what happens to its connections (connecting, connected, disconnected,
+// reconnect scheduled, leader changed, authentication failed, circuit breaker changes) and,
+// with statistics.interval.ms, a periodic JSON statistics document, on its Events channel;
+// WithLogger sends liblnc's log lines to a *slog.Logger. Neither ever blocks liblnc's threads
+// nor the delivery of reports.
 package lnc
 
 /*

@@ -60,16 +60,15 @@ type ProducerMetrics struct {
 	Failed         uint64 // reports with an error
 	ReportsDropped uint64 // reports not delivered to an unread Reports channel after Close's deadline
 	CallbackPanics uint64 // panics recovered from delivery callbacks (each returned by Flush/Close)
+	EventsDropped  uint64 // events not handed to a full Events channel (each counted in an EventEventsDropped event)
 }
 
 type producerOptions struct {
 	reportCap    int
 	deliveryFunc func(Report)
 	closeTimeout time.Duration
+	handle       handleOptions
 }
-
-// ProducerOption configures the Go side of a Producer (liblnc settings go in Config).
-type ProducerOption func(*producerOptions)
 
 // WithReportChannel enables the Reports channel with the given capacity (≥ 1). Without it,
 // reports are only counted (Metrics) and passed to WithDeliveryFunc / ProduceFunc callbacks.
@@ -82,12 +81,12 @@ type ProducerOption func(*producerOptions)
 // channel are dropped and counted in ReportsDropped, and the channel is closed once every report
 // was handed over or dropped.
 func WithReportChannel(capacity int) ProducerOption {
-	return func(o *producerOptions) {
+	return producerOptionFunc(func(o *producerOptions) {
 		if capacity < 1 {
 			capacity = 1
 		}
 		o.reportCap = capacity
-	}
+	})
 }
 
 // WithDeliveryFunc calls f with every report (except ProduceFunc's own) on the binding's
@@ -96,18 +95,22 @@ func WithReportChannel(capacity int) ProducerOption {
 // *CallbackPanicError by the next Flush or Close. Close and Flush called from inside f (or from
 // a ProduceFunc callback) return an IN_CALLBACK error instead of deadlocking.
 func WithDeliveryFunc(f func(Report)) ProducerOption {
-	return func(o *producerOptions) { o.deliveryFunc = f }
+	return producerOptionFunc(func(o *producerOptions) { o.deliveryFunc = f })
 }
 
 // WithCloseTimeout bounds Close: liblnc flushes for up to d (then purges what is left with
 // reports), and an unread Reports channel gets up to d more to be drained. Default 5 s; 0 or
 // less means no flush (everything still buffered is purged at once).
 func WithCloseTimeout(d time.Duration) ProducerOption {
-	return func(o *producerOptions) { o.closeTimeout = d }
+	return producerOptionFunc(func(o *producerOptions) { o.closeTimeout = d })
 }
 
-// producerHolder owns the liblnc handle for the finalizer.
-type producerHolder struct{ h *C.lnc_producer_t }
+// producerHolder owns the liblnc handle (and its log sink, closed once liblnc can no longer
+// call it) for the finalizer.
+type producerHolder struct {
+	h    *C.lnc_producer_t
+	logs *logSink
+}
 
 // pending is the per-record state kept only for records that need it.
 type pending struct {
@@ -169,6 +172,9 @@ type Producer struct {
 	panicked       panicBox
 	closeOnce      sync.Once
 	closeErr       error
+
+	events *eventPump
+	logs   *logSink
 }
 
 // NewProducer creates a producer from cfg ("bootstrap.servers", "linger.ms", "batch.size",
@@ -177,13 +183,17 @@ type Producer struct {
 func NewProducer(cfg Config, opts ...ProducerOption) (*Producer, error) {
 	o := producerOptions{closeTimeout: 5 * time.Second}
 	for _, opt := range opts {
-		opt(&o)
+		opt.applyProducer(&o)
 	}
 	cf, err := newConf(cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer cf.free()
+	logs, err := newLogSink(cf, cfg, o.handle.logger, "producer")
+	if err != nil {
+		cf.free()
+		return nil, err
+	}
 	p := &Producer{
 		opts:         o,
 		pend:         make(map[uint64]*pending),
@@ -195,15 +205,26 @@ func NewProducer(cfg Config, opts ...ProducerOption) (*Producer, error) {
 	var h *C.lnc_producer_t
 	var cerr *C.lnc_error_t
 	if rc := C.lnc_producer_new(cf.c, nil, nil, &h, &cerr); rc != C.LNC_ERR_OK {
+		cf.free()
+		logs.close() // liblnc cannot log for this conf any more
 		return nil, errorFrom(rc, cerr)
 	}
 	cf.taken()
 	p.h = h
+	p.logs = logs
+	p.events = newEventPump(o.handle.eventBuffer, func(ms C.int32_t, out *C.lnc_event_t, limit C.size_t, n *C.size_t) bool {
+		rc := C.lnc_producer_poll_events(p.h, ms, out, limit, n)
+		runtime.KeepAlive(p)
+		return rc == C.LNC_ERR_OK
+	})
 	// liblnc's handle stays valid after Close (calls then fail with CLOSED) and is freed once
 	// the Producer is unreachable, so no call ever races with the free and the hot path takes
 	// no lock. The holder has no references back, so a Producer in a cycle is still freed.
-	p.holder = &producerHolder{h: h}
-	runtime.SetFinalizer(p.holder, func(ph *producerHolder) { C.lnc_producer_free(ph.h) })
+	p.holder = &producerHolder{h: h, logs: logs}
+	runtime.SetFinalizer(p.holder, func(ph *producerHolder) {
+		C.lnc_producer_free(ph.h)
+		ph.logs.close()
+	})
 	if o.reportCap > 0 {
 		p.reports = make(chan Report, o.reportCap)
 	} else {
@@ -393,7 +414,7 @@ func (p *Producer) Flush(ctx context.Context) (int, error) {
 			ch := p.progress()
 			if p.remaining() == 0 {
 				p.progDone()
-				return 0, join(failed, p.panicked.take())
+				return 0, join(join(failed, p.panicked.take()), p.logs.takePanic())
 			}
 			select {
 			case <-ch:
@@ -474,6 +495,7 @@ func (p *Producer) Metrics() ProducerMetrics {
 	m.Failed = p.failed.Load()
 	m.ReportsDropped = p.dropped.Load()
 	m.CallbackPanics = p.panics.Load()
+	m.EventsDropped = p.events.dropped.Load()
 	return m
 }
 
@@ -502,7 +524,8 @@ func (p *Producer) Close() error {
 		t := time.AfterFunc(p.opts.closeTimeout, func() { close(p.abandon) })
 		<-p.dispatchDone
 		t.Stop()
-		p.closeErr = join(errorFrom(rc, cerr), p.panicked.take())
+		p.events.stop() // after liblnc's close: the Events channel gets the close's events too
+		p.closeErr = join(join(errorFrom(rc, cerr), p.panicked.take()), p.logs.takePanic())
 	})
 	return p.closeErr
 }

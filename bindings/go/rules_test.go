@@ -89,7 +89,7 @@ func TestRuleU64Exact(t *testing.T) {
 	defer a.Close()
 	name := fmt.Sprintf("go-u64-%d", time.Now().UnixNano())
 	// The largest age the server takes (u64 milliseconds), and bytes above 2^53.
-	const maxAge = uint64(18446744073)
+	const maxAge = uint64(18446744072) // one below the server's "no limit" encoding
 	tp, err := a.CreateTopicWithRetention(ctx, name, maxAge, big)
 	if err != nil || tp.MaxAgeSecs != maxAge || tp.MaxBytes != big {
 		t.Fatalf("retention round trip: %+v %v", tp, err)

@@ -25,8 +25,6 @@ async function main() {
     'max.in.flight': 32,
   });
   const value = Buffer.alloc(SIZE, 'x');
-  let failed = 0;
-  producer.on('error', () => failed++);
   const t0 = performance.now();
   let full = 0;
   for (let i = 0; i < N; ) {
@@ -41,9 +39,10 @@ async function main() {
     if ((i & 0xffff) === 0) await new Promise(setImmediate); // let reports in
   }
   const tSent = performance.now();
-  await producer.flush();
+  await producer.flush().catch((e) => console.error(`flush: ${e.message}`)); // DELIVERY_FAILED if any failed
   const t1 = performance.now();
   const m = producer.metrics();
+  const failed = m.recordsFailed;
   await producer.close();
   const secs = (t1 - t0) / 1000;
   console.log(`produce: ${N} records x ${SIZE} B in ${secs.toFixed(3)} s = ${Math.round(N / secs).toLocaleString('en-US')} records/s` +

@@ -47,9 +47,11 @@ export interface ProducerConfig extends Config {
   'max.in.flight'?: number;
   'delivery.timeout.ms'?: number;
   'buffer.memory'?: number;
-  /** Defaults to false in this binding (a full buffer throws QueueFullError instead of blocking the event loop). */
+  /** How long send()/sendBatch() wait for space (on the thread pool); produce() never waits. */
   'send.block'?: boolean;
   'send.timeout.ms'?: number;
+  /** Sending to an unknown topic name creates it (default true); false: UnknownTopicError. */
+  'topic.auto.create'?: boolean;
   retries?: number;
   'retry.backoff.ms'?: number;
   compression?: 'none' | 'lz4';
@@ -109,12 +111,20 @@ export interface RecordOptions<O = unknown> {
   opaque?: O;
 }
 
+/** How long send()/sendBatch() may wait for buffer space, and how to stop waiting. */
+export interface WaitOptions {
+  /** Milliseconds (0 = not at all); default: liblnc's send.block / send.timeout.ms. */
+  timeoutMs?: number;
+  /** Ends the wait: the call rejects with an AbortError (cause: liblnc's CANCELLED error). */
+  signal?: AbortSignal;
+}
+
 export interface DeliveryReport<O = unknown> {
   topicId: number;
   /** The topic name when the record was produced by name. */
   topic: string | undefined;
-  /** Batch id of the acknowledged (or last) attempt; 0 if never sent. */
-  batchId: number;
+  /** Batch id of the acknowledged (or last) attempt; 0n if never sent. */
+  batchId: bigint;
   opaque: O | undefined;
   /** null when acknowledged (written and fsynced by the server). */
   error: LncError | null;
@@ -145,14 +155,17 @@ export interface ProducerMetrics {
   batchSizeCurrent: number;
 }
 
-/** An error of a fire-and-forget record, emitted as 'error'. */
-export interface RecordError extends LncError {
-  report: DeliveryReport;
+/** One record of sendBatch(): a value, or a value with its options. */
+export type BatchRecord = Bytes | null | (Omit<RecordOptions, 'opaque'> & { value: Bytes | null | undefined });
+
+/** sendBatch() rejects with the first record's error, carrying every record's report. */
+export interface BatchError extends LncError {
+  reports: DeliveryReport[];
 }
 
 export interface ProducerEvents {
+  /** Every record's outcome (`report.error` set on failure; failures are never emitted as 'error'). */
   delivery: [report: DeliveryReport];
-  error: [error: RecordError];
   drain: [];
   close: [];
 }
@@ -165,9 +178,18 @@ export declare class Producer extends EventEmitter {
   /** Fire-and-forget; throws if the record was not accepted (QueueFullError: wait for 'drain'). */
   produce(topic: string | number, value: Bytes | null | undefined, options?: RecordOptions): void;
   /** Resolves on the record's delivery report; rejects with its final error. */
-  send(topic: string | number, value: Bytes | null | undefined, options?: RecordOptions): Promise<DeliveryReport>;
-  topicId(name: string | number): Promise<number>;
-  /** Resolves when every record accepted so far has been reported; TimeoutError (with `remaining`) otherwise. */
+  send(topic: string | number, value: Bytes | null | undefined, options?: Omit<RecordOptions, 'opaque'> & WaitOptions): Promise<DeliveryReport>;
+  /**
+   * Appends the records atomically (all accepted or none: then it rejects at once and nothing is
+   * sent). Resolves with the reports in order; rejects with a BatchError if any record failed.
+   */
+  sendBatch(topic: string | number, records: ReadonlyArray<BatchRecord>, options?: WaitOptions): Promise<DeliveryReport[]>;
+  /** Resolves a name through liblnc's cache (network on a miss; created with topic.auto.create). */
+  topicId(name: string | number, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<number>;
+  /**
+   * Resolves when every record accepted so far has been reported; TimeoutError (with `remaining`)
+   * otherwise; DeliveryError (DELIVERY_FAILED) when fire-and-forget records failed.
+   */
   flush(timeoutMs?: number): Promise<void>;
   /** Flushes up to timeoutMs, fails the rest, stops; resolves after every report. Idempotent. */
   close(timeoutMs?: number): Promise<void>;
@@ -186,8 +208,8 @@ export declare class ConsumerRecord {
   /** Type byte (1 raw, 2 json, …, 255 extended; 0 for a raw-mode chunk). */
   readonly type: number;
   readonly extType: number | null;
-  /** Byte offset in the topic log (records of one envelope share it). */
-  readonly offset: number;
+  /** Byte offset in the topic log (records of one envelope share it); exact as a bigint. */
+  readonly offset: bigint;
   readonly key: Buffer | null;
   /** Application payload (after any key/timestamp prefix). */
   readonly value: Buffer;
@@ -199,26 +221,48 @@ export declare class ConsumerRecord {
   json<T = unknown>(): T;
 }
 
+/**
+ * A user offset store. liblnc calls load when the consumer starts and save on commit(), on
+ * auto-commit (inside poll) and on close(). Both run on the JS thread and may return a Promise.
+ * An error thrown (or a rejection) fails the consumer call that needed the store, which then
+ * rejects with that same error.
+ */
+export interface OffsetStore {
+  /** The stored offset (a bigint, or a number below 2^53), or null/undefined when none is stored. */
+  load(topicId: number): bigint | number | null | undefined | Promise<bigint | number | null | undefined>;
+  save(topicId: number, offset: bigint): void | Promise<void>;
+}
+
+export interface ConsumerOptions {
+  /** A store of your own instead of liblnc's file/memory stores (lnc_consumer_new_with_store). */
+  offsetStore?: OffsetStore;
+  /** Bounds the setup (topic lookup, offset load); default request.timeout.ms. */
+  timeoutMs?: number;
+}
+
 export declare class Consumer implements AsyncIterable<ConsumerRecord> {
-  constructor(config: ConsumerConfig);
-  static create(config: ConsumerConfig): Promise<Consumer>;
+  constructor(config: ConsumerConfig, options?: ConsumerOptions);
+  static create(config: ConsumerConfig, options?: ConsumerOptions): Promise<Consumer>;
   readonly ready: Promise<Consumer>;
   readonly topicId: number;
   readonly closed: boolean;
   /** Next batch (up to max.poll.records); [] after timeoutMs (default 1000; < 0 = no limit) or close. */
   poll(timeoutMs?: number): Promise<ConsumerRecord[]>;
   [Symbol.asyncIterator](): AsyncIterator<ConsumerRecord>;
-  seek(position: 'beginning' | 'end' | number | bigint): Promise<number>;
-  commit(): Promise<number>;
-  lag(): Promise<number>;
-  position(): number;
+  /** Resolves with the new position. A number offset must be a safe integer (RangeError otherwise). */
+  seek(position: 'beginning' | 'end' | number | bigint, options?: CallOptions): Promise<bigint>;
+  /** Resolves with the committed offset. */
+  commit(options?: CallOptions): Promise<bigint>;
+  /** Bytes between the position and the topic's end. */
+  lag(options?: CallOptions): Promise<bigint>;
+  position(): bigint;
   close(timeoutMs?: number): Promise<void>;
 }
 
 export interface Retention {
-  /** Seconds; omitted / Infinity = unlimited. */
+  /** Seconds; omitted / Infinity / 0 = unlimited. */
   maxAgeSecs?: number;
-  /** Bytes; omitted / Infinity = unlimited. */
+  /** Bytes; omitted / Infinity / 0 = unlimited. */
   maxBytes?: number;
 }
 
@@ -245,8 +289,8 @@ export interface ClusterStatus {
 
 export interface FetchResult {
   catchingUp: boolean;
-  nextOffset: number;
-  endOffset: number;
+  nextOffset: bigint;
+  endOffset: bigint;
   /** Raw log bytes. */
   data: Buffer;
 }
@@ -267,13 +311,14 @@ export declare class Admin {
   deleteTopic(topic: number | string, options?: CallOptions): Promise<void>;
   setRetention(topicId: number, retention: Retention, options?: CallOptions): Promise<void>;
   clusterStatus(options?: CallOptions): Promise<ClusterStatus>;
-  /** Round trip in microseconds. */
+  /** Round trip in milliseconds (a float). */
   ping(options?: CallOptions): Promise<number>;
   authenticate(token: string, options?: CallOptions): Promise<void>;
   fetch(topicId: number, offset: number | bigint, maxBytes?: number, options?: CallOptions): Promise<FetchResult>;
-  subscribe(topicId: number, options: ConsumerIdentity & CallOptions & { startOffset?: number | bigint; maxBatchBytes?: number }): Promise<number>;
+  subscribe(topicId: number, options: ConsumerIdentity & CallOptions & { startOffset?: number | bigint; maxBatchBytes?: number }): Promise<bigint>;
   unsubscribe(topicId: number, options: ConsumerIdentity & CallOptions): Promise<void>;
   commitOffset(topicId: number, offset: number | bigint, options: ConsumerIdentity & CallOptions): Promise<void>;
+  /** Frees the native handle (calls already running finish first); later calls reject with ClosedError. */
   close(): Promise<void>;
 }
 
@@ -332,7 +377,7 @@ export declare class MockBroker {
   requireToken(token: string | null): void;
   createTopic(name: string): number;
   stats(): MockStats;
-  topicSize(topicId: number): number;
+  topicSize(topicId: number): bigint;
   restart(): Promise<void>;
   stop(): Promise<void>;
   close(): Promise<void>;
@@ -343,7 +388,7 @@ export type ErrorCode =
   | 'CORRUPT_RECORD' | 'PANIC' | 'TRANSPORT' | 'MSG_TOO_LARGE' | 'OFFSET_OUT_OF_RANGE' | 'PURGED'
   | 'UNKNOWN_OUTCOME' | 'IN_CALLBACK' | 'STATE' | 'IO' | 'TLS' | 'UNKNOWN_TOPIC' | 'NOT_LEADER' | 'FORWARD_FAILED'
   | 'RATE_LIMITED' | 'AUTH_REQUIRED' | 'AUTH_FAILED' | 'CATCHING_UP' | 'TOPIC_EXISTS' | 'INVALID_NAME'
-  | 'SERVER_ERROR' | 'UNKNOWN';
+  | 'SERVER_ERROR' | 'CANCELLED' | 'DELIVERY_FAILED' | 'UNKNOWN';
 
 /** Base class of every liblnc error. */
 export declare class LncError extends Error {
@@ -355,7 +400,7 @@ export declare class LncError extends Error {
   /** host:port of a NOT_LEADER redirect. */
   readonly leaderAddr: string | null;
   /** Server offset carried by the error (CatchingUp end, corrupt record start). */
-  readonly serverOffset: number | null;
+  readonly serverOffset: bigint | null;
 }
 export declare class ConfigError extends LncError {}
 export declare class InvalidArgumentError extends LncError {}
@@ -370,9 +415,15 @@ export declare class CorruptRecordError extends ProtocolError {}
 export declare class TransportError extends LncError {}
 export declare class MessageTooLargeError extends LncError {}
 export declare class OffsetOutOfRangeError extends LncError {}
-/** PURGED / UNKNOWN_OUTCOME. */
+/** PURGED / UNKNOWN_OUTCOME (and DELIVERY_FAILED: DeliveryFailedError). */
 export declare class DeliveryError extends LncError {}
+/** flush()/close(): fire-and-forget records failed since the last flush (the count and the first error). */
+export declare class DeliveryFailedError extends DeliveryError {}
+/** CANCELLED: the call's cancellation fired (an AbortSignal's AbortError carries it as `cause`). */
+export declare class CancelledError extends LncError {}
 export declare class StateError extends LncError {}
+/** A panic caught inside liblnc (code 'PANIC'): a liblnc bug. */
+export declare class InternalError extends LncError {}
 export declare class IoError extends LncError {}
 /** The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused). */
 export declare class TlsError extends LncError {}

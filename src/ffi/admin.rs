@@ -53,7 +53,14 @@ fn topic(t: &TopicInfo) -> lnc_topic_t {
         created_at: t.created_at,
         topic_epoch: t.topic_epoch,
         has_retention: (t.max_age_secs.is_some() || t.max_bytes.is_some()) as u8,
-        max_age_secs: t.max_age_secs.unwrap_or(0),
+        // The server's encoding of "no limit" reads back as LNC_RETENTION_UNLIMITED.
+        max_age_secs: t.max_age_secs.map_or(0, |a| {
+            if a == crate::wire::control::RETENTION_UNLIMITED_AGE_SECS {
+                LNC_RETENTION_UNLIMITED
+            } else {
+                a
+            }
+        }),
         max_bytes: t.max_bytes.unwrap_or(0),
     }
 }

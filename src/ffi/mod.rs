@@ -19,6 +19,7 @@ pub mod conf;
 pub mod consumer;
 pub mod events;
 mod gate;
+pub mod group;
 pub mod mock;
 pub mod producer;
 pub mod record;

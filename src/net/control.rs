@@ -334,6 +334,11 @@ impl ControlClient {
         }
     }
 
+    /// Drops the current connection (the owner is closing); a later request connects again.
+    pub fn disconnect(&self) {
+        self.state.lock().conn = None;
+    }
+
     /// Drops the current connection after it failed; the next connect waits out the backoff,
     /// which only a successful reply resets (so a server that accepts and hangs up is not hammered).
     pub fn reset_connection(&self) {

@@ -300,6 +300,7 @@ impl Producer {
         };
         if self.shared.close(Instant::now() + timeout, join) {
             self.shared.events.close();
+            self.admin.disconnect();
             // Closed either way; DELIVERY_FAILED only tells of fire-and-forget failures.
             self.shared.take_unobserved().map_or(Ok(()), Err)
         } else {

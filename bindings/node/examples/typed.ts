@@ -1,7 +1,7 @@
 // A typed tour of the API; `npm run typecheck` (tsc --noEmit) checks it against index.d.ts.
 // Run it with a TypeScript runner, or read it as documentation.
 import {
-  Admin, ClosedError, Consumer, ConsumerRecord, DeliveryReport, LncError, MockBroker, Producer, QueueFullError,
+  Admin, ClosedError, Consumer, ConsumerRecord, DeliveryReport, LncError, MockBroker, OffsetStore, Producer, QueueFullError,
   ProducerConfig, RecordType, TlsError, Topic, UnknownTopicError, consumerId, version,
 } from '..';
 
@@ -30,17 +30,23 @@ async function main(): Promise<void> {
   const admin = new Admin(config);
   const topic: Topic = await admin.ensureTopic('orders');
   const rtt: number = await admin.ping({ timeoutMs: 1000 });
-  console.log(`topic ${topic.id}, rtt ${rtt} us, standalone ${(await admin.clusterStatus()).isStandalone}`);
+  console.log(`topic ${topic.id}, rtt ${rtt} ms, standalone ${(await admin.clusterStatus()).isStandalone}`);
 
   const producer = new Producer({ ...config, lingerMs: 2, 'max.in.flight': 8 });
   producer.on('delivery', (r: DeliveryReport) => {
     if (r.error) console.error(`record ${String(r.opaque)} failed: ${r.error.code}`);
   });
-  producer.on('error', (e) => console.error(e.code, e.report.topicId));
 
   const report = await producer.send('orders', JSON.stringify({ id: 1 }), { type: 'json' });
-  console.log(`acked in batch ${report.batchId}`);
+  const batchId: bigint = report.batchId;
+  console.log(`acked in batch ${batchId}`);
+  const reports: DeliveryReport[] = await producer.sendBatch('orders', ['a', Buffer.from('b'), { value: 'c', key: 'k' }]);
+  console.log(reports.map((x) => x.batchId));
   await producer.send(topic.id, Buffer.from('payload'), { key: 'customer-7', timestamp: new Date() });
+  const ac = new AbortController();
+  await producer.send('orders', 'waits up to 500 ms for space', { timeoutMs: 500, signal: ac.signal });
+  const ordersId: number = await producer.topicId('orders', { timeoutMs: 1000 });
+  console.log(ordersId);
   await producer.send(topic.id, null, { type: 'tombstone', key: 'customer-7' }).catch((e: LncError) => e.code);
   for (let i = 0; i < 1000; i++) {
     try {
@@ -70,10 +76,22 @@ async function main(): Promise<void> {
     if (++n === 3) break;
   }
   const batch: ConsumerRecord[] = await consumer.poll(100);
-  const pos: number = await consumer.seek('beginning');
+  const pos: bigint = await consumer.seek('beginning');
   console.log(batch.length, pos, await consumer.lag(), consumer.position(), await consumer.commit());
   await consumer.close();
   await consumer.poll().catch((e) => e instanceof ClosedError);
+
+  const saved = new Map<number, bigint>();
+  const store: OffsetStore = {
+    load: (topicId) => saved.get(topicId),
+    save: async (topicId, offset) => {
+      saved.set(topicId, offset);
+    },
+  };
+  const stored = await Consumer.create({ ...config, topic: 'orders' }, { offsetStore: store, timeoutMs: 5000 });
+  const lag: bigint = await stored.lag({ timeoutMs: 1000 });
+  console.log(lag, stored.position());
+  await stored.close();
 
   const id: bigint = consumerId('typed');
   await admin.subscribe(topic.id, { consumerId: id, startOffset: 0 });

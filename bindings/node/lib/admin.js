@@ -70,7 +70,7 @@ class Admin {
     return this._call(OP.del, null, id, 0, 0, 0, options.timeoutMs);
   }
 
-  /** Sets retention; omitted (or Infinity) limits mean unlimited; 0 is refused. */
+  /** Sets retention; omitted, Infinity or 0 limits mean unlimited (liblnc's rule). */
   setRetention(topicId, retention, options = {}) {
     const [age, bytes] = retentionArgs(retention || {});
     return this._call(OP.setRet, null, topicId, age, bytes, 0, options.timeoutMs);
@@ -80,7 +80,7 @@ class Admin {
     return this._call(OP.status, null, 0, 0, 0, 0, options.timeoutMs);
   }
 
-  /** Keepalive round trip; resolves with the RTT in microseconds. */
+  /** Keepalive round trip; resolves with the RTT in milliseconds (a float). */
   ping(options = {}) {
     return this._call(OP.ping, null, 0, 0, 0, 0, options.timeoutMs);
   }
@@ -110,9 +110,14 @@ class Admin {
     return this._call(OP.commitOffset, null, topicId, offset, 0, consumerIdOf(options), options.timeoutMs);
   }
 
-  /** Releases the handle (its connection closes when it is collected). */
+  /**
+   * Frees the native handle and closes its connection. Calls already running finish first
+   * (each within its own timeout); calls made after close() reject with ClosedError. Idempotent.
+   */
   async close() {
+    if (this._closed) return;
     this._closed = true;
+    binding.dispose(this._h);
   }
 }
 

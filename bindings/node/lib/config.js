@@ -14,10 +14,17 @@ function valueString(v) {
   return String(v);
 }
 
+/** A config must be a plain key/value object (or null/undefined for none). */
+function checkObject(config) {
+  if (config != null && (typeof config !== 'object' || Array.isArray(config))) {
+    throw new TypeError(`config must be an object of key/value pairs, got ${Array.isArray(config) ? 'an array' : typeof config}`);
+  }
+}
+
 function toPairs(config, skip) {
   const pairs = [];
+  checkObject(config);
   if (config == null) return pairs;
-  if (typeof config !== 'object') throw new TypeError('config must be an object');
   for (const [k, v] of Object.entries(config)) {
     if (v === undefined || (skip && skip.has(k))) continue;
     pairs.push(keyName(k), valueString(v));
@@ -26,6 +33,7 @@ function toPairs(config, skip) {
 }
 
 function normalize(config) {
+  checkObject(config);
   const out = {};
   if (config) for (const [k, v] of Object.entries(config)) if (v !== undefined) out[keyName(k)] = v;
   return out;

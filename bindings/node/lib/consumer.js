@@ -20,7 +20,7 @@ class ConsumerRecord {
     this.type = type;
     /** Extended type, or null. */
     this.extType = extType;
-    /** Byte offset of the record in the topic log (records of one envelope share it). */
+    /** Byte offset (bigint) of the record in the topic log (records of one envelope share it). */
     this.offset = offset;
     /** Key (key-value types) or null. */
     this.key = key;
@@ -52,6 +52,75 @@ class ConsumerRecord {
 }
 
 const SEEK = { beginning: 0, end: 1 };
+const U64_MAX = 0xffffffffffffffffn;
+
+/** A byte offset given as a bigint or a safe non-negative integer number, as a bigint. */
+function offsetArg(v, what) {
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > U64_MAX) throw new RangeError(`${what} out of range: ${v}`);
+    return v;
+  }
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new RangeError(`${what} must be a non-negative integer below 2^53 (use a bigint above): ${v}`);
+    }
+    return BigInt(v);
+  }
+  throw new TypeError(`${what} must be a bigint or a number`);
+}
+
+/** `options.timeoutMs` of a call that talks to the server; -1 = request.timeout.ms. */
+function callTimeout(options) {
+  const t = options && options.timeoutMs;
+  if (t === undefined || t === null) return -1;
+  if (typeof t !== 'number' || Number.isNaN(t) || t < 0) throw new RangeError(`timeoutMs must be a non-negative number, got ${t}`);
+  return Math.min(Math.floor(t), 0x7fffffff); // Infinity: the longest wait liblnc takes
+}
+
+/**
+ * The function the addon calls (on this JS thread) for each load/save liblnc asks of a user
+ * offset store; `done(req, rc, offset)` answers, now or when the store's Promise settles.
+ * Errors thrown by the store go to `onError` and fail the call (liblnc then fails the consumer
+ * call that needed the store, which rethrows the store's error).
+ */
+function storeBridge(store, onError) {
+  return (kind, topicId, offset, req) => {
+    const answer = (rc, off) => {
+      try {
+        binding.storeDone(req, rc, off);
+      } catch (e) {
+        onError(e);
+      }
+    };
+    const fail = (e) => {
+      onError(e instanceof Error ? e : new Error(`offset store failed: ${String(e)}`));
+      answer(-1);
+    };
+    const finish = (v) => {
+      if (kind === 1 || v === null || v === undefined) {
+        answer(0);
+        return;
+      }
+      let off;
+      try {
+        off = offsetArg(v, 'offset returned by offsetStore.load');
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      answer(1, off);
+    };
+    let out;
+    try {
+      out = kind === 0 ? store.load(topicId) : store.save(topicId, offset);
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    if (out !== null && typeof out === 'object' && typeof out.then === 'function') out.then(finish, fail);
+    else finish(out);
+  };
+}
 
 /**
  * A LANCE consumer of one topic (config `topic` or `topic.id`). liblnc's fetch thread keeps
@@ -61,24 +130,40 @@ const SEEK = { beginning: 0, end: 1 };
  * (`await consumer.ready`, or just use it: every method waits for it).
  */
 class Consumer {
-  constructor(config = {}) {
+  constructor(config = {}, options = {}) {
     this._h = null;
     this._closing = false;
     this._closePromise = null;
     this._waiters = new Set();
     this._topicId = 0;
-    this._ready = binding.consumerNew(toPairs(config)).then((h) => {
-      this._h = h;
-      this._topicId = binding.consumerTopicId(h);
-      binding.watchStart(h, () => this._onReadable());
-      return this;
-    });
+    this._storeError = null;
+    const store = options && options.offsetStore;
+    let storeFn;
+    if (store !== undefined && store !== null) {
+      if (typeof store.load !== 'function' || typeof store.save !== 'function') {
+        throw new TypeError('offsetStore must have load(topicId) and save(topicId, offset) methods');
+      }
+      storeFn = storeBridge(store, (e) => {
+        if (this._storeError === null) this._storeError = e;
+      });
+    }
+    this._ready = binding.consumerNew(toPairs(config), storeFn, callTimeout(options)).then(
+      (h) => {
+        this._h = h;
+        this._topicId = binding.consumerTopicId(h);
+        binding.watchStart(h, () => this._onReadable());
+        return this;
+      },
+      (e) => {
+        throw this._takeStoreError(e);
+      },
+    );
     this._ready.catch(() => {});
   }
 
   /** Creates a consumer and waits until it is ready. */
-  static async create(config) {
-    return new Consumer(config).ready;
+  static async create(config, options) {
+    return new Consumer(config, options).ready;
   }
 
   /** Resolves with this consumer once the topic is resolved and fetching has started. */
@@ -106,7 +191,7 @@ class Consumer {
     const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
     for (;;) {
       if (this._closing) return [];
-      const batch = await binding.consumerCall(this._h, OP_POLL, 0);
+      const batch = await this._call(OP_POLL, 0);
       if (batch !== null) return this._convert(batch);
       const left = deadline - Date.now();
       if (left <= 0) return [];
@@ -133,31 +218,34 @@ class Consumer {
    * Moves the position: 'beginning', 'end', or a byte offset (a record boundary, e.g. a record's
    * `offset`). Records queued for the old position are dropped. Resolves with the new position.
    */
-  async seek(position) {
+  async seek(position, options) {
+    const timeoutMs = callTimeout(options);
     await this._ready;
     if (typeof position === 'string') {
       const whence = SEEK[position];
       if (whence === undefined) throw new RangeError(`seek: expected 'beginning', 'end' or an offset, got '${position}'`);
-      return binding.consumerCall(this._h, OP_SEEK, whence, 0);
+      return this._call(OP_SEEK, whence, 0n, timeoutMs);
     }
-    return binding.consumerCall(this._h, OP_SEEK, 2, position);
+    return this._call(OP_SEEK, 2, offsetArg(position, 'seek offset'), timeoutMs);
   }
 
   /** Commits the position to the offset store; resolves with the committed offset. */
-  async commit() {
+  async commit(options) {
+    const timeoutMs = callTimeout(options);
     await this._ready;
-    return binding.consumerCall(this._h, OP_COMMIT, 0);
+    return this._call(OP_COMMIT, 0, 0n, timeoutMs);
   }
 
   /** Bytes between the position and the topic's end. */
-  async lag() {
+  async lag(options) {
+    const timeoutMs = callTimeout(options);
     await this._ready;
-    return binding.consumerCall(this._h, OP_LAG, 0);
+    return this._call(OP_LAG, 0, 0n, timeoutMs);
   }
 
-  /** The offset just past the last record handed out (synchronous; 0 before ready). */
+  /** The offset just past the last record handed out (synchronous; 0n before ready). */
   position() {
-    return this._h ? binding.consumerPosition(this._h) : 0;
+    return this._h ? binding.consumerPosition(this._h) : 0n;
   }
 
   /** Stops fetching, makes the final auto-commit and releases the fetch thread. Idempotent. */
@@ -171,13 +259,29 @@ class Consumer {
       } catch {
         return; // never opened
       }
-      await binding.consumerCall(this._h, OP_CLOSE, timeoutMs);
+      await this._call(OP_CLOSE, timeoutMs);
       binding.watchStop(this._h);
     })();
     return this._closePromise;
   }
 
   // ---------------------------------------------------------------------------------------
+
+  /** One consumer call on the thread pool; a failure caused by the offset store rethrows the store's error. */
+  async _call(op, a, b, timeoutMs) {
+    try {
+      return await binding.consumerCall(this._h, op, a, b, timeoutMs);
+    } catch (e) {
+      throw this._takeStoreError(e);
+    }
+  }
+
+  _takeStoreError(e) {
+    const s = this._storeError;
+    if (s === null) return e;
+    this._storeError = null;
+    return s;
+  }
 
   _convert(b) {
     const { n, meta, ts, data } = b;
@@ -191,10 +295,10 @@ class Consumer {
         topicId,
         meta[j],
         meta[j + 1] < 0 ? null : meta[j + 1],
-        meta[j + 2],
+        ts[2 * i + 1],
         ks < 0 ? null : data.subarray(ks, ks + meta[j + 4]),
         data.subarray(ds, ds + meta[j + 6]),
-        meta[j + 7] ? ts[i] : null,
+        meta[j + 7] ? ts[2 * i] : null,
       );
     }
     return out;

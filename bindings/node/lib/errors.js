@@ -32,7 +32,13 @@ class TransportError extends LncError {}
 class MessageTooLargeError extends LncError {}
 class OffsetOutOfRangeError extends LncError {}
 class DeliveryError extends LncError {}
+/** flush()/close(): fire-and-forget records failed (code 'DELIVERY_FAILED'; the count and the first error). */
+class DeliveryFailedError extends DeliveryError {}
 class StateError extends LncError {}
+/** A panic caught inside liblnc (code 'PANIC'): a liblnc bug; the handle is unusable. */
+class InternalError extends LncError {}
+/** The call's cancellation fired (an AbortSignal): code 'CANCELLED'. */
+class CancelledError extends LncError {}
 class IoError extends LncError {}
 /** The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused). */
 class TlsError extends LncError {}
@@ -55,12 +61,14 @@ const CLASSES = {
   CLOSED: ClosedError,
   PROTOCOL: ProtocolError,
   CORRUPT_RECORD: CorruptRecordError,
-  PANIC: StateError,
+  PANIC: InternalError,
   TRANSPORT: TransportError,
   MSG_TOO_LARGE: MessageTooLargeError,
   OFFSET_OUT_OF_RANGE: OffsetOutOfRangeError,
   PURGED: DeliveryError,
   UNKNOWN_OUTCOME: DeliveryError,
+  DELIVERY_FAILED: DeliveryFailedError,
+  CANCELLED: CancelledError,
   IN_CALLBACK: StateError,
   STATE: StateError,
   IO: IoError,
@@ -93,6 +101,7 @@ binding.setErrorFactory(makeError);
 module.exports = {
   LncError, ConfigError, InvalidArgumentError, TimeoutError, QueueFullError, ClosedError, ProtocolError,
   CorruptRecordError, TransportError, MessageTooLargeError, OffsetOutOfRangeError, DeliveryError, StateError,
+  InternalError, CancelledError, DeliveryFailedError,
   IoError, TlsError, ServerError, UnknownTopicError, NotLeaderError, ForwardFailedError, RateLimitedError, AuthError,
   CatchingUpError, TopicExistsError, InvalidNameError,
   errorFor, makeError,

@@ -8,9 +8,12 @@
  *   then drains in bulk (lnc_producer_poll_reports, one call per up to 4096 reports) and re-arms.
  *   The threadsafe function is unref'd unless JS asks for it (records outstanding, an iterator
  *   waiting), so a script can exit with a handle open.
- * - Hot path: producerProduce() is one synchronous call into lnc_producer_send_record; Buffer and
- *   typed-array values are passed without copying, strings are UTF-8-encoded once into a scratch
- *   buffer.
+ * - Hot path: producerProduce() is one synchronous call into lnc_producer_send_with_options that
+ *   never waits (timeout 0); Buffer and typed-array values are passed without copying, strings
+ *   are UTF-8-encoded once into a scratch buffer. Sends that may wait (a topic name not yet
+ *   resolved by liblnc, buffer space) run as async work on copies (producerSendLater).
+ * - User offset stores: liblnc's load/save callbacks run on the calling (pool) thread, which
+ *   hands them to the JS thread through a threadsafe function and waits for the answer.
  *
  * JS thread only, unless noted: handle reference counts, the error factory, scratch buffers.
  */
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -43,13 +47,18 @@ enum { K_PRODUCER = 1, K_CONSUMER, K_ADMIN, K_MOCK };
 
 struct watcher;
 
+struct store;
+
 typedef struct handle {
   int kind;
   void *ptr;
-  int refs;   /* JS object (1) + pending async works */
-  int closed; /* close() completed: freeing is quick */
+  int refs;     /* JS object (1) + pending async works */
+  int works;    /* pending async works */
+  int closed;   /* close() completed: freeing is quick */
+  int disposed; /* dispose() called: free the native handle once no work uses it */
   addon_env_t *ae;
   struct watcher *w;
+  struct store *store; /* consumer with a user offset store (freed after the consumer) */
 } handle_t;
 
 #define CHECK(call)                                                                                 \
@@ -89,7 +98,7 @@ static napi_value make_error_raw(napi_env env, int code, const char *message, in
   else
     argv[5] = undef;
   if (has_off)
-    napi_create_double(env, (double)off, &argv[6]);
+    napi_create_bigint_uint64(env, off, &argv[6]);
   else
     argv[6] = undef;
   if (ae && ae->error_factory) napi_get_reference_value(env, ae->error_factory, &fn);
@@ -283,42 +292,57 @@ static void free_native(int kind, void *ptr) {
 typedef struct {
   int kind;
   void *ptr;
+  struct store *store;
 } detached_free_t;
+
+static void store_release(struct store *s);
 
 static void *detached_free_main(void *arg) {
   detached_free_t *d = arg;
   free_native(d->kind, d->ptr);
+  if (d->store) store_release(d->store); /* no store callback can run any more */
   free(d);
   return NULL;
 }
 
 static void watcher_stop(napi_env env, struct watcher *w);
 
+/* Frees the native object (once). Quick frees run here; a free that may flush/join for seconds
+ * (never closed) or call a user offset store (which needs this JS thread) runs on a detached
+ * thread. At environment teardown everything is left to process exit. */
+static void handle_free_native(handle_t *h) {
+  void *ptr = h->ptr;
+  struct store *s = h->store;
+  h->ptr = NULL;
+  h->store = NULL;
+  if (!ptr || (h->ae && h->ae->exiting)) return;
+  if (h->kind == K_ADMIN || (h->closed && !s)) {
+    free_native(h->kind, ptr);
+    if (s) store_release(s);
+    return;
+  }
+  detached_free_t *d = malloc(sizeof *d);
+  pthread_t th;
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  if (d) {
+    d->kind = h->kind;
+    d->ptr = ptr;
+    d->store = s;
+  }
+  if (!d || pthread_create(&th, &at, detached_free_main, d) != 0) {
+    free(d);
+    /* A store callback would wait for this very thread: leak rather than deadlock. */
+    if (!s) free_native(h->kind, ptr);
+  }
+  pthread_attr_destroy(&at);
+}
+
 static void handle_release(napi_env env, handle_t *h) {
   if (--h->refs > 0) return;
   if (h->w) watcher_stop(env, h->w);
-  if (h->ptr && !(h->ae && h->ae->exiting)) {
-    if (h->closed || h->kind == K_ADMIN) {
-      free_native(h->kind, h->ptr);
-    } else {
-      /* Never closed: freeing may flush/join (up to seconds); do it off the JS thread. */
-      detached_free_t *d = malloc(sizeof *d);
-      pthread_t th;
-      pthread_attr_t at;
-      pthread_attr_init(&at);
-      pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-      if (d) {
-        d->kind = h->kind;
-        d->ptr = h->ptr;
-      }
-      if (!d || pthread_create(&th, &at, detached_free_main, d) != 0) {
-        free(d);
-        free_native(h->kind, h->ptr);
-      }
-      pthread_attr_destroy(&at);
-    }
-  }
-  h->ptr = NULL;
+  handle_free_native(h);
   free(h);
 }
 
@@ -348,7 +372,27 @@ static handle_t *unwrap(napi_env env, napi_value v, int kind) {
     napi_throw_type_error(env, NULL, "invalid liblnc handle");
     return NULL;
   }
+  if (!((handle_t *)d)->ptr || ((handle_t *)d)->disposed) {
+    napi_throw(env, make_error_raw(env, LNC_ERR_CLOSED, "handle is closed", 0, 0, NULL, 0, 0));
+    return NULL;
+  }
   return (handle_t *)d;
+}
+
+/* dispose(h): frees the native handle as soon as no async work uses it; later calls get CLOSED. */
+static napi_value js_handle_dispose(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *d = NULL;
+  if (napi_get_value_external(env, argv[0], &d) != napi_ok || !d) {
+    napi_throw_type_error(env, NULL, "invalid liblnc handle");
+    return NULL;
+  }
+  handle_t *h = d;
+  h->disposed = 1;
+  if (h->works == 0) handle_free_native(h);
+  return NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -542,6 +586,202 @@ static napi_value js_watch_stop(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* User offset store: liblnc calls load/save on the thread making the consumer call (a libuv  */
+/* pool thread here, or the thread freeing the consumer). The trampoline hands each call to    */
+/* the JS thread through a threadsafe function and waits for the answer (the JS function may   */
+/* settle later: it returns through storeDone). The JS thread itself never waits on a consumer */
+/* that has a store: every blocking call runs as async work and the free runs detached.        */
+
+typedef struct store {
+  napi_threadsafe_function tsfn;
+  pthread_mutex_t mu;
+  int owner_released; /* the consumer is freed: no callback can start */
+  int tsfn_gone;      /* the threadsafe function was finalized (release or env teardown) */
+} store_t;
+
+typedef struct store_req {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int refs; /* the waiting trampoline + the JS side (its external) */
+  int done;
+  int kind; /* 0 load, 1 save */
+  uint32_t topic_id;
+  uint64_t offset; /* save: in; load: out */
+  int rc;          /* load: 1 found / 0 none / < 0 failed; save: 0 / < 0 failed */
+} store_req_t;
+
+static void store_req_unref(store_req_t *r) {
+  pthread_mutex_lock(&r->mu);
+  int left = --r->refs;
+  pthread_mutex_unlock(&r->mu);
+  if (left == 0) {
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+  }
+}
+
+/* Completes a request once (later completions are ignored). */
+static void store_req_finish(store_req_t *r, int rc, uint64_t offset) {
+  pthread_mutex_lock(&r->mu);
+  if (!r->done) {
+    r->done = 1;
+    r->rc = rc;
+    if (rc == 1) r->offset = offset;
+    pthread_cond_broadcast(&r->cv);
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void store_free_if_unused(store_t *s, int owner, int tsfn) {
+  pthread_mutex_lock(&s->mu);
+  if (owner) s->owner_released = 1;
+  if (tsfn) s->tsfn_gone = 1;
+  int both = s->owner_released && s->tsfn_gone;
+  pthread_mutex_unlock(&s->mu);
+  if (both) {
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+  }
+}
+
+static int store_tsfn_gone(store_t *s) {
+  pthread_mutex_lock(&s->mu);
+  int gone = s->tsfn_gone;
+  pthread_mutex_unlock(&s->mu);
+  return gone;
+}
+
+static int store_call(store_t *s, int kind, uint32_t topic_id, uint64_t *offset) {
+  store_req_t *r = calloc(1, sizeof *r);
+  if (!r) return -1;
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->cv, NULL);
+  r->refs = 2;
+  r->kind = kind;
+  r->topic_id = topic_id;
+  r->offset = kind == 1 ? *offset : 0;
+  r->rc = -1;
+  if (store_tsfn_gone(s) || napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_nonblocking) != napi_ok) {
+    r->refs = 1; /* the JS side never got it */
+    store_req_unref(r);
+    return -1;
+  }
+  pthread_mutex_lock(&r->mu);
+  while (!r->done) {
+    /* Environment teardown finalizes the function without running JS: check for it now and then. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 200 * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec += 1;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&r->cv, &r->mu, &until);
+    if (!r->done) {
+      pthread_mutex_unlock(&r->mu);
+      int gone = store_tsfn_gone(s);
+      pthread_mutex_lock(&r->mu);
+      if (gone && !r->done) break;
+    }
+  }
+  int rc = r->done ? r->rc : -1;
+  if (rc == 1 && kind == 0) *offset = r->offset;
+  pthread_mutex_unlock(&r->mu);
+  store_req_unref(r);
+  return rc;
+}
+
+static int store_load_tramp(uint32_t topic_id, uint64_t *offset, void *opaque) {
+  return store_call(opaque, 0, topic_id, offset);
+}
+
+static int store_save_tramp(uint32_t topic_id, uint64_t offset, void *opaque) {
+  return store_call(opaque, 1, topic_id, &offset);
+}
+
+/* The JS side's hold on a request: if it is collected unanswered, the request fails. */
+static void store_req_external_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  store_req_t *r = data;
+  store_req_finish(r, -1, 0);
+  store_req_unref(r);
+}
+
+/* On the JS thread: fn(kind, topicId, offset, req); the JS side answers with storeDone(req, ...). */
+static void store_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)context;
+  store_req_t *r = data;
+  napi_value argv[4], undef, ext;
+  if (!env || !js_cb || napi_create_external(env, r, store_req_external_finalize, NULL, &ext) != napi_ok) {
+    store_req_finish(r, -1, 0);
+    store_req_unref(r);
+    return;
+  }
+  napi_get_undefined(env, &undef);
+  napi_create_int32(env, r->kind, &argv[0]);
+  napi_create_uint32(env, r->topic_id, &argv[1]);
+  napi_create_bigint_uint64(env, r->offset, &argv[2]);
+  argv[3] = ext;
+  if (napi_call_function(env, undef, js_cb, 4, argv, NULL) != napi_ok) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc); /* the JS side catches its own errors */
+    store_req_finish(r, -1, 0);
+  }
+}
+
+static void store_tsfn_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  store_free_if_unused(data, 0, 1);
+}
+
+static store_t *store_new(napi_env env, napi_value fn) {
+  store_t *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  pthread_mutex_init(&s->mu, NULL);
+  napi_value name;
+  napi_create_string_utf8(env, "lnc-offset-store", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, fn, NULL, name, 0, 1, s, store_tsfn_finalize, s, store_call_js, &s->tsfn) !=
+      napi_ok) {
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return NULL;
+  }
+  /* Never keeps the loop alive by itself: the consumer call waiting on it does. */
+  napi_unref_threadsafe_function(env, s->tsfn);
+  return s;
+}
+
+/* After the consumer is freed (any thread). */
+static void store_release(store_t *s) {
+  napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
+  store_free_if_unused(s, 1, 0);
+}
+
+/* storeDone(req, rc, offset?): the JS side's answer to one store call. */
+static napi_value js_store_done(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *d = NULL;
+  if (argc < 2 || napi_get_value_external(env, argv[0], &d) != napi_ok || !d) {
+    napi_throw_type_error(env, NULL, "storeDone: bad request");
+    return NULL;
+  }
+  int32_t rc = -1;
+  napi_get_value_int32(env, argv[1], &rc);
+  uint64_t off = 0;
+  if (rc == 1) {
+    bool lossless = false;
+    if (argc < 3 || napi_get_value_bigint_uint64(env, argv[2], &off, &lossless) != napi_ok || !lossless) rc = -1;
+  }
+  store_req_finish(d, rc, off);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Async work                                                                                  */
 
 enum {
@@ -550,7 +790,17 @@ enum {
   OP_A_CREATE, OP_A_ENSURE, OP_A_CREATE_RET, OP_A_LIST, OP_A_FIND, OP_A_GET, OP_A_DELETE, OP_A_SET_RET,
   OP_A_STATUS, OP_A_PING, OP_A_AUTH, OP_A_FETCH, OP_A_SUBSCRIBE, OP_A_UNSUBSCRIBE, OP_A_COMMIT_OFFSET,
   OP_M_RESTART, OP_M_STOP,
+  OP_P_SEND, OP_P_TOPIC_ID, /* internal only: after the numbers the JS layer uses */
 };
+
+/* Messages built from JS rows [type, extType, key, value, timestampNs, opaque]. */
+typedef struct msgs {
+  lnc_message_t *msgs;
+  size_t count;
+  char **owned; /* 2 per message: copies freed with the messages */
+} msgs_t;
+
+static void msgs_clear(msgs_t *m);
 
 typedef struct {
   napi_async_work work;
@@ -563,6 +813,10 @@ typedef struct {
   uint32_t topic_id;
   uint64_t a, b, c;
   lnc_conf_t *conf;
+  store_t *store; /* OP_C_NEW with a user offset store */
+  msgs_t *msgs;                /* OP_P_SEND: owned copies */
+  const lnc_cancel_t *cancel;  /* may be NULL; kept alive by cancel_ref */
+  napi_ref cancel_ref;
   /* outputs */
   lnc_err_t rc;
   lnc_error_t *err;
@@ -572,6 +826,7 @@ typedef struct {
   lnc_topic_t *topics;
   lnc_cluster_status_t status;
   lnc_fetch_result_t fetch;
+  uint32_t topic_out;
   void *newptr;
   /* consumer poll, converted off the JS thread */
   uint8_t *slab;
@@ -580,7 +835,8 @@ typedef struct {
   uint64_t *ts;
 } work_t;
 
-#define META_FIELDS 8 /* type, extType(-1), offset, keyStart(-1), keyLen, dataStart, dataLen, hasTs */
+#define META_FIELDS 8 /* type, extType(-1), unused, keyStart(-1), keyLen, dataStart, dataLen, hasTs */
+/* and w->ts: 2 u64 per record, [timestamp_ns, offset] (exact, as BigInts) */
 
 static void convert_records(work_t *w, lnc_records_t *recs) {
   size_t n = lnc_records_count(recs);
@@ -595,13 +851,14 @@ static void convert_records(work_t *w, lnc_records_t *recs) {
   w->slab = malloc(total ? total : 1);
   w->slab_len = total;
   w->meta = malloc(n * META_FIELDS * sizeof(double));
-  w->ts = malloc(n * sizeof(uint64_t));
+  w->ts = malloc(2 * n * sizeof(uint64_t));
   size_t pos = 0;
   for (size_t i = 0; i < n; i++) {
     double *m = w->meta + i * META_FIELDS;
     m[0] = v[i].record_type;
     m[1] = v[i].has_ext_type ? v[i].ext_type : -1;
-    m[2] = (double)v[i].offset;
+    m[2] = 0;
+    w->ts[2 * i + 1] = v[i].offset;
     if (v[i].has_key) {
       m[3] = (double)pos;
       m[4] = (double)v[i].key_len;
@@ -616,7 +873,7 @@ static void convert_records(work_t *w, lnc_records_t *recs) {
     if (v[i].data_len) memcpy(w->slab + pos, v[i].data, v[i].data_len);
     pos += v[i].data_len;
     m[7] = v[i].has_timestamp;
-    w->ts[i] = v[i].has_timestamp ? v[i].timestamp_ns : 0;
+    w->ts[2 * i] = v[i].has_timestamp ? v[i].timestamp_ns : 0;
   }
 }
 
@@ -625,11 +882,27 @@ static void work_execute(napi_env env, void *data) {
   work_t *w = data;
   void *p = w->h ? w->h->ptr : NULL;
   switch (w->op) {
-    case OP_P_FLUSH: w->rc = lnc_producer_flush(p, w->timeout_ms, &w->n, NULL); break;
-    case OP_P_CLOSE: w->rc = lnc_producer_close(p, w->timeout_ms, NULL); break;
+    case OP_P_FLUSH: w->rc = lnc_producer_flush(p, w->timeout_ms, &w->n, &w->err); break;
+    case OP_P_CLOSE: w->rc = lnc_producer_close(p, w->timeout_ms, &w->err); break;
+    case OP_P_SEND: {
+      lnc_send_options_t o;
+      memset(&o, 0, sizeof o);
+      o.topic_name = w->str;
+      o.timeout_ms = w->timeout_ms;
+      o.cancel = w->cancel;
+      w->rc = lnc_producer_send_with_options(p, w->topic_id, w->msgs->msgs, w->msgs->count, &o, &w->topic_out, &w->err);
+      break;
+    }
+    case OP_P_TOPIC_ID:
+      w->rc = lnc_producer_topic_id(p, w->str, w->timeout_ms, w->cancel, &w->topic_out, &w->err);
+      break;
     case OP_C_NEW: {
       lnc_consumer_t *c = NULL;
-      w->rc = lnc_consumer_new(w->conf, -1, &c, &w->err);
+      if (w->store)
+        w->rc = lnc_consumer_new_with_store(w->conf, store_load_tramp, store_save_tramp, w->store, w->timeout_ms, &c,
+                                            &w->err);
+      else
+        w->rc = lnc_consumer_new(w->conf, w->timeout_ms, &c, &w->err);
       if (w->rc == LNC_ERR_OK) {
         w->conf = NULL; /* taken */
         w->newptr = c;
@@ -643,9 +916,9 @@ static void work_execute(napi_env env, void *data) {
       lnc_records_free(recs);
       break;
     }
-    case OP_C_SEEK: w->rc = lnc_consumer_seek(p, (int)w->a, w->b, -1, &w->u, &w->err); break;
-    case OP_C_COMMIT: w->rc = lnc_consumer_commit(p, -1, &w->u, &w->err); break;
-    case OP_C_LAG: w->rc = lnc_consumer_lag(p, -1, &w->u, &w->err); break;
+    case OP_C_SEEK: w->rc = lnc_consumer_seek(p, (int)w->a, w->b, w->timeout_ms, &w->u, &w->err); break;
+    case OP_C_COMMIT: w->rc = lnc_consumer_commit(p, w->timeout_ms, &w->u, &w->err); break;
+    case OP_C_LAG: w->rc = lnc_consumer_lag(p, w->timeout_ms, &w->u, &w->err); break;
     case OP_C_CLOSE: w->rc = lnc_consumer_close(p, w->timeout_ms); break;
     case OP_A_CREATE: w->rc = lnc_admin_create_topic(p, w->str, w->timeout_ms, &w->topic, &w->err); break;
     case OP_A_ENSURE: w->rc = lnc_admin_ensure_topic(p, w->str, w->timeout_ms, &w->topic, &w->err); break;
@@ -675,10 +948,30 @@ static void work_execute(napi_env env, void *data) {
   }
 }
 
+#define MAX_SAFE_U64 9007199254740991ULL /* 2^53 - 1 */
+
+/* Counters and times kept as numbers: set when one was above 2^53 (the caller then raises a
+ * RangeError rather than hand out a rounded value). JS thread only. */
+static int u64_inexact;
+
+static napi_value u64_num(napi_env env, uint64_t x) {
+  napi_value v;
+  if (x > MAX_SAFE_U64) u64_inexact = 1;
+  napi_create_double(env, (double)x, &v);
+  return v;
+}
+
+/* Retention limits: LNC_RETENTION_UNLIMITED (u64 max) is Infinity. */
 static napi_value u64_to_js(napi_env env, uint64_t x) {
   napi_value v;
   if (x == UINT64_MAX) napi_get_global(env, &v), napi_get_named_property(env, v, "Infinity", &v);
-  else napi_create_double(env, (double)x, &v);
+  else v = u64_num(env, x);
+  return v;
+}
+
+static napi_value u64_big(napi_env env, uint64_t x) {
+  napi_value v;
+  napi_create_bigint_uint64(env, x, &v);
   return v;
 }
 
@@ -689,6 +982,9 @@ static void set_num(napi_env env, napi_value obj, const char *name, double d) {
   napi_value v;
   napi_create_double(env, d, &v);
   napi_set_named_property(env, obj, name, v);
+}
+static void set_u64(napi_env env, napi_value obj, const char *name, uint64_t x) {
+  napi_set_named_property(env, obj, name, u64_num(env, x));
 }
 static void set_bool(napi_env env, napi_value obj, const char *name, int b) {
   napi_value v;
@@ -702,8 +998,8 @@ static napi_value topic_to_js(napi_env env, const lnc_topic_t *t) {
   set_num(env, o, "id", t->id);
   napi_create_string_utf8(env, t->name, strnlen(t->name, sizeof t->name), &s);
   set_prop(env, o, "name", s);
-  set_num(env, o, "createdAt", (double)t->created_at);
-  set_num(env, o, "topicEpoch", (double)t->topic_epoch);
+  set_u64(env, o, "createdAt", t->created_at);
+  set_u64(env, o, "topicEpoch", t->topic_epoch);
   if (t->has_retention) {
     napi_value r;
     napi_create_object(env, &r);
@@ -736,11 +1032,15 @@ static napi_value typed_copy(napi_env env, napi_typedarray_type type, const void
 static void work_complete(napi_env env, napi_status status, void *data) {
   work_t *w = data;
   napi_value result = NULL;
+  u64_inexact = 0;
   int ok = status == napi_ok && w->rc == LNC_ERR_OK;
   if (w->op == OP_P_FLUSH && status == napi_ok && (w->rc == LNC_ERR_OK || w->rc == LNC_ERR_TIMED_OUT)) ok = 1;
+  /* DELIVERY_FAILED from close: the producer is closed all the same (the promise rejects). */
+  if (w->op == OP_P_CLOSE && w->rc == LNC_ERR_DELIVERY_FAILED && w->h) w->h->closed = 1;
   if (ok) {
     switch (w->op) {
       case OP_P_FLUSH: napi_create_double(env, (double)w->n, &result); break;
+      case OP_P_SEND: case OP_P_TOPIC_ID: napi_create_uint32(env, w->topic_out, &result); break;
       case OP_P_CLOSE: case OP_C_CLOSE:
         if (w->h) w->h->closed = 1;
         napi_get_undefined(env, &result);
@@ -751,7 +1051,14 @@ static void work_complete(napi_env env, napi_status status, void *data) {
         break;
       case OP_C_NEW:
         result = wrap_handle(env, K_CONSUMER, w->newptr);
-        if (!result) napi_get_undefined(env, &result);
+        if (result) {
+          void *d = NULL;
+          napi_get_value_external(env, result, &d);
+          ((handle_t *)d)->store = w->store; /* released after the consumer is freed */
+          w->store = NULL;
+        } else {
+          napi_get_undefined(env, &result);
+        }
         break;
       case OP_C_POLL:
         if (w->n == 0) {
@@ -761,7 +1068,7 @@ static void work_complete(napi_env env, napi_status status, void *data) {
           napi_create_object(env, &result);
           set_num(env, result, "n", (double)w->n);
           set_prop(env, result, "meta", typed_copy(env, napi_float64_array, w->meta, w->n * META_FIELDS, 8));
-          set_prop(env, result, "ts", typed_copy(env, napi_biguint64_array, w->ts, w->n, 8));
+          set_prop(env, result, "ts", typed_copy(env, napi_biguint64_array, w->ts, 2 * w->n, 8));
           if (napi_create_external_buffer(env, w->slab_len, w->slab, free_slab, NULL, &buf) == napi_ok) {
             w->slab = NULL; /* owned by the Buffer now */
           } else {
@@ -770,9 +1077,10 @@ static void work_complete(napi_env env, napi_status status, void *data) {
           set_prop(env, result, "data", buf);
         }
         break;
-      case OP_C_SEEK: case OP_C_COMMIT: case OP_C_LAG: case OP_A_PING: case OP_A_SUBSCRIBE:
-        napi_create_double(env, (double)w->u, &result);
+      case OP_C_SEEK: case OP_C_COMMIT: case OP_C_LAG: case OP_A_SUBSCRIBE:
+        result = u64_big(env, w->u); /* offsets, positions and lag: exact */
         break;
+      case OP_A_PING: napi_create_double(env, (double)w->u / 1000.0, &result); break; /* µs -> ms */
       case OP_A_CREATE: case OP_A_ENSURE: case OP_A_CREATE_RET: case OP_A_FIND: case OP_A_GET:
         result = topic_to_js(env, &w->topic);
         break;
@@ -783,7 +1091,7 @@ static void work_complete(napi_env env, napi_status status, void *data) {
       case OP_A_STATUS: {
         const lnc_cluster_status_t *s = &w->status;
         napi_create_object(env, &result);
-        set_num(env, result, "currentTerm", (double)s->current_term);
+        set_u64(env, result, "currentTerm", s->current_term);
         set_num(env, result, "healthyNodes", s->healthy_nodes);
         set_num(env, result, "nodeCount", s->node_count);
         set_num(env, result, "nodeId", s->node_id);
@@ -797,8 +1105,8 @@ static void work_complete(napi_env env, napi_status status, void *data) {
         napi_value buf;
         napi_create_object(env, &result);
         set_bool(env, result, "catchingUp", w->fetch.catching_up);
-        set_num(env, result, "nextOffset", (double)w->fetch.next_offset);
-        set_num(env, result, "endOffset", (double)w->fetch.end_offset);
+        set_prop(env, result, "nextOffset", u64_big(env, w->fetch.next_offset));
+        set_prop(env, result, "endOffset", u64_big(env, w->fetch.end_offset));
         napi_create_buffer_copy(env, w->fetch.data_len, w->fetch.data ? (void *)w->fetch.data : (void *)"", NULL,
                                 &buf);
         set_prop(env, result, "data", buf);
@@ -806,7 +1114,14 @@ static void work_complete(napi_env env, napi_status status, void *data) {
       }
       default: napi_get_undefined(env, &result);
     }
-    napi_resolve_deferred(env, w->deferred, result);
+    if (u64_inexact) {
+      napi_value msg, e;
+      napi_create_string_utf8(env, "a value above 2^53 cannot be a number", NAPI_AUTO_LENGTH, &msg);
+      napi_create_range_error(env, NULL, msg, &e);
+      napi_reject_deferred(env, w->deferred, e);
+    } else {
+      napi_resolve_deferred(env, w->deferred, result);
+    }
   } else {
     napi_value e = status == napi_ok ? make_error(env, w->rc, w->err)
                                      : make_error_raw(env, LNC_ERR_STATE, "async work cancelled", 0, 0, NULL, 0, 0);
@@ -821,7 +1136,16 @@ static void work_complete(napi_env env, napi_status status, void *data) {
   free(w->meta);
   free(w->ts);
   napi_delete_async_work(env, w->work);
-  if (w->h) handle_release(env, w->h);
+  if (w->store) store_release(w->store); /* a consumer that was never created */
+  if (w->msgs) {
+    msgs_clear(w->msgs);
+    free(w->msgs);
+  }
+  if (w->cancel_ref) napi_delete_reference(env, w->cancel_ref);
+  if (w->h) {
+    if (--w->h->works == 0 && w->h->disposed) handle_free_native(w->h);
+    handle_release(env, w->h);
+  }
   free(w);
 }
 
@@ -835,7 +1159,10 @@ static napi_value queue_work(napi_env env, work_t *w) {
   }
   napi_create_string_utf8(env, "lnc", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, work_execute, work_complete, w, &w->work);
-  if (w->h) w->h->refs++;
+  if (w->h) {
+    w->h->refs++;
+    w->h->works++;
+  }
   napi_queue_async_work(env, w->work);
   return promise;
 }
@@ -846,6 +1173,50 @@ static work_t *new_work(handle_t *h, int op) {
   w->op = op;
   w->timeout_ms = -1;
   return w;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Cancellation tokens (lnc_cancel_t): fired from JS (an AbortSignal) to end a call's waits.   */
+
+static void cancel_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  lnc_cancel_free(data); /* no call uses it: each holds a reference to this external */
+}
+
+static napi_value js_cancel_new(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value ext;
+  lnc_cancel_t *c = lnc_cancel_new();
+  if (!c) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (napi_create_external(env, c, cancel_finalize, NULL, &ext) != napi_ok) {
+    lnc_cancel_free(c);
+    return NULL;
+  }
+  return ext;
+}
+
+static napi_value js_cancel_fire(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *d = NULL;
+  if (napi_get_value_external(env, argv[0], &d) == napi_ok && d) lnc_cancel_fire(d);
+  return NULL;
+}
+
+/* The token in `v` (an external from cancelNew, or undefined: NULL), referenced by the call. */
+static const lnc_cancel_t *get_cancel(napi_env env, napi_value v, napi_ref *ref) {
+  void *d = NULL;
+  napi_valuetype t;
+  *ref = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
+  if (napi_get_value_external(env, v, &d) != napi_ok || !d) return NULL;
+  if (napi_create_reference(env, v, 1, ref) != napi_ok) return NULL;
+  return d;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -867,46 +1238,243 @@ static napi_value js_producer_new(napi_env env, napi_callback_info info) {
   return wrap_handle(env, K_PRODUCER, p);
 }
 
-/* produce(h, topicId, type, extType, key, value, timestampNs, opaque): the hot path. */
+/* Bytes of a batch member: like get_bytes, but a string is encoded into a fresh allocation
+ * (`*owned`, freed by the caller) since every member must stay valid for the whole call. */
+static int get_bytes_owned(napi_env env, addon_env_t *ae, napi_value v, const uint8_t **p, size_t *len,
+                           int *present, char **owned) {
+  napi_valuetype t;
+  *owned = NULL;
+  if (napi_typeof(env, v, &t) == napi_ok && t == napi_string) {
+    size_t n = 0;
+    napi_get_value_string_utf8(env, v, NULL, 0, &n);
+    char *b = malloc(n + 1);
+    if (!b) return 0;
+    napi_get_value_string_utf8(env, v, b, n + 1, &n);
+    *owned = b;
+    *p = (const uint8_t *)b;
+    *len = n;
+    *present = 1;
+    return 1;
+  }
+  return get_bytes(env, ae, 0, v, p, len, present);
+}
+
+/* The topic argument pair of every send: a name (string) is used when the id is 0 and is resolved
+ * by liblnc (looked up, created with topic.auto.create, cached). Throws and returns 0 on failure. */
+static int get_topic(napi_env env, napi_value id_v, napi_value name_v, uint32_t *id, char **name) {
+  *id = 0;
+  *name = NULL;
+  napi_get_value_uint32(env, id_v, id);
+  napi_valuetype t;
+  if (napi_typeof(env, name_v, &t) == napi_ok && t == napi_string) {
+    *name = get_str(env, name_v);
+    if (!*name) {
+      napi_throw_error(env, NULL, "out of memory");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* produce(h, topicId, name, type, extType, key, value, timestampNs, opaque) -> topic id used.
+ * The hot path: one record, never waiting for space (QUEUE_FULL at once), bytes borrowed. */
 static napi_value js_producer_produce(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 9;
+  napi_value argv[9], result;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   void *d = NULL;
-  if (argc < 8 || napi_get_value_external(env, argv[0], &d) != napi_ok || !d ||
+  if (argc < 9 || napi_get_value_external(env, argv[0], &d) != napi_ok || !d ||
       ((handle_t *)d)->kind != K_PRODUCER) {
     napi_throw_type_error(env, NULL, "produce: bad arguments");
     return NULL;
   }
   handle_t *h = d;
-  uint32_t topic = 0, type = 0, ext = 0;
-  napi_get_value_uint32(env, argv[1], &topic);
-  napi_get_value_uint32(env, argv[2], &type);
-  napi_get_value_uint32(env, argv[3], &ext);
-  const uint8_t *key = NULL, *value = NULL;
-  size_t key_len = 0, value_len = 0;
+  uint32_t topic = 0, type = 0, ext = 0, used = 0;
+  char *name = NULL;
+  if (!get_topic(env, argv[1], argv[2], &topic, &name)) return NULL;
+  napi_get_value_uint32(env, argv[3], &type);
+  napi_get_value_uint32(env, argv[4], &ext);
+  lnc_message_t msg;
+  memset(&msg, 0, sizeof msg);
   int has_key = 0, has_value = 0;
-  if (!get_bytes(env, h->ae, 0, argv[4], &key, &key_len, &has_key) ||
-      !get_bytes(env, h->ae, 1, argv[5], &value, &value_len, &has_value)) {
+  if (!get_bytes(env, h->ae, 0, argv[5], &msg.key, &msg.key_len, &has_key) ||
+      !get_bytes(env, h->ae, 1, argv[6], &msg.value, &msg.value_len, &has_value)) {
+    free(name);
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "key and value must be a Buffer, typed array or string");
     return NULL;
   }
-  if (has_key && !key) key = (const uint8_t *)""; /* empty key, not "no key" */
-  uint64_t ts = 0;
-  if (!get_u64(env, argv[6], &ts)) ts = 0;
+  if (has_key && !msg.key) msg.key = (const uint8_t *)""; /* empty key, not "no key" */
+  if (!has_key) msg.key = NULL;
+  msg.record_type = (uint8_t)type;
+  msg.ext_type = (uint16_t)ext;
+  if (!get_u64(env, argv[7], &msg.timestamp_ns)) msg.timestamp_ns = 0;
   double op = 0;
-  napi_get_value_double(env, argv[7], &op);
+  napi_get_value_double(env, argv[8], &op);
+  msg.opaque = (void *)(uintptr_t)op;
+  lnc_send_options_t opts;
+  memset(&opts, 0, sizeof opts);
+  opts.topic_name = name;
+  opts.timeout_ms = 0;
   lnc_error_t *err = NULL;
-  lnc_err_t rc = lnc_producer_send_record(h->ptr, topic, (uint8_t)type, (uint16_t)ext, has_key ? key : NULL, key_len,
-                                          value, value_len, ts, (void *)(uintptr_t)op, &err);
+  lnc_err_t rc = lnc_producer_send_with_options(h->ptr, topic, &msg, 1, &opts, &used, &err);
+  free(name);
   if (rc != LNC_ERR_OK) return throw_lnc(env, rc, err);
-  return NULL;
+  napi_create_uint32(env, used, &result);
+  return result;
+}
+
+
+static void msgs_clear(msgs_t *m) {
+  if (m->owned)
+    for (size_t i = 0; i < 2 * m->count; i++) free(m->owned[i]);
+  free(m->owned);
+  free(m->msgs);
+  memset(m, 0, sizeof *m);
+}
+
+/* Makes `*p` (len bytes) a private copy in `*owned` (a string is already one). */
+static int own_bytes(const uint8_t **p, size_t len, char **owned) {
+  if (*owned || !*p) return 1;
+  char *b = malloc(len ? len : 1);
+  if (!b) return 0;
+  if (len) memcpy(b, *p, len);
+  *owned = b;
+  *p = (const uint8_t *)b;
+  return 1;
+}
+
+/* rows -> messages. copy = 0 borrows Buffers (valid during this JS call only); copy = 1 copies
+ * every byte, for a send that runs later on another thread. Throws and returns 0 on a bad row. */
+static int msgs_from_rows(napi_env env, addon_env_t *ae, napi_value rows, int copy, msgs_t *out) {
+  bool is_array = false;
+  uint32_t n = 0;
+  memset(out, 0, sizeof *out);
+  if (napi_is_array(env, rows, &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, NULL, "records must be an array");
+    return 0;
+  }
+  napi_get_array_length(env, rows, &n);
+  out->count = n;
+  out->msgs = calloc(n ? n : 1, sizeof *out->msgs);
+  out->owned = calloc(n ? 2 * (size_t)n : 1, sizeof *out->owned);
+  if (!out->msgs || !out->owned) {
+    msgs_clear(out);
+    napi_throw_error(env, NULL, "out of memory");
+    return 0;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value rec, f[6];
+    napi_get_element(env, rows, i, &rec);
+    for (uint32_t k = 0; k < 6; k++) napi_get_element(env, rec, k, &f[k]);
+    lnc_message_t *m = &out->msgs[i];
+    uint32_t type = 0, ext = 0;
+    napi_get_value_uint32(env, f[0], &type);
+    napi_get_value_uint32(env, f[1], &ext);
+    int has_key = 0, has_value = 0;
+    if (!get_bytes_owned(env, ae, f[2], &m->key, &m->key_len, &has_key, &out->owned[2 * i]) ||
+        !get_bytes_owned(env, ae, f[3], &m->value, &m->value_len, &has_value, &out->owned[2 * i + 1])) {
+      msgs_clear(out);
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "key and value must be a Buffer, typed array or string");
+      return 0;
+    }
+    if (copy && (!own_bytes(&m->key, m->key_len, &out->owned[2 * i]) ||
+                 !own_bytes(&m->value, m->value_len, &out->owned[2 * i + 1]))) {
+      msgs_clear(out);
+      napi_throw_error(env, NULL, "out of memory");
+      return 0;
+    }
+    if (has_key && !m->key) m->key = (const uint8_t *)""; /* empty key, not "no key" */
+    if (!has_key) m->key = NULL;
+    m->record_type = (uint8_t)type;
+    m->ext_type = (uint16_t)ext;
+    if (!get_u64(env, f[4], &m->timestamp_ns)) m->timestamp_ns = 0;
+    double op = 0;
+    napi_get_value_double(env, f[5], &op);
+    m->opaque = (void *)(uintptr_t)op;
+  }
+  return 1;
+}
+
+/* sendNow(h, topicId, name, rows) -> topic id used: appends the rows atomically (all accepted or
+ * none) without waiting for space (QUEUE_FULL at once). */
+static napi_value js_producer_send_now(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
+  if (!h) return NULL;
+  uint32_t topic = 0, used = 0;
+  char *name = NULL;
+  if (!get_topic(env, argv[1], argv[2], &topic, &name)) return NULL;
+  msgs_t m;
+  if (!msgs_from_rows(env, h->ae, argv[3], 0, &m)) {
+    free(name);
+    return NULL;
+  }
+  lnc_send_options_t opts;
+  memset(&opts, 0, sizeof opts);
+  opts.topic_name = name;
+  opts.timeout_ms = 0;
+  lnc_error_t *err = NULL;
+  lnc_err_t rc = lnc_producer_send_with_options(h->ptr, topic, m.msgs, m.count, &opts, &used, &err);
+  msgs_clear(&m);
+  free(name);
+  if (rc != LNC_ERR_OK) return throw_lnc(env, rc, err);
+  napi_create_uint32(env, used, &result);
+  return result;
+}
+
+/* sendLater(h, topicId, name, rows, timeoutMs, cancel) -> Promise<topic id used>: the slow path,
+ * on the thread pool with copies of the bytes: resolves the name (network on a cache miss) and
+ * waits for space up to timeoutMs (< 0 = send.block / send.timeout.ms). */
+static napi_value js_producer_send_later(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
+  if (!h) return NULL;
+  uint32_t topic = 0;
+  char *name = NULL;
+  if (!get_topic(env, argv[1], argv[2], &topic, &name)) return NULL;
+  msgs_t *m = calloc(1, sizeof *m);
+  if (!m || !msgs_from_rows(env, h->ae, argv[3], 1, m)) {
+    free(m);
+    free(name);
+    return NULL;
+  }
+  work_t *w = new_work(h, OP_P_SEND);
+  w->str = name;
+  w->topic_id = topic;
+  w->msgs = m;
+  w->timeout_ms = get_i32(env, argv[4], -1);
+  w->cancel = get_cancel(env, argv[5], &w->cancel_ref);
+  return queue_work(env, w);
+}
+
+/* topicId(h, name, timeoutMs, cancel) -> Promise<id>: liblnc's name cache (network on a miss). */
+static napi_value js_producer_topic_id(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_PRODUCER);
+  if (!h) return NULL;
+  char *name = get_str(env, argv[1]);
+  if (!name) {
+    napi_throw_type_error(env, NULL, "topic name must be a string");
+    return NULL;
+  }
+  work_t *w = new_work(h, OP_P_TOPIC_ID);
+  w->str = name;
+  w->timeout_ms = get_i32(env, argv[2], -1);
+  w->cancel = get_cancel(env, argv[3], &w->cancel_ref);
+  return queue_work(env, w);
 }
 
 #define REPORT_CHUNK 4096
 #define DRAIN_MAX 65536
 
-/* drain(h) -> null | { n, meta: Float64Array(4n) [opaque, topicId, batchId, errCode], errors: Array|null }.
+/* drain(h) -> null | { n, meta: Float64Array(4n) [opaque, topicId, unused, errCode],
+ *                      batchIds: BigUint64Array(n), errors: Array|null }.
  * Takes every waiting report (up to DRAIN_MAX) with lnc_producer_poll_reports, never waiting. */
 static napi_value js_producer_drain(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -916,6 +1484,7 @@ static napi_value js_producer_drain(napi_env env, napi_callback_info info) {
   if (!h) return NULL;
   static __thread lnc_report_t reps[REPORT_CHUNK];
   double *meta = NULL;
+  uint64_t *bids = NULL;
   size_t n = 0, cap = 0;
   napi_value errors = NULL, last_err = NULL;
   int last_code = 0;
@@ -928,15 +1497,18 @@ static napi_value js_producer_drain(napi_env env, napi_callback_info info) {
     if (n + got > cap) {
       cap = (n + got) * 2;
       double *m = realloc(meta, cap * 4 * sizeof(double));
-      if (!m) break; /* unreachable in practice; reports already taken would be lost */
-      meta = m;
+      if (m) meta = m;
+      uint64_t *b = m ? realloc(bids, cap * sizeof(uint64_t)) : NULL;
+      if (b) bids = b;
+      if (!m || !b) break; /* unreachable in practice; reports already taken would be lost */
     }
     for (size_t i = 0; i < got; i++) {
       lnc_report_t *r = &reps[i];
       double *m = meta + (n + i) * 4;
       m[0] = (double)(uintptr_t)r->opaque;
       m[1] = r->topic_id;
-      m[2] = (double)r->batch_id;
+      m[2] = 0;
+      bids[n + i] = r->batch_id;
       m[3] = r->err;
       if (r->err != LNC_ERR_OK) {
         if (!errors) napi_create_array(env, &errors);
@@ -960,12 +1532,15 @@ static napi_value js_producer_drain(napi_env env, napi_callback_info info) {
   napi_value result;
   if (n == 0) {
     free(meta);
+    free(bids);
     napi_get_null(env, &result);
     return result;
   }
   napi_create_object(env, &result);
   set_num(env, result, "n", (double)n);
   set_prop(env, result, "meta", typed_copy(env, napi_float64_array, meta, n * 4, 8));
+  set_prop(env, result, "batchIds", typed_copy(env, napi_biguint64_array, bids, n, 8));
+  free(bids);
   if (!errors) napi_get_null(env, &errors);
   set_prop(env, result, "errors", errors);
   free(meta);
@@ -1017,7 +1592,8 @@ static napi_value js_producer_metrics(napi_env env, napi_callback_info info) {
   lnc_err_t rc = lnc_producer_metrics(h->ptr, &m);
   if (rc != LNC_ERR_OK) return throw_lnc(env, rc, NULL);
   napi_create_object(env, &o);
-#define M(field, name) set_num(env, o, name, (double)m.field)
+  u64_inexact = 0;
+#define M(field, name) set_u64(env, o, name, m.field)
   M(records_sent, "recordsSent"); M(records_acked, "recordsAcked"); M(records_failed, "recordsFailed");
   M(bytes_sent, "bytesSent"); M(bytes_acked, "bytesAcked"); M(batches_sent, "batchesSent");
   M(batches_acked, "batchesAcked"); M(batches_failed, "batchesFailed"); M(batches_retried, "batchesRetried");
@@ -1027,27 +1603,46 @@ static napi_value js_producer_metrics(napi_env env, napi_callback_info info) {
   M(outstanding_records, "outstandingRecords"); M(ack_latency_p50_us, "ackLatencyP50Us");
   M(ack_latency_p99_us, "ackLatencyP99Us"); M(batch_size_current, "batchSizeCurrent");
 #undef M
+  if (u64_inexact) {
+    napi_throw_range_error(env, NULL, "a producer counter is above 2^53 and cannot be a number");
+    return NULL;
+  }
   return o;
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Consumer                                                                                    */
 
+/* consumerNew(pairs, storeFn?, timeoutMs = -1: request.timeout.ms) */
 static napi_value js_consumer_new(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   lnc_conf_t *conf = build_conf(env, argv[0]);
   if (!conf) return NULL;
+  store_t *store = NULL;
+  napi_valuetype t = napi_undefined;
+  if (argc > 1) napi_typeof(env, argv[1], &t);
+  if (t == napi_function) {
+    store = store_new(env, argv[1]);
+    if (!store) {
+      lnc_conf_free(conf);
+      napi_throw_error(env, NULL, "cannot create the offset store bridge");
+      return NULL;
+    }
+  }
   work_t *w = new_work(NULL, OP_C_NEW);
   w->conf = conf;
+  w->store = store;
+  w->timeout_ms = argc > 2 ? get_i32(env, argv[2], -1) : -1;
   return queue_work(env, w);
 }
 
-/* consumerCall(h, op, timeoutMs|whence, offset) */
+/* consumerCall(h, op, timeoutMs (poll, close) | whence (seek), offset (seek), timeoutMs (seek, commit,
+ * lag; < 0 = request.timeout.ms)) */
 static napi_value js_consumer_call(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   handle_t *h = unwrap(env, argv[0], K_CONSUMER);
   if (!h) return NULL;
@@ -1057,7 +1652,7 @@ static napi_value js_consumer_call(napi_env env, napi_callback_info info) {
     return NULL;
   }
   work_t *w = new_work(h, op);
-  w->timeout_ms = get_i32(env, argv[2], -1);
+  w->timeout_ms = get_i32(env, op == OP_C_POLL || op == OP_C_CLOSE ? argv[2] : argv[4], -1);
   if (op == OP_C_SEEK) {
     w->a = (uint64_t)get_i32(env, argv[2], 0);
     if (!get_u64(env, argv[3], &w->b)) {
@@ -1078,7 +1673,7 @@ static napi_value js_consumer_position(napi_env env, napi_callback_info info) {
   uint64_t pos = 0;
   lnc_err_t rc = lnc_consumer_position(h->ptr, &pos);
   if (rc != LNC_ERR_OK) return throw_lnc(env, rc, NULL);
-  napi_create_double(env, (double)pos, &result);
+  napi_create_bigint_uint64(env, pos, &result);
   return result;
 }
 
@@ -1233,29 +1828,38 @@ static napi_value js_mock_call(napi_env env, napi_callback_info info) {
     case M_REQUIRE_TOKEN: rc = lnc_mock_require_token(m, s); break;
     case M_CREATE_TOPIC: {
       uint32_t id = 0;
-      rc = lnc_mock_create_topic(m, s ? s : "", &id, NULL);
-      if (rc == LNC_ERR_OK) napi_create_uint32(env, id, &result);
-      break;
+      lnc_error_t *err = NULL;
+      rc = lnc_mock_create_topic(m, s ? s : "", &id, &err);
+      free(s);
+      if (rc != LNC_ERR_OK) return throw_lnc(env, rc, err);
+      napi_create_uint32(env, id, &result);
+      return result;
     }
     case M_STATS: {
       lnc_mock_stats_t st;
       rc = lnc_mock_stats(m, &st);
       if (rc == LNC_ERR_OK) {
         napi_create_object(env, &result);
-#define S(field, name) set_num(env, result, name, (double)st.field)
+        u64_inexact = 0;
+#define S(field, name) set_u64(env, result, name, st.field)
         S(connections_accepted, "connectionsAccepted"); S(connections_open, "connectionsOpen");
         S(frames_received, "framesReceived"); S(fatal_closes, "fatalCloses"); S(ingests_received, "ingestsReceived");
         S(ingests_stored, "ingestsStored"); S(bytes_stored, "bytesStored"); S(acks_sent, "acksSent");
         S(acks_dropped, "acksDropped"); S(errors_sent, "errorsSent"); S(keepalives_answered, "keepalivesAnswered");
         S(control_requests, "controlRequests"); S(fetches_served, "fetchesServed");
 #undef S
+        if (u64_inexact) {
+          free(s);
+          napi_throw_range_error(env, NULL, "a mock counter is above 2^53 and cannot be a number");
+          return NULL;
+        }
       }
       break;
     }
     case M_TOPIC_SIZE: {
       uint64_t size = 0;
       rc = lnc_mock_topic_size(m, (uint32_t)a, &size);
-      if (rc == LNC_ERR_OK) napi_create_double(env, (double)size, &result);
+      if (rc == LNC_ERR_OK) napi_create_bigint_uint64(env, size, &result);
       break;
     }
     case M_RESTART: case M_STOP: {
@@ -1267,11 +1871,7 @@ static napi_value js_mock_call(napi_env env, napi_callback_info info) {
   }
   free(s);
   if (rc != LNC_ERR_OK) {
-    const char *why = NULL;
-    char msg[320];
-    if (op == M_CREATE_TOPIC && rc == LNC_ERR_TOPIC_EXISTS) why = "topic already exists";
-    if (why) snprintf(msg, sizeof msg, "%s", why);
-    napi_throw(env, make_error_raw(env, rc, why ? msg : NULL, 0, 0, NULL, 0, 0));
+    napi_throw(env, make_error_raw(env, rc, NULL, 0, 0, NULL, 0, 0));
     return NULL;
   }
   return result;
@@ -1343,11 +1943,18 @@ NAPI_MODULE_INIT() {
       F("producerNew", js_producer_new),
       F("producerProduce", js_producer_produce),
       F("producerDrain", js_producer_drain),
+      F("producerSendNow", js_producer_send_now),
+      F("producerSendLater", js_producer_send_later),
+      F("producerTopicId", js_producer_topic_id),
+      F("cancelNew", js_cancel_new),
+      F("cancelFire", js_cancel_fire),
       F("producerFlush", js_producer_flush),
       F("producerClose", js_producer_close),
       F("producerPurge", js_producer_purge),
       F("producerMetrics", js_producer_metrics),
       F("consumerNew", js_consumer_new),
+      F("storeDone", js_store_done),
+      F("dispose", js_handle_dispose),
       F("consumerCall", js_consumer_call),
       F("consumerPosition", js_consumer_position),
       F("consumerTopicId", js_consumer_topic_id),

@@ -31,7 +31,50 @@ test('retention', async (t) => {
   const t2 = await a.createTopic(topicName(), { retention: { maxAgeSecs: 60 } });
   assert.equal(t2.retention.maxBytes, Infinity);
   await a.setRetention(t1.id, { maxAgeSecs: 7200 });
-  await assert.rejects(a.setRetention(t1.id, { maxAgeSecs: 0 }), lnc.LncError);
+});
+
+async function until(cond, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+test('close() frees the native handle: its connection closes, later calls reject, running calls finish', async (t) => {
+  const { mock, config } = await withMock(t);
+  const a = new lnc.Admin(config);
+  await a.ping();
+  assert.equal(mock.stats().connectionsOpen, 1);
+  await a.close();
+  assert.ok(await until(() => mock.stats().connectionsOpen === 0), 'the admin connection is closed by close()');
+  await assert.rejects(a.listTopics(), (e) => e instanceof lnc.ClosedError && e.code === 'CLOSED');
+  await a.close(); // idempotent
+
+  // close() while calls run: they settle normally (each within its timeout), then the handle is freed.
+  const b = new lnc.Admin(config);
+  const running = [b.ping(), b.listTopics(), b.createTopic(topicName())];
+  await b.close();
+  const settled = await Promise.allSettled(running);
+  assert.ok(settled.every((s) => s.status === 'fulfilled'), JSON.stringify(settled.map((s) => s.reason?.message)));
+  assert.ok(await until(() => mock.stats().connectionsOpen === 0));
+  // Calls racing close from the same tick never hang.
+  const c = new lnc.Admin(config);
+  const racing = [c.ping(), c.close(), c.ping(), c.close(), c.listTopics()];
+  const r = await Promise.allSettled(racing);
+  assert.equal(r[0].status, 'fulfilled');
+  assert.ok(r[2].reason instanceof lnc.ClosedError && r[4].reason instanceof lnc.ClosedError);
+});
+
+test('producer.close() releases every connection, the one liblnc used to resolve names included', async (t) => {
+  const { mock, config } = await withMock(t);
+  const name = topicName();
+  mock.createTopic(name);
+  const p = new lnc.Producer(config);
+  assert.equal((await p.send(name, 'x')).error, null);
+  await p.close();
+  assert.ok(await until(() => mock.stats().connectionsOpen === 0), `open: ${mock.stats().connectionsOpen}`);
 });
 
 test('cluster status, ping, authenticate', async (t) => {
@@ -56,12 +99,12 @@ test('raw fetch and server-side subscriptions', async (t) => {
   await p.close();
   const f = await a.fetch(id, 0, 65536);
   assert.equal(f.catchingUp, false);
-  assert.equal(f.data.length, mock.topicSize(id));
-  assert.equal(f.nextOffset, f.data.length);
+  assert.equal(BigInt(f.data.length), mock.topicSize(id));
+  assert.equal(f.nextOffset, BigInt(f.data.length));
   const tail = await a.fetch(id, f.nextOffset, 65536); // at the end: empty (or CatchingUp)
   assert.equal(tail.data.length, 0);
   if (tail.catchingUp) assert.equal(tail.endOffset, f.nextOffset);
-  assert.equal(await a.subscribe(id, { consumerName: 'sub', startOffset: 0 }), 0);
+  assert.equal(await a.subscribe(id, { consumerName: 'sub', startOffset: 0 }), 0n);
   await a.commitOffset(id, f.nextOffset, { consumerName: 'sub' });
   await a.unsubscribe(id, { consumerId: lnc.consumerId('sub') });
 });

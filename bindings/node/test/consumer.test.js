@@ -70,12 +70,12 @@ test('seek, position, lag', async (t) => {
   const size = mock.topicSize(id);
   assert.equal(await c.lag(), size - c.position());
   assert.equal(await c.seek('end'), size);
-  assert.equal(await c.lag(), 0);
+  assert.equal(await c.lag(), 0n);
   const target = first[5].offset;
   assert.equal(await c.seek(target), target);
   const again = await c.poll(2000);
   assert.equal(again[0].text(), 'm5');
-  assert.equal(await c.seek('beginning'), 0);
+  assert.equal(await c.seek('beginning'), 0n);
   assert.equal((await c.poll(2000))[0].text(), 'm0');
   await assert.rejects(c.seek('middle'), RangeError);
 });
@@ -118,7 +118,7 @@ test('consumer errors: unknown topic, offset out of range', async (t) => {
     assert.equal(e.serverOffset, mock.topicSize(id));
     return true;
   });
-  assert.equal(await c2.seek('beginning'), 0);
+  assert.equal(await c2.seek('beginning'), 0n);
   assert.equal((await c2.poll(2000)).length, 3);
 });
 

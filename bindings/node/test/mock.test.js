@@ -19,7 +19,7 @@ test('mock broker: settings, address, topics, stats, stop', async () => {
   const s = mock.stats();
   assert.ok(s.connectionsAccepted >= 1);
   assert.ok(s.ingestsStored >= 1 && s.acksSent >= 1);
-  assert.equal(mock.topicSize(id), s.bytesStored);
+  assert.equal(mock.topicSize(id), BigInt(s.bytesStored));
   await mock.stop();
   await mock.stop(); // idempotent
 });

@@ -15,7 +15,8 @@ test('send() resolves with the delivery report (topic by name and by id)', async
   const r1 = await p.send(name, 'hello');
   assert.equal(r1.topicId, topic.id);
   assert.equal(r1.topic, name);
-  assert.ok(r1.batchId > 0);
+  assert.equal(typeof r1.batchId, 'bigint');
+  assert.ok(r1.batchId > 0n);
   assert.equal(r1.error, null);
   const r2 = await p.send(id, Buffer.from('world'));
   assert.equal(r2.topicId, id);
@@ -86,20 +87,24 @@ test('produce() is fire-and-forget with delivery events carrying the opaque', as
   assert.equal(m.outstandingRecords, 0);
 });
 
-test('unknown topics: name lookup fails, id rejected by the server', async (t) => {
+test('unknown topics: name lookup fails (topic.auto.create=false), id rejected by the server', async (t) => {
   const { config } = await withMock(t);
-  const p = new lnc.Producer({ ...config, 'delivery.timeout.ms': 5000 });
-  t.after(() => p.close());
+  const p = new lnc.Producer({ ...config, 'delivery.timeout.ms': 5000, 'topic.auto.create': false });
+  t.after(() => p.close().catch(() => {}));
   await assert.rejects(p.send('no-such-topic', 'x'), (e) => e instanceof lnc.UnknownTopicError && e.code === 'UNKNOWN_TOPIC' && !e.retryable);
   await assert.rejects(p.send(4242, 'x'), (e) => e instanceof lnc.ServerError && e.code === 'UNKNOWN_TOPIC');
-  // Fire-and-forget failures come as 'error' events with the report attached.
+  // Fire-and-forget failures come as 'delivery' reports with the error set (never 'error' events).
   const errors = [];
-  p.on('error', (e) => errors.push(e));
-  p.produce('still-no-such-topic', 'a');
+  p.on('error', (e) => assert.fail(`unexpected 'error' event: ${e}`));
+  p.on('delivery', (r) => errors.push(r.error));
   p.produce(4242, 'b');
-  await p.flush();
-  assert.equal(errors.length, 2);
-  assert.ok(errors.every((e) => e.code === 'UNKNOWN_TOPIC' && e instanceof lnc.LncError && e.report));
+  await assert.rejects(p.flush(), (e) => e instanceof lnc.DeliveryFailedError && e.code === 'DELIVERY_FAILED');
+  assert.equal(errors.length, 1);
+  assert.ok(errors.every((e) => e.code === 'UNKNOWN_TOPIC' && e instanceof lnc.UnknownTopicError));
+  // A name liblnc refuses is never accepted: no report, the next flush() rejects with the refusal.
+  p.produce('still-no-such-topic', 'a');
+  await assert.rejects(p.flush(), (e) => e instanceof lnc.UnknownTopicError);
+  assert.equal(errors.length, 1);
 });
 
 test('argument, size and config errors are thrown synchronously', async (t) => {
@@ -152,12 +157,12 @@ test('close() with pending records reports every one of them', async (t) => {
   let failed = 0;
   const codes = new Set();
   p.on('delivery', (r) => (r.error ? failed++ : ok++));
-  p.on('error', (e) => codes.add(e.code));
+  p.on('delivery', (r) => r.error && codes.add(r.error.code));
   mock.stallReading(true); // nothing is acknowledged any more
   const N = 5000;
   for (let i = 0; i < N; i++) p.produce(id, `r${i}`);
   const sends = [p.send(id, 'a'), p.send(id, 'b')].map((s) => s.then(() => 'ok', (e) => e.code));
-  await p.close(300);
+  await p.close(300).catch((e) => assert.equal(e.code, 'DELIVERY_FAILED'));
   assert.equal(ok + failed, N + 2, 'every record got exactly one report');
   assert.equal(p.outstanding, 0);
   assert.ok(failed > 0);
@@ -167,7 +172,13 @@ test('close() with pending records reports every one of them', async (t) => {
   mock.stallReading(false);
   assert.throws(() => p.produce(id, 'late'), lnc.ClosedError);
   await assert.rejects(p.send(id, 'late'), (e) => e.code === 'CLOSED');
-  await p.close(); // idempotent
+  await p.close(); // idempotent: resolves (the failure went to the first call)
+  // The native producer is freed at close: calls reject with ClosedError, counters keep their final values.
+  await assert.rejects(p.flush(), lnc.ClosedError);
+  await assert.rejects(p.topicId('x'), lnc.ClosedError);
+  await assert.rejects(p.sendBatch(id, ['late']), lnc.ClosedError);
+  assert.equal(p.metrics().recordsAcked + p.metrics().recordsFailed, N + 2);
+  assert.equal(p.purge(), 0);
 });
 
 test('purge() fails unsent records with PURGED', async (t) => {

@@ -27,10 +27,15 @@ pub fn run(argv: &[String]) -> CliResult {
             opt("offset-dir", None),
             switch("quiet", Some('q')),
             crate::stats::STATS,
+            opt("group", None),
+            opt("topic-prefix", None),
         ],
         help::CONSUME,
     )?;
     p.expect_positionals(&[])?;
+    if let Some(g) = p.get("group") {
+        return crate::group::run(&p, g);
+    }
     let every = crate::stats::interval(&p)?;
     let topic = p.get("topic").ok_or_else(|| p.usage("missing -t TOPIC"))?.to_string();
     let count: Option<u64> = match p.get("count") {

@@ -72,6 +72,7 @@ options:
 pub const CONSUME: &str = "\
 usage: lnc consume -t TOPIC [-b HOST:PORT] [-o beginning|end|stored|N] [-c COUNT] [-e]
                    [-f FORMAT | --json] [--group-name NAME --offset-dir DIR] [-X KEY=VALUE]…
+       lnc consume --group NAME (-t TOPIC[,TOPIC…] | --topic-prefix P) [-c COUNT] [-f FORMAT | --json]
 
 Prints the records of a topic to stdout. Runs until Ctrl-C unless -c or -e is given.
 
@@ -93,6 +94,11 @@ options:
   -X, --config KEY=VALUE  consumer configuration (repeatable), e.g. -X fetch.max.bytes=65536
       --stats SECONDS     a one-line statistics summary to stderr every SECONDS (records, rate,
                           position, lag, fetches, fetch p50/p99, connection state and RTT)
+      --group NAME        consume as a member of consumer group NAME (docs/groups.md): -t takes a
+                          comma-separated list of names, or use --topic-prefix PREFIX; offsets live
+                          in the group topic lnc-group-NAME; -o beginning|end applies to topics the
+                          group never committed; group.* keys via -X
+      --topic-prefix P    with --group: share every topic whose name starts with P
 ";
 
 pub const STATS: &str = "\

@@ -8,6 +8,7 @@ mod args;
 mod bench;
 mod common;
 mod consume;
+mod group;
 mod help;
 mod misc;
 mod produce;
