@@ -139,6 +139,12 @@ LNC_EVENT_CIRCUIT_CLOSED = 10
 LNC_EVENT_STATISTICS = 11
 LNC_EVENT_EVENTS_DROPPED = 12
 
+# lnc_group_event_kind_t
+LNC_GROUP_EVENT_RECORD = 0
+LNC_GROUP_EVENT_ASSIGNED = 1
+LNC_GROUP_EVENT_REVOKED = 2
+LNC_GROUP_EVENT_ERROR = 3
+
 # lnc_log_level_t (syslog numbering)
 LNC_LOG_ERROR = 3
 LNC_LOG_WARN = 4
@@ -308,6 +314,18 @@ class lnc_event_t(Structure):
     ]
 
 
+class lnc_group_event_t(Structure):
+    _fields_ = [
+        ("kind", c_int),
+        ("topic_id", c_uint32),
+        ("record", lnc_record_view_t),
+        ("topics", POINTER(c_uint32)),
+        ("topic_count", c_size_t),
+        ("error_code", c_int),
+        ("error_message", c_char_p),
+    ]
+
+
 STRUCTS = {
     "lnc_topic_t": lnc_topic_t,
     "lnc_cluster_status_t": lnc_cluster_status_t,
@@ -320,6 +338,7 @@ STRUCTS = {
     "lnc_producer_metrics_t": lnc_producer_metrics_t,
     "lnc_send_options_t": lnc_send_options_t,
     "lnc_event_t": lnc_event_t,
+    "lnc_group_event_t": lnc_group_event_t,
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -417,6 +436,16 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
         [_p, c_int32, c_void_p, c_size_t, POINTER(lnc_record_view_t), c_size_t, _szp, _pp],
     ),
     "lnc_consumer_poll_events": (_E, [_p, c_int32, POINTER(lnc_event_t), c_size_t, _szp]),
+    # group consumer (declared for completeness; no Python API yet)
+    "lnc_group_consumer_new": (_E, [_p, _pp, _pp]),
+    "lnc_group_consumer_poll": (_E, [_p, c_int32, _pp, _pp]),
+    "lnc_group_events_count": (c_size_t, [_p]),
+    "lnc_group_events_get": (_E, [_p, c_size_t, POINTER(lnc_group_event_t)]),
+    "lnc_group_events_free": (None, [_p]),
+    "lnc_group_consumer_assignment": (_E, [_p, POINTER(c_uint32), c_size_t, _szp]),
+    "lnc_group_consumer_member_id": (c_char_p, [_p]),
+    "lnc_group_consumer_close": (_E, [_p, c_int32]),
+    "lnc_group_consumer_free": (_E, [_p]),
     # mock
     "lnc_mock_new": (_E, [POINTER(c_char_p), POINTER(c_char_p), c_size_t, _pp, c_void_p, c_size_t]),
     "lnc_mock_address": (c_size_t, [_p, c_void_p, c_size_t]),

@@ -209,18 +209,19 @@ def cancellable(
                 while_waiting()
         return fut.result()
     except BaseException:
-        if not fut.done():
-            lib.lnc_cancel_fire(token)
-            if on_abandon is not None:
+        lib.lnc_cancel_fire(token)  # no effect if the call has returned
+        if on_abandon is not None:
+            # The caller never sees the result: release it when the call returns (now, if it
+            # returned just before the interruption).
 
-                def _cleanup(f: "Future[T]") -> None:
-                    if f.exception() is None:
-                        try:
-                            on_abandon(f.result())
-                        except Exception:
-                            pass
+            def _cleanup(f: "Future[T]") -> None:
+                if f.exception() is None:
+                    try:
+                        on_abandon(f.result())
+                    except Exception:
+                        pass
 
-                fut.add_done_callback(_cleanup)
+            fut.add_done_callback(_cleanup)
         raise
     finally:
         # Runs now if the call returned, else when it does: never while the call uses the token.

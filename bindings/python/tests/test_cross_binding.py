@@ -111,7 +111,7 @@ def consume_all_values(address, tid):
 def test_retention_zero_means_no_limit(mock):
     with lnc.LanceClient(mock.address) as admin:
         t = admin.create_topic_with_retention("zero", max_age_secs=0, max_bytes=0)
-        assert t.retention is not None and t.retention.max_bytes is None  # unlimited, not "delete all"
+        assert t.retention is not None and t.retention.max_bytes is None and t.retention.max_age_secs is None
         r = admin.set_retention(t.id, 0, 0)
         assert r.retention is not None and r.retention.max_age_secs is None and r.retention.max_bytes is None
         admin.set_retention(t.id, None, None)
