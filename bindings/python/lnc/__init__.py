@@ -10,6 +10,7 @@ are those of the seed client (PyPI ``lnc-client``)::
         topic = admin.ensure_topic("events")
     with Producer("127.0.0.1:1992", ProducerConfig().with_linger_ms(5)) as producer:
         producer.send_async(topic.id, b"hello")          # fire and forget (failures: flush raises)
+        producer.send_async("events", b"by name")        # names are resolved (and cached) by liblnc
         producer.send(topic.id, b"acked")                 # waits for the ack
     with StandaloneConsumer("127.0.0.1:1992", StandaloneConfig("app", topic_id=topic.id)) as c:
         for record in c.records(timeout=1.0):
@@ -39,8 +40,10 @@ from .errors import (
     ClosedError,
     ConfigError,
     ConnectionError,
+    CancelledError,
+    CircuitOpenError,
     CorruptRecordError,
-    DeliveryError,
+    DeliveryFailedError,
     ForwardFailedError,
     InCallbackError,
     InternalError,
@@ -66,6 +69,7 @@ from .errors import (
     UnknownConfigKeyError,
     UnknownOutcomeError,
 )
+from .events import Event
 from .mock import MockBroker, MockStats
 from .producer import DeliveryReport, Producer, ProducerMetrics
 from .records import PollResult, RecordType, TlvRecord, decode_records, encode_records
@@ -139,7 +143,10 @@ __all__ = [
     "TopicAlreadyExistsError",
     "InvalidTopicNameError",
     "ServerError",
-    "DeliveryError",
+    "CancelledError",
+    "DeliveryFailedError",
+    "CircuitOpenError",
+    "Event",
     "TlsContextError",
     "DEFAULT_PORT",
     "version",

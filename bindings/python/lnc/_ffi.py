@@ -109,6 +109,9 @@ LNC_ERR_IN_CALLBACK = -15
 LNC_ERR_STATE = -16
 LNC_ERR_IO = -17
 LNC_ERR_TLS = -18
+LNC_ERR_CANCELLED = -19
+LNC_ERR_DELIVERY_FAILED = -20
+LNC_ERR_CIRCUIT_OPEN = -21
 LNC_ERR_UNKNOWN_TOPIC = 1
 LNC_ERR_NOT_LEADER = 2
 LNC_ERR_FORWARD_FAILED = 3
@@ -120,7 +123,33 @@ LNC_ERR_TOPIC_EXISTS = 8
 LNC_ERR_INVALID_NAME = 9
 LNC_ERR_SERVER_ERROR = 10
 
-ALL_ERROR_CODES = tuple(range(-18, 0)) + tuple(range(1, 11))
+ALL_ERROR_CODES = tuple(range(-21, 0)) + tuple(range(1, 11))
+
+# lnc_event_kind_t
+LNC_EVENT_CONNECTING = 1
+LNC_EVENT_CONNECTED = 2
+LNC_EVENT_DISCONNECTED = 3
+LNC_EVENT_RECONNECT_SCHEDULED = 4
+LNC_EVENT_LEADER_CHANGED = 5
+LNC_EVENT_AUTH_FAILED = 6
+LNC_EVENT_FATAL = 7
+LNC_EVENT_CIRCUIT_OPEN = 8
+LNC_EVENT_CIRCUIT_HALF_OPEN = 9
+LNC_EVENT_CIRCUIT_CLOSED = 10
+LNC_EVENT_STATISTICS = 11
+LNC_EVENT_EVENTS_DROPPED = 12
+
+# lnc_group_event_kind_t
+LNC_GROUP_EVENT_RECORD = 0
+LNC_GROUP_EVENT_ASSIGNED = 1
+LNC_GROUP_EVENT_REVOKED = 2
+LNC_GROUP_EVENT_ERROR = 3
+
+# lnc_log_level_t (syslog numbering)
+LNC_LOG_ERROR = 3
+LNC_LOG_WARN = 4
+LNC_LOG_INFO = 6
+LNC_LOG_DEBUG = 7
 
 # ------------------------------------------------------------------------------------------------
 # Structures (field order and types exactly as in lnc.h)
@@ -212,12 +241,14 @@ class lnc_delivery_report_t(Structure):
 
 
 class lnc_message_t(Structure):
+    # key/value are c_char_p so ``bytes`` are assigned without a copy (the Structure keeps them
+    # alive); liblnc reads exactly key_len/value_len bytes, NULs included.
     _fields_ = [
         ("record_type", c_uint8),
         ("ext_type", c_uint16),
-        ("key", c_void_p),
+        ("key", c_char_p),
         ("key_len", c_size_t),
-        ("value", c_void_p),
+        ("value", c_char_p),
         ("value_len", c_size_t),
         ("timestamp_ns", c_uint64),
         ("opaque", c_void_p),
@@ -263,6 +294,38 @@ class lnc_producer_metrics_t(Structure):
     ]
 
 
+class lnc_send_options_t(Structure):
+    _fields_ = [
+        ("topic_name", c_char_p),
+        ("timeout_ms", c_int32),
+        ("cancel", c_void_p),
+    ]
+
+
+class lnc_event_t(Structure):
+    _fields_ = [
+        ("kind", c_int),
+        ("err", c_int),
+        ("server", c_char_p),
+        ("node_id", c_uint32),
+        ("attempt", c_uint32),
+        ("delay_ms", c_uint64),
+        ("message", c_char_p),
+    ]
+
+
+class lnc_group_event_t(Structure):
+    _fields_ = [
+        ("kind", c_int),
+        ("topic_id", c_uint32),
+        ("record", lnc_record_view_t),
+        ("topics", POINTER(c_uint32)),
+        ("topic_count", c_size_t),
+        ("error_code", c_int),
+        ("error_message", c_char_p),
+    ]
+
+
 STRUCTS = {
     "lnc_topic_t": lnc_topic_t,
     "lnc_cluster_status_t": lnc_cluster_status_t,
@@ -273,6 +336,9 @@ STRUCTS = {
     "lnc_message_t": lnc_message_t,
     "lnc_report_t": lnc_report_t,
     "lnc_producer_metrics_t": lnc_producer_metrics_t,
+    "lnc_send_options_t": lnc_send_options_t,
+    "lnc_event_t": lnc_event_t,
+    "lnc_group_event_t": lnc_group_event_t,
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -283,6 +349,8 @@ lnc_offset_load_cb = CFUNCTYPE(c_int, c_uint32, POINTER(c_uint64), c_void_p)
 lnc_offset_save_cb = CFUNCTYPE(c_int, c_uint32, c_uint64, c_void_p)
 lnc_record_cb = CFUNCTYPE(None, POINTER(lnc_record_view_t), c_void_p)
 lnc_delivery_cb = CFUNCTYPE(None, POINTER(lnc_delivery_report_t), c_void_p)
+lnc_log_cb = CFUNCTYPE(None, c_int, c_char_p, c_void_p)
+lnc_event_cb = CFUNCTYPE(None, POINTER(lnc_event_t), c_void_p)
 
 # ------------------------------------------------------------------------------------------------
 # Prototypes
@@ -331,6 +399,18 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "lnc_admin_subscribe": (_E, [_p, c_uint32, c_uint64, c_uint32, c_uint64, c_int32, _u64p, _pp]),
     "lnc_admin_unsubscribe": (_E, [_p, c_uint32, c_uint64, c_int32, _pp]),
     "lnc_admin_commit_offset": (_E, [_p, c_uint32, c_uint64, c_uint64, c_int32, _pp]),
+    "lnc_admin_poll_events": (_E, [_p, c_int32, POINTER(lnc_event_t), c_size_t, _szp]),
+    "lnc_admin_eventfd": (c_int, [_p]),
+    # cancellation tokens
+    "lnc_cancel_new": (_p, []),
+    "lnc_cancel_fire": (None, [_p]),
+    "lnc_cancel_fired": (c_int, [_p]),
+    "lnc_cancel_free": (None, [_p]),
+    # events and logs
+    "lnc_event_free": (None, [POINTER(lnc_event_t)]),
+    "lnc_event_kind_name": (c_char_p, [c_int32]),
+    "lnc_conf_set_log_cb": (_E, [_p, lnc_log_cb, c_void_p]),
+    "lnc_conf_set_event_cb": (_E, [_p, lnc_event_cb, c_void_p]),
     # conf
     "lnc_consumer_id": (_E, [c_char_p, _u64p]),
     "lnc_conf_new": (_p, []),
@@ -351,6 +431,21 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "lnc_consumer_eventfd": (c_int, [_p]),
     "lnc_consumer_close": (_E, [_p, c_int32]),
     "lnc_consumer_free": (_E, [_p]),
+    "lnc_consumer_poll_into": (
+        _E,
+        [_p, c_int32, c_void_p, c_size_t, POINTER(lnc_record_view_t), c_size_t, _szp, _pp],
+    ),
+    "lnc_consumer_poll_events": (_E, [_p, c_int32, POINTER(lnc_event_t), c_size_t, _szp]),
+    # group consumer (declared for completeness; no Python API yet)
+    "lnc_group_consumer_new": (_E, [_p, _pp, _pp]),
+    "lnc_group_consumer_poll": (_E, [_p, c_int32, _pp, _pp]),
+    "lnc_group_events_count": (c_size_t, [_p]),
+    "lnc_group_events_get": (_E, [_p, c_size_t, POINTER(lnc_group_event_t)]),
+    "lnc_group_events_free": (None, [_p]),
+    "lnc_group_consumer_assignment": (_E, [_p, POINTER(c_uint32), c_size_t, _szp]),
+    "lnc_group_consumer_member_id": (c_char_p, [_p]),
+    "lnc_group_consumer_close": (_E, [_p, c_int32]),
+    "lnc_group_consumer_free": (_E, [_p]),
     # mock
     "lnc_mock_new": (_E, [POINTER(c_char_p), POINTER(c_char_p), c_size_t, _pp, c_void_p, c_size_t]),
     "lnc_mock_address": (c_size_t, [_p, c_void_p, c_size_t]),
@@ -384,7 +479,15 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
         [_p, c_uint32, c_uint8, c_uint16, _u8p, c_size_t, _u8p, c_size_t, c_uint64, c_void_p, _pp],
     ),
     "lnc_producer_produce": (_E, [_p, c_uint32, _u8p, c_size_t, c_void_p, _pp]),
-    "lnc_producer_send_sync": (_E, [_p, c_uint32, POINTER(lnc_message_t), c_void_p, c_int32, _u64p, _pp]),
+    "lnc_producer_send_with_options": (
+        _E,
+        [_p, c_uint32, POINTER(lnc_message_t), c_size_t, POINTER(lnc_send_options_t), POINTER(c_uint32), _pp],
+    ),
+    "lnc_producer_topic_id": (_E, [_p, c_char_p, c_int32, _p, POINTER(c_uint32), _pp]),
+    "lnc_producer_send_sync": (
+        _E,
+        [_p, c_uint32, POINTER(lnc_message_t), POINTER(lnc_send_options_t), c_int32, _u64p, _pp],
+    ),
     "lnc_producer_poll": (_E, [_p, c_int32, _szp]),
     "lnc_producer_flush": (_E, [_p, c_int32, _szp, _pp]),
     "lnc_producer_purge": (_E, [_p, _szp]),
@@ -396,6 +499,7 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "lnc_producer_metrics": (_E, [_p, POINTER(lnc_producer_metrics_t)]),
     "lnc_producer_eventfd": (c_int, [_p]),
     "lnc_producer_free": (_E, [_p]),
+    "lnc_producer_poll_events": (_E, [_p, c_int32, POINTER(lnc_event_t), c_size_t, _szp]),
     # records
     "lnc_records_count": (c_size_t, [_p]),
     "lnc_records_views": (c_void_p, [_p]),

@@ -182,6 +182,62 @@ def interruptible(fn: Callable[[], T], on_abandon: Optional[Callable[[T], None]]
 from concurrent.futures import wait as futures_wait  # noqa: E402
 
 
+def cancellable(
+    call: Callable[[Optional[int]], T],
+    *,
+    while_waiting: Optional[Callable[[], Any]] = None,
+    on_abandon: Optional[Callable[[T], None]] = None,
+) -> T:
+    """Runs ``call(cancel)``, a liblnc call that may wait and takes an ``lnc_cancel_t *``.
+
+    On the main thread, or when ``while_waiting`` is given, the call runs on a daemon worker with
+    a fresh token while this thread waits in slices of SLICE_MS, running ``while_waiting``
+    between them. If the wait is interrupted (Ctrl-C), the token is fired: liblnc ends the call
+    with CANCELLED (nothing it was given is accepted), ``on_abandon(result)`` releases what the
+    call left, and the token is freed once the call has returned. Elsewhere ``call(None)`` runs
+    on this thread (signals reach only the main thread).
+    """
+    if while_waiting is None and threading.current_thread() is not threading.main_thread():
+        return call(None)
+    token = lib.lnc_cancel_new()
+    if not token:
+        raise MemoryError("lnc_cancel_new")
+    fut = _pool.submit(lambda: call(token))
+    try:
+        while not futures_wait([fut], timeout=SLICE_MS / 1000).done:
+            if while_waiting is not None:
+                while_waiting()
+        return fut.result()
+    except BaseException:
+        lib.lnc_cancel_fire(token)  # no effect if the call has returned
+        if on_abandon is not None:
+            # The caller never sees the result: release it when the call returns (now, if it
+            # returned just before the interruption).
+
+            def _cleanup(f: "Future[T]") -> None:
+                if f.exception() is None:
+                    try:
+                        on_abandon(f.result())
+                    except Exception:
+                        pass
+
+            fut.add_done_callback(_cleanup)
+        raise
+    finally:
+        # Runs now if the call returned, else when it does: never while the call uses the token.
+        fut.add_done_callback(lambda _f: lib.lnc_cancel_free(token))
+
+
+def ms_arg(seconds: Optional[float]) -> int:
+    """A call's ``timeout`` for liblnc: < 0 = the configuration (-1), None = no limit (the
+    largest int32), else milliseconds (0 = do not wait)."""
+    if seconds is None:
+        return 2**31 - 1
+    if seconds < 0:
+        return -1
+    return min(int(seconds * 1000 + 0.5), 2**31 - 1)
+
+
 class Deadline:
     """A monotonic deadline (None = no limit) handing out <= SLICE_MS slices."""
 
@@ -269,3 +325,21 @@ class Handle:
                 self.release()
 
         return interruptible(call, on_abandon)
+
+    def run_cancellable(
+        self,
+        fn: Callable[[int, Optional[int]], T],
+        *,
+        while_waiting: Optional[Callable[[], Any]] = None,
+        on_abandon: Optional[Callable[[T], None]] = None,
+    ) -> T:
+        """``cancellable(fn(ptr, cancel))`` holding the handle alive for the call's duration."""
+        p = self.acquire()
+
+        def call(cancel: Optional[int]) -> T:
+            try:
+                return fn(p, cancel)
+            finally:
+                self.release()
+
+        return cancellable(call, while_waiting=while_waiting, on_abandon=on_abandon)

@@ -14,6 +14,7 @@ run in the loop's default executor, never on the loop thread.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import time
 from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
@@ -33,12 +34,16 @@ from .config import (
 )
 from .consumer import FileOffsetStore, MemoryOffsetStore, OffsetStore, StoreArg, seek_asks_server
 from .consumer import StandaloneConsumer as _SyncConsumer
+from . import _ffi as F
+from ._ffi import lib
 from .errors import (
     AccessDeniedError,
     BackpressureError,
+    CancelledError,
+    CircuitOpenError,
     ClosedError,
     ConnectionError,
-    DeliveryError,
+    DeliveryFailedError,
     InternalError,
     InvalidFrameError,
     InvalidTopicNameError,
@@ -49,7 +54,9 @@ from .errors import (
     TimeoutError,
     TopicAlreadyExistsError,
     TopicNotFoundError,
+    make_error,
 )
+from .events import Event, EventHandler
 from .producer import DeliveryCallback, DeliveryReport, ProducerMetrics, topic_arg
 from .producer import Producer as _SyncProducer
 from .records import PollResult, RecordType, TlvRecord, decode_records, encode_records
@@ -90,8 +97,11 @@ __all__ = [
     "AsyncLanceClient",
     "AsyncProducer",
     "AsyncConsumer",
+    "CancelledError",
+    "CircuitOpenError",
     "ClosedError",
-    "DeliveryError",
+    "DeliveryFailedError",
+    "Event",
     "DeliveryReport",
     "InternalError",
     "TlsContextError",
@@ -118,8 +128,8 @@ class AsyncLanceClient:
     (a ping), as the seed's connect does; liblnc reconnects by itself afterwards.
     """
 
-    def __init__(self, config: Union[ClientConfig, str, None] = None) -> None:
-        self._c = _SyncClient(config)
+    def __init__(self, config: Union[ClientConfig, str, None] = None, **handlers: Optional[EventHandler]) -> None:
+        self._c = _SyncClient(config, **handlers)
 
     @property
     def sync(self) -> _SyncClient:
@@ -133,6 +143,36 @@ class AsyncLanceClient:
 
     async def close(self) -> None:
         self._c.close()
+
+    async def events(self) -> AsyncIterator[Event]:
+        """``async for event in client.events()``: the admin client's events until it closes,
+        woken by its eventfd (``loop.add_reader``); the handlers run as well."""
+        loop = asyncio.get_running_loop()
+        q: "asyncio.Queue[Optional[Event]]" = asyncio.Queue()
+        events = self._c._events
+        events.sinks.append(q.put_nowait)
+        fd = -1
+
+        def readable() -> None:
+            try:
+                self._c.poll_events(0)
+            except ClosedError:
+                q.put_nowait(None)
+
+        try:
+            self._c.poll_events(0)  # arms the eventfd for events, takes what waits
+            fd = self._c.fileno()
+            if fd >= 0:
+                loop.add_reader(fd, readable)
+            while True:
+                ev = await q.get()
+                if ev is None:
+                    return
+                yield ev
+        finally:
+            if fd >= 0:
+                loop.remove_reader(fd)
+            events.sinks.remove(q.put_nowait)
 
     async def __aenter__(self) -> "AsyncLanceClient":
         return await self.connect()
@@ -200,32 +240,62 @@ class AsyncLanceClient:
         return await _run(self._c.fetch, topic_id, start_offset, max_bytes)
 
 
+async def _events_from(events: Any, start: Callable[[], None]) -> AsyncIterator[Event]:
+    """Yields the events ``events`` (a handle's :class:`lnc.events.Events`) hands to its sinks
+    until the handle closes; ``start`` arms the eventfd and takes what already waits."""
+    q: "asyncio.Queue[Optional[Event]]" = asyncio.Queue()
+    sink = q.put_nowait
+    events.sinks.append(sink)
+    try:
+        start()
+        while True:
+            ev = await q.get()
+            if ev is None:
+                return
+            yield ev
+    finally:
+        events.sinks.remove(sink)
+
+
 class AsyncProducer:
     """The seed's ``Producer`` over the sync :class:`lnc.Producer` (bulk mode).
 
-    Reports are taken when liblnc's eventfd becomes readable (``loop.add_reader``) and resolve
-    the futures of ``send``/``send_batch``/``send_future`` and run ``callback``s on the loop
-    thread. A full buffer never blocks the loop: a send awaits reports and retries (up to
-    ``send.timeout.ms``), then raises ``BackpressureError``.
+    Reports and events are taken when liblnc's eventfd becomes readable (``loop.add_reader``):
+    they resolve the futures of ``send``/``send_batch``/``send_future``, run ``callback``s and
+    the event handlers on the loop thread. A full buffer never blocks the loop: the send first
+    tries without waiting, then waits in liblnc (``send.block``/``send.timeout.ms`` or the
+    call's ``timeout``) in the default executor; cancelling the awaiting task fires the call's
+    cancellation token, and nothing is queued.
     """
 
-    def __init__(self, servers: Optional[str] = None, config: Optional[ProducerConfig] = None) -> None:
-        cfg = config or ProducerConfig()
-        self._send_timeout_s = int(cfg.get("send.timeout.ms")) / 1000
-        self._block = cfg.get("send.block") == "true"
-        nb = ProducerConfig()
-        nb.options.update(cfg.options)
-        nb.options["send.block"] = "false"
-        nb._ca_file = cfg._ca_file
-        self._p = _SyncProducer(servers, nb)
+    def __init__(
+        self,
+        servers: Optional[str] = None,
+        config: Optional[ProducerConfig] = None,
+        *,
+        on_connected: Optional[EventHandler] = None,
+        on_disconnected: Optional[EventHandler] = None,
+        on_error: Optional[EventHandler] = None,
+        on_event: Optional[EventHandler] = None,
+    ) -> None:
+        self._p = _SyncProducer(
+            servers,
+            config,
+            on_connected=on_connected,
+            on_disconnected=on_disconnected,
+            on_error=on_error,
+            on_event=on_event,
+        )
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._fd = self._p.fileno()
-        self._event: Optional[asyncio.Event] = None
 
     @classmethod
-    async def connect(cls, address: str, config: Optional[ProducerConfig] = None) -> "AsyncProducer":
-        """The seed's constructor: a producer for ``address`` ("host:port")."""
-        p = cls(address, config)
+    async def connect(
+        cls, address: str, config: Optional[ProducerConfig] = None, **handlers: Optional[EventHandler]
+    ) -> "AsyncProducer":
+        """The seed's constructor: a producer for ``address`` ("host:port"); ``handlers`` are
+        ``on_connected=`` ... (see :mod:`lnc.events`)."""
+        p = cls(address, config, **handlers)  # type: ignore[arg-type]  # on_* keywords only
         p._attach()
         return p
 
@@ -252,7 +322,6 @@ class AsyncProducer:
             if self._loop is not None:
                 self._detach()
             self._loop = loop
-            self._event = asyncio.Event()
             loop.add_reader(self._fd, self._on_readable)
         return loop
 
@@ -272,44 +341,81 @@ class AsyncProducer:
         while p._drain(0, True) == 4096:
             pass
         p._core.run_deferred()
-        if self._event is not None:
-            self._event.set()
-
-    async def _wait_reports(self, timeout: Optional[float]) -> None:
-        assert self._event is not None
-        self._event.clear()
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
+            p._serve_events()
+        except BaseException as e:  # noqa: BLE001 - a handler's exception: raised by flush/close
+            p._core.cb_errors.append(e)
+
+    def events(self) -> AsyncIterator[Event]:
+        """``async for event in producer.events()``: the producer's events, until it closes
+        (woken by the eventfd; the handlers run as well)."""
+        self._attach()
+        return _events_from(self._p._events, self._on_readable)
 
     async def resolve_topic(self, topic: Topic) -> int:
-        """Topic id of ``topic`` (a name is resolved once, creating the topic if missing)."""
+        """Topic id of ``topic`` (a name is resolved by liblnc, in the executor; see
+        :meth:`lnc.Producer.resolve_topic`)."""
         if isinstance(topic, int):
             return topic
-        tid = self._p._topics.get(topic)
+        tid = self._p._topic_ids.get(topic)
         if tid is None:
             tid = await _run(self._p.resolve_topic, topic)
         return tid
 
-    async def _until_accepted(self, attempt: Callable[[], T]) -> T:
-        """Runs ``attempt`` (a non-blocking queueing call) until the buffer accepts it."""
-        self._attach()
-        try:
-            return attempt()
-        except BackpressureError:
-            if not self._block:
-                raise
-        deadline = time.monotonic() + self._send_timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise BackpressureError(f"buffer.memory stayed full for send.timeout.ms ({self._send_timeout_s} s)")
-            await self._wait_reports(min(left, 0.01))
+    async def _submit(self, tid: int, arr: Any, n: int, oids: List[int], timeout: Optional[float]) -> None:
+        """Queues ``arr`` atomically: first without waiting; on a full buffer, when the call may
+        wait, once more waiting in liblnc in the executor while the loop serves reports."""
+        p = self._p
+        err = ctypes.c_void_p()
+        rc = p._try_send(tid, arr, n, err)
+        if rc == F.LNC_ERR_QUEUE_FULL and p._may_wait(timeout):
+            lib.lnc_error_free(err.value)
+            err.value = None
+            rc = await self._send_waiting(tid, arr, n, p._wait_ms(timeout), err, oids)
+        if rc:
+            p._core.forget(oids)
+            if rc == F.LNC_ERR_CLOSED:
+                lib.lnc_error_free(err.value)
+                raise ClosedError("producer is closed")
+            raise make_error(rc, err.value)
+        p._sent += n
+
+    async def _send_waiting(self, tid: int, arr: Any, n: int, timeout_ms: int, err: ctypes.c_void_p, oids: List[int]) -> int:
+        p = self._p
+        token = lib.lnc_cancel_new()
+        if not token:
+            raise MemoryError("lnc_cancel_new")
+
+        def call() -> int:
             try:
-                return attempt()
-            except BackpressureError:
-                continue
+                ptr = p._handle.acquire()
+            except ClosedError:
+                return F.LNC_ERR_CLOSED
+            try:
+                return p._send_waiting(ptr, tid, arr, n, timeout_ms, token, err)
+            finally:
+                p._handle.release()
+
+        fut = asyncio.get_running_loop().run_in_executor(None, call)
+        try:
+            return await asyncio.shield(fut)
+        except BaseException:
+            # Cancelled while liblnc waits: fire the token; the call returns CANCELLED promptly.
+            lib.lnc_cancel_fire(token)
+
+            def abandon(f: "asyncio.Future[int]") -> None:
+                if f.cancelled() or f.exception() is not None:
+                    return
+                if f.result():
+                    lib.lnc_error_free(err.value)
+                    p._core.forget(oids)
+                else:
+                    p._sent += n
+
+            fut.add_done_callback(abandon)
+            raise
+        finally:
+            fut.add_done_callback(lambda _f: lib.lnc_cancel_free(token))
 
     async def _queue(
         self,
@@ -322,15 +428,26 @@ class AsyncProducer:
         ext_type: Optional[int],
         future: Any,
         callback: Optional[DeliveryCallback],
+        timeout: Optional[float],
     ) -> Any:
+        """Queues one record: the sync producer's ``send_async`` without waiting (its one-call
+        fast path), and on a full buffer, when the call may wait, a send waiting in the
+        executor. Returns the send number (or the future given)."""
         t = topic_arg(topic, topic_id)
         tid = t if t.__class__ is int else await self.resolve_topic(t)
-        return await self._until_accepted(
-            lambda: self._p.send_async(
+        self._attach()
+        p = self._p
+        try:
+            return p.send_async(
                 tid, data, record_type=record_type, key=key, timestamp_ns=timestamp_ns, ext_type=ext_type,
-                callback=callback, future=future,
+                callback=callback, future=future if future is not None else False, timeout=0,
             )
-        )
+        except BackpressureError as e:
+            if e.code != F.LNC_ERR_QUEUE_FULL or not p._may_wait(timeout):
+                raise
+        arr, oids = p._messages([data], [future] if future is not None else None, callback, record_type, key, timestamp_ns, ext_type)
+        await self._submit(tid, arr, 1, oids, timeout)
+        return next(p._seq) if future is None else future
 
     async def _acked(self, fut: "asyncio.Future[DeliveryReport]", timeout: Optional[float], what: str) -> DeliveryReport:
         self._p._flush_slice(0)  # seal the batch now rather than after linger.ms
@@ -355,11 +472,12 @@ class AsyncProducer:
 
         ``topic`` is an id or a name (``topic_id=`` is the seed's other spelling);
         ``record_type`` defaults to raw (0x01), or key-value / timestamped when ``key`` /
-        ``timestamp_ns`` is given. Raises the record's error.
+        ``timestamp_ns`` is given. Raises the record's error. The wait for buffer space follows
+        the configuration; ``timeout`` bounds the wait for the acknowledgement.
         """
         loop = self._attach()
         fut: asyncio.Future[DeliveryReport] = loop.create_future()
-        await self._queue(topic, topic_id, data, record_type, key, timestamp_ns, ext_type, fut, None)
+        await self._queue(topic, topic_id, data, record_type, key, timestamp_ns, ext_type, fut, None, -1.0)
         return (await self._acked(fut, timeout, "send")).batch_id
 
     async def send_async(
@@ -373,15 +491,17 @@ class AsyncProducer:
         timestamp_ns: Optional[int] = None,
         ext_type: Optional[int] = None,
         callback: Optional[DeliveryCallback] = None,
+        timeout: Optional[float] = -1.0,
     ) -> int:
         """Queues one record without waiting for its acknowledgement (pipelined).
 
         Returns its send number (1, 2, ... per producer; see the README: liblnc forms batches
         after this call, so the wire batch id is known only from the record's report).
-        ``callback(report)`` later runs on the loop thread; without it a failure is kept for
-        ``flush()``/``close()`` to raise as ``DeliveryError``.
+        ``callback(report)`` later runs on the loop thread; without it a failure is counted by
+        liblnc and raised by ``flush()``/``close()`` as ``DeliveryFailedError``. ``timeout``
+        bounds the wait for buffer space (< 0 = the configuration, 0 = never, None = no limit).
         """
-        return int(await self._queue(topic, topic_id, data, record_type, key, timestamp_ns, ext_type, False, callback))
+        return int(await self._queue(topic, topic_id, data, record_type, key, timestamp_ns, ext_type, None, callback, timeout))
 
     async def send_future(
         self,
@@ -393,11 +513,12 @@ class AsyncProducer:
         key: Optional[Union[Bytes, str]] = None,
         timestamp_ns: Optional[int] = None,
         ext_type: Optional[int] = None,
+        timeout: Optional[float] = -1.0,
     ) -> "asyncio.Future[DeliveryReport]":
         """Queues one record; returns an asyncio future resolving to its DeliveryReport."""
         loop = self._attach()
         fut: asyncio.Future[DeliveryReport] = loop.create_future()
-        await self._queue(topic, topic_id, data, record_type, key, timestamp_ns, ext_type, fut, None)
+        await self._queue(topic, topic_id, data, record_type, key, timestamp_ns, ext_type, fut, None, timeout)
         return fut
 
     async def send_batch(
@@ -420,7 +541,8 @@ class AsyncProducer:
         tid = t if t.__class__ is int else await self.resolve_topic(t)
         loop = self._attach()
         futs: List[asyncio.Future[DeliveryReport]] = [loop.create_future() for _ in recs] if wait else []
-        await self._until_accepted(lambda: self._p._queue_batch(tid, recs, futs or None, None, False))
+        arr, oids = self._p._messages(recs, futs or None, None)
+        await self._submit(tid, arr, len(recs), oids, -1.0)
         if not wait:
             return None
         self._p._flush_slice(0)
@@ -431,11 +553,12 @@ class AsyncProducer:
 
     async def flush(self, timeout: Optional[float] = 30.0) -> None:
         """Awaits a report for every record; raises ``TimeoutError`` if some are missing after
-        ``timeout`` seconds, and ``DeliveryError`` for failed fire-and-forget records."""
+        ``timeout`` seconds, and ``DeliveryFailedError`` for failed fire-and-forget records."""
         self._attach()
         deadline = None if timeout is None else time.monotonic() + timeout
+        failed: Optional[LanceError] = None
         while True:
-            remaining = self._p._flush_slice(0)
+            remaining, failed = self._p._flush_slice(0)
             self._on_readable()
             self._p._core.raise_cb_errors()
             if remaining == 0:
@@ -443,10 +566,9 @@ class AsyncProducer:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimeoutError(f"flush: {remaining} records still without a delivery report")
-            await self._wait_reports(0.02 if left is None else min(left, 0.02))
-        e = self._p._core.take_failures()
-        if e is not None:
-            raise e
+            await asyncio.sleep(0.02 if left is None else min(left, 0.02))
+        if failed is not None:
+            raise failed
 
     async def close(self, timeout: Optional[float] = 30.0) -> None:
         """Flushes up to ``timeout``, then closes the producer (see ``Producer.close``)."""
@@ -510,11 +632,23 @@ class AsyncConsumer:
         self._seek_errors: List[BaseException] = []
         self._closing = False
         self._held: Optional[PollResult] = None  # records a cancelled poll took
+        self._waiters: "set[asyncio.Future[None]]" = set()
+        self._reader_fd = -1
 
     @classmethod
-    async def connect(cls, address: str, config: StandaloneConfig, offset_store: StoreArg = None) -> "AsyncConsumer":
-        """Creates the consumer (topic resolution and offset load run in the executor)."""
-        c = await _run(_SyncConsumer, address, config, offset_store)
+    async def connect(
+        cls,
+        address: str,
+        config: StandaloneConfig,
+        offset_store: StoreArg = None,
+        *,
+        timeout: Optional[float] = -1.0,
+        **handlers: Optional[EventHandler],
+    ) -> "AsyncConsumer":
+        """Creates the consumer (topic resolution and offset load run in the executor, within
+        ``timeout`` seconds, < 0 = ``request.timeout.ms``); ``handlers`` are ``on_connected=``
+        ... (see :mod:`lnc.events`), run on the loop thread inside ``poll``."""
+        c = await _run(functools.partial(_SyncConsumer, address, config, offset_store, timeout=timeout, **handlers))
         return cls(c)
 
     @property
@@ -534,19 +668,57 @@ class AsyncConsumer:
             raise errs[0]
 
     async def _readable(self, timeout: Optional[float]) -> None:
+        """Waits until the consumer's eventfd is readable (records, an error, or events). One
+        reader serves every waiter (poll and ``events()`` may wait at once)."""
         loop = asyncio.get_running_loop()
-        fd = self._c.fileno()
         fut: asyncio.Future[None] = loop.create_future()
-
-        def ready() -> None:
-            if not fut.done():
-                fut.set_result(None)
-
-        loop.add_reader(fd, ready)
+        if not self._waiters:
+            self._reader_fd = self._c.fileno()
+            loop.add_reader(self._reader_fd, self._wake_waiters)
+        self._waiters.add(fut)
         try:
             await asyncio.wait({fut}, timeout=timeout)
         finally:
-            loop.remove_reader(fd)
+            self._waiters.discard(fut)
+            if not self._waiters:
+                loop.remove_reader(self._reader_fd)
+
+    def _wake_waiters(self) -> None:
+        for f in list(self._waiters):
+            if not f.done():
+                f.set_result(None)
+
+    def _take_events(self) -> None:
+        try:
+            self._c.poll_events(0)
+        except ClosedError:
+            pass
+
+    async def events(self) -> AsyncIterator[Event]:
+        """``async for event in consumer.events()``: the consumer's events until it closes,
+        woken by its eventfd (the handlers run as well)."""
+        q: "asyncio.Queue[Optional[Event]]" = asyncio.Queue()
+        events = self._c._events
+        events.sinks.append(q.put_nowait)
+        try:
+            while True:
+                self._take_events()
+                while not q.empty():
+                    ev = q.get_nowait()
+                    if ev is None:
+                        return
+                    yield ev
+                if self._c.closed:
+                    return
+                await self._readable(None)
+                if q.empty():
+                    self._take_events()
+                    if q.empty():
+                        # Woken by records waiting for poll (the fd stays readable while they
+                        # do): let the poller take them rather than spin.
+                        await asyncio.sleep(0.05)
+        finally:
+            events.sinks.remove(q.put_nowait)
 
     async def poll(self, timeout: Optional[float] = -1.0) -> Optional[PollResult]:
         """Awaits records up to ``timeout`` seconds (default: the config's poll timeout; None =
@@ -594,10 +766,11 @@ class AsyncConsumer:
             for rec in r.records:
                 yield rec
 
-    async def commit(self) -> int:
-        """Stores the position in the offset store; returns the committed offset."""
+    async def commit(self, *, timeout: Optional[float] = -1.0) -> int:
+        """Stores the position in the offset store; returns the committed offset (waits up to
+        ``timeout`` seconds for a commit running elsewhere, < 0 = ``request.timeout.ms``)."""
         await self._settled()
-        return await _run(self._c.commit)
+        return await _run(functools.partial(self._c.commit, timeout=timeout))
 
     def _seek(self, position: SeekTarget) -> None:
         needs_server = seek_asks_server(position)  # refuses what is not a position
@@ -641,10 +814,11 @@ class AsyncConsumer:
         """To the topic's end: the next poll returns only new records."""
         self._seek(SeekPosition.END)
 
-    async def lag(self) -> int:
-        """Bytes between the position and the topic's end (may ask the server, in the executor)."""
+    async def lag(self, *, timeout: Optional[float] = -1.0) -> int:
+        """Bytes between the position and the topic's end (may ask the server, in the executor,
+        within ``timeout`` seconds, < 0 = ``request.timeout.ms``)."""
         await self._settled()
-        return await _run(self._c.lag)
+        return await _run(functools.partial(self._c.lag, timeout=timeout))
 
     @property
     def current_offset(self) -> int:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import ctypes
-import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar, Union
 
 from . import _ffi as F
 from ._ffi import lib
-from ._util import Conf, Handle
+from ._util import Conf, Deadline, Handle
 from .config import ClientConfig, ClusterStatus, RetentionInfo, TopicInfo, _Options
-from .errors import ClosedError, LanceError, check, make_error
+from .errors import ClosedError, check, make_error
+from .events import Event, EventHandler, Events, install_logging
 
 __all__ = ["LanceClient", "FetchResult", "consumer_id"]
 
@@ -38,9 +38,19 @@ def consumer_id(name: str) -> int:
 
 
 def _retention(v: Optional[int]) -> int:
-    # The seed's default 0 means "no limit" to its users; liblnc refuses 0 (the server would
-    # delete every closed segment), so 0 and None both mean unlimited here.
-    return F.LNC_RETENTION_UNLIMITED if not v else int(v)
+    # None is "no limit"; 0 is passed as is: liblnc reads it as no limit too (docs/bindings.md).
+    return F.LNC_RETENTION_UNLIMITED if v is None else int(v)
+
+
+def ensure_topic_timeout_ms(max_attempts: int, base_backoff_ms: int, request_timeout_ms: int) -> int:
+    """The seed's ``ensure_topic(name, max_attempts, base_backoff_ms)`` as one timeout: its
+    worst case sleeps ``base_backoff_ms * (k + 1)`` after attempt k (k = 0 .. max_attempts-1),
+    ``base_backoff_ms * n(n+1)/2`` in all, plus one ``request.timeout.ms`` for the last attempt.
+    liblnc's ``lnc_admin_ensure_topic`` retries retryable failures with its own growing backoff
+    until then."""
+    n = max(1, int(max_attempts))
+    total = max(0, int(base_backoff_ms)) * n * (n + 1) // 2 + request_timeout_ms
+    return min(total, 2**31 - 1)
 
 
 def topic_from_c(t: F.lnc_topic_t) -> TopicInfo:
@@ -60,12 +70,15 @@ def topic_from_c(t: F.lnc_topic_t) -> TopicInfo:
 
 
 def build_conf(servers: str, options: _Options | None) -> Conf:
+    """An ``lnc_conf_t`` for ``servers`` with ``options``; log lines go to the ``lnc`` logger."""
     conf = Conf()
     try:
         conf.set("bootstrap.servers", servers)
-        if options is not None:
-            for k, v in options.options.items():
-                conf.set(k, v)
+        explicit = options.options if options is not None else {}
+        for k, v in explicit.items():
+            conf.set(k, v)
+        assert conf.ptr
+        install_logging(conf.ptr, explicit)
     except BaseException:
         conf.free()
         raise
@@ -90,8 +103,9 @@ class _Admin:
         conf.take()
         self.handle = Handle(out.value or 0, _admin_free)
         self._fin = weakref.finalize(self, self.handle)
+        self.request_timeout_ms = int((options or ClientConfig()).get("request.timeout.ms"))
         # liblnc bounds a request by request.timeout.ms itself; give the call a little more.
-        self.timeout_ms = min(int((options or ClientConfig()).get("request.timeout.ms")) + 1000, 2**31 - 1)
+        self.timeout_ms = min(self.request_timeout_ms + 1000, 2**31 - 1)
 
     @property
     def ptr(self) -> Optional[int]:
@@ -119,12 +133,26 @@ class LanceClient:
     Blocking calls run so that Ctrl-C interrupts them; they raise ``LanceError`` subclasses.
     """
 
-    def __init__(self, config: Union[ClientConfig, str, None] = None) -> None:
+    def __init__(
+        self,
+        config: Union[ClientConfig, str, None] = None,
+        *,
+        on_connected: Optional[EventHandler] = None,
+        on_disconnected: Optional[EventHandler] = None,
+        on_error: Optional[EventHandler] = None,
+        on_event: Optional[EventHandler] = None,
+    ) -> None:
         if isinstance(config, str):
             config = ClientConfig(servers=config)
         self._config = config or ClientConfig()
+        self._events = Events(
+            lib.lnc_admin_poll_events,
+            on_connected=on_connected,
+            on_disconnected=on_disconnected,
+            on_error=on_error,
+            on_event=on_event,
+        )
         self._admin = _Admin(self._config.address, self._config)
-        self._topic_cache: dict[str, TopicInfo] = {}
 
     @classmethod
     def connect_to(cls, address: str, config: Optional[ClientConfig] = None) -> "LanceClient":
@@ -138,11 +166,71 @@ class LanceClient:
         return self
 
     def close(self) -> None:
-        self._admin.close()
+        """Frees the handle (the events still waiting are handed to the handlers first)."""
+        try:
+            self._serve_events()
+        finally:
+            self._events.end_sinks()
+            self._admin.close()
 
     @property
     def closed(self) -> bool:
         return not self._admin.ptr
+
+    # --- events ------------------------------------------------------------------------------
+
+    def _serve_events(self) -> None:
+        if not (self._events.wanted or self._events.armed):
+            return
+        try:
+            p = self._admin.handle.acquire()
+        except ClosedError:
+            return
+        try:
+            self._events.serve(p)
+        finally:
+            self._admin.handle.release()
+
+    def _call(self, fn: Callable[..., int], *args: Any, context: str = "") -> None:
+        """One admin call, then the events it caused, handed to the handlers on this thread."""
+        try:
+            self._admin.call(fn, *args, context=context)
+        finally:
+            self._serve_events()
+
+    def poll_events(self, timeout: Optional[float] = 0.0) -> List[Event]:
+        """Takes the waiting events (waiting up to ``timeout`` seconds for the first, in slices
+        so Ctrl-C interrupts), hands them to the handlers and returns them."""
+        dl = Deadline(timeout)
+        while True:
+            try:
+                p = self._admin.handle.acquire()
+            except ClosedError:
+                raise ClosedError("client is closed") from None
+            try:
+                evs = self._events.take(p, dl.slice_ms())
+            finally:
+                self._admin.handle.release()
+            if evs or dl.expired():
+                self._events.dispatch(evs)
+                return evs
+
+    def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
+        """Yields events as they come (taken with ``poll_events``, so the handlers run too)
+        until the handle closes or none arrives for ``timeout`` seconds (None = no limit)."""
+        while not self.closed:
+            try:
+                evs = self.poll_events(timeout)
+            except ClosedError:
+                return
+            if not evs:
+                return
+            yield from evs
+
+    def fileno(self) -> int:
+        """liblnc's eventfd: readable while events wait, once events were taken."""
+        p = self._admin.ptr
+        return int(lib.lnc_admin_eventfd(p)) if p else -1
 
     def __enter__(self) -> "LanceClient":
         return self
@@ -164,32 +252,18 @@ class LanceClient:
     def create_topic_once(self, name: str) -> TopicInfo:
         """Creates a topic; raises ``TopicAlreadyExistsError`` if the name is taken."""
         out = F.lnc_topic_t()
-        self._admin.call(lib.lnc_admin_create_topic, name.encode(), self._t, ctypes.byref(out), context=f"create topic {name!r}")
-        info = topic_from_c(out)
-        self._topic_cache[info.name] = info
-        return info
+        self._call(lib.lnc_admin_create_topic, name.encode(), self._t, ctypes.byref(out), context=f"create topic {name!r}")
+        return topic_from_c(out)
 
     def ensure_topic(self, name: str, max_attempts: int = 20, base_backoff_ms: int = 500) -> TopicInfo:
-        """Creates or finds the topic; retries retryable failures with linear backoff (seed)."""
-        cached = self._topic_cache.get(name)
-        if cached is not None:
-            return cached
-        last: Optional[LanceError] = None
-        for attempt in range(max(1, max_attempts)):
-            out = F.lnc_topic_t()
-            try:
-                self._admin.call(lib.lnc_admin_ensure_topic, name.encode(), self._t, ctypes.byref(out), context=f"ensure topic {name!r}")
-            except LanceError as e:
-                if not e.is_retryable():
-                    raise
-                last = e
-                time.sleep(base_backoff_ms * (attempt + 1) / 1000)
-                continue
-            info = topic_from_c(out)
-            self._topic_cache[name] = info
-            return info
-        assert last is not None
-        raise last
+        """Creates or finds the topic. liblnc retries retryable failures (a server starting,
+        catching up, or without a leader) with a growing backoff for as long as the seed's
+        ``max_attempts``/``base_backoff_ms`` could take at worst: ``base_backoff_ms * n(n+1)/2``
+        plus one ``request.timeout.ms`` (see :func:`ensure_topic_timeout_ms`)."""
+        out = F.lnc_topic_t()
+        timeout_ms = ensure_topic_timeout_ms(max_attempts, base_backoff_ms, self._admin.request_timeout_ms)
+        self._call(lib.lnc_admin_ensure_topic, name.encode(), timeout_ms, ctypes.byref(out), context=f"ensure topic {name!r}")
+        return topic_from_c(out)
 
     def ensure_topic_default(self, name: str) -> TopicInfo:
         return self.ensure_topic(name, 20, 500)
@@ -200,7 +274,7 @@ class LanceClient:
     def create_topic_with_retention(self, name: str, max_age_secs: Optional[int] = None, max_bytes: Optional[int] = None) -> TopicInfo:
         """Creates a topic with retention limits (``None`` or 0 = unlimited)."""
         out = F.lnc_topic_t()
-        self._admin.call(
+        self._call(
             lib.lnc_admin_create_topic_with_retention,
             name.encode(),
             _retention(max_age_secs),
@@ -209,67 +283,57 @@ class LanceClient:
             ctypes.byref(out),
             context=f"create topic {name!r}",
         )
-        info = topic_from_c(out)
-        self._topic_cache[info.name] = info
-        return info
+        return topic_from_c(out)
 
     def list_topics(self) -> List[TopicInfo]:
         arr = ctypes.POINTER(F.lnc_topic_t)()
         n = ctypes.c_size_t()
-        self._admin.call(lib.lnc_admin_list_topics, self._t, ctypes.byref(arr), ctypes.byref(n))
+        self._call(lib.lnc_admin_list_topics, self._t, ctypes.byref(arr), ctypes.byref(n))
         try:
             topics = [topic_from_c(arr[i]) for i in range(n.value)]
         finally:
             lib.lnc_topics_free(arr, n.value)
-        for t in topics:
-            self._topic_cache[t.name] = t
         return topics
 
     def get_topic(self, topic_id: int) -> TopicInfo:
         out = F.lnc_topic_t()
-        self._admin.call(lib.lnc_admin_get_topic, topic_id, self._t, ctypes.byref(out), context=f"topic {topic_id}")
+        self._call(lib.lnc_admin_get_topic, topic_id, self._t, ctypes.byref(out), context=f"topic {topic_id}")
         return topic_from_c(out)
 
     def get_topic_by_name(self, name: str) -> TopicInfo:
         """Finds a topic by name without creating it (``TopicNotFoundError`` if absent)."""
         out = F.lnc_topic_t()
-        self._admin.call(lib.lnc_admin_find_topic, name.encode(), self._t, ctypes.byref(out), context=f"topic {name!r}")
+        self._call(lib.lnc_admin_find_topic, name.encode(), self._t, ctypes.byref(out), context=f"topic {name!r}")
         return topic_from_c(out)
 
     find_topic = get_topic_by_name
 
     def delete_topic(self, topic_id: int) -> None:
-        self._admin.call(lib.lnc_admin_delete_topic, topic_id, self._t, context=f"delete topic {topic_id}")
-        self._topic_cache = {k: v for k, v in self._topic_cache.items() if v.id != topic_id}
+        self._call(lib.lnc_admin_delete_topic, topic_id, self._t, context=f"delete topic {topic_id}")
 
     def set_retention(self, topic_id: int, max_age_secs: Optional[int] = None, max_bytes: Optional[int] = None) -> TopicInfo:
         """Sets a topic's retention (``None`` or 0 = unlimited). Returns, as the seed does, the
-        topic as the server's reply describes it: its id and the retention now in force (the
-        reply carries no name; a name this client already knows is filled in)."""
-        self._admin.call(
+        topic with the retention now in force; the SetRetention reply carries neither name nor
+        creation time, so they are asked for (GetTopic, which never reports retention)."""
+        self._call(
             lib.lnc_admin_set_retention, topic_id, _retention(max_age_secs), _retention(max_bytes), self._t,
             context=f"set retention of topic {topic_id}",
         )
-        known = next((t for t in self._topic_cache.values() if t.id == topic_id), None)
-        return TopicInfo(
-            id=topic_id,
-            name=known.name if known is not None else "",
-            created_at=known.created_at if known is not None else 0,
-            topic_epoch=known.topic_epoch if known is not None else 1,
-            retention=RetentionInfo(max_age_secs=max_age_secs or None, max_bytes=max_bytes or None),
-        )
+        info = self.get_topic(topic_id)
+        info.retention = RetentionInfo(max_age_secs=max_age_secs or None, max_bytes=max_bytes or None)
+        return info
 
     # --- diagnostics -------------------------------------------------------------------------
 
     def ping(self) -> float:
         """Keepalive round trip in seconds."""
         rtt = ctypes.c_uint64()
-        self._admin.call(lib.lnc_admin_ping, self._t, ctypes.byref(rtt))
+        self._call(lib.lnc_admin_ping, self._t, ctypes.byref(rtt))
         return rtt.value / 1e6
 
     def cluster_status(self) -> ClusterStatus:
         s = F.lnc_cluster_status_t()
-        self._admin.call(lib.lnc_admin_cluster_status, self._t, ctypes.byref(s))
+        self._call(lib.lnc_admin_cluster_status, self._t, ctypes.byref(s))
         return ClusterStatus(
             current_term=s.current_term,
             healthy_nodes=s.healthy_nodes,
@@ -283,14 +347,14 @@ class LanceClient:
 
     def authenticate(self, token: str) -> None:
         """Checks a token with Authenticate (``AuthenticationFailedError`` when refused)."""
-        self._admin.call(lib.lnc_admin_authenticate, token.encode(), self._t)
+        self._call(lib.lnc_admin_authenticate, token.encode(), self._t)
 
     # --- data-plane control ------------------------------------------------------------------
 
     def fetch(self, topic_id: int, start_offset: int = 0, max_bytes: int = 1 << 20) -> FetchResult:
         """One raw Fetch (undecoded log bytes; use a consumer for records)."""
         r = F.lnc_fetch_result_t()
-        self._admin.call(lib.lnc_admin_fetch, topic_id, start_offset, max_bytes, self._t, ctypes.byref(r))
+        self._call(lib.lnc_admin_fetch, topic_id, start_offset, max_bytes, self._t, ctypes.byref(r))
         try:
             data = ctypes.string_at(r.data, r.data_len) if r.data_len else b""
             return FetchResult(
@@ -306,16 +370,16 @@ class LanceClient:
         """Server-side Subscribe; returns the SubscribeAck as a dict: ``{"consumer_id": ...,
         "offset": ...}`` (the server's offset: a requested 0 resolves to its commit)."""
         off = ctypes.c_uint64()
-        self._admin.call(lib.lnc_admin_subscribe, topic_id, start_offset, max_batch_bytes, consumer_id, self._t, ctypes.byref(off))
+        self._call(lib.lnc_admin_subscribe, topic_id, start_offset, max_batch_bytes, consumer_id, self._t, ctypes.byref(off))
         return {"consumer_id": consumer_id, "offset": off.value}
 
     def unsubscribe(self, topic_id: int, consumer_id: int) -> None:
-        self._admin.call(lib.lnc_admin_unsubscribe, topic_id, consumer_id, self._t)
+        self._call(lib.lnc_admin_unsubscribe, topic_id, consumer_id, self._t)
 
     def commit_offset(self, topic_id: int, consumer_id: int, offset: int) -> Dict[str, int]:
         """Server-side CommitOffset (kept in server memory only). Returns the CommitAck as a
         dict, ``{"consumer_id": ..., "offset": ...}`` (the server echoes both)."""
-        self._admin.call(lib.lnc_admin_commit_offset, topic_id, consumer_id, offset, self._t)
+        self._call(lib.lnc_admin_commit_offset, topic_id, consumer_id, offset, self._t)
         return {"consumer_id": consumer_id, "offset": offset}
 
     consumer_id = staticmethod(consumer_id)

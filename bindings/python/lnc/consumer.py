@@ -11,10 +11,11 @@ from typing import Any, Callable, Iterator, List, Optional, Union
 
 from . import _ffi as F
 from ._ffi import lib
-from ._util import Deadline, Handle, to_ms
+from ._util import Deadline, Handle, ms_arg, to_ms
 from .client import LanceClient, build_conf
 from .config import ClientConfig, SeekPosition, SeekTarget, StandaloneConfig
 from .errors import ClosedError, InvalidArgumentError, make_error
+from .events import Event, EventHandler, Events
 from .records import PollResult, TlvRecord, _VIEW, _from_view, records_from_views
 
 __all__ = ["StandaloneConsumer", "OffsetStore", "FileOffsetStore", "MemoryOffsetStore"]
@@ -161,11 +162,37 @@ class StandaloneConsumer:
     ``StandaloneConsumer("host:port", StandaloneConfig("my-app", topic_name="events"))`` or the
     seed's ``StandaloneConsumer.connect(address, config, offset_store=None)``. Iterate it
     (``for record in consumer``) or ``poll()`` batches; ``commit()`` stores the position.
+
+    ``timeout`` (seconds; < 0 = ``request.timeout.ms``, None = no limit) bounds the server calls
+    of the construction (topic resolution, stored offset, the tail for ``start.offset=end``);
+    ``seek_to``, ``commit`` and ``lag`` take their own ``timeout=`` the same way. Connection
+    events go to the handler keywords ``on_connected``, ``on_disconnected``, ``on_error`` and
+    ``on_event`` (see :mod:`lnc.events`), run inside ``poll`` on the calling thread.
     """
 
-    def __init__(self, servers: str, config: StandaloneConfig, offset_store: StoreArg = None) -> None:
+    def __init__(
+        self,
+        servers: str,
+        config: StandaloneConfig,
+        offset_store: StoreArg = None,
+        *,
+        timeout: Optional[float] = -1.0,
+        on_connected: Optional[EventHandler] = None,
+        on_disconnected: Optional[EventHandler] = None,
+        on_error: Optional[EventHandler] = None,
+        on_event: Optional[EventHandler] = None,
+    ) -> None:
         self._config = config
         self._servers = servers
+        self._closed = True
+        self._events = Events(
+            lib.lnc_consumer_poll_events,
+            on_connected=on_connected,
+            on_disconnected=on_disconnected,
+            on_error=on_error,
+            on_event=on_event,
+        )
+        timeout_ms = ms_arg(timeout)
         topic_id = config.topic_id
         if not topic_id and config.topic_name:
             # Seed semantics: the name is resolved with ensure_topic (created if missing).
@@ -202,9 +229,11 @@ class StandaloneConsumer:
         def create() -> tuple[int, int]:
             out = ctypes.c_void_p()
             if bridge is not None:
-                rc = lib.lnc_consumer_new_with_store(cptr, bridge.load_cb, bridge.save_cb, None, -1, ctypes.byref(out), ctypes.byref(err))
+                rc = lib.lnc_consumer_new_with_store(
+                    cptr, bridge.load_cb, bridge.save_cb, None, timeout_ms, ctypes.byref(out), ctypes.byref(err)
+                )
             else:
-                rc = lib.lnc_consumer_new(cptr, -1, ctypes.byref(out), ctypes.byref(err))
+                rc = lib.lnc_consumer_new(cptr, timeout_ms, ctypes.byref(out), ctypes.byref(err))
             return rc, out.value or 0
 
         def abandon(result: tuple[int, int]) -> None:
@@ -234,9 +263,17 @@ class StandaloneConsumer:
         self._handle.keep = (bridge, self._rec)
 
     @classmethod
-    def connect(cls, address: str, config: StandaloneConfig, offset_store: StoreArg = None) -> "StandaloneConsumer":
-        """Seed-style constructor."""
-        return cls(address, config, offset_store)
+    def connect(
+        cls,
+        address: str,
+        config: StandaloneConfig,
+        offset_store: StoreArg = None,
+        *,
+        timeout: Optional[float] = -1.0,
+        **handlers: Optional[EventHandler],
+    ) -> "StandaloneConsumer":
+        """Seed-style constructor (``timeout`` and the handlers as for the class)."""
+        return cls(address, config, offset_store, timeout=timeout, **handlers)
 
     # ------------------------------------------------------------------------------------------
 
@@ -307,6 +344,7 @@ class StandaloneConsumer:
         err = ctypes.c_void_p()
         start = self.current_offset
         while True:
+            self._serve_events(p)
             rc = lib.lnc_consumer_poll(p, dl.slice_ms(), ctypes.byref(recs), ctypes.byref(err))
             if rc:
                 self._raise(rc, err)
@@ -352,6 +390,7 @@ class StandaloneConsumer:
         rb.user = callback
         try:
             while True:
+                self._serve_events(p)
                 rc = lib.lnc_consumer_poll_cb(p, dl.slice_ms(), max_records, rb.cfunc, None, ctypes.byref(count), ctypes.byref(err))
                 if rb.errors:
                     errs, rb.errors = rb.errors, []
@@ -393,15 +432,17 @@ class StandaloneConsumer:
         """Moves to byte ``offset`` (a record boundary, e.g. a record's ``offset``); returns it."""
         return self.seek_to(SeekPosition.offset(offset))
 
-    def seek_to(self, position: SeekTarget) -> int:
+    def seek_to(self, position: SeekTarget, *, timeout: Optional[float] = -1.0) -> int:
         """Moves to ``SeekPosition.BEGINNING``, ``SeekPosition.END`` or ``SeekPosition.offset(n)``;
-        returns the new position. Records queued for the old position are dropped."""
+        returns the new position. Records queued for the old position are dropped. ``END`` asks
+        the server for the tail within ``timeout`` seconds (< 0 = ``request.timeout.ms``)."""
         whence, off = _seek_args(position)
         pos = ctypes.c_uint64()
         err = ctypes.c_void_p()
+        timeout_ms = ms_arg(timeout)
 
         def seek(p: int) -> int:
-            return int(lib.lnc_consumer_seek(p, whence, off, -1, ctypes.byref(pos), ctypes.byref(err)))
+            return int(lib.lnc_consumer_seek(p, whence, off, timeout_ms, ctypes.byref(pos), ctypes.byref(err)))
 
         if seek_asks_server(position):
             # asks the server for the tail: interruptible, on a worker
@@ -424,14 +465,16 @@ class StandaloneConsumer:
         """Back to offset 0."""
         return self.seek_to(SeekPosition.BEGINNING)
 
-    def seek_to_end(self) -> int:
-        return self.seek_to(SeekPosition.END)
+    def seek_to_end(self, *, timeout: Optional[float] = -1.0) -> int:
+        return self.seek_to(SeekPosition.END, timeout=timeout)
 
-    def commit(self) -> int:
-        """Stores the position in the offset store; returns the committed offset."""
+    def commit(self, *, timeout: Optional[float] = -1.0) -> int:
+        """Stores the position in the offset store; returns the committed offset. Waits up to
+        ``timeout`` seconds (< 0 = ``request.timeout.ms``) for a commit running on another
+        thread."""
         out = ctypes.c_uint64()
         err = ctypes.c_void_p()
-        rc = lib.lnc_consumer_commit(self._p(), -1, ctypes.byref(out), ctypes.byref(err))
+        rc = lib.lnc_consumer_commit(self._p(), ms_arg(timeout), ctypes.byref(out), ctypes.byref(err))
         if self._bridge is not None and self._bridge.errors:
             e = make_error(rc, err.value) if rc else None
             self._bridge.reraise(e)
@@ -439,12 +482,14 @@ class StandaloneConsumer:
             self._raise(rc, err)
         return out.value
 
-    def lag(self) -> int:
-        """Bytes between the position and the topic's end (may ask the server)."""
+    def lag(self, *, timeout: Optional[float] = -1.0) -> int:
+        """Bytes between the position and the topic's end (asks the server within ``timeout``
+        seconds, < 0 = ``request.timeout.ms``, when the cached end is stale)."""
         out = ctypes.c_uint64()
         err = ctypes.c_void_p()
+        timeout_ms = ms_arg(timeout)
         try:
-            rc = self._handle.run(lambda p: lib.lnc_consumer_lag(p, -1, ctypes.byref(out), ctypes.byref(err)))
+            rc = self._handle.run(lambda p: lib.lnc_consumer_lag(p, timeout_ms, ctypes.byref(out), ctypes.byref(err)))
         except ClosedError:
             raise ClosedError("consumer is closed") from None
         if rc:
@@ -457,8 +502,38 @@ class StandaloneConsumer:
 
     # ------------------------------------------------------------------------------------------
 
+    def _serve_events(self, p: int) -> None:
+        self._events.serve(p)
+
+    def poll_events(self, timeout: Optional[float] = 0.0) -> List[Event]:
+        """Takes the waiting events (waiting up to ``timeout`` seconds for the first, in slices
+        so Ctrl-C interrupts), hands them to the handlers and returns them."""
+        dl = Deadline(timeout)
+        while True:
+            p = self._enter()
+            try:
+                evs = self._events.take(p, dl.slice_ms())
+            finally:
+                self._handle.release()
+            if evs or dl.expired():
+                self._events.dispatch(evs)
+                return evs
+
+    def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
+        """Yields events as they come (taken with ``poll_events``, so the handlers run too)
+        until the handle closes or none arrives for ``timeout`` seconds (None = no limit)."""
+        while not self.closed:
+            try:
+                evs = self.poll_events(timeout)
+            except ClosedError:
+                return
+            if not evs:
+                return
+            yield from evs
+
     def fileno(self) -> int:
-        """liblnc's eventfd: readable while records or an error wait for ``poll``."""
+        """liblnc's eventfd: readable while records or an error wait for ``poll``, and events
+        too once events were taken (``poll_events`` or a handler)."""
         return int(lib.lnc_consumer_eventfd(self._p()))
 
     eventfd = fileno
@@ -475,7 +550,12 @@ class StandaloneConsumer:
             if rc == F.LNC_ERR_IN_CALLBACK:
                 self._closed = False
                 raise make_error(rc)
-        self._finalizer()
+        try:
+            if p and not self._handle._closing:
+                self._serve_events(p)  # the last events, before the handle goes
+        finally:
+            self._events.end_sinks()
+            self._finalizer()
         if self._bridge is not None:
             self._bridge.reraise()
 

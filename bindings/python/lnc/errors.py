@@ -54,7 +54,9 @@ __all__ = [
     "TopicAlreadyExistsError",
     "InvalidTopicNameError",
     "ServerError",
-    "DeliveryError",
+    "CancelledError",
+    "DeliveryFailedError",
+    "CircuitOpenError",
     "ERROR_CLASSES",
     "error_class",
     "make_error",
@@ -337,20 +339,28 @@ class ServerError(LanceError):
     default_code = F.LNC_ERR_SERVER_ERROR
 
 
-class DeliveryError(LanceError):
-    """Raised by ``flush()``/``close()`` when fire-and-forget records (sent without a callback or
-    future) got a failed delivery report. ``failures`` lists their ``DeliveryReport``s; ``code`` is
-    the first failure's."""
+class CancelledError(LanceError):
+    """The call was cancelled (Ctrl-C while it waited): nothing it was given was accepted. A
+    ``send`` cancelled while waiting for its acknowledgement may still be delivered."""
 
-    def __init__(self, failures: list, *, total_failed: Optional[int] = None) -> None:
-        self.failures = failures
-        self.total_failed = len(failures) if total_failed is None else total_failed
-        first = failures[0].error if failures else None
-        code = first.code if first is not None else F.LNC_ERR_SERVER_ERROR
-        msg = f"{self.total_failed} record(s) failed delivery"
-        if first is not None:
-            msg += f"; first: {first}"
-        super().__init__(msg, code=code, retryable=all(f.error.is_retryable() for f in failures) if failures else False)
+    default_code = F.LNC_ERR_CANCELLED
+
+
+class DeliveryFailedError(LanceError):
+    """Raised by ``flush()``/``close()`` when fire-and-forget records (sent without a callback or
+    future) failed since the last flush. liblnc counts them (``records_failed``); the message
+    gives the count and the first failure's text. ``close()`` has closed the producer all the
+    same."""
+
+    default_code = F.LNC_ERR_DELIVERY_FAILED
+
+
+class CircuitOpenError(LanceError):
+    """The circuit breaker is open (the server has been unreachable): a non-blocking send
+    (``send.block=false``) fails at once instead of queueing. Retryable."""
+
+    default_code = F.LNC_ERR_CIRCUIT_OPEN
+    retryable_default = True
 
 
 # ------------------------------------------------------------------------------------------------
@@ -376,6 +386,9 @@ ERROR_CLASSES: dict[int, type[LanceError]] = {
     F.LNC_ERR_STATE: StateError,
     F.LNC_ERR_IO: LocalIOError,
     F.LNC_ERR_TLS: TlsError,
+    F.LNC_ERR_CANCELLED: CancelledError,
+    F.LNC_ERR_DELIVERY_FAILED: DeliveryFailedError,
+    F.LNC_ERR_CIRCUIT_OPEN: CircuitOpenError,
     F.LNC_ERR_UNKNOWN_TOPIC: TopicNotFoundError,
     F.LNC_ERR_NOT_LEADER: NotLeaderError,
     F.LNC_ERR_FORWARD_FAILED: ForwardFailedError,

@@ -84,9 +84,11 @@ class MockBroker:
     # --- topics & data -----------------------------------------------------------------------
 
     def create_topic(self, name: str) -> int:
-        """Creates a topic directly; returns its id (TopicAlreadyExistsError / InvalidTopicNameError)."""
+        """Creates a topic directly; returns its id (TopicAlreadyExistsError / InvalidTopicNameError,
+        with liblnc's reason)."""
         tid = ctypes.c_uint32()
-        check(lib.lnc_mock_create_topic(self._p, name.encode(), ctypes.byref(tid), None), context=f"topic {name!r}")
+        err = ctypes.c_void_p()
+        check(lib.lnc_mock_create_topic(self._p, name.encode(), ctypes.byref(tid), ctypes.byref(err)), err, context=f"topic {name!r}")
         return tid.value
 
     def topic_size(self, topic_id: int) -> int:

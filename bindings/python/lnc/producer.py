@@ -6,12 +6,12 @@ liblnc gives every accepted record exactly one delivery report. This binding has
 
 * **Bulk mode** (default, no ``on_delivery``): reports are drained in bulk with
   ``lnc_producer_poll_reports`` into a preallocated array, never through a per-record C->Python
-  callback. ``send_async`` without ``callback``/``future`` passes opaque 0: its report is only
-  counted, and a *failed* one is kept so that the next ``flush()`` or ``close()`` raises
-  :class:`~lnc.errors.DeliveryError` listing it (``failures()`` reads them without raising).
-  Per-send ``callback=`` functions and ``future=True`` futures are keyed by an opaque id; they
-  run inside ``poll()``, ``flush()``, ``close()`` or while a returned future's ``result()`` waits,
-  always on the calling thread.
+  callback. ``send_async`` without ``callback``/``future`` passes opaque 0 (fire-and-forget):
+  liblnc counts a failed one, and the next ``flush()`` or ``close()`` raises
+  :class:`~lnc.errors.DeliveryFailedError` (liblnc's DELIVERY_FAILED). Per-send ``callback=``
+  functions and ``future=True`` futures are keyed by an opaque id; they run inside ``poll()``,
+  ``flush()``, ``close()`` or while a returned future's ``result()`` waits, always on the
+  calling thread.
 * **Callback mode** (``Producer(..., on_delivery=fn)``): liblnc calls ``fn(report)`` for every
   report from inside ``poll``/``flush``/``close`` (librdkafka model); per-send callbacks and
   futures are resolved there too.
@@ -20,7 +20,11 @@ In both modes an exception raised by a user callback is re-raised from the call 
 and ``close()``/``flush()``/``poll()`` called from inside a callback raise ``InCallbackError``
 (liblnc's IN_CALLBACK rule; bulk mode applies the same rule to the callbacks it dispatches).
 
-Blocking calls wait in slices of at most 100 ms per liblnc call, so Ctrl-C interrupts them.
+Waiting for buffer space is liblnc's (``lnc_producer_send_with_options``): a send first tries
+without waiting; only when the buffer is full does it wait, as ``send.block``/``send.timeout.ms``
+or the call's ``timeout`` say, on a worker thread with a cancellation token that Ctrl-C fires.
+Reports are drained (without running user code) before and during that wait, since unserved
+reports hold buffer memory.
 """
 
 from __future__ import annotations
@@ -32,14 +36,15 @@ import weakref
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _ffi as F
 from ._ffi import lib
-from ._util import SLICE_MS, Deadline, Handle, to_ms
-from .client import LanceClient, build_conf
-from .config import ClientConfig, ProducerConfig
-from .errors import ClosedError, DeliveryError, InCallbackError, LanceError, TimeoutError, make_error
+from ._util import Deadline, Handle, ms_arg
+from .client import build_conf
+from .config import ProducerConfig
+from .errors import ClosedError, InCallbackError, LanceError, TimeoutError, make_error
+from .events import Event, EventHandler, Events
 from .records import TlvRecord
 
 __all__ = ["Producer", "DeliveryReport", "ProducerMetrics", "DeliveryCallback"]
@@ -60,7 +65,6 @@ _ERROR_Q = F.lnc_report_t.error.offset // 8
 _REPORTS_MAX = 4096
 _ZERO = bytes(_RS * _REPORTS_MAX)
 _AUTODRAIN_EVERY = 1024
-_MAX_KEPT_FAILURES = 10_000
 
 _tls = threading.local()
 
@@ -144,8 +148,6 @@ class _Core:
         self.next_id = 1
         self.acked = 0
         self.failed = 0
-        self.failures: List[DeliveryReport] = []
-        self.failures_total = 0
         self.cb_errors: List[BaseException] = []
         self.deferred: Deque[Tuple[int, DeliveryReport]] = deque()
 
@@ -155,10 +157,10 @@ class _Core:
         self.pending[oid] = (callback, future)
         return oid
 
-    def note_failure(self, rep: DeliveryReport) -> None:
-        self.failures_total += 1
-        if len(self.failures) < _MAX_KEPT_FAILURES:
-            self.failures.append(rep)
+    def forget(self, oids: Sequence[int]) -> None:
+        """Drops the entries of records that were not accepted (they get no report)."""
+        for oid in oids:
+            self.pending.pop(oid, None)
 
     def dispatch(self, oid: int, rep: DeliveryReport) -> None:
         """Runs user code for one report (on the serving thread)."""
@@ -207,14 +209,6 @@ class _Core:
                 except AttributeError:
                     pass
             raise first
-
-    def take_failures(self) -> Optional[DeliveryError]:
-        if not self.failures_total:
-            return None
-        err = DeliveryError(self.failures, total_failed=self.failures_total)
-        self.failures = []
-        self.failures_total = 0
-        return err
 
 
 def _make_trampoline(core: _Core) -> Any:
@@ -275,16 +269,21 @@ class Producer:
 
     ``Producer("host:port", ProducerConfig())`` or ``Producer.connect(address, config)``; liblnc
     connects in the background (a dead server shows up as failed reports, not here). Topics are
-    ids (``int``) or names (``str``, resolved once with ``ensure_topic``, which creates them, as
-    the seed client does). Use as a context manager to ``close()`` (flush + purge) at the end.
+    ids (``int``) or names (``str``): liblnc resolves a name (``lnc_producer_topic_id``: looked
+    up, created when ``topic.auto.create`` is true, the default) and caches it. Use as a context
+    manager to ``close()`` (flush + purge) at the end.
+
+    Connection events go to the handler keywords ``on_connected``, ``on_disconnected``,
+    ``on_error`` and ``on_event`` (see :mod:`lnc.events`), run inside ``poll``/``flush``/``close``
+    (and ``poll_events``) on the calling thread.
     """
 
     # Slots keep attribute access on the send path cheap (and the object small).
     __slots__ = (
-        "_admin", "_callback_mode", "_closed", "_config", "_core", "_count", "_count_ref",
-        "_drain_lock", "_finalizer", "_handle", "_produce", "_ptr", "_reports", "_reports_addr",
-        "_send_block", "_send_record", "_send_timeout_s", "_sent", "_seq", "_servers", "_since_drain",
-        "_topics", "__weakref__",
+        "_blocks", "_callback_mode", "_closed", "_config", "_core", "_count", "_count_ref",
+        "_drain_lock", "_events", "_finalizer", "_handle", "_nowait", "_produce", "_ptr", "_reports",
+        "_reports_addr", "_send", "_sent", "_seq", "_servers", "_since_drain", "_space_ms", "_topic_ids",
+        "__weakref__",
     )
 
     def __init__(
@@ -293,19 +292,31 @@ class Producer:
         config: Optional[ProducerConfig] = None,
         *,
         on_delivery: Optional[DeliveryCallback] = None,
+        on_connected: Optional[EventHandler] = None,
+        on_disconnected: Optional[EventHandler] = None,
+        on_error: Optional[EventHandler] = None,
+        on_event: Optional[EventHandler] = None,
     ) -> None:
         self._closed = True  # until the handle exists
         cfg = config or ProducerConfig()
         self._config = cfg
         self._servers = servers or cfg.get("bootstrap.servers")
+        self._events = Events(
+            lib.lnc_producer_poll_events,
+            on_connected=on_connected,
+            on_disconnected=on_disconnected,
+            on_error=on_error,
+            on_event=on_event,
+        )
         conf = build_conf(self._servers, cfg)
-        # A full buffer blocks in liblnc for at most one slice; Python loops up to the user's
-        # send.timeout.ms so Ctrl-C stays responsive.
-        self._send_block = cfg.get("send.block") == "true"
-        user_send_ms = int(cfg.get("send.timeout.ms"))
-        self._send_timeout_s = user_send_ms / 1000
-        if self._send_block and user_send_ms > SLICE_MS:
-            conf.set("send.timeout.ms", SLICE_MS)
+        # The one-call fast path (lnc_producer_produce) must never wait: a wait belongs on a
+        # worker with a cancellation token (Ctrl-C). So the handle gets send.timeout.ms=0 (with
+        # send.block=true it answers QUEUE_FULL at once, and never CIRCUIT_OPEN), and the
+        # configured wait is handed to the waiting call as its timeout_ms.
+        self._blocks = cfg.get("send.block") == "true"
+        self._space_ms = min(int(cfg.get("send.timeout.ms")), 2**31 - 1) if self._blocks else 0
+        if self._blocks:
+            conf.set("send.timeout.ms", 0)
         self._core = core = _Core(on_delivery)
         self._callback_mode = on_delivery is not None
         cfunc = _make_trampoline(core) if on_delivery is not None else F.lnc_delivery_cb()
@@ -328,17 +339,22 @@ class Producer:
         self._count = ctypes.c_size_t()
         self._count_ref = ctypes.byref(self._count)
         self._drain_lock = threading.Lock()
-        self._topics: Dict[str, int] = {}
-        self._admin: Optional[LanceClient] = None
+        self._topic_ids: Dict[str, int] = {}
         self._produce = lib.lnc_producer_produce
-        self._send_record = lib.lnc_producer_send_record
+        self._send = lib.lnc_producer_send_with_options
+        self._nowait = F.lnc_send_options_t(None, 0, None)  # read-only: shared by every thread
 
     @classmethod
     def connect(
-        cls, address: str, config: Optional[ProducerConfig] = None, *, on_delivery: Optional[DeliveryCallback] = None
+        cls,
+        address: str,
+        config: Optional[ProducerConfig] = None,
+        *,
+        on_delivery: Optional[DeliveryCallback] = None,
+        **handlers: Optional[EventHandler],
     ) -> "Producer":
-        """Seed-style constructor."""
-        return cls(address, config, on_delivery=on_delivery)
+        """Seed-style constructor (``handlers``: ``on_connected=`` ... as for the class)."""
+        return cls(address, config, on_delivery=on_delivery, **handlers)
 
     @classmethod
     def connect_for_topic(cls, address: str, topic_name: str, config: Optional[ProducerConfig] = None) -> Tuple["Producer", int]:
@@ -355,18 +371,31 @@ class Producer:
     # ------------------------------------------------------------------------------------------
 
     def resolve_topic(self, topic: Topic) -> int:
-        """Topic id of ``topic`` (a name is resolved once, creating the topic if missing)."""
+        """Topic id of ``topic``: an id as is; a name through liblnc (``lnc_producer_topic_id``:
+        looked up, created when ``topic.auto.create`` is true, else ``TopicNotFoundError``;
+        retryable failures retried within ``request.timeout.ms``). Ctrl-C cancels the lookup."""
         if isinstance(topic, int):
             return topic
-        tid = self._topics.get(topic)
-        if tid is None:
-            if self._admin is None:
-                cc = ClientConfig(servers=self._servers)
-                cc.options.update(self._config.options)
-                self._admin = LanceClient(cc)
-            tid = self._admin.ensure_topic(topic).id
-            self._topics[topic] = tid
-        return tid
+        # liblnc's answer, memoised so that later sends skip the worker hop that keeps a first
+        # lookup interruptible; liblnc caches the same id for the handle's life.
+        tid = self._topic_ids.get(topic)
+        if tid is not None:
+            return tid
+        name = topic.encode()
+        out = ctypes.c_uint32()
+        err = ctypes.c_void_p()
+
+        def call(p: int, cancel: Optional[int]) -> int:
+            return int(lib.lnc_producer_topic_id(p, name, -1, cancel, ctypes.byref(out), ctypes.byref(err)))
+
+        try:
+            rc = self._handle.run_cancellable(call, on_abandon=lambda rc: lib.lnc_error_free(err.value))
+        except ClosedError:
+            raise ClosedError("producer is closed") from None
+        if rc:
+            raise make_error(rc, err.value, context=f"topic {topic!r}")
+        self._topic_ids[topic] = out.value
+        return out.value
 
     def _tid(self, topic: Optional[Topic], topic_id: Optional[int]) -> int:
         return self.resolve_topic(topic_arg(topic, topic_id))
@@ -387,6 +416,7 @@ class Producer:
         callback: Optional[DeliveryCallback] = None,
         future: Any = False,
         topic_id: Optional[int] = None,
+        timeout: Optional[float] = -1.0,
     ) -> Union[int, "Future[DeliveryReport]"]:
         """Queues one record and returns at once: its send number (1, 2, ... per producer,
         unique across threads, counting the ``send_async`` calls that returned a number; the seed
@@ -398,11 +428,16 @@ class Producer:
         With ``future=True`` returns a ``concurrent.futures.Future`` resolving to the
         :class:`DeliveryReport` (or raising its error; an existing concurrent or asyncio future
         may be passed instead of True); ``callback(report)`` runs in a later
-        ``poll``/``flush``/``close``. Without either, the report is counted and a failure is
-        kept for ``flush()``/``close()`` to raise. Raises ``BackpressureError`` when the buffer
-        stays full for ``send.timeout.ms`` (or at once with ``send.block=false``).
+        ``poll``/``flush``/``close``. Without either, a failure is counted by liblnc and raised
+        by the next ``flush()``/``close()`` as ``DeliveryFailedError``.
+
+        ``timeout`` bounds the wait for buffer space: < 0 (default) = the configuration
+        (``send.block``, ``send.timeout.ms``), 0 = never wait, None = no limit, else seconds.
+        A full buffer then raises ``BackpressureError`` (``CircuitOpenError`` while the circuit
+        breaker is open and the send may not wait); Ctrl-C during the wait raises
+        ``KeyboardInterrupt`` and nothing is queued.
         """
-        # Fast path: raw bytes to a topic id, fire-and-forget (one ctypes call, no allocation).
+        # Fast path: raw bytes to a topic id, fire-and-forget, never waiting (one ctypes call).
         if (
             topic.__class__ is int
             and data.__class__ is bytes
@@ -416,7 +451,7 @@ class Producer:
             if n >= _AUTODRAIN_EVERY and not self._callback_mode:
                 self._autodrain()
             return next(self._seq)
-        return self._send_async_slow(topic, data, record_type, key, timestamp_ns, ext_type, callback, future, topic_id)
+        return self._send_async_slow(topic, data, record_type, key, timestamp_ns, ext_type, callback, future, topic_id, timeout)
 
     def _send_async_slow(
         self,
@@ -429,70 +464,114 @@ class Producer:
         callback: Optional[DeliveryCallback],
         future: Any,
         topic_id: Optional[int],
+        timeout: Optional[float],
     ) -> Union[int, "Future[DeliveryReport]"]:
         # Everything but the fast path, including a refused fast-path send (a refused send has
-        # no effect, so retrying it with an error pointer to learn why is safe). Kept out of
-        # send_async so that its closures do not turn the fast path's locals into cells.
+        # no effect, so sending it again to learn why, or to wait for space, is safe).
         tid = topic if topic.__class__ is int else self._tid(topic, topic_id)
         fut: Optional[Future] = None
-        if callback is None and not future:
-            oid = None
-        else:
+        if callback is not None or future:
             fut = _ReportFuture(self) if future is True else (future or None)
-            oid = self._core.register(callback, fut)
-        if data.__class__ is not bytes:
-            if isinstance(data, TlvRecord):
-                if record_type is not None or key is not None or timestamp_ns is not None:
-                    raise ValueError("record_type/key/timestamp_ns come from the TlvRecord")
-                record_type, ext_type, key, data, timestamp_ns = data.message_parts()
-            else:
-                data = bytes(data)
-        if key is not None and key.__class__ is not bytes:
-            key = key.encode() if isinstance(key, str) else bytes(key)
-        plain = record_type is None and key is None and timestamp_ns is None and ext_type is None
-        klen = len(key) if key is not None else 0
-
-        def attempt(err: ctypes.c_void_p) -> int:
-            if plain:
-                return self._produce(self._ptr, tid, data, len(data), oid, ctypes.byref(err))
-            return self._send_record(
-                self._ptr, tid, record_type or 0, ext_type or 0, key, klen, data, len(data), timestamp_ns or 0, oid, ctypes.byref(err)
-            )
-
-        err = ctypes.c_void_p()
-        rc = attempt(err)
-        if rc:
-            self._send_failed(rc, err, attempt, oid)
-        self._sent += 1
+        arr, oids = self._messages([data], [fut] if fut is not None else None, callback, record_type, key, timestamp_ns, ext_type)
+        self._submit(tid, arr, 1, oids, timeout)
         self._since_drain += 1
         if self._since_drain >= _AUTODRAIN_EVERY and not self._callback_mode:
             self._autodrain()
         return next(self._seq) if fut is None else fut
 
-    def _send_failed(self, rc: int, err: ctypes.c_void_p, retry: Callable[[ctypes.c_void_p], int], oid: Optional[int]) -> int:
-        """Slow path of a refused send: QUEUE_FULL retries in slices up to send.timeout.ms."""
-        if rc == F.LNC_ERR_QUEUE_FULL and self._send_block and self._send_timeout_s > SLICE_MS / 1000:
+    def _messages(
+        self,
+        recs: Sequence[Union[TlvRecord, Bytes]],
+        futures: Optional[Sequence[Any]],
+        callback: Optional[DeliveryCallback],
+        record_type: Optional[int] = None,
+        key: Optional[Union[Bytes, str]] = None,
+        timestamp_ns: Optional[int] = None,
+        ext_type: Optional[int] = None,
+    ) -> Tuple[Any, List[int]]:
+        """An ``lnc_message_t`` array for ``recs`` and the opaque ids registered for them
+        (``futures[i]``, any concurrent or asyncio future, gets record i's report)."""
+        n = len(recs)
+        arr = (F.lnc_message_t * n)()
+        oids: List[int] = []
+        t: Optional[int]
+        ext: Optional[int]
+        k: Optional[Union[Bytes, str]]
+        d: Bytes
+        ts: Optional[int]
+        for i, r in enumerate(recs):
+            if isinstance(r, TlvRecord):
+                if record_type is not None or key is not None or timestamp_ns is not None:
+                    raise ValueError("record_type/key/timestamp_ns come from the TlvRecord")
+                t, ext, k, d, ts = r.message_parts()
+            else:
+                t, ext, k, d, ts = record_type, ext_type, key, r, timestamp_ns
+            fut = futures[i] if futures is not None else None
+            oid = self._core.register(callback, fut) if (fut is not None or callback is not None) else 0
+            if oid:
+                oids.append(oid)
+            _fill_message(arr[i], t, ext, k, d, ts, oid)
+        return arr, oids
+
+    def _may_wait(self, timeout: Optional[float]) -> bool:
+        return timeout is None or timeout > 0 or (timeout < 0 and self._blocks)
+
+    def _wait_ms(self, timeout: Optional[float]) -> int:
+        """A call's ``timeout`` as the waiting call's timeout_ms (< 0: the configured wait)."""
+        return self._space_ms if timeout is not None and timeout < 0 else ms_arg(timeout)
+
+    def _try_send(self, tid: int, arr: Any, n: int, err: ctypes.c_void_p) -> int:
+        """One send that never waits for buffer space."""
+        try:
+            p = self._handle.acquire()
+        except ClosedError:
+            return F.LNC_ERR_CLOSED
+        try:
+            return int(self._send(p, tid, arr, n, self._nowait, None, ctypes.byref(err)))
+        finally:
+            self._handle.release()
+
+    def _send_waiting(self, p: int, tid: int, arr: Any, n: int, timeout_ms: int, cancel: Optional[int], err: ctypes.c_void_p) -> int:
+        """One send that waits for buffer space as ``timeout_ms`` says (liblnc's wait)."""
+        opts = F.lnc_send_options_t(None, timeout_ms, cancel)
+        return int(self._send(p, tid, arr, n, ctypes.byref(opts), None, ctypes.byref(err)))
+
+    def _submit(self, tid: int, arr: Any, n: int, oids: List[int], timeout: Optional[float]) -> None:
+        """Queues ``arr`` atomically: first without waiting; on a full buffer, when the call may
+        wait, once more waiting in liblnc on a worker (Ctrl-C fires its cancellation token)
+        while this thread drains reports, which hold buffer memory until taken."""
+        err = ctypes.c_void_p()
+        rc = self._try_send(tid, arr, n, err)
+        if rc == F.LNC_ERR_QUEUE_FULL and self._may_wait(timeout):
             lib.lnc_error_free(err.value)
             err.value = None
-            dl = Deadline(self._send_timeout_s - SLICE_MS / 1000)
-            while rc == F.LNC_ERR_QUEUE_FULL and not dl.expired():
-                if not self._callback_mode:
-                    self._autodrain()
-                rc = retry(err)
-                if rc == F.LNC_ERR_QUEUE_FULL:
+            drain = None if self._callback_mode else self._autodrain
+            if drain is not None:
+                drain()
+            timeout_ms = self._wait_ms(timeout)
+
+            def abandon(rc: int) -> None:  # the call ended after a KeyboardInterrupt
+                if rc:
                     lib.lnc_error_free(err.value)
-                    err.value = None
-            if rc == 0:
-                return 0
-            if rc == F.LNC_ERR_QUEUE_FULL:
-                # Same wording as liblnc, but for the whole send.timeout.ms.
-                err.value = None
-        if oid:
-            self._core.pending.pop(oid, None)
-        if self._closed:
-            lib.lnc_error_free(err.value)
-            raise ClosedError("producer is closed")
-        raise make_error(rc, err.value)
+                    self._core.forget(oids)
+                else:
+                    self._sent += n
+
+            try:
+                rc = self._handle.run_cancellable(
+                    lambda p, cancel: self._send_waiting(p, tid, arr, n, timeout_ms, cancel, err),
+                    while_waiting=drain,
+                    on_abandon=abandon,
+                )
+            except ClosedError:
+                rc = F.LNC_ERR_CLOSED
+        if rc:
+            self._core.forget(oids)
+            if rc == F.LNC_ERR_CLOSED:
+                lib.lnc_error_free(err.value)
+                raise ClosedError("producer is closed")
+            raise make_error(rc, err.value)
+        self._sent += n
 
     def produce(self, topic: Topic, value: Bytes, key: Optional[Bytes] = None, **kw: Any) -> Union[int, "Future[DeliveryReport]"]:
         """Alias of ``send_async(topic, value, key=key, ...)``."""
@@ -510,29 +589,35 @@ class Producer:
         timeout: Optional[float] = 30.0,
         topic_id: Optional[int] = None,
     ) -> int:
-        """Sends one record and waits for its acknowledgement (``lnc_producer_send_sync``).
-        Returns the batch id that acknowledged it; raises the record's error. Its report goes to
-        this call only (not to callbacks, counters or ``failures()``)."""
+        """Sends one record and waits for its acknowledgement (``lnc_producer_send_sync``,
+        ``timeout`` seconds for the whole call, None = no limit; the wait for buffer space follows
+        the configuration). Returns the batch id that acknowledged it; raises the record's error.
+        Its report goes to this call only (not to callbacks or counters). Ctrl-C cancels the call
+        (``KeyboardInterrupt``); a record already accepted may still be delivered."""
         tid = self._tid(topic, topic_id)
         if isinstance(data, TlvRecord):
             record_type, ext_type, key, data, timestamp_ns = data.message_parts()
-        msg, keep = _message(record_type, ext_type, key, data, timestamp_ns, 0)
+        msg = F.lnc_message_t()
+        _fill_message(msg, record_type, ext_type, key, data, timestamp_ns, 0)
         bid = ctypes.c_uint64()
-        dl = Deadline(self._send_timeout_s if self._send_block else 0)
-        timeout_ms = to_ms(timeout)
-        while True:
-            err = ctypes.c_void_p()
-            try:
-                rc = self._handle.run(
-                    lambda p: lib.lnc_producer_send_sync(p, tid, ctypes.byref(msg), None, timeout_ms, ctypes.byref(bid), ctypes.byref(err))
-                )
-            except ClosedError:
-                raise ClosedError("producer is closed") from None
-            if rc == F.LNC_ERR_QUEUE_FULL and self._send_block and not dl.expired():
+        err = ctypes.c_void_p()
+        total_ms = ms_arg(timeout) if timeout is None or timeout >= 0 else ms_arg(None)
+        drain = None if self._callback_mode else self._autodrain
+        if drain is not None:
+            drain()
+
+        def call(p: int, cancel: Optional[int]) -> int:
+            opts = F.lnc_send_options_t(None, -1, cancel)
+            return int(lib.lnc_producer_send_sync(p, tid, ctypes.byref(msg), ctypes.byref(opts), total_ms, ctypes.byref(bid), ctypes.byref(err)))
+
+        def abandon(rc: int) -> None:
+            if rc:
                 lib.lnc_error_free(err.value)
-                continue
-            break
-        del keep
+
+        try:
+            rc = self._handle.run_cancellable(call, while_waiting=drain, on_abandon=abandon)
+        except ClosedError:
+            raise ClosedError("producer is closed") from None
         if rc:
             raise make_error(rc, err.value)
         return bid.value
@@ -547,7 +632,8 @@ class Producer:
         callback: Optional[DeliveryCallback] = None,
         topic_id: Optional[int] = None,
     ) -> Optional[int]:
-        """Queues ``records`` atomically (all accepted or none; bytes are raw records).
+        """Queues ``records`` atomically (all accepted or none; bytes are raw records), waiting
+        for buffer space as the configuration says.
 
         With ``wait=True`` (the seed's behaviour) waits until every record is acknowledged,
         serving other reports meanwhile, and returns the last acknowledging batch id; the first
@@ -560,7 +646,8 @@ class Producer:
         tid = self._tid(topic, topic_id)
         n = len(recs)
         futs: List[Future] = [_ReportFuture(self) for _ in recs] if wait else []
-        self._queue_batch(tid, recs, futs or None, callback, self._send_block)
+        arr, oids = self._messages(recs, futs or None, callback)
+        self._submit(tid, arr, n, oids, -1.0)
         if not wait:
             return None
         dl = Deadline(timeout)
@@ -577,56 +664,8 @@ class Producer:
         return last
 
     # ------------------------------------------------------------------------------------------
-    # reports
+    # reports and events
     # ------------------------------------------------------------------------------------------
-
-    def _queue_batch(
-        self,
-        tid: int,
-        recs: Sequence[Union[TlvRecord, Bytes]],
-        futures: Optional[Sequence[Any]],
-        callback: Optional[DeliveryCallback],
-        block: bool,
-    ) -> None:
-        """Queues ``recs`` atomically with ``lnc_producer_send_batch``; ``futures[i]`` (any
-        concurrent or asyncio future) gets record i's report. With ``block`` a full buffer is
-        waited for up to send.timeout.ms, else it raises BackpressureError at once."""
-        n = len(recs)
-        arr = (F.lnc_message_t * n)()
-        keep: List[Any] = []
-        oids: List[int] = []
-        for i, r in enumerate(recs):
-            if isinstance(r, TlvRecord):
-                t, ext, key, data, ts = r.message_parts()
-            else:
-                t, ext, key, data, ts = None, None, None, bytes(r), None
-            fut = futures[i] if futures is not None else None
-            oid = self._core.register(callback, fut) if (fut is not None or callback is not None) else 0
-            if oid:
-                oids.append(oid)
-            _fill_message(arr[i], t, ext, key, data, ts, oid, keep)
-        err = ctypes.c_void_p()
-        rc = lib.lnc_producer_send_batch(self._ptr, tid, arr, n, ctypes.byref(err))
-        if rc == F.LNC_ERR_QUEUE_FULL and block:
-            lib.lnc_error_free(err.value)
-            err.value = None
-            dl = Deadline(self._send_timeout_s)
-            while rc == F.LNC_ERR_QUEUE_FULL and not dl.expired():
-                if not self._callback_mode:
-                    self._autodrain()
-                rc = lib.lnc_producer_send_batch(self._ptr, tid, arr, n, ctypes.byref(err))
-                if rc == F.LNC_ERR_QUEUE_FULL:
-                    lib.lnc_error_free(err.value)
-                    err.value = None
-        del keep
-        if rc:
-            for oid in oids:
-                self._core.pending.pop(oid, None)
-            if self._closed:
-                lib.lnc_error_free(err.value)
-                raise ClosedError("producer is closed")
-            raise make_error(rc, err.value)
-        self._sent += n
 
     def _check_usable(self, what: str) -> None:
         if _in_dispatch(self._core):
@@ -667,14 +706,14 @@ class Producer:
                     op = ops[i]
                     if not e and not op:
                         continue
-                    error = make_error(e, mq[i * _R_Q + _ERROR_Q] or None) if e else None
-                    rep = DeliveryReport(mi[i * _R_I + _TOPIC_I], mq[i * _R_Q + _BATCH_Q], error, op)
                     if e:
                         nfail += 1
                     if op:
-                        core.deferred.append((op, rep))
+                        error = make_error(e, mq[i * _R_Q + _ERROR_Q] or None) if e else None
+                        core.deferred.append((op, DeliveryReport(mi[i * _R_I + _TOPIC_I], mq[i * _R_Q + _BATCH_Q], error, op)))
                     elif e:
-                        core.note_failure(rep)
+                        # fire-and-forget: liblnc counts it for flush/close (DELIVERY_FAILED)
+                        lib.lnc_error_free(mq[i * _R_Q + _ERROR_Q] or None)
             core.acked += n - nfail
             core.failed += nfail
             return n
@@ -689,9 +728,23 @@ class Producer:
         while self._drain(0, False) == _REPORTS_MAX:
             pass
 
+    def _serve_events(self) -> int:
+        if not (self._events.wanted or self._events.armed):
+            return 0
+        try:
+            p = self._handle.acquire()
+        except ClosedError:
+            return 0
+        try:
+            return self._events.serve(p)
+        finally:
+            self._handle.release()
+
     def _serve_slice(self, timeout_ms: int) -> int:
-        """Serves reports for up to one slice (either mode); re-raises callback exceptions."""
+        """Serves reports (either mode) and events for up to one slice; re-raises callback
+        exceptions."""
         core = self._core
+        self._serve_events()
         if self._callback_mode:
             served = ctypes.c_size_t()
             try:
@@ -715,8 +768,9 @@ class Producer:
         return n
 
     def poll(self, timeout: Optional[float] = 0.0) -> int:
-        """Serves waiting delivery reports (callbacks, futures), waiting up to ``timeout``
-        seconds (None = until one arrives) for the first. Returns how many were served."""
+        """Serves waiting delivery reports (callbacks, futures) and events (handlers), waiting
+        up to ``timeout`` seconds (None = until one arrives) for the first report. Returns how
+        many reports were served."""
         self._check_usable("poll")
         if self._closed:
             return self._core.run_deferred()
@@ -726,45 +780,80 @@ class Producer:
             if n or dl.expired():
                 return n
 
-    def _flush_slice(self, timeout_ms: int) -> int:
+    def poll_events(self, timeout: Optional[float] = 0.0) -> List[Event]:
+        """Takes the waiting events (waiting up to ``timeout`` seconds for the first, in slices
+        so Ctrl-C interrupts), hands them to the handlers and returns them."""
+        dl = Deadline(timeout)
+        while True:
+            try:
+                p = self._handle.acquire()
+            except ClosedError:
+                raise ClosedError("producer is closed") from None
+            try:
+                evs = self._events.take(p, dl.slice_ms())
+            finally:
+                self._handle.release()
+            if evs or dl.expired():
+                self._events.dispatch(evs)
+                return evs
+
+    def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
+        """Yields events as they come (taken with ``poll_events``, so the handlers run too)
+        until the handle closes or none arrives for ``timeout`` seconds (None = no limit)."""
+        while not self.closed:
+            try:
+                evs = self.poll_events(timeout)
+            except ClosedError:
+                return
+            if not evs:
+                return
+            yield from evs
+
+    def _flush_slice(self, timeout_ms: int) -> Tuple[int, Optional[LanceError]]:
+        """One ``lnc_producer_flush``: the records still pending, and the DELIVERY_FAILED error
+        liblnc returns once none remain but fire-and-forget records failed."""
         remaining = ctypes.c_size_t()
+        err = ctypes.c_void_p()
         try:
             p = self._handle.acquire()
         except ClosedError:
-            return 0
+            return 0, None
         try:
-            rc = lib.lnc_producer_flush(p, timeout_ms, ctypes.byref(remaining), None)
+            rc = lib.lnc_producer_flush(p, timeout_ms, ctypes.byref(remaining), ctypes.byref(err))
         finally:
             self._handle.release()
         self._core.raise_cb_errors()
+        if rc == F.LNC_ERR_DELIVERY_FAILED:
+            return 0, make_error(rc, err.value)
         if rc and rc != F.LNC_ERR_TIMED_OUT:
-            raise make_error(rc)
-        return remaining.value
+            raise make_error(rc, err.value)
+        lib.lnc_error_free(err.value)
+        return remaining.value, None
 
     def flush(self, timeout: Optional[float] = 30.0) -> None:
-        """Sends everything now and waits until every record has its report, serving reports.
+        """Sends everything now and waits until every record has its report, serving reports
+        and events.
 
         Raises ``TimeoutError`` if records remain after ``timeout`` seconds (None = no limit),
-        the first exception a callback raised, or ``DeliveryError`` if fire-and-forget records
-        failed since the last flush.
+        the first exception a callback raised, or ``DeliveryFailedError`` if fire-and-forget
+        records failed since the last flush (liblnc's count and first error).
         """
         self._check_usable("flush")
         if self._closed:
             raise ClosedError("producer is closed")
         dl = Deadline(timeout)
+        failed: Optional[LanceError] = None
         while True:
-            remaining = self._flush_slice(dl.slice_ms())
+            remaining, failed = self._flush_slice(dl.slice_ms())
             if not self._callback_mode:
                 self._serve_slice(0)
             if remaining == 0:
                 break
             if dl.expired():
                 raise TimeoutError(f"flush: {remaining} records still without a delivery report")
-        if not self._callback_mode:
-            self._serve_slice(0)
-        e = self._core.take_failures()
-        if e is not None:
-            raise e
+        self._serve_slice(0)
+        if failed is not None:
+            raise failed
 
     def purge(self) -> int:
         """Fails every record not yet written with PURGED (reported as usual); returns the count."""
@@ -777,33 +866,28 @@ class Producer:
             raise make_error(rc)
         return n.value
 
-    def failures(self, clear: bool = False) -> List[DeliveryReport]:
-        """Failed reports of fire-and-forget records kept so far (at most 10,000 kept)."""
-        out = list(self._core.failures)
-        if clear:
-            self._core.failures = []
-            self._core.failures_total = 0
-        return out
-
     # ------------------------------------------------------------------------------------------
     # lifecycle
     # ------------------------------------------------------------------------------------------
 
     def close(self, timeout: Optional[float] = 30.0) -> None:
         """Flushes up to ``timeout`` seconds, then purges what is left (reported as failures),
-        stops liblnc's threads, serves the last reports and frees the handle. Idempotent.
+        stops liblnc's threads, serves the last reports and events and frees the handle.
+        Idempotent.
 
-        Raises (after closing) the first callback exception, then ``DeliveryError`` for failed
-        fire-and-forget records, then ``TimeoutError`` if the flush ran out of time.
+        Raises (after closing) the first callback exception, then ``DeliveryFailedError`` for
+        failed fire-and-forget records.
         """
         self._check_usable("close")
         if self._closed:
             return
         first: Optional[BaseException] = None
+        failed: Optional[LanceError] = None
         dl = Deadline(timeout)
         try:
             while True:
-                remaining = self._flush_slice(dl.slice_ms())
+                remaining, f = self._flush_slice(dl.slice_ms())
+                failed = failed or f
                 if not self._callback_mode:
                     self._serve_slice(0)
                 if remaining == 0 or dl.expired():
@@ -815,31 +899,37 @@ class Producer:
         except BaseException as e:  # noqa: BLE001 - raised after the handle is closed
             first = e
         p = self._handle.ptr
-        rc = lib.lnc_producer_close(p, 0, None) if p else 0
+        err = ctypes.c_void_p()
+        rc = lib.lnc_producer_close(p, 0, ctypes.byref(err)) if p else 0
         if rc == F.LNC_ERR_IN_CALLBACK:
+            lib.lnc_error_free(err.value)
             raise make_error(rc)
+        if rc == F.LNC_ERR_DELIVERY_FAILED and failed is None:
+            failed = make_error(rc, err.value)
+        else:
+            lib.lnc_error_free(err.value)
         self._closed = True
         try:
-            if self._callback_mode:
-                self._core.raise_cb_errors()
-            else:
+            if not self._callback_mode:
                 while self._drain(0, True):
                     pass
                 self._core.run_deferred()
-                self._core.raise_cb_errors()
+            self._core.raise_cb_errors()
         except BaseException as e:  # noqa: BLE001
             first = first or e
+        try:
+            self._serve_events()
+        except BaseException as e:  # noqa: BLE001
+            first = first or e
+        self._events.end_sinks()
         self._ptr = 0
         self._finalizer()
-        if self._admin is not None:
-            self._admin.close()
         for _oid, (_cb, fut) in list(self._core.pending.items()):
             if fut is not None and not fut.done():
                 fut.set_exception(ClosedError("producer closed before the record's report"))
         self._core.pending.clear()
         if first is not None:
             raise first
-        failed = self._core.take_failures()
         if failed is not None:
             raise failed
 
@@ -864,7 +954,8 @@ class Producer:
     # ------------------------------------------------------------------------------------------
 
     def fileno(self) -> int:
-        """liblnc's eventfd: readable while delivery reports wait (for select/poll/asyncio)."""
+        """liblnc's eventfd: readable while delivery reports wait (for select/poll/asyncio), and
+        events too once events were taken (``poll_events`` or a handler)."""
         p = self._handle.ptr
         return int(lib.lnc_producer_eventfd(p)) if p else -1
 
@@ -897,38 +988,20 @@ def _fill_message(
     record_type: Optional[int],
     ext_type: Optional[int],
     key: Optional[Union[Bytes, str]],
-    data: Bytes,
+    data: Any,
     timestamp_ns: Optional[int],
     opaque: int,
-    keep: List[Any],
 ) -> None:
+    """Fills ``m`` (which keeps the key and value bytes alive)."""
     m.record_type = record_type or 0
     m.ext_type = ext_type or 0
     if key is not None:
         kb = key.encode() if isinstance(key, str) else bytes(key)
-        kbuf = ctypes.create_string_buffer(kb, max(len(kb), 1))
-        keep.append(kbuf)
-        m.key = ctypes.addressof(kbuf)
+        m.key = kb if kb else b"\0"  # a key of length 0 is still a key: non-NULL pointer
         m.key_len = len(kb)
     db = data if type(data) is bytes else bytes(data)
     if db:
-        p = ctypes.c_char_p(db)
-        keep.append((db, p))
-        m.value = ctypes.cast(p, ctypes.c_void_p).value
+        m.value = db
         m.value_len = len(db)
     m.timestamp_ns = timestamp_ns or 0
     m.opaque = opaque or None
-
-
-def _message(
-    record_type: Optional[int],
-    ext_type: Optional[int],
-    key: Optional[Union[Bytes, str]],
-    data: Bytes,
-    timestamp_ns: Optional[int],
-    opaque: int,
-) -> Tuple[F.lnc_message_t, List[Any]]:
-    m = F.lnc_message_t()
-    keep: List[Any] = []
-    _fill_message(m, record_type, ext_type, key, data, timestamp_ns, opaque, keep)
-    return m, keep

@@ -10,6 +10,7 @@ import pytest
 
 import lnc
 import lnc.aio as aio
+from conftest import consume_all
 
 
 def run(coro):
@@ -77,7 +78,7 @@ def test_async_errors_and_failures(mock, topic):
         with pytest.raises(lnc.TopicNotFoundError):
             await fut
         await p.send_async(556, b"lost")
-        with pytest.raises(lnc.DeliveryError):
+        with pytest.raises(lnc.DeliveryFailedError):
             await p.flush()
         with pytest.raises(lnc.TopicNotFoundError):
             await p.send(557, b"x")
@@ -262,3 +263,45 @@ def test_a_cancelled_async_poll_loses_no_records(mock, topic):
 
     r = run(main())
     assert [x.value for x in r.records] == [b"one", b"two"] and r.lag == 0
+
+
+def test_async_send_waits_for_space_off_the_loop_and_cancels_cleanly(mock, topic):
+    async def main():
+        mock.stall_reading(True)
+        cfg = lnc.ProducerConfig().with_buffer_memory(4096).with_max_pending_acks(1)
+        p = await aio.AsyncProducer.connect(mock.address, cfg)
+        queued = 0
+        try:
+            with pytest.raises(lnc.BackpressureError):
+                for _ in range(100):
+                    await p.send_async(topic, b"x" * 1000, timeout=0)
+                    queued += 1
+            # waits in liblnc (executor); cancelling the task fires its token: nothing queued
+            ticks = 0
+
+            async def ticker():
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            t = asyncio.ensure_future(ticker())
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(p.send_async(topic, b"y" * 1000), 0.5)
+            assert ticks >= 10, "the loop kept running while the send waited"
+            t.cancel()
+            # a waiting send completes once space frees (the loop drains the reports)
+            waiting = asyncio.ensure_future(p.send_async(topic, b"z" * 1000, timeout=10))
+            await asyncio.sleep(0.1)
+            assert not waiting.done()
+            mock.stall_reading(False)
+            await asyncio.wait_for(waiting, 10)
+            await p.flush(10)
+        finally:
+            mock.stall_reading(False)
+            await p.close()
+        return queued
+
+    queued = run(main())
+    values = [r.value for r in consume_all(mock.address, topic)]
+    assert values == [b"x" * 1000] * queued + [b"z" * 1000]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import lnc
@@ -62,3 +64,26 @@ def test_closed_client(mock):
     assert c.closed
     with pytest.raises(lnc.ClosedError):
         c.ping()
+
+
+def test_ensure_topic_is_one_liblnc_call_with_the_seeds_worst_case_as_timeout(mock):
+    from lnc.client import ensure_topic_timeout_ms
+
+    # the seed sleeps base * (k + 1) after attempt k: 500 * (1 + ... + 20) = 105 s, plus one request
+    assert ensure_topic_timeout_ms(20, 500, 30_000) == 105_000 + 30_000
+    assert ensure_topic_timeout_ms(1, 0, 1000) == 1000
+    assert ensure_topic_timeout_ms(0, 500, 1000) == 1500  # at least one attempt
+    assert ensure_topic_timeout_ms(10**6, 10**6, 1) == 2**31 - 1
+    cfg = lnc.ClientConfig(servers=mock.address).with_option("request.timeout.ms", 1000)
+    with lnc.LanceClient(cfg) as c:
+        mock.fail_next_requests(2, "FORWARD_FAILED: injected")  # retryable: liblnc retries
+        t = c.ensure_topic("retried", max_attempts=3, base_backoff_ms=100)
+        assert t.name == "retried"
+        mock.fail_next_requests(10_000, "FORWARD_FAILED: injected")
+        before = mock.stats().control_requests
+        t0 = time.monotonic()
+        with pytest.raises(lnc.ForwardFailedError):
+            c.ensure_topic("never", max_attempts=1, base_backoff_ms=0)  # timeout = one request.timeout.ms
+        took = time.monotonic() - t0
+        assert 0.5 < took < 5, took
+        assert mock.stats().control_requests - before >= 3, "retried inside the one call"

@@ -9,6 +9,7 @@ import pickle
 import pytest
 
 import lnc
+import lnc.aio
 from lnc import _ffi as F
 from lnc.errors import ERROR_CLASSES, error_class, make_error
 
@@ -194,10 +195,10 @@ def test_purged_and_unknown_outcome(mock, topic):
     for _ in range(10):
         p.send_async(topic, b"x")
     assert p.purge() == 10
-    with pytest.raises(lnc.DeliveryError) as ei:
+    with pytest.raises(lnc.DeliveryFailedError) as ei:
         p.flush(5)
-    assert ei.value.total_failed == 10 and ei.value.code == F.LNC_ERR_PURGED
-    assert all(isinstance(f.error, lnc.PurgedError) for f in ei.value.failures)
+    assert ei.value.code == F.LNC_ERR_DELIVERY_FAILED
+    assert "10 fire-and-forget record(s)" in ei.value.message and "PURGED" in ei.value.message
     p.close()
 
     # in flight when close gives up: UNKNOWN_OUTCOME (the batch may or may not be stored)
@@ -211,9 +212,9 @@ def test_purged_and_unknown_outcome(mock, topic):
     mock.drop_next_acks(1)
     p = lnc.Producer(mock.address, lnc.ProducerConfig().with_retries(0))
     p.send_async(topic, b"x")
-    with pytest.raises(lnc.DeliveryError) as ei:
+    with pytest.raises(lnc.DeliveryFailedError) as ei:
         p.close(timeout=0.5)
-    assert isinstance(ei.value.failures[0].error, lnc.UnknownOutcomeError) and p.closed
+    assert "UNKNOWN_OUTCOME" in ei.value.message and p.closed
 
 
 def test_local_io_and_offset_out_of_range(mock, topic, tmp_path):
@@ -257,3 +258,17 @@ def test_lnc_timeout_error_is_a_builtin_timeout_error_and_propagates_from_worker
     import pickle
 
     assert type(pickle.loads(pickle.dumps(e))) is lnc.TimeoutError
+
+
+def test_cancelled_delivery_failed_and_circuit_open_classes():
+    for code, cls, retryable in [
+        (F.LNC_ERR_CANCELLED, lnc.CancelledError, False),
+        (F.LNC_ERR_DELIVERY_FAILED, lnc.DeliveryFailedError, False),
+        (F.LNC_ERR_CIRCUIT_OPEN, lnc.CircuitOpenError, True),
+    ]:
+        assert ERROR_CLASSES[code] is cls and cls.default_code == code
+        e = make_error(code)
+        assert type(e) is cls and e.is_retryable() is retryable
+        assert issubclass(cls, lnc.LanceError) and getattr(lnc.aio, cls.__name__) is cls
+    assert (F.LNC_ERR_CANCELLED, F.LNC_ERR_DELIVERY_FAILED, F.LNC_ERR_CIRCUIT_OPEN) == (-19, -20, -21)
+    assert not hasattr(lnc, "DeliveryError"), "fire-and-forget failures are liblnc's DELIVERY_FAILED"

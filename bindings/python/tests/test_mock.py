@@ -21,10 +21,12 @@ def test_settings_and_address():
 
 def test_topics_stats_size_truncate(mock):
     tid = mock.create_topic("m1")
-    with pytest.raises(lnc.TopicAlreadyExistsError):
+    with pytest.raises(lnc.TopicAlreadyExistsError) as ei:
         mock.create_topic("m1")
-    with pytest.raises(lnc.InvalidTopicNameError):
+    assert ei.value.message == "topic 'm1': Topic 'm1' already exists"  # lnc_mock_create_topic's err
+    with pytest.raises(lnc.InvalidTopicNameError) as ei2:
         mock.create_topic("no spaces")
+    assert "contains invalid characters" in ei2.value.message
     with lnc.Producer(mock.address) as p:
         p.send(tid, b"0123456789")
         p.send(tid, b"abcdefghij")

@@ -4,6 +4,7 @@ both report modes, callbacks' exceptions and IN_CALLBACK, names, stats, metrics.
 from __future__ import annotations
 
 import select
+import threading
 from concurrent.futures import Future
 import time
 
@@ -51,23 +52,25 @@ def test_send_async_callback_and_future(mock, topic):
         assert isinstance(bad.exception(0), lnc.TopicNotFoundError)
 
 
-def test_fire_and_forget_failures_raised_by_flush_and_kept(mock, topic):
+def test_fire_and_forget_failures_raised_by_flush_and_close(mock, topic):
     p = lnc.Producer(mock.address)
     p.send_async(topic, b"ok")
     p.send_async(4242, b"lost")
-    with pytest.raises(lnc.DeliveryError) as ei:
+    with pytest.raises(lnc.DeliveryFailedError) as ei:
         p.flush()
     e = ei.value
-    assert e.total_failed == 1 and e.code_name == "UNKNOWN_TOPIC"
-    assert e.failures[0].topic_id == 4242 and isinstance(e.failures[0].error, lnc.TopicNotFoundError)
+    assert e.code_name == "DELIVERY_FAILED" and not e.is_retryable()
+    assert "1 fire-and-forget record(s) failed" in e.message and "UNKNOWN_TOPIC" in e.message, e.message
     p.flush()  # reported once
     p.send_async(4242, b"lost again")
     p.poll(2.0)
     time.sleep(0.1)
-    p.poll(0)
-    assert [f.topic_id for f in p.failures(clear=True)] == [4242]
-    p.close()  # cleared: nothing to raise
+    p.poll(0)  # taking the report does not clear liblnc's count: close raises it
+    with pytest.raises(lnc.DeliveryFailedError, match="1 fire-and-forget"):
+        p.close()
+    assert p.closed
     assert p.stats["failed"] == 2 and p.stats["acked"] == 1
+    assert not hasattr(p, "failures")
 
 
 def test_record_types_keys_timestamps(mock, topic):
@@ -296,3 +299,78 @@ def test_send_async_numbers_are_unique_across_threads(mock, topic):
         assert sorted(got) == list(range(1, 8001))
         assert isinstance(p.send_async(topic, b"x", future=True), Future)
         assert p.send_async(topic, b"y", callback=lambda r: None) == 8001
+
+
+def _fill(p: lnc.Producer, topic: int) -> int:
+    """Queues 1000-byte records without waiting until the buffer is full; returns how many."""
+    n = 0
+    with pytest.raises(lnc.BackpressureError):
+        for _ in range(1000):
+            p.send_async(topic, b"x" * 1000, timeout=0)
+            n += 1
+    return n
+
+
+def test_a_blocking_send_waits_in_liblnc_until_space_frees(mock, topic):
+    mock.stall_reading(True)
+    cfg = lnc.ProducerConfig().with_buffer_memory(8192).with_max_pending_acks(1).with_send_timeout(30)
+    with lnc.Producer(mock.address, cfg) as p:
+        try:
+            queued = _fill(p, topic)
+            threading.Timer(0.3, mock.stall_reading, args=(False,)).start()
+            t0 = time.monotonic()
+            f = p.send_async(topic, b"y" * 1000, future=True)  # waits (send.block=true): liblnc's wait
+            assert time.monotonic() - t0 >= 0.2
+            assert f.result(10).ok
+        finally:
+            mock.stall_reading(False)
+        p.flush(10)
+        assert p.stats["sent"] >= queued + 1
+
+
+def test_waiting_sends_race_close_from_several_threads(mock, topic):
+    for _ in range(3):
+        mock.stall_reading(True)
+        # a name lookup asks the stalled server: it is bounded by request.timeout.ms, not woken
+        cfg = lnc.ProducerConfig().with_buffer_memory(8192).with_max_pending_acks(1).with_send_timeout(30)
+        cfg.with_option("request.timeout.ms", 2000)
+        p = lnc.Producer(mock.address, cfg)
+        _fill(p, topic)
+        outcomes: list = []
+        barrier = threading.Barrier(5)
+
+        def waiting_send(kind: str) -> None:
+            barrier.wait()
+            try:
+                if kind == "async":
+                    p.send_async(topic, b"w" * 1000)
+                elif kind == "batch":
+                    p.send_batch(topic, [b"b" * 1000, b"c" * 1000], wait=False)
+                elif kind == "sync":
+                    p.send(topic, b"s" * 1000, timeout=30)
+                else:
+                    p.resolve_topic("raced-name")
+                outcomes.append((kind, "accepted", time.monotonic()))
+            except (lnc.ClosedError, lnc.BackpressureError, lnc.PurgedError, lnc.TimeoutError) as e:
+                outcomes.append((kind, type(e).__name__, time.monotonic()))
+            except BaseException as e:  # noqa: BLE001
+                outcomes.append(e)
+
+        threads = [threading.Thread(target=waiting_send, args=(k,)) for k in ("async", "batch", "sync", "name")]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        try:
+            p.close(0.5)
+        except lnc.DeliveryFailedError:
+            pass  # the queued fire-and-forget records were purged
+        for t in threads:
+            t.join(10)
+        mock.stall_reading(False)
+        assert all(isinstance(o, tuple) for o in outcomes), outcomes
+        assert len(outcomes) == 4, outcomes
+        for kind, _what, at in outcomes:
+            assert at - t0 < (5 if kind == "name" else 2), (kind, outcomes)
+        assert p.closed
