@@ -1167,7 +1167,7 @@ lnc_err_t lnc_admin_delete_topic(const lnc_admin_t *a,
                                  lnc_error_t **err);
 
 /**
- * Sets a topic's retention; `LNC_RETENTION_UNLIMITED` for no limit, 0 refused.
+ * Sets a topic's retention; 0 or `LNC_RETENTION_UNLIMITED` for no limit (0 is never sent).
  */
 lnc_err_t lnc_admin_set_retention(const lnc_admin_t *a,
                                   uint32_t topic_id,

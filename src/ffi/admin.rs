@@ -349,7 +349,7 @@ pub unsafe extern "C" fn lnc_admin_delete_topic(
     ffi_guard!({ finish(err, (|| unsafe { handle(a) }?.delete_topic(topic_id, to(timeout_ms)).map(|_| ()))()) })
 }
 
-/// Sets a topic's retention; `LNC_RETENTION_UNLIMITED` for no limit, 0 refused.
+/// Sets a topic's retention; 0 or `LNC_RETENTION_UNLIMITED` for no limit (0 is never sent).
 #[no_mangle]
 pub unsafe extern "C" fn lnc_admin_set_retention(
     a: *const lnc_admin_t,
