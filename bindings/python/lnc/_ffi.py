@@ -422,3 +422,49 @@ def err_name(code: int) -> str:
 
 def err_str(code: int) -> str:
     return (lib.lnc_err_str(code) or b"unknown error").decode()
+
+
+# ------------------------------------------------------------------------------------------------
+# Consumer groups (lnc_group_consumer_*; docs/groups.md)
+# ------------------------------------------------------------------------------------------------
+
+LNC_GROUP_EVENT_RECORD = 0
+LNC_GROUP_EVENT_ASSIGNED = 1
+LNC_GROUP_EVENT_REVOKED = 2
+LNC_GROUP_EVENT_ERROR = 3
+
+
+class lnc_group_event_t(Structure):
+    _fields_ = [
+        ("kind", c_int),
+        ("topic_id", c_uint32),
+        ("record", lnc_record_view_t),
+        ("topics", c_void_p),
+        ("topic_count", c_size_t),
+        ("error_code", c_int),
+        ("error_message", c_char_p),
+    ]
+
+
+STRUCTS["lnc_group_event_t"] = lnc_group_event_t
+
+_GROUP_PROTOTYPES: dict[str, tuple[object, list[object]]] = {
+    "lnc_group_consumer_new": (c_int, [c_void_p, POINTER(c_void_p), POINTER(c_void_p)]),
+    "lnc_group_consumer_poll": (c_int, [c_void_p, c_int32, POINTER(c_void_p), POINTER(c_void_p)]),
+    "lnc_group_events_count": (c_size_t, [c_void_p]),
+    "lnc_group_events_get": (c_int, [c_void_p, c_size_t, POINTER(lnc_group_event_t)]),
+    "lnc_group_events_free": (None, [c_void_p]),
+    "lnc_group_consumer_assignment": (c_int, [c_void_p, POINTER(c_uint32), c_size_t, POINTER(c_size_t)]),
+    "lnc_group_consumer_member_id": (c_char_p, [c_void_p]),
+    "lnc_group_consumer_close": (c_int, [c_void_p, c_int32]),
+    "lnc_group_consumer_free": (c_int, [c_void_p]),
+}
+
+for _name, (_res, _args) in _GROUP_PROTOTYPES.items():
+    _fn = getattr(lib, _name)
+    _fn.restype = _res
+    _fn.argtypes = _args
+
+del _name, _res, _args, _fn
+
+FUNCTIONS = FUNCTIONS + tuple(_GROUP_PROTOTYPES)

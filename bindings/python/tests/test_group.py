@@ -1,0 +1,256 @@
+"""GroupConsumer (sync and asyncio) against the mock: topics shared by two members, failover on
+close and on a crash (a killed process), bad arguments, close racing calls from threads."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import lnc
+import lnc.aio
+from lnc import GroupConsumer, GroupEventKind
+
+_seq = itertools.count(1)
+
+# short timings: a dead member expires after 2 s
+FAST = {
+    "group.session.timeout.ms": 2000,
+    "group.heartbeat.interval.ms": 100,
+    "group.commit.interval.ms": 100,
+    "max.poll.records": 50,
+}
+
+
+def make_topics(mock, n):
+    names = [f"py-grp-{os.getpid()}-{next(_seq)}-{i}" for i in range(n)]
+    return [mock.create_topic(name) for name in names], names
+
+
+def produce_each(address, ids, first, count):
+    with lnc.Producer(address) as p:
+        for tid in ids:
+            for i in range(first, first + count):
+                p.send_async(tid, f"{tid}:{i}".encode())
+        p.flush()
+
+
+class Seen:
+    def __init__(self):
+        self.counts = collections.Counter()
+        self.assigned = collections.Counter()
+        self.first = {}
+        self.names = {}
+        self.lock = threading.Lock()
+
+    def add(self, member, events):
+        with self.lock:
+            for ev in events:
+                if ev.kind is GroupEventKind.RECORD:
+                    v = ev.record.value.decode()
+                    assert v.startswith(f"{ev.topic.id}:"), (v, ev.topic)
+                    self.first.setdefault(ev.topic.id, ev.record.offset)
+                    self.counts[v] += 1
+                elif ev.kind is GroupEventKind.ASSIGNED:
+                    self.assigned[member] += 1
+                    for t in ev.topics:
+                        self.names[t.id] = t.name
+
+    def missing(self, ids, first, count):
+        with self.lock:
+            return sum(1 for t in ids for i in range(first, first + count) if not self.counts[f"{t}:{i}"])
+
+
+def poll_until(seen, members, done, limit=60.0):
+    end = time.monotonic() + limit
+    while not done():
+        assert time.monotonic() < end, "timed out"
+        for name, g in members.items():
+            seen.add(name, g.poll(0.02))
+
+
+def test_two_members_share_topics_and_take_over_on_close(mock):
+    ids, names = make_topics(mock, 4)
+    produce_each(mock.address, ids, 0, 100)
+    group = f"py-share-{next(_seq)}"
+    with GroupConsumer(mock.address, group, names, member_id="m1", options=FAST) as g1, GroupConsumer(
+        mock.address, group, names, member_id="m2", options=FAST
+    ) as g2:
+        assert (g1.member_id, g2.member_id) == ("m1", "m2")
+        seen = Seen()
+        members = {"m1": g1, "m2": g2}
+        poll_until(seen, members, lambda: seen.missing(ids, 0, 100) == 0 and len(g1.assignment()) == 2 and len(g2.assignment()) == 2)
+        assert seen.assigned["m1"] and seen.assigned["m2"]
+        assert {seen.names[t] for t in ids} == set(names)
+        owned = [t.id for t in g1.assignment() + g2.assignment()]
+        assert sorted(owned) == sorted(ids)
+        assert all(t.name in names for t in g1.assignment())
+
+        g1.close()
+        g1.close()  # idempotent
+        assert g1.closed
+        with pytest.raises(lnc.ClosedError):
+            g1.poll(0)
+        with pytest.raises(lnc.ClosedError):
+            g1.assignment()
+        assert list(g1) == []  # iteration ends once closed
+
+        before = seen.assigned["m2"]
+        produce_each(mock.address, ids, 100, 50)
+        poll_until(seen, {"m2": g2}, lambda: seen.missing(ids, 100, 50) == 0 and len(g2.assignment()) == 4, 30)
+        assert seen.assigned["m2"] > before
+        # a clean leave committed everything m1 was handed: only the new records come, once
+        assert all(seen.counts[f"{t}:{i}"] == 1 for t in ids for i in range(100, 150))
+
+
+VICTIM = """
+import sys, lnc
+addr, group, topics = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+opts = {opts!r}
+g = lnc.GroupConsumer(addr, group, topics, member_id="victim", options=opts)
+got = 0
+while got < 100 * len(topics):
+    got += sum(1 for ev in g.poll(0.05) if ev.kind is lnc.GroupEventKind.RECORD)
+for _ in range(10):  # poll on: everything is processed and committed
+    g.poll(0.05)
+print("READY", got, flush=True)
+while True:  # until killed; never closes
+    g.poll(0.05)
+"""
+
+
+def test_crashed_member_topics_resume_at_group_commit(mock):
+    ids, names = make_topics(mock, 3)
+    produce_each(mock.address, ids, 0, 100)
+    group = f"py-crash-{next(_seq)}"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(lnc.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    code = textwrap.dedent(VICTIM).replace("{opts!r}", repr(FAST))
+    child = subprocess.Popen([sys.executable, "-c", code, mock.address, group, ",".join(names)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = child.stdout.readline()
+        assert line.startswith("READY"), line
+    finally:
+        child.kill()  # a crash: no leave record, no final commit
+        child.wait(30)
+
+    produce_each(mock.address, ids, 100, 50)
+    with GroupConsumer(mock.address, group, names, member_id="survivor", options=FAST) as g:
+        seen = Seen()
+        poll_until(seen, {"survivor": g}, lambda: seen.missing(ids, 100, 50) == 0)
+        assert seen.assigned["survivor"]
+        assert all(seen.first[t] > 0 for t in ids), seen.first  # resumed at the commits, not at 0
+        assert len(g.assignment()) == 3
+
+
+def test_bad_arguments(mock):
+    _, names = make_topics(mock, 1)
+    with pytest.raises(lnc.InvalidArgumentError):
+        GroupConsumer(mock.address, "", names)  # no group id
+    with pytest.raises(lnc.UnknownConfigKeyError):
+        GroupConsumer(mock.address, "g", names, options={"group.nope": 1})
+    with pytest.raises(lnc.InvalidConfigValueError):
+        GroupConsumer(mock.address, "g", names, options={"group.assignment.strategy": "x"})
+    with pytest.raises(lnc.InvalidConfigValueError):
+        GroupConsumer(mock.address, "a b", names)
+    with pytest.raises(lnc.InvalidArgumentError):
+        GroupConsumer(mock.address, "g", "a,b")  # a string, not a list
+    g = GroupConsumer(mock.address, f"py-bad-{next(_seq)}", names, member_id="x", options=FAST)
+    t0 = time.monotonic()
+    while g.poll(0.05):  # the assignment events, then an idle member times out empty
+        assert time.monotonic() - t0 < 30
+    g.close()
+    with pytest.raises(lnc.ClosedError):
+        g.poll(None)
+    assert g.member_id == "x" and "closed" in repr(g)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_close_races_calls_from_threads(mock, round_):
+    ids, names = make_topics(mock, 2)
+    produce_each(mock.address, ids, 0, 200)
+    g = GroupConsumer(mock.address, f"py-race-{next(_seq)}", names, member_id="r", options=FAST)
+    errors = []
+    stop = threading.Event()
+
+    def poller():
+        try:
+            for _ in g:  # no timeout: only close ends it
+                pass
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    def asker():
+        while not stop.is_set():
+            try:
+                g.assignment()
+                g.poll(0.001)
+            except lnc.ClosedError:
+                return
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=poller) for _ in range(3)] + [threading.Thread(target=asker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.05 * (round_ + 1))
+    closers = [threading.Thread(target=g.close) for _ in range(3)]
+    for t in closers:
+        t.start()
+    for t in closers:
+        t.join(30)
+    for t in threads:
+        t.join(30)
+    stop.set()
+    assert not any(t.is_alive() for t in threads + closers)
+    assert errors == []
+    assert g.closed
+
+
+def test_asyncio_group_consumer(mock):
+    ids, names = make_topics(mock, 2)
+    produce_each(mock.address, ids, 0, 100)
+
+    async def main():
+        g = await lnc.aio.GroupConsumer.connect(mock.address, f"py-aio-{next(_seq)}", names, member_id="a", options=FAST)
+        seen = Seen()
+        cancelled = 0
+        end = time.monotonic() + 60
+        for n in itertools.count():
+            if not seen.missing(ids, 0, 100):
+                break
+            assert time.monotonic() < end
+            try:  # every other poll is cancelled at once: what it took comes with the next poll
+                seen.add("a", await asyncio.wait_for(g.poll(1.0), 0 if n % 2 else 5))
+            except asyncio.TimeoutError:
+                cancelled += 1
+        assert cancelled and seen.assigned["a"]
+        assert sorted(t.id for t in g.assignment()) == sorted(ids)
+        # every record exactly once for a single member, even with cancelled polls
+        assert all(seen.counts[f"{t}:{i}"] == 1 for t in ids for i in range(100))
+
+        got = []
+
+        async def consume():
+            async for ev in g:  # ends when closed
+                got.append(ev)
+
+        task = asyncio.ensure_future(consume())
+        await asyncio.sleep(0.1)
+        await g.close()
+        await asyncio.wait_for(task, 10)
+        assert g.closed
+        with pytest.raises(lnc.ClosedError):
+            await g.poll(0)
+
+    asyncio.run(main())
