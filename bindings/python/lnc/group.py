@@ -185,6 +185,11 @@ class GroupConsumer:
         self._names: Dict[int, str] = {}
         self._names_lock = threading.Lock()
 
+    @classmethod
+    def connect(cls, servers: str, group_id: str, topics: Optional[Sequence[str]] = None, **kw: Any) -> "GroupConsumer":
+        """The constructor under the name ``lnc.aio.GroupConsumer.connect`` has (same arguments)."""
+        return cls(servers, group_id, topics, **kw)
+
     # ------------------------------------------------------------------------------------------
 
     @property
