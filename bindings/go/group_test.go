@@ -477,3 +477,48 @@ func TestGroupCloseRacesCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupTopicErrorEntry: an owned topic deleted under the member comes back as a GroupError
+// entry tagged with that topic; the other topic keeps delivering.
+func TestGroupTopicErrorEntry(t *testing.T) {
+	m := fastMock(t)
+	ids, names := groupTopics(t, m, 2)
+	produceEach(t, m.Addr(), ids, 0, 10)
+	g, err := lnc.NewGroupConsumer(context.Background(), groupConfig(m.Addr(), fmt.Sprintf("go-err-%d", groupSeq.Add(1)), "e", names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	seen := newGroupSeen()
+	members := map[string]*lnc.GroupConsumer{"e": g}
+	pollUntil(t, seen, members, 30*time.Second, func() bool { return seen.missing(ids, 0, 10) == 0 })
+	a, err := lnc.NewAdmin(lnc.Config{"bootstrap.servers": m.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.DeleteTopic(ctxT(t, 10*time.Second), ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	produceEach(t, m.Addr(), ids[:1], 10, 10)
+	var topicErr *lnc.GroupEvent
+	end := time.Now().Add(30 * time.Second)
+	for topicErr == nil || seen.missing(ids[:1], 10, 10) > 0 {
+		if time.Now().After(end) {
+			t.Fatalf("error entry %v, missing %d", topicErr, seen.missing(ids[:1], 10, 10))
+		}
+		evs, err := g.TryPoll(20 * time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen.add(t, "e", evs)
+		for i := range evs {
+			if evs[i].Kind == lnc.GroupError && topicErr == nil {
+				topicErr = &evs[i]
+			}
+		}
+	}
+	if topicErr.Topic.ID != ids[1] || topicErr.Topic.Name != names[1] || !errors.Is(topicErr.Err, lnc.ErrUnknownTopic) {
+		t.Fatalf("error entry %+v", topicErr)
+	}
+}

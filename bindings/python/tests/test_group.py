@@ -254,3 +254,23 @@ def test_asyncio_group_consumer(mock):
             await g.poll(0)
 
     asyncio.run(main())
+
+
+def test_deleted_topic_comes_back_as_an_error_entry(mock):
+    ids, names = make_topics(mock, 2)
+    produce_each(mock.address, ids, 0, 10)
+    with GroupConsumer(mock.address, f"py-err-{next(_seq)}", names, member_id="e", options=FAST) as g:
+        seen = Seen()
+        poll_until(seen, {"e": g}, lambda: seen.missing(ids, 0, 10) == 0)
+        with lnc.LanceClient(mock.address) as admin:
+            admin.delete_topic(ids[1])
+        produce_each(mock.address, ids[:1], 10, 10)
+        errors = []
+        end = time.monotonic() + 30
+        while not errors or seen.missing(ids[:1], 10, 10):
+            assert time.monotonic() < end, (errors, seen.missing(ids[:1], 10, 10))
+            events = g.poll(0.02)
+            seen.add("e", events)
+            errors += [ev for ev in events if ev.kind is GroupEventKind.ERROR]
+        assert errors[0].topic == lnc.GroupTopic(ids[1], names[1])
+        assert isinstance(errors[0].error, lnc.TopicNotFoundError)
