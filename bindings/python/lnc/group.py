@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import struct
 import threading
 import weakref
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
@@ -16,7 +17,7 @@ from . import _ffi as F
 from ._ffi import lib
 from ._util import Conf, Deadline, Handle, interruptible, to_ms
 from .errors import ClosedError, InvalidArgumentError, LanceError, error_class, make_error
-from .records import TlvRecord, records_from_views
+from .records import _VIEW, TlvRecord, _from_view
 
 __all__ = ["GroupConsumer", "GroupEvent", "GroupEventKind", "GroupTopic"]
 
@@ -83,28 +84,38 @@ def _group_free(ptr: int) -> None:
     lib.lnc_group_consumer_free(ptr)
 
 
-def _read_batch(batch: int) -> List[Tuple[int, int, Any, Tuple[int, ...], Optional[LanceError]]]:
+# lnc_group_event_t as one struct (kind, topic_id, the record view's 13 fields, topics,
+# topic_count, error_code, error_message): one string_at per event instead of a ctypes attribute
+# read per field.
+_EVENT = struct.Struct("=iI" + _VIEW.format[1:] + "QQixxxxQ")
+assert _EVENT.size == ctypes.sizeof(F.lnc_group_event_t), "lnc_group_event_t layout changed"
+
+_RawEvent = Tuple[int, int, Optional[TlvRecord], Tuple[int, ...], Optional[LanceError]]
+
+
+def _read_batch(batch: int) -> List[_RawEvent]:
     """Copies a batch out of liblnc's memory: (kind, topic id, record, topic ids, error)."""
     n = lib.lnc_group_events_count(batch)
-    out: List[Tuple[int, int, Any, Tuple[int, ...], Optional[LanceError]]] = []
+    out: List[_RawEvent] = []
     ev = F.lnc_group_event_t()
+    ev_addr, ev_size = ctypes.addressof(ev), _EVENT.size
+    get, string_at, unpack = lib.lnc_group_events_get, ctypes.string_at, _EVENT.unpack
     for i in range(n):
-        rc = lib.lnc_group_events_get(batch, i, ctypes.byref(ev))
+        rc = get(batch, i, ctypes.byref(ev))
         if rc:
             raise make_error(rc)
-        kind = ev.kind
-        rec = None
-        ids: Tuple[int, ...] = ()
-        error = None
+        t = unpack(string_at(ev_addr, ev_size))
+        kind, topic_id = t[0], t[1]
         if kind == F.LNC_GROUP_EVENT_RECORD:
-            rec = records_from_views(ctypes.addressof(ev.record), 1)[0]
+            out.append((kind, topic_id, _from_view(t[2:15]), (), None))
         elif kind in (F.LNC_GROUP_EVENT_ASSIGNED, F.LNC_GROUP_EVENT_REVOKED):
-            if ev.topic_count:
-                ids = tuple(ctypes.cast(ev.topics, ctypes.POINTER(ctypes.c_uint32))[: ev.topic_count])
-        elif kind == F.LNC_GROUP_EVENT_ERROR:
-            msg = ev.error_message.decode("utf-8", "replace") if ev.error_message else F.err_str(ev.error_code)
-            error = error_class(ev.error_code)._create(msg, code=ev.error_code)
-        out.append((kind, ev.topic_id, rec, ids, error))
+            topics, count = t[15], t[16]
+            ids = tuple(ctypes.cast(topics, ctypes.POINTER(ctypes.c_uint32))[:count]) if count else ()
+            out.append((kind, topic_id, None, ids, None))
+        else:  # ERROR (a kind unknown to this binding is reported as an error, not dropped)
+            code, msg_ptr = t[17], t[18]
+            msg = string_at(msg_ptr).decode("utf-8", "replace") if msg_ptr else F.err_str(code)
+            out.append((F.LNC_GROUP_EVENT_ERROR, topic_id, None, (), error_class(code)._create(msg, code=code)))
     return out
 
 
@@ -234,19 +245,29 @@ class GroupConsumer:
             self._handle.release()
         return self._translate(raw)
 
-    def _translate(self, raw: List[Tuple[int, int, Any, Tuple[int, ...], Optional[LanceError]]]) -> List[GroupEvent]:
+    def _translate(self, raw: List[_RawEvent]) -> List[GroupEvent]:
         with self._names_lock:
             assigned = [i for kind, _, _, ids, _ in raw if kind == F.LNC_GROUP_EVENT_ASSIGNED for i in ids]
             if any(i not in self._names for i in assigned):
                 self._look_up_names()
             names = self._names
+            topic_of: Dict[int, GroupTopic] = {}  # one GroupTopic per topic and batch
+
+            def topic(i: int) -> GroupTopic:
+                t = topic_of.get(i)
+                if t is None:
+                    t = topic_of[i] = GroupTopic(i, names.get(i))
+                return t
+
             out = []
+            record_kind = GroupEventKind.RECORD
             for kind, tid, rec, ids, error in raw:
-                k = GroupEventKind(kind)
-                if k is GroupEventKind.RECORD or k is GroupEventKind.ERROR:
-                    out.append(GroupEvent(k, topic=GroupTopic(tid, names.get(tid)), record=rec, error=error))
+                if kind == F.LNC_GROUP_EVENT_RECORD:
+                    out.append(GroupEvent(record_kind, topic(tid), rec))
+                elif kind == F.LNC_GROUP_EVENT_ERROR:
+                    out.append(GroupEvent(GroupEventKind.ERROR, topic(tid), error=error))
                 else:
-                    out.append(GroupEvent(k, topics=tuple(GroupTopic(i, names.get(i)) for i in ids)))
+                    out.append(GroupEvent(GroupEventKind(kind), topics=tuple(topic(i) for i in ids)))
             return out
 
     def _look_up_names(self) -> None:
