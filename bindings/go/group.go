@@ -6,11 +6,23 @@ package lnc
 /*
 #include <stdlib.h>
 #include "lnc.h"
+
+// Copies a whole batch in one cgo call (one call per event costs more than the copy); returns
+// how many events were copied (fewer only if liblnc refused an index).
+static size_t lnc_go_group_events_copy(const lnc_group_events_t *b, lnc_group_event_t *out, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		if (lnc_group_events_get(b, i, &out[i]) != LNC_ERR_OK) {
+			return i;
+		}
+	}
+	return n;
+}
 */
 import "C"
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 	"unsafe"
@@ -203,13 +215,14 @@ func copyGroupEvents(batch *C.lnc_group_events_t) ([]GroupEvent, error) {
 		return nil, nil
 	}
 	out := make([]GroupEvent, n)
+	raw := make([]C.lnc_group_event_t, n) // holds C pointers only: Go memory C may write
+	if got := int(C.lnc_go_group_events_copy(batch, &raw[0], C.size_t(n))); got != n {
+		return nil, &Error{Code: CodeState, Message: fmt.Sprintf("lnc_group_events_get refused event %d of %d", got, n)}
+	}
 	views := make([]C.lnc_record_view_t, 0, n) // copies of views pointing into the batch
 	var recIdx []int
 	for i := range out {
-		var ev C.lnc_group_event_t
-		if rc := C.lnc_group_events_get(batch, C.size_t(i), &ev); rc != C.LNC_ERR_OK {
-			return nil, codeError(Code(rc))
-		}
+		ev := &raw[i]
 		e := &out[i]
 		e.Kind = GroupEventKind(ev.kind)
 		switch e.Kind {

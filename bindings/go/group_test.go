@@ -522,3 +522,57 @@ func TestGroupTopicErrorEntry(t *testing.T) {
 		t.Fatalf("error entry %+v", topicErr)
 	}
 }
+
+// BenchmarkGroupConsume is BenchmarkConsume through a one-member GroupConsumer (records copied
+// into Go memory and tagged with their topic), timed from its Assigned event: compare the two
+// with `go test -tags lnc_inrepo -bench 'Consume$' -run '^$' -benchtime 300000x`.
+func BenchmarkGroupConsume(b *testing.B) {
+	m := fastMock(b)
+	name := fmt.Sprintf("go-grp-bench-%d", groupSeq.Add(1))
+	topic, err := m.CreateTopic(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := mustProducer(b, lnc.Config{"bootstrap.servers": m.Addr()})
+	ctx := context.Background()
+	val := make([]byte, 100)
+	for i := 0; i < b.N; i++ {
+		if err := p.Produce(ctx, topic, lnc.RawRecord(val)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := p.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	g, err := lnc.NewGroupConsumer(ctx, lnc.Config{"bootstrap.servers": m.Addr(), "group.id": name, "group.topics": name,
+		"max.poll.records": "65536"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	for assigned := false; !assigned; {
+		evs, err := g.Poll(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		assigned = len(evs) > 0 && evs[0].Kind == lnc.GroupAssigned
+	}
+	b.SetBytes(100)
+	b.ResetTimer()
+	got, sink := 0, 0
+	for got < b.N {
+		evs, err := g.Poll(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range evs {
+			if evs[i].Kind == lnc.GroupRecord {
+				sink += len(evs[i].Record.Value)
+				got++
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(got)/b.Elapsed().Seconds(), "records/s")
+	_ = sink
+}
