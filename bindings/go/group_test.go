@@ -75,13 +75,12 @@ type groupSeen struct {
 	counts   map[string]int
 	assigned map[string]int // member -> Assigned events
 	revoked  map[string]int
-	first    map[uint32]uint64 // topic -> offset of the first record delivered
 	names    map[uint32]string
 }
 
 func newGroupSeen() *groupSeen {
 	return &groupSeen{counts: map[string]int{}, assigned: map[string]int{}, revoked: map[string]int{},
-		first: map[uint32]uint64{}, names: map[uint32]string{}}
+		names: map[uint32]string{}}
 }
 
 func (s *groupSeen) add(t *testing.T, member string, evs []lnc.GroupEvent) {
@@ -93,9 +92,6 @@ func (s *groupSeen) add(t *testing.T, member string, evs []lnc.GroupEvent) {
 			v := string(e.Record.Value)
 			if !strings.HasPrefix(v, fmt.Sprintf("%d:", e.Topic.ID)) {
 				t.Errorf("record %q tagged with topic %d", v, e.Topic.ID)
-			}
-			if _, ok := s.first[e.Topic.ID]; !ok {
-				s.first[e.Topic.ID] = e.Record.Offset
 			}
 			s.counts[v]++
 			if e.Topic.Name != "" {
@@ -234,48 +230,68 @@ func TestGroupTwoMembersShareTopicsAndTakeOverOnClose(t *testing.T) {
 	}
 }
 
-// TestGroupCrashHelper is the member the crash test kills (run as a child process).
+// TestGroupCrashHelper is the member the crash test kills (run as a child process): once it
+// shares the group (owns some topics but not all) and has been idle for a second with the same
+// assignment (everything it was handed is processed and committed), it prints READY and the
+// topics it owns, then polls until killed.
 func TestGroupCrashHelper(t *testing.T) {
 	addr := os.Getenv("LNC_GO_GROUP_CRASH_ADDR")
 	if addr == "" {
 		t.Skip("child process of TestGroupCrashFailover")
 	}
 	topics := strings.Split(os.Getenv("LNC_GO_GROUP_CRASH_TOPICS"), ",")
-	want := len(topics) * 100
 	g, err := lnc.NewGroupConsumer(context.Background(), groupConfig(addr, os.Getenv("LNC_GO_GROUP_CRASH_GROUP"), "victim", topics))
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(2)
 	}
-	got := 0
+	var owned string
+	idleSince := time.Now()
 	end := time.Now().Add(60 * time.Second)
-	for got < want && time.Now().Before(end) {
+	for time.Now().Before(end) {
 		evs, err := g.TryPoll(50 * time.Millisecond)
 		if err != nil {
 			fmt.Println("ERR", err)
 			os.Exit(2)
 		}
-		for _, e := range evs {
-			if e.Kind == lnc.GroupRecord {
-				got++
+		a, err := g.Assignment()
+		if err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(2)
+		}
+		ids := make([]string, len(a))
+		for i, tp := range a {
+			ids[i] = fmt.Sprint(tp.ID)
+		}
+		now := strings.Join(ids, ",")
+		if len(evs) > 0 || now != owned || len(a) == 0 || len(a) == len(topics) {
+			owned, idleSince = now, time.Now()
+			continue
+		}
+		if time.Since(idleSince) > time.Second {
+			fmt.Println("READY", owned)
+			for { // until killed; never closes
+				_, _ = g.TryPoll(50 * time.Millisecond)
 			}
 		}
 	}
-	// poll on (marking everything processed) for a few commit intervals, then report ready
-	for i := 0; i < 10; i++ {
-		_, _ = g.TryPoll(50 * time.Millisecond)
-	}
-	fmt.Println("READY", got)
-	for { // until killed; never closes
-		_, _ = g.TryPoll(50 * time.Millisecond)
-	}
+	fmt.Println("ERR never shared the group")
+	os.Exit(2)
 }
 
+// TestGroupCrashFailover: two members share three topics; one is killed (a separate process:
+// no leave record, no final commit). The survivor takes its topics over after the session
+// timeout and resumes them at the dead member's commits.
 func TestGroupCrashFailover(t *testing.T) {
 	m := fastMock(t)
 	ids, names := groupTopics(t, m, 3)
 	produceEach(t, m.Addr(), ids, 0, 100)
 	group := fmt.Sprintf("go-crash-%d", groupSeq.Add(1))
+	g, err := lnc.NewGroupConsumer(context.Background(), groupConfig(m.Addr(), group, "survivor", names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -290,6 +306,7 @@ func TestGroupCrashFailover(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -301,44 +318,67 @@ func TestGroupCrashFailover(t *testing.T) {
 		}
 		ready <- "EOF"
 	}()
-	select {
-	case line := <-ready:
-		if !strings.HasPrefix(line, "READY") {
-			t.Fatalf("child: %s", line)
+	seen := newGroupSeen()
+	var line string
+	deadline := time.Now().Add(90 * time.Second)
+	for line == "" { // the survivor polls its share meanwhile
+		if time.Now().After(deadline) {
+			t.Fatal("child never got ready")
 		}
-	case <-time.After(90 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("child never got ready")
+		select {
+		case line = <-ready:
+		default:
+			evs, err := g.TryPoll(20 * time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen.add(t, "survivor", evs)
+		}
 	}
-	// crash: no leave record, no final commit; the survivor must wait for the session timeout
+	if !strings.HasPrefix(line, "READY ") {
+		t.Fatalf("child: %s", line)
+	}
+	var victimTopics []uint32
+	for _, f := range strings.Split(strings.TrimPrefix(line, "READY "), ",") {
+		var id uint32
+		if _, err := fmt.Sscan(f, &id); err != nil {
+			t.Fatal(err)
+		}
+		victimTopics = append(victimTopics, id)
+	}
+	if n := assignmentSize(t, g); n+len(victimTopics) != 3 {
+		t.Fatalf("survivor owns %d, victim %v", n, victimTopics)
+	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
 
-	produceEach(t, m.Addr(), ids, 100, 50)
-	g, err := lnc.NewGroupConsumer(context.Background(), groupConfig(m.Addr(), group, "survivor", names))
-	if err != nil {
-		t.Fatal(err)
+	seen.mu.Lock()
+	before := seen.assigned["survivor"]
+	oldCounts := make(map[string]int, len(seen.counts))
+	for k, v := range seen.counts {
+		oldCounts[k] = v
 	}
-	defer g.Close()
-	seen := newGroupSeen()
+	seen.mu.Unlock()
+	produceEach(t, m.Addr(), ids, 100, 50)
 	pollUntil(t, seen, map[string]*lnc.GroupConsumer{"survivor": g}, 60*time.Second, func() bool {
-		return seen.missing(ids, 100, 50) == 0
+		return seen.missing(ids, 100, 50) == 0 && assignmentSize(t, g) == 3
 	})
 	seen.mu.Lock()
 	defer seen.mu.Unlock()
-	if seen.assigned["survivor"] == 0 {
-		t.Error("no Assigned event")
+	if seen.assigned["survivor"] == before {
+		t.Error("no Assigned event after the crash")
 	}
-	// it resumed at the victim's commits: nothing from the start of any topic again
-	for _, id := range ids {
-		if seen.first[id] == 0 {
-			t.Errorf("topic %d restarted from offset 0", id)
+	// The victim processed and committed all of its old records before it died: the survivor
+	// resumes its topics at those commits, so none of them comes again (nothing from offset 0).
+	for _, id := range victimTopics {
+		for i := 0; i < 100; i++ {
+			k := fmt.Sprintf("%d:%d", id, i)
+			if seen.counts[k] != oldCounts[k] {
+				t.Fatalf("old record %s of the dead member's topic delivered again after the crash", k)
+			}
 		}
-	}
-	if n := assignmentSize(t, g); n != 3 {
-		t.Errorf("survivor owns %d topics, want 3", n)
 	}
 }
 

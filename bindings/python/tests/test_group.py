@@ -48,7 +48,6 @@ class Seen:
     def __init__(self):
         self.counts = collections.Counter()
         self.assigned = collections.Counter()
-        self.first = {}
         self.names = {}
         self.lock = threading.Lock()
 
@@ -58,7 +57,6 @@ class Seen:
                 if ev.kind is GroupEventKind.RECORD:
                     v = ev.record.value.decode()
                     assert v.startswith(f"{ev.topic.id}:"), (v, ev.topic)
-                    self.first.setdefault(ev.topic.id, ev.record.offset)
                     self.counts[v] += 1
                 elif ev.kind is GroupEventKind.ASSIGNED:
                     self.assigned[member] += 1
@@ -113,43 +111,60 @@ def test_two_members_share_topics_and_take_over_on_close(mock):
 
 
 VICTIM = """
-import sys, lnc
+import sys, time, lnc
 addr, group, topics = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 opts = {opts!r}
 g = lnc.GroupConsumer(addr, group, topics, member_id="victim", options=opts)
-got = 0
-while got < 100 * len(topics):
-    got += sum(1 for ev in g.poll(0.05) if ev.kind is lnc.GroupEventKind.RECORD)
-for _ in range(10):  # poll on: everything is processed and committed
-    g.poll(0.05)
-print("READY", got, flush=True)
-while True:  # until killed; never closes
-    g.poll(0.05)
+owned, idle_since, end = None, time.monotonic(), time.monotonic() + 60
+while time.monotonic() < end:
+    events = g.poll(0.05)
+    now = sorted(t.id for t in g.assignment())
+    if events or now != owned or len(now) in (0, len(topics)):
+        owned, idle_since = now, time.monotonic()
+    elif time.monotonic() - idle_since > 1.0:  # shares the group, all processed and committed
+        print("READY", ",".join(map(str, owned)), flush=True)
+        while True:  # until killed; never closes
+            g.poll(0.05)
+print("ERR never shared the group", flush=True)
 """
 
 
-def test_crashed_member_topics_resume_at_group_commit(mock):
+def test_crashed_member_topics_move_and_resume_at_its_commits(mock):
+    """Two members share three topics; one is killed (a separate process: no leave record, no
+    final commit). The survivor takes its topics over after the session timeout and resumes them
+    at the dead member's commits."""
     ids, names = make_topics(mock, 3)
     produce_each(mock.address, ids, 0, 100)
     group = f"py-crash-{next(_seq)}"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(lnc.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
     code = textwrap.dedent(VICTIM).replace("{opts!r}", repr(FAST))
-    child = subprocess.Popen([sys.executable, "-c", code, mock.address, group, ",".join(names)], stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        line = child.stdout.readline()
-        assert line.startswith("READY"), line
-    finally:
-        child.kill()  # a crash: no leave record, no final commit
-        child.wait(30)
-
-    produce_each(mock.address, ids, 100, 50)
     with GroupConsumer(mock.address, group, names, member_id="survivor", options=FAST) as g:
         seen = Seen()
-        poll_until(seen, {"survivor": g}, lambda: seen.missing(ids, 100, 50) == 0)
-        assert seen.assigned["survivor"]
-        assert all(seen.first[t] > 0 for t in ids), seen.first  # resumed at the commits, not at 0
-        assert len(g.assignment()) == 3
+        child = subprocess.Popen([sys.executable, "-c", code, mock.address, group, ",".join(names)], stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            lines = []
+            reader = threading.Thread(target=lambda: lines.append(child.stdout.readline()), daemon=True)
+            reader.start()
+            end = time.monotonic() + 90
+            while reader.is_alive():  # the survivor polls its share meanwhile
+                assert time.monotonic() < end, "child never got ready"
+                seen.add("survivor", g.poll(0.02))
+            assert lines[0].startswith("READY "), lines
+            victim_topics = [int(x) for x in lines[0].split()[1].split(",")]
+            assert len(g.assignment()) + len(victim_topics) == 3
+        finally:
+            child.kill()
+            child.wait(30)
+
+        before = seen.assigned["survivor"]
+        old = dict(seen.counts)
+        produce_each(mock.address, ids, 100, 50)
+        poll_until(seen, {"survivor": g}, lambda: seen.missing(ids, 100, 50) == 0 and len(g.assignment()) == 3)
+        assert seen.assigned["survivor"] > before
+        # the victim committed all it had processed: none of its topics' old records comes again
+        again = [k for t in victim_topics for i in range(100) if seen.counts[(k := f"{t}:{i}")] != old.get(k, 0)]
+        assert again == []
 
 
 def test_bad_arguments(mock):
