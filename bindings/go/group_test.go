@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -615,4 +616,26 @@ func BenchmarkGroupConsume(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(got)/b.Elapsed().Seconds(), "records/s")
 	_ = sink
+}
+
+// TestGroupWithLogger: liblnc's log lines of a group member reach the slog.Logger, tagged
+// handle=group.
+func TestGroupWithLogger(t *testing.T) {
+	m := fastMock(t)
+	_, names := groupTopics(t, m, 1)
+	logs := &captureHandler{level: slog.LevelDebug}
+	cfg := groupConfig(m.Addr(), fmt.Sprintf("go-log-%d", groupSeq.Add(1)), "l", names)
+	g, err := lnc.NewGroupConsumer(context.Background(), cfg, lnc.WithLogger(slog.New(logs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	logs.waitFor(t, "a line tagged handle=group", func(r slog.Record) bool {
+		tagged := false
+		r.Attrs(func(a slog.Attr) bool {
+			tagged = tagged || (a.Key == "handle" && a.Value.String() == "group")
+			return true
+		})
+		return tagged
+	})
 }
