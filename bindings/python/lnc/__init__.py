@@ -71,6 +71,7 @@ from .errors import (
 )
 from .events import Event
 from .mock import MockBroker, MockStats
+from .group import GroupConsumer, GroupEvent, GroupEventKind, GroupTopic
 from .producer import DeliveryReport, Producer, ProducerMetrics
 from .records import PollResult, RecordType, TlvRecord, decode_records, encode_records
 
@@ -151,4 +152,8 @@ __all__ = [
     "DEFAULT_PORT",
     "version",
     "library_path",
+    "GroupConsumer",
+    "GroupEvent",
+    "GroupEventKind",
+    "GroupTopic",
 ]

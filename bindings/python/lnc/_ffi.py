@@ -436,7 +436,7 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
         [_p, c_int32, c_void_p, c_size_t, POINTER(lnc_record_view_t), c_size_t, _szp, _pp],
     ),
     "lnc_consumer_poll_events": (_E, [_p, c_int32, POINTER(lnc_event_t), c_size_t, _szp]),
-    # group consumer (declared for completeness; no Python API yet)
+    # group consumer (lnc/group.py)
     "lnc_group_consumer_new": (_E, [_p, _pp, _pp]),
     "lnc_group_consumer_poll": (_E, [_p, c_int32, _pp, _pp]),
     "lnc_group_events_count": (c_size_t, [_p]),
@@ -526,3 +526,14 @@ def err_name(code: int) -> str:
 
 def err_str(code: int) -> str:
     return (lib.lnc_err_str(code) or b"unknown error").decode()
+
+
+# ------------------------------------------------------------------------------------------------
+# Consumer groups (lnc_group_consumer_*; docs/groups.md)
+# ------------------------------------------------------------------------------------------------
+
+LNC_GROUP_EVENT_RECORD = 0
+LNC_GROUP_EVENT_ASSIGNED = 1
+LNC_GROUP_EVENT_REVOKED = 2
+LNC_GROUP_EVENT_ERROR = 3
+

@@ -856,3 +856,93 @@ class AsyncConsumer:
 LanceClient = AsyncLanceClient
 Producer = AsyncProducer
 StandaloneConsumer = AsyncConsumer
+
+
+# ------------------------------------------------------------------------------------------------
+# Consumer groups
+# ------------------------------------------------------------------------------------------------
+
+from .group import GroupConsumer as _SyncGroupConsumer  # noqa: E402
+from .group import GroupEvent, GroupEventKind, GroupTopic  # noqa: E402
+
+__all__ += ["GroupConsumer", "GroupEvent", "GroupEventKind", "GroupTopic"]
+
+#: How long one poll waits in the executor: a cancelled ``poll`` leaves at most this behind.
+_GROUP_POLL_SLICE = 0.2
+
+
+class GroupConsumer:
+    """asyncio :class:`lnc.GroupConsumer`: ``await GroupConsumer.connect(...)`` (same arguments),
+    ``await poll()``, ``async for event in consumer``. liblnc's group poll has no eventfd, so
+    blocking calls run in the loop's default executor. A ``poll`` cancelled while the executor
+    still waits never drops what that wait returns: the next ``poll`` returns it."""
+
+    def __init__(self, consumer: _SyncGroupConsumer) -> None:
+        self._c = consumer
+        self._pending: Optional[asyncio.Future[List[GroupEvent]]] = None
+
+    @classmethod
+    async def connect(cls, servers: str, group_id: str, topics: Optional[Sequence[str]] = None, **kw: Any) -> "GroupConsumer":
+        """Joins the group (in the executor: it may create the group topic)."""
+        c = await _run(functools.partial(_SyncGroupConsumer, servers, group_id, topics, **kw))
+        return cls(c)
+
+    @property
+    def sync(self) -> _SyncGroupConsumer:
+        """The blocking group consumer underneath."""
+        return self._c
+
+    @property
+    def member_id(self) -> str:
+        return self._c.member_id
+
+    @property
+    def closed(self) -> bool:
+        return self._c.closed
+
+    async def poll(self, timeout: Optional[float] = None) -> List[GroupEvent]:
+        """Awaits events up to ``timeout`` seconds (None = until something is ready); an empty
+        list on timeout. Raises :class:`ClosedError` once closed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._pending is None:
+                left = _GROUP_POLL_SLICE if deadline is None else max(0.0, min(_GROUP_POLL_SLICE, deadline - time.monotonic()))
+                self._pending = loop.run_in_executor(None, self._c.poll, left)
+            pending = self._pending
+            try:
+                events = await asyncio.shield(pending)
+            finally:
+                if pending.done():
+                    self._pending = None
+            if events or (deadline is not None and time.monotonic() >= deadline):
+                return events
+
+    def __aiter__(self) -> AsyncIterator[GroupEvent]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[GroupEvent]:
+        while True:
+            try:
+                events = await self.poll(None)
+            except ClosedError:
+                return
+            for ev in events:
+                yield ev
+
+    def assignment(self) -> List[GroupTopic]:
+        """The topics this member consumes now (does not wait)."""
+        return self._c.assignment()
+
+    async def close(self, timeout: Optional[float] = None) -> None:
+        """Leaves the group (in the executor); a poll still waiting wakes with ClosedError."""
+        pending = self._pending
+        if pending is not None:  # its ClosedError is expected: retrieve it so it is never logged
+            pending.add_done_callback(lambda f: f.cancelled() or f.exception())
+        await _run(self._c.close, timeout)
+
+    async def __aenter__(self) -> "GroupConsumer":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
