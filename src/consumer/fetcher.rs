@@ -353,7 +353,10 @@ impl Fetcher {
                 self.inflight.push_back(InFlight { rx, start, sent_at: Instant::now() });
                 true
             }
-            Err(_) => {
+            Err(e) => {
+                // A connection found dead here is a disconnection like any other (its event).
+                let lost = HandleEvent::new(EventKind::Disconnected, e.message.clone()).code(e.code);
+                self.inner.events.emit(lost.server(c.connection().server()));
                 self.drop_connection();
                 false
             }
