@@ -12,7 +12,7 @@ from ._ffi import lib
 from ._util import Conf, Deadline, Handle
 from .config import ClientConfig, ClusterStatus, RetentionInfo, TopicInfo, _Options
 from .errors import ClosedError, check, make_error
-from .events import Event, EventHandler, Events, install_logging
+from .events import Event, EventHandler, Events, install_logging, iterate_events
 
 __all__ = ["LanceClient", "FetchResult", "consumer_id"]
 
@@ -218,14 +218,7 @@ class LanceClient:
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """Yields events as they come (taken with ``poll_events``, so the handlers run too)
         until the handle closes or none arrives for ``timeout`` seconds (None = no limit)."""
-        while not self.closed:
-            try:
-                evs = self.poll_events(timeout)
-            except ClosedError:
-                return
-            if not evs:
-                return
-            yield from evs
+        return iterate_events(self, timeout)
 
     def fileno(self) -> int:
         """liblnc's eventfd: readable while events wait, once events were taken."""

@@ -44,6 +44,25 @@ _TLS_KEYS = (
     "tls.insecure.acknowledged",
 )
 
+#: The keys every handle takes (liblnc's "all" scope in the README's table): what a helper handle
+#: (a consumer's name lookup, a group consumer's admin) copies from its owner's configuration.
+CONNECTION_KEYS = frozenset(
+    (
+        "client.id",
+        "checksum",
+        "connect.timeout.ms",
+        "request.timeout.ms",
+        "keepalive.interval.ms",
+        "reconnect.backoff.ms",
+        "reconnect.backoff.max.ms",
+        "reconnect.jitter",
+        "auth.token",
+        "max.frame.bytes",
+        "redirect.max",
+    )
+    + _TLS_KEYS
+)
+
 
 class SeekPosition(enum.Enum):
     """Where to seek: ``SeekPosition.BEGINNING``, ``SeekPosition.END`` or ``SeekPosition.offset(n)``

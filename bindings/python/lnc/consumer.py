@@ -13,9 +13,9 @@ from . import _ffi as F
 from ._ffi import lib
 from ._util import Deadline, Handle, ms_arg, to_ms
 from .client import LanceClient, build_conf
-from .config import ClientConfig, SeekPosition, SeekTarget, StandaloneConfig
+from .config import CONNECTION_KEYS, ClientConfig, SeekPosition, SeekTarget, StandaloneConfig
 from .errors import ClosedError, InvalidArgumentError, make_error
-from .events import Event, EventHandler, Events
+from .events import Event, EventHandler, Events, iterate_events
 from .records import PollResult, TlvRecord, _VIEW, _from_view, records_from_views
 
 __all__ = ["StandaloneConsumer", "OffsetStore", "FileOffsetStore", "MemoryOffsetStore"]
@@ -197,7 +197,7 @@ class StandaloneConsumer:
         if not topic_id and config.topic_name:
             # Seed semantics: the name is resolved with ensure_topic (created if missing).
             cc = ClientConfig(servers=servers)
-            cc.options.update({k: v for k, v in config.options.items() if k in _COMMON_KEYS})
+            cc.options.update({k: v for k, v in config.options.items() if k in CONNECTION_KEYS})
             with LanceClient(cc) as admin:
                 topic_id = admin.ensure_topic(config.topic_name).id
             config.topic_id = topic_id
@@ -522,14 +522,7 @@ class StandaloneConsumer:
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """Yields events as they come (taken with ``poll_events``, so the handlers run too)
         until the handle closes or none arrives for ``timeout`` seconds (None = no limit)."""
-        while not self.closed:
-            try:
-                evs = self.poll_events(timeout)
-            except ClosedError:
-                return
-            if not evs:
-                return
-            yield from evs
+        return iterate_events(self, timeout)
 
     def fileno(self) -> int:
         """liblnc's eventfd: readable while records or an error wait for ``poll``, and events
@@ -573,26 +566,3 @@ class StandaloneConsumer:
         return f"StandaloneConsumer({self._servers}, topic_id={self._config.topic_id}{', closed' if self._closed else ''})"
 
 
-_COMMON_KEYS = frozenset(
-    {
-        "client.id",
-        "checksum",
-        "connect.timeout.ms",
-        "request.timeout.ms",
-        "keepalive.interval.ms",
-        "reconnect.backoff.ms",
-        "reconnect.backoff.max.ms",
-        "reconnect.jitter",
-        "auth.token",
-        "max.frame.bytes",
-        "redirect.max",
-        # TLS: the name lookup must be as protected as the consumer's own connections
-        "security.protocol",
-        "tls.ca.location",
-        "tls.certificate.location",
-        "tls.key.location",
-        "tls.server.name",
-        "tls.verify",
-        "tls.insecure.acknowledged",
-    }
-)

@@ -27,11 +27,11 @@ import ctypes
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from . import _ffi as F
 from ._ffi import lib
-from .errors import LanceError, error_class, make_error
+from .errors import ClosedError, LanceError, error_class, make_error
 
 __all__ = ["Event", "EventHandler", "LOGGER_NAME"]
 
@@ -157,6 +157,19 @@ def _from_c(ev: F.lnc_event_t) -> Event:
         message=message,
         stats=stats,
     )
+
+
+def iterate_events(handle: Any, timeout: Optional[float]) -> Iterator["Event"]:
+    """``handle.events(timeout)`` for every handle: yields what ``handle.poll_events`` takes (so
+    the handlers run too) until the handle closes or none arrives for ``timeout`` seconds."""
+    while not handle.closed:
+        try:
+            evs = handle.poll_events(timeout)
+        except ClosedError:
+            return
+        if not evs:
+            return
+        yield from evs
 
 
 class Events:

@@ -14,6 +14,7 @@ import weakref
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from . import _ffi as F
+from .config import CONNECTION_KEYS
 from ._ffi import lib
 from ._util import Conf, Deadline, Handle, interruptible, to_ms
 from .errors import ClosedError, InvalidArgumentError, LanceError, error_class, make_error
@@ -22,28 +23,6 @@ from .records import _VIEW, TlvRecord, _from_view
 __all__ = ["GroupConsumer", "GroupEvent", "GroupEventKind", "GroupTopic"]
 
 #: Connection keys the name lookup's admin connection shares with the member.
-_ADMIN_KEYS = frozenset(
-    {
-        "client.id",
-        "checksum",
-        "connect.timeout.ms",
-        "request.timeout.ms",
-        "keepalive.interval.ms",
-        "reconnect.backoff.ms",
-        "reconnect.backoff.max.ms",
-        "reconnect.jitter",
-        "auth.token",
-        "max.frame.bytes",
-        "redirect.max",
-        "security.protocol",
-        "tls.ca.location",
-        "tls.certificate.location",
-        "tls.key.location",
-        "tls.server.name",
-        "tls.verify",
-        "tls.insecure.acknowledged",
-    }
-)
 
 
 class GroupEventKind(enum.IntEnum):
@@ -164,7 +143,7 @@ class GroupConsumer:
             opts["group.member.id"] = member_id
         opts.update(options or {})
         self._servers = servers
-        self._admin_opts = {k: v for k, v in opts.items() if k in _ADMIN_KEYS}
+        self._admin_opts = {k: v for k, v in opts.items() if k in CONNECTION_KEYS}
         conf = Conf(opts)
         self._close_ms = int(conf.get("request.timeout.ms"))
         cptr = conf.ptr

@@ -44,7 +44,7 @@ from ._util import Deadline, Handle, ms_arg
 from .client import build_conf
 from .config import ProducerConfig
 from .errors import ClosedError, InCallbackError, LanceError, TimeoutError, make_error
-from .events import Event, EventHandler, Events
+from .events import Event, EventHandler, Events, iterate_events
 from .records import TlvRecord
 
 __all__ = ["Producer", "DeliveryReport", "ProducerMetrics", "DeliveryCallback"]
@@ -800,14 +800,7 @@ class Producer:
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """Yields events as they come (taken with ``poll_events``, so the handlers run too)
         until the handle closes or none arrives for ``timeout`` seconds (None = no limit)."""
-        while not self.closed:
-            try:
-                evs = self.poll_events(timeout)
-            except ClosedError:
-                return
-            if not evs:
-                return
-            yield from evs
+        return iterate_events(self, timeout)
 
     def _flush_slice(self, timeout_ms: int) -> Tuple[int, Optional[LanceError]]:
         """One ``lnc_producer_flush``: the records still pending, and the DELIVERY_FAILED error
