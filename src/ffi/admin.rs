@@ -578,13 +578,10 @@ pub unsafe extern "C" fn lnc_admin_poll_events(
             Ok(h) => h,
             Err(e) => return e.code.into(),
         };
-        if count.is_null() || (out.is_null() && max > 0) {
-            return lnc_err_t::LNC_ERR_INVALID_ARG;
+        // SAFETY: the caller's array and count pointer, checked inside.
+        unsafe {
+            super::events::serve_events(out, max, count, |max| admin.poll_events(max, super::timeout(timeout_ms)))
         }
-        let events = admin.poll_events(max, super::timeout(timeout_ms));
-        // SAFETY: pointers checked above; `out` has room for `max`.
-        unsafe { super::events::copy_events(events, out, count) };
-        lnc_err_t::LNC_ERR_OK
     })
 }
 

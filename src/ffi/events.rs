@@ -120,6 +120,22 @@ impl lnc_event_t {
     }
 }
 
+/// The body of every `lnc_*_poll_events`: checks the out pointers, takes up to `max` events with
+/// `take` and copies them into the caller's array.
+pub(crate) unsafe fn serve_events(
+    out: *mut lnc_event_t,
+    max: usize,
+    count: *mut usize,
+    take: impl FnOnce(usize) -> Vec<Event>,
+) -> lnc_err_t {
+    if count.is_null() || (out.is_null() && max > 0) {
+        return lnc_err_t::LNC_ERR_INVALID_ARG;
+    }
+    // SAFETY: pointers checked above; `out` has room for `max`.
+    unsafe { copy_events(take(max), out, count) };
+    lnc_err_t::LNC_ERR_OK
+}
+
 /// Copies `events` into `out` (room for `max`), sets `*count`. The caller checked the pointers.
 pub(crate) unsafe fn copy_events(events: Vec<Event>, out: *mut lnc_event_t, count: *mut usize) {
     for (i, e) in events.iter().enumerate() {
