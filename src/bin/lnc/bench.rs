@@ -89,8 +89,14 @@ pub fn run(argv: &[String]) -> CliResult {
 fn compare(which: &str, p: &Parsed, c: &Config, size: usize, command: &str) -> CliResult {
     use std::path::PathBuf;
     use std::process::Command;
-    let beside = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join("compare")));
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let me = std::env::current_exe().ok();
+    let beside = me.as_ref().and_then(|e| e.parent().map(|d| d.join("compare")));
+    // A checkout is found from the executable (target/<profile>/lnc), never from a path compiled
+    // in: a packaged lnc must not refer to the tree it was built in.
+    let repo: PathBuf = me
+        .as_ref()
+        .and_then(|e| e.ancestors().skip(1).find(|d| d.join("interop/Cargo.toml").exists()).map(PathBuf::from))
+        .unwrap_or_default();
     let exe = match beside.filter(|b| b.exists()) {
         Some(b) => b,
         None if repo.join("interop/Cargo.toml").exists() => {
