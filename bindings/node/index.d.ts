@@ -438,6 +438,8 @@ export declare class AuthError extends ServerError {}
 export declare class CatchingUpError extends ServerError {}
 export declare class TopicExistsError extends ServerError {}
 export declare class InvalidNameError extends ServerError {}
+/** The circuit breaker is open (code 'CIRCUIT_OPEN', -21): the server has been unreachable; a non-blocking send fails fast. */
+export declare class CircuitOpenError extends LncError {}
 
 /** SipHash-1-3 consumer id of a name, as the official Rust client and liblnc's file store compute it. */
 export declare function consumerId(name: string): bigint;
