@@ -320,3 +320,75 @@ test('a listener that throws does not break delivery: the error surfaces as unca
   assert.match(r.stdout, /uncaught listener bug/);
   assert.match(r.stdout, /report null/);
 });
+
+test("liblnc's queue overflowing before the first listener is one eventsDropped event with the count", async (t) => {
+  const mock = new lnc.MockBroker({ 'ack.delay.ms': 0 });
+  t.after(() => mock.stop());
+  const p = new lnc.Producer({ 'bootstrap.servers': mock.address, 'log.level': 'off', 'events.queue.max': 4, 'statistics.interval.ms': 1 });
+  await new Promise((r) => setTimeout(r, 100)); // ~100 statistics documents for a queue of 4
+  const evs = collect(p);
+  const dropped = [];
+  p.on('eventsDropped', (e) => dropped.push(e));
+  const i = await evs.waitFor('eventsDropped', 0, kind('eventsDropped'));
+  assert.ok(evs.seen[i].attempt > 0, `dropped count ${evs.seen[i].attempt}`);
+  assert.equal(dropped.length >= 1, true);
+  await p.close();
+});
+
+test('events, statistics() and metrics() racing close() on a producer, a consumer and an admin', async (t) => {
+  const mock = new lnc.MockBroker({ 'ack.delay.ms': 0 });
+  t.after(() => mock.stop());
+  const topic = mock.createTopic('race');
+  const config = { 'bootstrap.servers': mock.address, 'log.level': 'debug', logger: () => {}, 'statistics.interval.ms': 5 };
+  const settledOk = (results) => {
+    for (const r of results) if (r.status === 'rejected') assert.equal(r.reason.code, 'CLOSED', String(r.reason.stack));
+  };
+  for (let round = 0; round < 5; round++) {
+    const p = new lnc.Producer(config);
+    p.on('event', () => {});
+    const c = new lnc.Consumer({ ...config, 'topic.id': topic, 'start.offset': 'beginning' });
+    c.on('statistics', () => {});
+    const a = new lnc.Admin(config);
+    a.on('event', () => {});
+    const calls = [];
+    const later = (fn) => calls.push(new Promise((r) => setImmediate(r)).then(fn));
+    for (let i = 0; i < 20; i++) {
+      calls.push(p.send(topic, `r${round}-${i}`));
+      later(() => p.statistics());
+      later(() => p.metrics());
+      later(() => c.ready.then(() => [c.statistics(), c.metrics()]));
+      calls.push(c.poll(50));
+      calls.push(a.ping());
+      if (i === round * 4) calls.push(p.close(), c.close(), a.close());
+    }
+    settledOk(await Promise.allSettled(calls));
+    await Promise.all([p.close(), c.close(), a.close()]);
+    assert.equal(typeof p.statistics().records_acked, 'number', 'the final document after close');
+    assert.equal(c.statistics().kind, 'consumer');
+  }
+});
+
+test('the logger and event listeners do not keep the process alive', async () => {
+  const { spawnSync } = require('node:child_process');
+  const path = require('node:path');
+  const script = `
+    const lnc = require('.');
+    (async () => {
+      const mock = new lnc.MockBroker({ 'ack.delay.ms': 0 });
+      const config = { 'bootstrap.servers': mock.address, 'log.level': 'debug', logger: () => {}, 'statistics.interval.ms': 50 };
+      const id = mock.createTopic('exit-events');
+      const p = new lnc.Producer(config);
+      p.on('event', () => {});
+      await p.send(id, 'one');
+      const c = await lnc.Consumer.create({ ...config, 'topic.id': id, 'start.offset': 'beginning' });
+      c.on('event', () => {});
+      const a = new lnc.Admin(config);
+      a.on('event', () => {});
+      await a.ping();
+      console.log('done; not closing anything');
+    })();`;
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: path.join(__dirname, '..'), encoding: 'utf8', timeout: 15000 });
+  assert.equal(r.signal, null, `hung; stderr: ${r.stderr}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /done/);
+});
