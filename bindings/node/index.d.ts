@@ -38,7 +38,89 @@ export interface Config {
   /** false is refused unless tls.insecure.acknowledged is true; then warns at every connect. */
   'tls.verify'?: boolean;
   'tls.insecure.acknowledged'?: boolean;
-  [key: string]: ConfigValue | undefined;
+  /** Least severe level logged (to `logger` if set, else stderr); default 'warn'. */
+  'log.level'?: 'debug' | 'info' | 'warn' | 'error' | 'off';
+  /**
+   * Receives liblnc's log lines (at or above log.level) instead of stderr. Called on the JS
+   * thread: liblnc's threads queue lines without waiting (a full queue of 4096 drops lines).
+   * Lines never contain the token. An exception it throws is rethrown as uncaughtException.
+   */
+  logger?: Logger;
+  /** Emit a 'statistics' event this often (0 = never, the default). */
+  'statistics.interval.ms'?: number;
+  /** Events liblnc queues before a listener takes them; past it: one 'eventsDropped' event. */
+  'events.queue.max'?: number;
+  /** Connection failures in a row that open the circuit (0 = no breaker; default 5). */
+  'circuit.breaker.failures'?: number;
+  /** How long the circuit stays open before one trial connection (default 5000). */
+  'circuit.breaker.reset.ms'?: number;
+  [key: string]: ConfigValue | Logger | undefined;
+}
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type Logger = (level: LogLevel, line: string) => void;
+
+/** Event names (liblnc's kinds in camelCase); see ClientEvents. */
+export type ClientEventKind =
+  | 'connecting' | 'connected' | 'disconnected' | 'reconnectScheduled' | 'leaderChanged' | 'authFailed' | 'fatal'
+  | 'circuitOpen' | 'circuitHalfOpen' | 'circuitClosed' | 'statistics' | 'eventsDropped';
+
+/**
+ * One connection, circuit or statistics event (lnc_event_t). Emitted on the JS thread, in
+ * order, both as 'event' and under its own `kind`. liblnc queues events (events.queue.max) from
+ * the handle's creation until the first listener of any of them is added; from then on they are
+ * taken as the handle's eventfd signals them. Listening never keeps the process alive.
+ */
+export interface ClientEvent {
+  kind: ClientEventKind;
+  /** The error behind it ('AUTH_FAILED', 'NOT_LEADER', 'TRANSPORT', …) or null. */
+  code: string | null;
+  /** host:port concerned ('' when none). */
+  server: string;
+  /** 0 = unknown (LWP's handshake does not name the node). */
+  nodeId: number;
+  /** reconnectScheduled: failures in a row; eventsDropped: how many events were dropped. */
+  attempt: number;
+  /** reconnectScheduled: delay before the next attempt; circuitOpen: until the half-open trial. */
+  delayMs: number;
+  /** The reason as a sentence (statistics: the JSON text). */
+  message: string;
+  /** statistics: the parsed document. */
+  statistics?: Statistics;
+}
+
+/**
+ * The statistics document, schema version 1 (`version: 1`; docs/statistics.md): `kind` 'producer' or
+ * 'consumer', counters in snake_case (records_acked, records_failed, …), latency quantiles,
+ * the circuit state and the connections.
+ */
+export interface Statistics {
+  version: number;
+  kind: 'producer' | 'consumer';
+  circuit?: 'closed' | 'open' | 'half_open';
+  [field: string]: unknown;
+}
+
+/**
+ * The events of Producer, Consumer and Admin. A listener's exception is rethrown as an
+ * uncaughtException after the batch is emitted (never inside liblnc's delivery path).
+ */
+export interface ClientEvents {
+  /** Every event below, as a ClientEvent. */
+  event: [event: ClientEvent];
+  connecting: [event: ClientEvent];
+  connected: [event: ClientEvent];
+  disconnected: [event: ClientEvent];
+  reconnectScheduled: [event: ClientEvent];
+  leaderChanged: [event: ClientEvent];
+  authFailed: [event: ClientEvent];
+  fatal: [event: ClientEvent];
+  circuitOpen: [event: ClientEvent];
+  circuitHalfOpen: [event: ClientEvent];
+  circuitClosed: [event: ClientEvent];
+  /** The parsed document, every statistics.interval.ms. */
+  statistics: [document: Statistics];
+  eventsDropped: [event: ClientEvent];
 }
 
 export interface ProducerConfig extends Config {
@@ -163,7 +245,7 @@ export interface BatchError extends LncError {
   reports: DeliveryReport[];
 }
 
-export interface ProducerEvents {
+export interface ProducerEvents extends ClientEvents {
   /** Every record's outcome (`report.error` set on failure; failures are never emitted as 'error'). */
   delivery: [report: DeliveryReport];
   drain: [];
@@ -196,6 +278,8 @@ export declare class Producer extends EventEmitter {
   /** Fails every unsent record with PURGED; returns how many. */
   purge(): number;
   metrics(): ProducerMetrics;
+  /** The statistics document now (after close(): the final one). */
+  statistics(): Statistics;
 
   on<K extends keyof ProducerEvents>(event: K, listener: (...args: ProducerEvents[K]) => void): this;
   once<K extends keyof ProducerEvents>(event: K, listener: (...args: ProducerEvents[K]) => void): this;
@@ -240,7 +324,30 @@ export interface ConsumerOptions {
   timeoutMs?: number;
 }
 
-export declare class Consumer implements AsyncIterable<ConsumerRecord> {
+/** liblnc's consumer counters (lnc_consumer_metrics_t). Offsets are exact bigints. */
+export interface ConsumerMetrics {
+  records: number;
+  bytes: number;
+  errors: number;
+  fetches: number;
+  emptyFetches: number;
+  fetchBytes: number;
+  catchingUp: number;
+  position: bigint;
+  /** null until a reply told the topic's end. */
+  endOffset: bigint | null;
+  endOffsetAgeMs: number | null;
+  lag: bigint | null;
+  queuedEvents: number;
+  queuedBytes: number;
+  reassemblyCarryBytes: number;
+  fetchLatencyP50Us: number;
+  fetchLatencyP99Us: number;
+  fetchLatencyMaxUs: number;
+  reconnects: number;
+}
+
+export declare class Consumer extends EventEmitter implements AsyncIterable<ConsumerRecord> {
   constructor(config: ConsumerConfig, options?: ConsumerOptions);
   static create(config: ConsumerConfig, options?: ConsumerOptions): Promise<Consumer>;
   readonly ready: Promise<Consumer>;
@@ -256,7 +363,68 @@ export declare class Consumer implements AsyncIterable<ConsumerRecord> {
   /** Bytes between the position and the topic's end. */
   lag(options?: CallOptions): Promise<bigint>;
   position(): bigint;
+  /** The statistics document (StateError before ready; works after close()). */
+  statistics(): Statistics;
+  /** liblnc's counters (StateError before ready). */
+  metrics(): ConsumerMetrics;
   close(timeoutMs?: number): Promise<void>;
+
+  on<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this;
+  once<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this;
+  off<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this;
+  emit<K extends keyof ClientEvents>(event: K, ...args: ClientEvents[K]): boolean;
+}
+
+export interface GroupConfig extends ConsumerConfig {
+  /** The group's name ([A-Za-z0-9-]); its state lives in the topic lnc-group-<group.id>. */
+  'group.id': string;
+  /** Topic names the group shares (or group.topic.prefix). */
+  'group.topics'?: string | ReadonlyArray<string>;
+  'group.topic.prefix'?: string;
+  /** This member's id (default: generated). */
+  'group.member.id'?: string;
+  'group.session.timeout.ms'?: number;
+  'group.heartbeat.interval.ms'?: number;
+  'group.assignment.strategy'?: 'sticky' | 'range' | 'roundrobin';
+  'group.commit.interval.ms'?: number;
+}
+
+export interface GroupConsumerEvents {
+  /** Topic ids this member owns from now on (emitted by the poll() that saw the change). */
+  assigned: [topicIds: number[]];
+  /** Topic ids no longer owned; records of them already returned may reach their next owner again. */
+  revoked: [topicIds: number[]];
+}
+
+/**
+ * A member of a consumer group: the group's topics are shared among its live members, a dead
+ * member's topics move to the others and resume at the group's newest commit (at-least-once;
+ * docs/groups.md). Records carry their `topicId`.
+ */
+export declare class GroupConsumer extends EventEmitter implements AsyncIterable<ConsumerRecord> {
+  constructor(config: GroupConfig);
+  /** Joins (creating the group topic if needed) and resolves once joined. */
+  static create(config: GroupConfig): Promise<GroupConsumer>;
+  readonly ready: Promise<GroupConsumer>;
+  /** This member's id (null until ready). */
+  readonly memberId: string | null;
+  readonly closed: boolean;
+  /**
+   * Records of the owned topics, waiting up to timeoutMs (default 1000; < 0 = until close);
+   * [] on timeout or after close. Marks the records of earlier polls processed (committed).
+   * Rejects with a topic's error (carrying `topicId`) after the records before it.
+   */
+  poll(timeoutMs?: number): Promise<ConsumerRecord[]>;
+  [Symbol.asyncIterator](): AsyncIterator<ConsumerRecord>;
+  /** Topic ids owned now ([] before ready; ClosedError after close). */
+  assignment(): number[];
+  /** Commits, writes a leave record (the others take over at once), stops. Idempotent. */
+  close(timeoutMs?: number): Promise<void>;
+
+  on<K extends keyof GroupConsumerEvents>(event: K, listener: (...args: GroupConsumerEvents[K]) => void): this;
+  once<K extends keyof GroupConsumerEvents>(event: K, listener: (...args: GroupConsumerEvents[K]) => void): this;
+  off<K extends keyof GroupConsumerEvents>(event: K, listener: (...args: GroupConsumerEvents[K]) => void): this;
+  emit<K extends keyof GroupConsumerEvents>(event: K, ...args: GroupConsumerEvents[K]): boolean;
 }
 
 export interface Retention {
@@ -301,8 +469,12 @@ export interface CallOptions {
 
 export type ConsumerIdentity = { consumerId: bigint | number; consumerName?: never } | { consumerName: string; consumerId?: never };
 
-export declare class Admin {
+export declare class Admin extends EventEmitter {
   constructor(config?: Config);
+  on<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this;
+  once<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this;
+  off<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this;
+  emit<K extends keyof ClientEvents>(event: K, ...args: ClientEvents[K]): boolean;
   createTopic(name: string, options?: CallOptions & { retention?: Retention }): Promise<Topic>;
   ensureTopic(name: string, options?: CallOptions): Promise<Topic>;
   listTopics(options?: CallOptions): Promise<Topic[]>;
@@ -438,6 +610,8 @@ export declare class AuthError extends ServerError {}
 export declare class CatchingUpError extends ServerError {}
 export declare class TopicExistsError extends ServerError {}
 export declare class InvalidNameError extends ServerError {}
+/** The circuit breaker is open (code 'CIRCUIT_OPEN', -21): the server has been unreachable; a non-blocking send fails fast. */
+export declare class CircuitOpenError extends LncError {}
 
 /** SipHash-1-3 consumer id of a name, as the official Rust client and liblnc's file store compute it. */
 export declare function consumerId(name: string): bigint;

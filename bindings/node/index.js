@@ -5,6 +5,7 @@ const { Producer } = require('./lib/producer');
 const { Consumer, ConsumerRecord } = require('./lib/consumer');
 const { Admin, consumerId } = require('./lib/admin');
 const { MockBroker } = require('./lib/mock');
+const { GroupConsumer } = require('./lib/group');
 const { RecordType } = require('./lib/types');
 
 module.exports = {
@@ -12,6 +13,7 @@ module.exports = {
   Consumer,
   ConsumerRecord,
   Admin,
+  GroupConsumer,
   MockBroker,
   RecordType,
   consumerId,

@@ -1,7 +1,7 @@
 // A typed tour of the API; `npm run typecheck` (tsc --noEmit) checks it against index.d.ts.
 // Run it with a TypeScript runner, or read it as documentation.
 import {
-  Admin, ClosedError, Consumer, ConsumerRecord, DeliveryReport, LncError, MockBroker, OffsetStore, Producer, QueueFullError,
+  Admin, CircuitOpenError, ClientEvent, ClosedError, Consumer, ConsumerMetrics, GroupConsumer, Statistics, ConsumerRecord, DeliveryReport, LncError, MockBroker, OffsetStore, Producer, QueueFullError,
   ProducerConfig, RecordType, TlsError, Topic, UnknownTopicError, consumerId, version,
 } from '..';
 
@@ -92,6 +92,40 @@ async function main(): Promise<void> {
   const lag: bigint = await stored.lag({ timeoutMs: 1000 });
   console.log(lag, stored.position());
   await stored.close();
+
+  // Events, logs and statistics.
+  const watched = new Producer({
+    ...config,
+    'statistics.interval.ms': 1000,
+    'log.level': 'info',
+    logger: (level, line) => console.error(`[${level}] ${line}`),
+  });
+  watched.on('disconnected', (e: ClientEvent) => console.log(`lost ${e.server}: ${e.code} ${e.message}`));
+  watched.on('reconnectScheduled', (e) => console.log(`retry #${e.attempt} in ${e.delayMs} ms`));
+  watched.on('statistics', (doc: Statistics) => console.log(doc.kind, doc.records_acked));
+  watched.on('event', (e) => console.log(e.kind));
+  try {
+    watched.produce(topic.id, 'x');
+  } catch (e) {
+    if (e instanceof CircuitOpenError) console.log('server unreachable for a while');
+  }
+  console.log(watched.statistics().version);
+  await watched.close();
+  const watchedConsumer = await Consumer.create({ ...config, topic: 'orders' });
+  watchedConsumer.on('connected', (e) => console.log(e.server));
+  const m: ConsumerMetrics = watchedConsumer.metrics();
+  console.log(m.lag, watchedConsumer.statistics().kind);
+  await watchedConsumer.close();
+  admin.on('circuitOpen', (e) => console.log(`admin circuit open for ${e.delayMs} ms`));
+
+  // A consumer group: the members share the topics.
+  const member = new GroupConsumer({ ...config, 'group.id': 'billing', 'group.topics': ['orders'] });
+  member.on('assigned', (topics: number[]) => console.log('now own', topics));
+  member.on('revoked', (topics) => console.log('gave up', topics));
+  await member.ready;
+  for (const r of await member.poll(500)) console.log(member.memberId, r.topicId, r.text());
+  console.log(member.assignment());
+  await member.close();
 
   const id: bigint = consumerId('typed');
   await admin.subscribe(topic.id, { consumerId: id, startOffset: 0 });

@@ -2,6 +2,8 @@
 const binding = require('./binding');
 const { ClosedError } = require('./errors');
 const { toPairs, normalize } = require('./config');
+const { EventEmitter } = require('node:events');
+const { EventPump, loggerOf } = require('./events');
 
 const OP = {
   create: 9, ensure: 10, createRet: 11, list: 12, find: 13, get: 14, del: 15, setRet: 16,
@@ -24,12 +26,26 @@ function consumerIdOf(o) {
  * Topic management and cluster calls. Connects on the first call; every call runs on the
  * thread pool and returns a Promise. `timeoutMs` defaults to request.timeout.ms (30 s).
  */
-class Admin {
+class Admin extends EventEmitter {
   constructor(config = {}) {
+    super();
     const cfg = normalize(config);
+    const logger = loggerOf(cfg);
+    delete cfg.logger;
     this._timeout = cfg['request.timeout.ms'] !== undefined ? Number(cfg['request.timeout.ms']) : 30000;
-    this._h = binding.adminNew(toPairs(cfg));
+    this._h = binding.adminNew(toPairs(cfg), logger);
     this._closed = false;
+    this._pump = new EventPump(this, () => {
+      if (this._closed) return;
+      binding.watchStart(this._h, () => this._onReadable());
+      this._onReadable();
+    });
+  }
+
+  _onReadable() {
+    if (this._closed) return;
+    this._pump.emitAll(this._h);
+    binding.watchArm(this._h);
   }
 
   _call(op, str, topicId, a, b, c, timeoutMs) {
@@ -117,6 +133,10 @@ class Admin {
   async close() {
     if (this._closed) return;
     this._closed = true;
+    if (this._pump.active) {
+      this._pump.emitAll(this._h);
+      binding.watchStop(this._h);
+    }
     binding.dispose(this._h);
   }
 }

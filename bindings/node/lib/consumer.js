@@ -1,7 +1,13 @@
 'use strict';
 const binding = require('./binding');
-const { ClosedError } = require('./errors');
+const { ClosedError, StateError } = require('./errors');
 const { toPairs } = require('./config');
+const { EventEmitter } = require('node:events');
+const { EventPump, loggerOf } = require('./events');
+
+const SKIP = new Set(['logger']);
+/** Backoff before re-arming when the eventfd is readable for records nobody polls (events only wanted). */
+const REARM_IDLE_MS = 50;
 const { EXT_TOMBSTONE, RecordType, typeName } = require('./types');
 
 const OP_POLL = 4;
@@ -129,9 +135,12 @@ function storeBridge(store, onError) {
  * The constructor returns at once; the topic lookup and offset load run in the background
  * (`await consumer.ready`, or just use it: every method waits for it).
  */
-class Consumer {
+class Consumer extends EventEmitter {
   constructor(config = {}, options = {}) {
+    super();
     this._h = null;
+    this._rearmTimer = null;
+    this._pump = new EventPump(this, () => this._ready.then(() => this._pumpEvents(), () => {}));
     this._closing = false;
     this._closePromise = null;
     this._waiters = new Set();
@@ -147,7 +156,7 @@ class Consumer {
         if (this._storeError === null) this._storeError = e;
       });
     }
-    this._ready = binding.consumerNew(toPairs(config), storeFn, callTimeout(options)).then(
+    this._ready = binding.consumerNew(toPairs(config, SKIP), storeFn, callTimeout(options), loggerOf(config)).then(
       (h) => {
         this._h = h;
         this._topicId = binding.consumerTopicId(h);
@@ -248,6 +257,25 @@ class Consumer {
     return this._h ? binding.consumerPosition(this._h) : 0n;
   }
 
+  /**
+   * The statistics document (schema version 1, docs/statistics.md) parsed: records, bytes,
+   * fetches, position, lag, fetch latency, reassembly carry, the connection. Works after close().
+   */
+  statistics() {
+    this._checkReady('statistics');
+    return JSON.parse(binding.statistics(this._h));
+  }
+
+  /**
+   * liblnc's consumer counters: records, bytes, errors, fetches, emptyFetches, fetchBytes,
+   * catchingUp, position (bigint), endOffset/lag (bigint, null until known), endOffsetAgeMs,
+   * queuedEvents, queuedBytes, reassemblyCarryBytes, fetchLatency{P50,P99,Max}Us, reconnects.
+   */
+  metrics() {
+    this._checkReady('metrics');
+    return binding.consumerMetrics(this._h);
+  }
+
   /** Stops fetching, makes the final auto-commit and releases the fetch thread. Idempotent. */
   close(timeoutMs = -1) {
     if (this._closePromise) return this._closePromise;
@@ -259,8 +287,13 @@ class Consumer {
       } catch {
         return; // never opened
       }
-      await this._call(OP_CLOSE, timeoutMs);
-      binding.watchStop(this._h);
+      try {
+        await this._call(OP_CLOSE, timeoutMs);
+      } finally {
+        if (this._rearmTimer) clearTimeout(this._rearmTimer);
+        this._pump.emitAll(this._h); // the last ones (disconnected at close)
+        binding.watchStop(this._h);
+      }
     })();
     return this._closePromise;
   }
@@ -329,8 +362,34 @@ class Consumer {
     });
   }
 
+  _checkReady(what) {
+    if (this._h === null) throw new StateError(`${what}: the consumer is not ready yet (await consumer.ready)`, { code: 'STATE' });
+  }
+
   _onReadable() {
+    const woke = this._waiters.size;
     for (const w of [...this._waiters]) w();
+    if (this._pump.active) this._pumpEvents(woke);
+  }
+
+  /**
+   * Emits waiting events and keeps the watcher armed for the next. A wake-up that found no event
+   * and woke no poll means records wait for a poll() not yet made: re-arm after a short pause
+   * instead of spinning on a readable eventfd.
+   */
+  _pumpEvents(woke = 1) {
+    if (this._h === null || this._rearmTimer) return;
+    const n = this._pump.emitAll(this._h);
+    if (this._closePromise) return;
+    if (n > 0 || woke > 0) {
+      binding.watchArm(this._h);
+      return;
+    }
+    this._rearmTimer = setTimeout(() => {
+      this._rearmTimer = null;
+      if (!this._closePromise) binding.watchArm(this._h);
+    }, REARM_IDLE_MS);
+    this._rearmTimer.unref();
   }
 }
 

@@ -42,6 +42,8 @@ class CancelledError extends LncError {}
 class IoError extends LncError {}
 /** The TLS handshake failed (unknown CA, expired, name mismatch, client certificate refused). */
 class TlsError extends LncError {}
+/** The circuit breaker is open (code 'CIRCUIT_OPEN', -21): the server has been unreachable; retry later. */
+class CircuitOpenError extends LncError {}
 class ServerError extends LncError {}
 class UnknownTopicError extends ServerError {}
 class NotLeaderError extends ServerError {}
@@ -83,6 +85,7 @@ const CLASSES = {
   TOPIC_EXISTS: TopicExistsError,
   INVALID_NAME: InvalidNameError,
   SERVER_ERROR: ServerError,
+  CIRCUIT_OPEN: CircuitOpenError,
 };
 
 /** Builds the right subclass; called by the addon for every liblnc error. */
@@ -103,6 +106,6 @@ module.exports = {
   CorruptRecordError, TransportError, MessageTooLargeError, OffsetOutOfRangeError, DeliveryError, StateError,
   InternalError, CancelledError, DeliveryFailedError,
   IoError, TlsError, ServerError, UnknownTopicError, NotLeaderError, ForwardFailedError, RateLimitedError, AuthError,
-  CatchingUpError, TopicExistsError, InvalidNameError,
+  CatchingUpError, TopicExistsError, InvalidNameError, CircuitOpenError,
   errorFor, makeError,
 };

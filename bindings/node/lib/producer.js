@@ -4,6 +4,7 @@ const binding = require('./binding');
 const { errorFor, ClosedError, QueueFullError, TimeoutError } = require('./errors');
 const { toPairs } = require('./config');
 const { RecordType, EXT_TOMBSTONE, recordType, timestampNs } = require('./types');
+const { EventPump, loggerOf } = require('./events');
 
 const EXTENDED = RecordType.extended;
 
@@ -69,7 +70,7 @@ function waitMs(o) {
 class Producer extends EventEmitter {
   constructor(config = {}) {
     super();
-    this._h = binding.producerNew(toPairs(config));
+    this._h = binding.producerNew(toPairs(config, SKIP), loggerOf(config));
     this._names = new Map(); // id -> name, for reports (names liblnc resolved for this producer)
     this._resolved = new Set(); // names liblnc has resolved (cached): sending to them never waits on the network
     this._pending = new Map(); // opaque -> { resolve, reject } | { onReport } | { opaque }
@@ -87,6 +88,9 @@ class Producer extends EventEmitter {
     this._finalMetrics = null;
     binding.watchStart(this._h, () => this._onReadable());
     binding.watchArm(this._h);
+    // The first event listener makes liblnc wake the eventfd for events; the watcher is armed
+    // while the producer is open, so they are emitted as they come.
+    this._pump = new EventPump(this, () => this._emitEvents());
   }
 
   /** Records accepted (or waiting in order) and not yet reported. */
@@ -263,10 +267,12 @@ class Producer extends EventEmitter {
       }
       await this._queueDrained();
       this._drain();
+      this._emitEvents(); // the last ones (disconnected at close)
       binding.watchStop(this._h);
       this._setRef(false);
       // Free the native producer now (its connections, the name lookups' included), not at GC.
       this._finalMetrics = binding.producerMetrics(this._h);
+      this._finalStatistics = binding.statistics(this._h);
       binding.dispose(this._h);
       // Anything still pending can only be a bug; never leave a promise hanging.
       for (const [op, entry] of this._pending) {
@@ -287,12 +293,26 @@ class Producer extends EventEmitter {
     return binding.producerPurge(this._h);
   }
 
+  /**
+   * The statistics document (schema version 1, docs/statistics.md) parsed: records, bytes,
+   * batches, retries, in flight, ack latency quantiles, connections. After close(): the last
+   * one taken before the handle was freed.
+   */
+  statistics() {
+    if (this._finalStatistics) return JSON.parse(this._finalStatistics);
+    return JSON.parse(binding.statistics(this._h));
+  }
+
   /** liblnc's producer counters (after close(): their final values). */
   metrics() {
     return this._finalMetrics || binding.producerMetrics(this._h);
   }
 
   // ---------------------------------------------------------------------------------------
+
+  _emitEvents() {
+    if (!this._finalMetrics) this._pump.emitAll(this._h);
+  }
 
   _checkOpen() {
     if (this._closing) throw new ClosedError('producer is closed', { code: 'CLOSED' });
@@ -401,6 +421,7 @@ class Producer extends EventEmitter {
 
   _onReadable() {
     this._drain();
+    this._emitEvents();
     if (!this._closePromise || this._outstanding > 0) binding.watchArm(this._h);
   }
 
@@ -489,5 +510,7 @@ function abortError(signal, cause) {
   e.code = 'ABORT_ERR';
   return e;
 }
+
+const SKIP = new Set(['logger']);
 
 module.exports = { Producer, errorFor };

@@ -43,11 +43,13 @@ typedef struct {
   size_t scratch_cap[2];
 } addon_env_t;
 
-enum { K_PRODUCER = 1, K_CONSUMER, K_ADMIN, K_MOCK };
+enum { K_PRODUCER = 1, K_CONSUMER, K_ADMIN, K_MOCK, K_GROUP };
 
 struct watcher;
 
 struct store;
+
+struct logger;
 
 typedef struct handle {
   int kind;
@@ -59,6 +61,7 @@ typedef struct handle {
   addon_env_t *ae;
   struct watcher *w;
   struct store *store; /* consumer with a user offset store (freed after the consumer) */
+  struct logger *log;  /* log callback bridge (released after the native handle is freed) */
 } handle_t;
 
 #define CHECK(call)                                                                                 \
@@ -286,6 +289,7 @@ static void free_native(int kind, void *ptr) {
     case K_CONSUMER: lnc_consumer_free((lnc_consumer_t *)ptr); break;
     case K_ADMIN: lnc_admin_free((lnc_admin_t *)ptr); break;
     case K_MOCK: lnc_mock_free((lnc_mock_t *)ptr); break;
+    case K_GROUP: lnc_group_consumer_free((lnc_group_consumer_t *)ptr); break;
   }
 }
 
@@ -293,14 +297,18 @@ typedef struct {
   int kind;
   void *ptr;
   struct store *store;
+  struct logger *log;
 } detached_free_t;
 
 static void store_release(struct store *s);
+static void logger_release(struct logger *l);
+static struct logger *logger_attach(napi_env env, napi_value fn, lnc_conf_t *conf);
 
 static void *detached_free_main(void *arg) {
   detached_free_t *d = arg;
   free_native(d->kind, d->ptr);
   if (d->store) store_release(d->store); /* no store callback can run any more */
+  if (d->log) logger_release(d->log);     /* nor a log callback */
   free(d);
   return NULL;
 }
@@ -313,12 +321,15 @@ static void watcher_stop(napi_env env, struct watcher *w);
 static void handle_free_native(handle_t *h) {
   void *ptr = h->ptr;
   struct store *s = h->store;
+  struct logger *lg = h->log;
   h->ptr = NULL;
   h->store = NULL;
+  h->log = NULL;
   if (!ptr || (h->ae && h->ae->exiting)) return;
   if (h->kind == K_ADMIN || (h->closed && !s)) {
     free_native(h->kind, ptr);
     if (s) store_release(s);
+    if (lg) logger_release(lg);
     return;
   }
   detached_free_t *d = malloc(sizeof *d);
@@ -330,11 +341,15 @@ static void handle_free_native(handle_t *h) {
     d->kind = h->kind;
     d->ptr = ptr;
     d->store = s;
+    d->log = lg;
   }
   if (!d || pthread_create(&th, &at, detached_free_main, d) != 0) {
     free(d);
     /* A store callback would wait for this very thread: leak rather than deadlock. */
-    if (!s) free_native(h->kind, ptr);
+    if (!s) {
+      free_native(h->kind, ptr);
+      if (lg) logger_release(lg);
+    }
   }
   pthread_attr_destroy(&at);
 }
@@ -363,6 +378,19 @@ static napi_value wrap_handle(napi_env env, int kind, void *ptr) {
     free(h);
     return NULL;
   }
+  return ext;
+}
+
+/* wrap_handle, with the handle owning the log bridge `lg` (may be NULL). */
+static napi_value wrap_logged(napi_env env, int kind, void *ptr, struct logger *lg) {
+  napi_value ext = wrap_handle(env, kind, ptr);
+  if (!ext) {
+    if (lg) logger_release(lg);
+    return NULL;
+  }
+  void *d = NULL;
+  napi_get_value_external(env, ext, &d);
+  ((handle_t *)d)->log = lg;
   return ext;
 }
 
@@ -530,6 +558,7 @@ static napi_value js_watch_start(napi_env env, napi_callback_info info) {
   int fd = -1;
   if (h->kind == K_PRODUCER) fd = lnc_producer_eventfd(h->ptr);
   else if (h->kind == K_CONSUMER) fd = lnc_consumer_eventfd(h->ptr);
+  else if (h->kind == K_ADMIN) fd = lnc_admin_eventfd(h->ptr);
   if (fd < 0) {
     napi_throw_error(env, NULL, "handle has no eventfd");
     return NULL;
@@ -791,6 +820,7 @@ enum {
   OP_A_STATUS, OP_A_PING, OP_A_AUTH, OP_A_FETCH, OP_A_SUBSCRIBE, OP_A_UNSUBSCRIBE, OP_A_COMMIT_OFFSET,
   OP_M_RESTART, OP_M_STOP,
   OP_P_SEND, OP_P_TOPIC_ID, /* internal only: after the numbers the JS layer uses */
+  OP_G_NEW, OP_G_POLL, OP_G_CLOSE,
 };
 
 /* Messages built from JS rows [type, extType, key, value, timestampNs, opaque]. */
@@ -833,6 +863,8 @@ typedef struct {
   size_t slab_len;
   double *meta;
   uint64_t *ts;
+  struct logger *log;          /* OP_C_NEW, OP_G_NEW: the log bridge, handed to the new handle */
+  lnc_group_events_t *gevents; /* OP_G_POLL: converted on the JS thread */
 } work_t;
 
 #define META_FIELDS 8 /* type, extType(-1), unused, keyStart(-1), keyLen, dataStart, dataLen, hasTs */
@@ -943,6 +975,17 @@ static void work_execute(napi_env env, void *data) {
     case OP_A_COMMIT_OFFSET:
       w->rc = lnc_admin_commit_offset(p, w->topic_id, w->c, w->a, w->timeout_ms, &w->err);
       break;
+    case OP_G_NEW: {
+      lnc_group_consumer_t *g = NULL;
+      w->rc = lnc_group_consumer_new(w->conf, &g, &w->err);
+      if (w->rc == LNC_ERR_OK) {
+        w->conf = NULL; /* taken */
+        w->newptr = g;
+      }
+      break;
+    }
+    case OP_G_POLL: w->rc = lnc_group_consumer_poll(p, w->timeout_ms, &w->gevents, &w->err); break;
+    case OP_G_CLOSE: w->rc = lnc_group_consumer_close(p, w->timeout_ms); break;
     case OP_M_RESTART: w->rc = lnc_mock_restart(p); break;
     case OP_M_STOP: w->rc = lnc_mock_stop(p); break;
   }
@@ -1029,6 +1072,8 @@ static napi_value typed_copy(napi_env env, napi_typedarray_type type, const void
   return ta;
 }
 
+static napi_value group_events_to_js(napi_env env, const lnc_group_events_t *evs);
+
 static void work_complete(napi_env env, napi_status status, void *data) {
   work_t *w = data;
   napi_value result = NULL;
@@ -1041,7 +1086,7 @@ static void work_complete(napi_env env, napi_status status, void *data) {
     switch (w->op) {
       case OP_P_FLUSH: napi_create_double(env, (double)w->n, &result); break;
       case OP_P_SEND: case OP_P_TOPIC_ID: napi_create_uint32(env, w->topic_out, &result); break;
-      case OP_P_CLOSE: case OP_C_CLOSE:
+      case OP_P_CLOSE: case OP_C_CLOSE: case OP_G_CLOSE:
         if (w->h) w->h->closed = 1;
         napi_get_undefined(env, &result);
         break;
@@ -1055,11 +1100,25 @@ static void work_complete(napi_env env, napi_status status, void *data) {
           void *d = NULL;
           napi_get_value_external(env, result, &d);
           ((handle_t *)d)->store = w->store; /* released after the consumer is freed */
+          ((handle_t *)d)->log = w->log;
           w->store = NULL;
+          w->log = NULL;
         } else {
           napi_get_undefined(env, &result);
         }
         break;
+      case OP_G_NEW:
+        result = wrap_handle(env, K_GROUP, w->newptr);
+        if (result) {
+          void *d = NULL;
+          napi_get_value_external(env, result, &d);
+          ((handle_t *)d)->log = w->log;
+          w->log = NULL;
+        } else {
+          napi_get_undefined(env, &result);
+        }
+        break;
+      case OP_G_POLL: result = group_events_to_js(env, w->gevents); break;
       case OP_C_POLL:
         if (w->n == 0) {
           napi_get_null(env, &result);
@@ -1137,6 +1196,8 @@ static void work_complete(napi_env env, napi_status status, void *data) {
   free(w->ts);
   napi_delete_async_work(env, w->work);
   if (w->store) store_release(w->store); /* a consumer that was never created */
+  if (w->log) logger_release(w->log);     /* likewise */
+  lnc_group_events_free(w->gevents);
   if (w->msgs) {
     msgs_clear(w->msgs);
     free(w->msgs);
@@ -1222,20 +1283,23 @@ static const lnc_cancel_t *get_cancel(napi_env env, napi_value v, napi_ref *ref)
 /* ------------------------------------------------------------------------------------------ */
 /* Producer                                                                                    */
 
+/* producerNew(pairs, logger?) */
 static napi_value js_producer_new(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   lnc_conf_t *conf = build_conf(env, argv[0]);
   if (!conf) return NULL;
+  struct logger *lg = argc > 1 ? logger_attach(env, argv[1], conf) : NULL;
   lnc_producer_t *p = NULL;
   lnc_error_t *err = NULL;
   lnc_err_t rc = lnc_producer_new(conf, NULL, NULL, &p, &err);
   if (rc != LNC_ERR_OK) {
     lnc_conf_free(conf);
+    if (lg) logger_release(lg);
     return throw_lnc(env, rc, err);
   }
-  return wrap_handle(env, K_PRODUCER, p);
+  return wrap_logged(env, K_PRODUCER, p, lg);
 }
 
 /* Bytes of a batch member: like get_bytes, but a string is encoded into a fresh allocation
@@ -1613,10 +1677,10 @@ static napi_value js_producer_metrics(napi_env env, napi_callback_info info) {
 /* ------------------------------------------------------------------------------------------ */
 /* Consumer                                                                                    */
 
-/* consumerNew(pairs, storeFn?, timeoutMs = -1: request.timeout.ms) */
+/* consumerNew(pairs, storeFn?, timeoutMs = -1: request.timeout.ms, logger?) */
 static napi_value js_consumer_new(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   lnc_conf_t *conf = build_conf(env, argv[0]);
   if (!conf) return NULL;
@@ -1635,6 +1699,7 @@ static napi_value js_consumer_new(napi_env env, napi_callback_info info) {
   w->conf = conf;
   w->store = store;
   w->timeout_ms = argc > 2 ? get_i32(env, argv[2], -1) : -1;
+  w->log = argc > 3 ? logger_attach(env, argv[3], conf) : NULL;
   return queue_work(env, w);
 }
 
@@ -1690,20 +1755,23 @@ static napi_value js_consumer_topic_id(napi_env env, napi_callback_info info) {
 /* ------------------------------------------------------------------------------------------ */
 /* Admin                                                                                       */
 
+/* adminNew(pairs, logger?) */
 static napi_value js_admin_new(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   lnc_conf_t *conf = build_conf(env, argv[0]);
   if (!conf) return NULL;
+  struct logger *lg = argc > 1 ? logger_attach(env, argv[1], conf) : NULL;
   lnc_admin_t *a = NULL;
   lnc_error_t *err = NULL;
   lnc_err_t rc = lnc_admin_new(conf, &a, &err);
   if (rc != LNC_ERR_OK) {
     lnc_conf_free(conf);
+    if (lg) logger_release(lg);
     return throw_lnc(env, rc, err);
   }
-  return wrap_handle(env, K_ADMIN, a);
+  return wrap_logged(env, K_ADMIN, a, lg);
 }
 
 /* adminCall(h, op, str, topicId, a, b, c, timeoutMs) */
@@ -1878,6 +1946,341 @@ static napi_value js_mock_call(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Log callback: liblnc calls it on any thread (library threads included). The trampoline      */
+/* copies the line and queues it to the JS thread through a threadsafe function, never         */
+/* blocking liblnc (a full queue drops the line). The bridge outlives the native handle.       */
+
+#define LOG_QUEUE_MAX 4096
+
+typedef struct logger {
+  napi_threadsafe_function tsfn;
+  pthread_mutex_t mu;
+  int owner_released; /* the native handle is freed: no log line can come */
+  int tsfn_gone;      /* finalized (released, or environment teardown) */
+} logger_t;
+
+typedef struct {
+  int level;
+  char line[];
+} log_line_t;
+
+static void logger_free_if_unused(logger_t *l, int owner, int tsfn) {
+  pthread_mutex_lock(&l->mu);
+  if (owner) l->owner_released = 1;
+  if (tsfn) l->tsfn_gone = 1;
+  int both = l->owner_released && l->tsfn_gone;
+  pthread_mutex_unlock(&l->mu);
+  if (both) {
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+  }
+}
+
+static void log_tramp(lnc_log_level_t level, const char *line, void *opaque) {
+  logger_t *l = opaque;
+  size_t n = line ? strlen(line) : 0;
+  log_line_t *m = malloc(sizeof *m + n + 1);
+  if (!m) return;
+  m->level = level;
+  memcpy(m->line, line ? line : "", n + 1);
+  pthread_mutex_lock(&l->mu); /* held only to keep the function alive across the call */
+  int queued = !l->tsfn_gone && napi_call_threadsafe_function(l->tsfn, m, napi_tsfn_nonblocking) == napi_ok;
+  pthread_mutex_unlock(&l->mu);
+  if (!queued) free(m);
+}
+
+/* On the JS thread: fn(level, line). The JS side catches its own errors. */
+static void log_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)context;
+  log_line_t *m = data;
+  if (env && js_cb) {
+    napi_value argv[2], undef;
+    napi_get_undefined(env, &undef);
+    napi_create_int32(env, m->level, &argv[0]);
+    napi_create_string_utf8(env, m->line, NAPI_AUTO_LENGTH, &argv[1]);
+    if (napi_call_function(env, undef, js_cb, 2, argv, NULL) != napi_ok) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+    }
+  }
+  free(m);
+}
+
+static void logger_tsfn_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  logger_free_if_unused(data, 0, 1);
+}
+
+/* A bridge for `fn` set as `conf`'s log callback; NULL (nothing set) when fn is not a function. */
+static logger_t *logger_attach(napi_env env, napi_value fn, lnc_conf_t *conf) {
+  napi_valuetype t = napi_undefined;
+  if (!fn || napi_typeof(env, fn, &t) != napi_ok || t != napi_function) return NULL;
+  logger_t *l = calloc(1, sizeof *l);
+  if (!l) return NULL;
+  pthread_mutex_init(&l->mu, NULL);
+  napi_value name;
+  napi_create_string_utf8(env, "lnc-log", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, fn, NULL, name, LOG_QUEUE_MAX, 1, l, logger_tsfn_finalize, l, log_call_js,
+                                      &l->tsfn) != napi_ok) {
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+    return NULL;
+  }
+  napi_unref_threadsafe_function(env, l->tsfn); /* log lines never keep the process alive */
+  lnc_conf_set_log_cb(conf, log_tramp, l);
+  return l;
+}
+
+/* After the native handle is freed, or when it was never created (any thread). */
+static void logger_release(logger_t *l) {
+  pthread_mutex_lock(&l->mu);
+  int gone = l->tsfn_gone;
+  pthread_mutex_unlock(&l->mu);
+  if (!gone) napi_release_threadsafe_function(l->tsfn, napi_tsfn_release);
+  logger_free_if_unused(l, 1, 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Events (lnc_*_poll_events), statistics, consumer metrics                                   */
+
+/* A handle of one of `kinds` (bit mask of 1 << K_*) that is open, else NULL without throwing. */
+static handle_t *peek_handle(napi_env env, napi_value v, int kinds) {
+  void *d = NULL;
+  if (napi_get_value_external(env, v, &d) != napi_ok || !d || !((1 << ((handle_t *)d)->kind) & kinds)) {
+    napi_throw_type_error(env, NULL, "invalid liblnc handle");
+    return NULL;
+  }
+  return (handle_t *)d;
+}
+
+#define EVENT_BATCH 64
+
+/* pollEvents(h): every waiting event, without waiting, as [{ kind, err, server, nodeId, attempt,
+ * delayMs, message }] ([] for a freed handle). The first call makes events wake the eventfd. */
+static napi_value js_poll_events(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], arr;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = peek_handle(env, argv[0], (1 << K_PRODUCER) | (1 << K_CONSUMER) | (1 << K_ADMIN));
+  if (!h) return NULL;
+  napi_create_array(env, &arr);
+  if (!h->ptr || h->disposed) return arr;
+  uint32_t total = 0;
+  for (;;) {
+    lnc_event_t evs[EVENT_BATCH];
+    size_t n = 0;
+    lnc_err_t rc;
+    memset(evs, 0, sizeof evs);
+    if (h->kind == K_PRODUCER) rc = lnc_producer_poll_events(h->ptr, 0, evs, EVENT_BATCH, &n);
+    else if (h->kind == K_CONSUMER) rc = lnc_consumer_poll_events(h->ptr, 0, evs, EVENT_BATCH, &n);
+    else rc = lnc_admin_poll_events(h->ptr, 0, evs, EVENT_BATCH, &n);
+    if (rc != LNC_ERR_OK) return throw_lnc(env, rc, NULL);
+    for (size_t i = 0; i < n; i++) {
+      napi_value o, s;
+      napi_create_object(env, &o);
+      napi_create_string_utf8(env, lnc_event_kind_name(evs[i].kind), NAPI_AUTO_LENGTH, &s);
+      set_prop(env, o, "kind", s);
+      if (evs[i].err != LNC_ERR_OK) {
+        napi_create_string_utf8(env, lnc_err_name(evs[i].err), NAPI_AUTO_LENGTH, &s);
+        set_prop(env, o, "code", s);
+      }
+      napi_create_string_utf8(env, evs[i].server ? evs[i].server : "", NAPI_AUTO_LENGTH, &s);
+      set_prop(env, o, "server", s);
+      set_num(env, o, "nodeId", evs[i].node_id);
+      set_num(env, o, "attempt", evs[i].attempt);
+      set_num(env, o, "delayMs", (double)evs[i].delay_ms);
+      napi_create_string_utf8(env, evs[i].message ? evs[i].message : "", NAPI_AUTO_LENGTH, &s);
+      set_prop(env, o, "message", s);
+      napi_set_element(env, arr, total++, o);
+      lnc_event_free(&evs[i]);
+    }
+    if (n < EVENT_BATCH) break;
+  }
+  return arr;
+}
+
+/* statistics(h): the producer's or consumer's statistics document (JSON text). */
+static napi_value js_statistics(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = peek_handle(env, argv[0], (1 << K_PRODUCER) | (1 << K_CONSUMER));
+  if (!h) return NULL;
+  if (!h->ptr || h->disposed) return throw_lnc(env, LNC_ERR_CLOSED, NULL);
+  char *json = NULL;
+  lnc_err_t rc = h->kind == K_PRODUCER ? lnc_producer_statistics(h->ptr, &json) : lnc_consumer_statistics(h->ptr, &json);
+  if (rc != LNC_ERR_OK) return throw_lnc(env, rc, NULL);
+  napi_create_string_utf8(env, json ? json : "{}", NAPI_AUTO_LENGTH, &result);
+  lnc_string_free(json);
+  return result;
+}
+
+static napi_value js_consumer_metrics(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], o;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_CONSUMER);
+  if (!h) return NULL;
+  lnc_consumer_metrics_t m;
+  lnc_err_t rc = lnc_consumer_metrics(h->ptr, &m);
+  if (rc != LNC_ERR_OK) return throw_lnc(env, rc, NULL);
+  napi_create_object(env, &o);
+  u64_inexact = 0;
+#define M(field, name) set_u64(env, o, name, m.field)
+  M(records, "records"); M(bytes, "bytes"); M(errors, "errors"); M(fetches, "fetches");
+  M(empty_fetches, "emptyFetches"); M(fetch_bytes, "fetchBytes"); M(catching_up, "catchingUp");
+  M(queued_events, "queuedEvents"); M(queued_bytes, "queuedBytes"); M(reassembly_carry_bytes, "reassemblyCarryBytes");
+  M(fetch_latency_p50_us, "fetchLatencyP50Us"); M(fetch_latency_p99_us, "fetchLatencyP99Us");
+  M(fetch_latency_max_us, "fetchLatencyMaxUs"); M(reconnects, "reconnects");
+#undef M
+  /* Offsets are exact (bigint); unknown end offset and lag are null. */
+  set_prop(env, o, "position", u64_big(env, m.position));
+  napi_value nul;
+  napi_get_null(env, &nul);
+  set_prop(env, o, "endOffset", m.end_offset_known ? u64_big(env, m.end_offset) : nul);
+  set_prop(env, o, "endOffsetAgeMs", m.end_offset_known ? u64_num(env, m.end_offset_age_ms) : nul);
+  set_prop(env, o, "lag", m.end_offset_known ? u64_big(env, m.lag) : nul);
+  if (u64_inexact) {
+    napi_throw_range_error(env, NULL, "a consumer counter is above 2^53 and cannot be a number");
+    return NULL;
+  }
+  return o;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Group consumer                                                                              */
+
+/* A poll batch as [{ kind: 'record', topicId, type, extType, offset, key, value, timestamp } |
+ * { kind: 'assigned' | 'revoked', topics: number[] } | { kind: 'error', topicId, error }]. Record
+ * bytes are copied into Buffers (the batch is freed after this). */
+static napi_value group_events_to_js(napi_env env, const lnc_group_events_t *evs) {
+  napi_value arr, nul;
+  size_t n = lnc_group_events_count(evs);
+  napi_create_array_with_length(env, n, &arr);
+  napi_get_null(env, &nul);
+  for (size_t i = 0; i < n; i++) {
+    lnc_group_event_t e;
+    napi_value o, s;
+    if (lnc_group_events_get(evs, i, &e) != LNC_ERR_OK) continue;
+    napi_create_object(env, &o);
+    const char *kind = e.kind == LNC_GROUP_EVENT_RECORD     ? "record"
+                       : e.kind == LNC_GROUP_EVENT_ASSIGNED ? "assigned"
+                       : e.kind == LNC_GROUP_EVENT_REVOKED  ? "revoked"
+                                                            : "error";
+    napi_create_string_utf8(env, kind, NAPI_AUTO_LENGTH, &s);
+    set_prop(env, o, "kind", s);
+    if (e.kind == LNC_GROUP_EVENT_RECORD) {
+      const lnc_record_view_t *r = &e.record;
+      napi_value b;
+      set_num(env, o, "topicId", e.topic_id);
+      set_num(env, o, "type", r->record_type);
+      set_prop(env, o, "extType", nul);
+      if (r->has_ext_type) set_num(env, o, "extType", r->ext_type);
+      set_prop(env, o, "offset", u64_big(env, r->offset));
+      if (r->has_key) {
+        napi_create_buffer_copy(env, r->key_len, r->key_len ? (const void *)r->key : (const void *)"", NULL, &b);
+        set_prop(env, o, "key", b);
+      } else {
+        set_prop(env, o, "key", nul);
+      }
+      napi_create_buffer_copy(env, r->data_len, r->data_len ? (const void *)r->data : (const void *)"", NULL, &b);
+      set_prop(env, o, "value", b);
+      set_prop(env, o, "timestamp", r->has_timestamp ? u64_big(env, r->timestamp_ns) : nul);
+    } else if (e.kind == LNC_GROUP_EVENT_ASSIGNED || e.kind == LNC_GROUP_EVENT_REVOKED) {
+      napi_value t;
+      napi_create_array_with_length(env, e.topic_count, &t);
+      for (size_t j = 0; j < e.topic_count; j++) {
+        napi_value x;
+        napi_create_uint32(env, e.topics[j], &x);
+        napi_set_element(env, t, (uint32_t)j, x);
+      }
+      set_prop(env, o, "topics", t);
+    } else {
+      set_num(env, o, "topicId", e.topic_id);
+      set_prop(env, o, "error",
+               make_error_raw(env, e.error_code, e.error_message, 0, 0, NULL, 0, 0));
+    }
+    napi_set_element(env, arr, (uint32_t)i, o);
+  }
+  return arr;
+}
+
+/* groupNew(pairs, logger?) -> Promise<handle>: joining creates the group topic (blocks). */
+static napi_value js_group_new(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  lnc_conf_t *conf = build_conf(env, argv[0]);
+  if (!conf) return NULL;
+  work_t *w = new_work(NULL, OP_G_NEW);
+  w->conf = conf;
+  w->log = argc > 1 ? logger_attach(env, argv[1], conf) : NULL;
+  return queue_work(env, w);
+}
+
+/* groupPoll(h, timeoutMs) / groupClose(h, timeoutMs) -> Promise. */
+static napi_value group_call(napi_env env, napi_callback_info info, int op) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_GROUP);
+  if (!h) return NULL;
+  work_t *w = new_work(h, op);
+  w->timeout_ms = get_i32(env, argv[1], -1);
+  return queue_work(env, w);
+}
+
+static napi_value js_group_poll(napi_env env, napi_callback_info info) { return group_call(env, info, OP_G_POLL); }
+static napi_value js_group_close(napi_env env, napi_callback_info info) { return group_call(env, info, OP_G_CLOSE); }
+
+static napi_value js_group_assignment(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], arr;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_GROUP);
+  if (!h) return NULL;
+  size_t count = 0, cap = 0;
+  uint32_t *topics = NULL;
+  lnc_err_t rc;
+  /* The assignment may grow between the two calls: retry until it fits. */
+  for (;;) {
+    rc = lnc_group_consumer_assignment(h->ptr, topics, cap, &count);
+    if (rc != LNC_ERR_OK || count <= cap) break;
+    free(topics);
+    cap = count + 8;
+    topics = malloc(cap * sizeof *topics);
+    if (!topics) {
+      napi_throw_error(env, NULL, "out of memory");
+      return NULL;
+    }
+  }
+  if (rc != LNC_ERR_OK) {
+    free(topics);
+    return throw_lnc(env, rc, NULL);
+  }
+  napi_create_array_with_length(env, count, &arr);
+  for (size_t i = 0; i < count; i++) {
+    napi_value x;
+    napi_create_uint32(env, topics[i], &x);
+    napi_set_element(env, arr, (uint32_t)i, x);
+  }
+  free(topics);
+  return arr;
+}
+
+static napi_value js_group_member_id(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], s;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  handle_t *h = unwrap(env, argv[0], K_GROUP);
+  if (!h) return NULL;
+  const char *id = lnc_group_consumer_member_id(h->ptr);
+  napi_create_string_utf8(env, id ? id : "", NAPI_AUTO_LENGTH, &s);
+  return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Misc + module                                                                               */
 
 static napi_value js_set_error_factory(napi_env env, napi_callback_info info) {
@@ -1963,6 +2366,14 @@ NAPI_MODULE_INIT() {
       F("adminCall", js_admin_call),
       F("mockNew", js_mock_new),
       F("mockCall", js_mock_call),
+      F("pollEvents", js_poll_events),
+      F("statistics", js_statistics),
+      F("consumerMetrics", js_consumer_metrics),
+      F("groupNew", js_group_new),
+      F("groupPoll", js_group_poll),
+      F("groupClose", js_group_close),
+      F("groupAssignment", js_group_assignment),
+      F("groupMemberId", js_group_member_id),
 #undef F
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
