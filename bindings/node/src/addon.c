@@ -517,6 +517,9 @@ static void watcher_stop(napi_env env, watcher_t *w) {
   watcher_join(w);
   if (w->h) w->h->w = NULL;
   napi_remove_env_cleanup_hook(env, watcher_cleanup_hook, w);
+  /* A stopped watcher never keeps the loop alive, even while its function is being closed. */
+  if (w->refd) napi_unref_threadsafe_function(env, w->tsfn);
+  w->refd = 0;
   napi_release_threadsafe_function(w->tsfn, napi_tsfn_release);
 }
 

@@ -71,95 +71,6 @@ function checkOutage(who, all) {
   assert.ok(scheduled.at(-1).delayMs > scheduled[0].delayMs, `${who}: delays grow: ${describe(evs)}`);
 }
 
-test('killing the mock under a producer and a consumer: disconnected → reconnectScheduled (growing) → connected, then statistics agree with the reports', async (t) => {
-  const m1 = new lnc.MockBroker({ 'ack.delay.ms': 0 });
-  const port = m1.port;
-  const before = m1.createTopic('outage-before');
-  const consumed = m1.createTopic('outage-consumed');
-  let m2 = null;
-  t.after(async () => {
-    await m1.stop();
-    if (m2) await m2.stop();
-  });
-  const config = { ...OUTAGE, 'bootstrap.servers': m1.address };
-  const p = new lnc.Producer({ ...config, 'statistics.interval.ms': 100 });
-  let acked = 0;
-  let failed = 0;
-  p.on('delivery', (r) => (r.error ? failed++ : acked++));
-  const pe = collect(p);
-  const statsEvents = [];
-  p.on('statistics', (doc) => statsEvents.push(doc));
-  const c = new lnc.Consumer({ ...config, 'topic.id': consumed, 'start.offset': 'beginning' });
-  const ce = collect(c);
-  await c.ready;
-
-  // The application's poll loop runs throughout the outage.
-  let polled = 0;
-  let stop = false;
-  const pollLoop = (async () => {
-    while (!stop) {
-      try {
-        polled += (await c.poll(200)).length;
-      } catch (e) {
-        if (!e.retryable) throw e; // reconnecting: keep polling
-      }
-    }
-  })();
-
-  for (let i = 0; i < 20; i++) p.produce(before, `before ${i}`);
-  await p.flush();
-  const pc = await pe.waitFor('producer connected', 0, kind('connected'));
-  const cc = await ce.waitFor('consumer connected', 0, kind('connected'));
-  for (const [who, evs] of [['producer', pe.seen.slice(0, pc + 1)], ['consumer', ce.seen.slice(0, cc + 1)]]) {
-    assert.deepEqual(notStats(evs).map((e) => e.kind), ['connecting', 'connected'], who);
-    assert.equal(notStats(evs)[1].server, m1.address, who);
-  }
-
-  await m1.stop();
-  p.produce(before, 'during the outage'); // a blocking-mode record is accepted while the broker is down
-  const third = (e) => e.kind === 'reconnectScheduled' && e.attempt >= 3;
-  const p3 = await pe.waitFor('producer: third reconnect scheduled', pc + 1, third);
-  const c3 = await ce.waitFor('consumer: third reconnect scheduled', cc + 1, third);
-
-  m2 = new lnc.MockBroker({ 'ack.delay.ms': 0, port });
-  assert.equal(m2.createTopic('outage-before'), before);
-  assert.equal(m2.createTopic('outage-consumed'), consumed);
-  const pr = await pe.waitFor('producer reconnected', p3 + 1, kind('connected'));
-  const cr = await ce.waitFor('consumer reconnected', c3 + 1, kind('connected'));
-  checkOutage('producer', pe.seen.slice(pc + 1, pr + 1));
-  checkOutage('consumer', ce.seen.slice(cc + 1, cr + 1));
-
-  const AFTER = 30;
-  for (let i = 0; i < AFTER; i++) p.produce(consumed, `after ${i}`);
-  await p.flush();
-  const deadline = Date.now() + 20000;
-  while (polled < AFTER && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  stop = true;
-  await pollLoop;
-  assert.equal(polled, AFTER, 'the consumer read every record written after the outage');
-
-  // Statistics agree with the delivery reports: the document...
-  assert.equal(acked, 20 + 1 + AFTER);
-  const doc = p.statistics();
-  assert.equal(doc.kind, 'producer');
-  assert.equal(doc.records_acked, acked, JSON.stringify(doc));
-  assert.equal(doc.records_failed, failed);
-  // ... and the periodic event.
-  await pe.waitFor('a statistics event counting every report', pr + 1,
-    (e) => e.kind === 'statistics' && e.statistics.records_acked === acked);
-  assert.ok(statsEvents.length > 0 && typeof statsEvents[0] === 'object', "'statistics' gets the parsed document");
-  const cdoc = c.statistics();
-  assert.equal(cdoc.kind, 'consumer');
-  const cm = c.metrics();
-  assert.equal(cm.records, AFTER);
-  assert.equal(typeof cm.position, 'bigint');
-  assert.ok(cm.reconnects >= 1, `consumer reconnects ${cm.reconnects}`);
-  await c.close();
-  await p.close();
-  assert.throws(() => p.produce(before, 'x'), { code: 'CLOSED' });
-  assert.equal(p.statistics().records_acked, acked, 'statistics() after close: the final document');
-});
-
 test('a refused token: connecting → authFailed → fatal; the logger gets an error line without the token', async (t) => {
   const token = 's3cret-wrong-token-xyz';
   const mock = new lnc.MockBroker({ 'ack.delay.ms': 0 });
@@ -391,4 +302,26 @@ test('the logger and event listeners do not keep the process alive', async () =>
   assert.equal(r.signal, null, `hung; stderr: ${r.stderr}`);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /done/);
+});
+
+test('bad input: a logger that is not a function, metrics()/statistics() before ready, calls after close', async (t) => {
+  const mock = new lnc.MockBroker({ 'ack.delay.ms': 0 });
+  t.after(() => mock.stop());
+  const topic = mock.createTopic('bad-input');
+  const config = { 'bootstrap.servers': mock.address };
+  assert.throws(() => new lnc.Producer({ ...config, logger: 'console' }), TypeError);
+  assert.throws(() => new lnc.Admin({ ...config, logger: 42 }), TypeError);
+  assert.throws(() => new lnc.Consumer({ ...config, 'topic.id': topic, logger: {} }), TypeError);
+  assert.throws(() => new lnc.GroupConsumer({ ...config, 'group.id': 'g', logger: [] }), TypeError);
+  const c = new lnc.Consumer({ ...config, 'topic.id': topic });
+  assert.throws(() => c.metrics(), { code: 'STATE' });
+  assert.throws(() => c.statistics(), { code: 'STATE' });
+  await c.ready;
+  assert.equal(c.metrics().lag === null || typeof c.metrics().lag === 'bigint', true);
+  await c.close();
+  assert.equal(c.statistics().kind, 'consumer', 'statistics() works after close');
+  const a = new lnc.Admin(config);
+  await a.close();
+  a.on('event', () => {}); // listening after close starts nothing and throws nothing
+  await new Promise((r) => setImmediate(r));
 });
