@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from . import _ffi as F
 from ._ffi import lib
+from ._util import Deadline
 from .errors import ClosedError, LanceError, error_class, make_error
 
 __all__ = ["Event", "EventHandler", "LOGGER_NAME"]
@@ -216,6 +217,21 @@ class Events:
         return bool(self.sinks) or any(
             h is not None for h in (self.on_connected, self.on_disconnected, self.on_error, self.on_event)
         )
+
+    def poll(self, acquire: Callable[[], int], release: Callable[[], None], timeout: Optional[float]) -> List[Event]:
+        """The body of every handle's ``poll_events``: takes the waiting events (waiting up to
+        ``timeout`` seconds for the first, in slices so Ctrl-C interrupts), hands them to the
+        handlers and returns them. ``acquire``/``release`` pin the handle for each slice."""
+        dl = Deadline(timeout)
+        while True:
+            p = acquire()
+            try:
+                evs = self.take(p, dl.slice_ms())
+            finally:
+                release()
+            if evs or dl.expired():
+                self.dispatch(evs)
+                return evs
 
     def take(self, ptr: int, timeout_ms: int = 0) -> List[Event]:
         """Takes every waiting event (waiting up to ``timeout_ms`` for the first)."""

@@ -783,19 +783,13 @@ class Producer:
     def poll_events(self, timeout: Optional[float] = 0.0) -> List[Event]:
         """Takes the waiting events (waiting up to ``timeout`` seconds for the first, in slices
         so Ctrl-C interrupts), hands them to the handlers and returns them."""
-        dl = Deadline(timeout)
-        while True:
-            try:
-                p = self._handle.acquire()
-            except ClosedError:
-                raise ClosedError("producer is closed") from None
-            try:
-                evs = self._events.take(p, dl.slice_ms())
-            finally:
-                self._handle.release()
-            if evs or dl.expired():
-                self._events.dispatch(evs)
-                return evs
+        return self._events.poll(self._acquire_open, self._handle.release, timeout)
+
+    def _acquire_open(self) -> int:
+        try:
+            return self._handle.acquire()
+        except ClosedError:
+            raise ClosedError("producer is closed") from None
 
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """Yields events as they come (taken with ``poll_events``, so the handlers run too)
