@@ -165,6 +165,9 @@ test('consumer calls take a per-call timeout (create, seek, commit, lag)', async
   t.after(() => c.close());
   // With request.timeout.ms at 60 s, only the per-call timeout can end these calls in time.
   mock.stallReading(true);
+  // lag() answers from the end the fetcher learned in the last 500 ms without asking the server:
+  // let that go stale so the call has to ask (and time out).
+  await new Promise((r) => setTimeout(r, 600));
   await assert.rejects(c.lag({ timeoutMs: 200 }), (e) => e instanceof lnc.TimeoutError && e.code === 'TIMED_OUT');
   await assert.rejects(c.seek('end', { timeoutMs: 200 }), (e) => e instanceof lnc.TimeoutError);
   await assert.rejects(lnc.Consumer.create({ ...slow, topic: 'by-name', 'topic.id': undefined }, { timeoutMs: 200 }),
