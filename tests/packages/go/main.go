@@ -66,7 +66,7 @@ func run(addr, name string) error {
 		return err
 	}
 
-	c, err := lnc.NewConsumer(lnc.Config{"bootstrap.servers": addr, "topic.id": fmt.Sprint(topic.ID), "start.offset": "beginning"})
+	c, err := lnc.NewConsumer(ctx, lnc.Config{"bootstrap.servers": addr, "topic.id": fmt.Sprint(topic.ID), "start.offset": "beginning"})
 	if err != nil {
 		return err
 	}
