@@ -6,70 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { lnc } = require('../support/helpers');
 
-const OUTAGE = {
-  'reconnect.backoff.ms': 40,
-  'reconnect.jitter': 0,
-  'circuit.breaker.failures': 0,
-  'linger.ms': 0,
-  'log.level': 'off',
-  'request.timeout.ms': 5000,
-  'connect.timeout.ms': 1000,
-};
-
-/** Every 'event' of `emitter`, in order; `waitFor` resolves with the index of the first match at or after `from`. */
-function collect(emitter) {
-  const seen = [];
-  const waiters = [];
-  emitter.on('event', (e) => {
-    seen.push(e);
-    for (const w of [...waiters]) w();
-  });
-  const waitFor = (what, from, pred, timeoutMs = 20000) =>
-    new Promise((resolve, reject) => {
-      const check = () => {
-        for (let i = from; i < seen.length; i++) {
-          if (pred(seen[i])) {
-            clearTimeout(timer);
-            waiters.splice(waiters.indexOf(check), 1);
-            resolve(i);
-            return true;
-          }
-        }
-        return false;
-      };
-      const timer = setTimeout(() => {
-        waiters.splice(waiters.indexOf(check), 1);
-        reject(new Error(`timed out waiting for ${what}; saw ${describe(seen)}`));
-      }, timeoutMs);
-      waiters.push(check);
-      check();
-    });
-  return { seen, waitFor };
-}
-
-const kind = (k) => (e) => e.kind === k;
-const notStats = (evs) => evs.filter((e) => e.kind !== 'statistics');
-const describe = (evs) => notStats(evs).map((e) => `${e.kind}${e.code ? `(${e.code})` : ''}${e.delayMs ? `+${e.delayMs}ms` : ''}`).join(', ');
-
-/** disconnected (with a reason) → reconnectScheduled (≥ 2, growing delays) … → connected. */
-function checkOutage(who, all) {
-  const evs = notStats(all);
-  const d = evs.findIndex(kind('disconnected'));
-  const c = evs.findLastIndex(kind('connected'));
-  assert.ok(d >= 0 && c > d, `${who}: want disconnected … connected, got ${describe(evs)}`);
-  assert.ok(evs[d].code && evs[d].message, `${who}: disconnected without a reason`);
-  const between = evs.slice(d + 1, c);
-  for (const e of between) {
-    assert.ok(e.kind === 'reconnectScheduled' || e.kind === 'connecting', `${who}: unexpected ${e.kind}: ${describe(evs)}`);
-  }
-  const scheduled = between.filter(kind('reconnectScheduled'));
-  assert.ok(scheduled.length >= 2, `${who}: want ≥ 2 reconnects scheduled, got ${describe(evs)}`);
-  for (let i = 1; i < scheduled.length; i++) {
-    assert.equal(scheduled[i].attempt, scheduled[i - 1].attempt + 1, `${who}: attempts count up`);
-    assert.ok(scheduled[i].delayMs >= scheduled[i - 1].delayMs, `${who}: delays grow: ${describe(evs)}`);
-  }
-  assert.ok(scheduled.at(-1).delayMs > scheduled[0].delayMs, `${who}: delays grow: ${describe(evs)}`);
-}
+const { collect, kind, notStats, describe } = require('../support/events');
 
 test('a refused token: connecting → authFailed → fatal; the logger gets an error line without the token', async (t) => {
   const token = 's3cret-wrong-token-xyz';
