@@ -142,6 +142,8 @@ pub const KEYS: &[KeyDef] = &[
     key("batch.size.max", Kind::Int { min: 1, max: MIB16 }, "1048576", Scope::Producer, "Largest batch under load (adaptive batching): the limit doubles per batch filled while others are in flight and is this while the in-flight window is full; <= batch.size turns it off; capped by max.frame.bytes."),
     key("linger.ms", Kind::Int { min: 0, max: MS_MAX }, "5", Scope::Producer, "Seal a non-empty batch this long after its first record."),
     key("max.in.flight", Kind::Int { min: 1, max: 1024 }, "16", Scope::Producer, "Unacknowledged batches allowed per connection."),
+    key("max.in.flight.bytes", Kind::Int { min: 1, max: 1 << 32 }, "4194304", Scope::Producer,
+        "Unacknowledged payload bytes allowed per connection: the window is full at max.in.flight batches or at this many bytes, whichever comes first (one batch may always be in flight). Keeps the ack latency of large adaptive batches low at the same throughput; raise it with batch.size.max."),
     key("delivery.timeout.ms", Kind::Int { min: 1, max: MS_MAX }, "120000", Scope::Producer,
         "Upper bound from send to a final delivery report; a record still unacknowledged then fails with TIMED_OUT."),
     key("buffer.memory", Kind::Int { min: 1024, max: 1 << 40 }, "33554432", Scope::Producer, "Bytes of buffered and in-flight records, plus 64 per record whose report is not served yet, allowed."),

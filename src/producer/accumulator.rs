@@ -14,6 +14,11 @@
 //! large frame (the server's ingest rate grows with frame size, lwp.md §2.2). When the window
 //! empties, the limit falls back to `batch.size`. Linger still bounds how long a record waits
 //! whenever the window has room.
+//!
+//! The window is full at `max.in.flight` batches or at `max.in.flight.bytes` payload bytes,
+//! whichever comes first ([`WindowLoad::of`]): sixteen small batches at moderate load, about four
+//! large ones under saturation. More large frames in flight add ack latency (each waits behind
+//! the others) without adding throughput, since the server takes them one read at a time.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -34,8 +39,10 @@ pub(crate) enum WindowLoad {
 }
 
 impl WindowLoad {
-    pub fn of(in_flight: usize, max_in_flight: usize) -> WindowLoad {
-        if in_flight >= max_in_flight {
+    /// The load of a window holding `in_flight` batches of `bytes` payload bytes: full at
+    /// `max_in_flight` batches or at `max_bytes` bytes (so one batch can always be in flight).
+    pub fn of(in_flight: usize, bytes: usize, max_in_flight: usize, max_bytes: usize) -> WindowLoad {
+        if in_flight >= max_in_flight || (in_flight > 0 && bytes >= max_bytes) {
             WindowLoad::Full
         } else if in_flight == 0 {
             WindowLoad::Idle
@@ -360,10 +367,21 @@ mod adaptive_tests {
         // A full window jumps straight to batch.size.max.
         a.set_window_load(0, WindowLoad::Full);
         assert_eq!(a.limit(0), 1000);
-        assert_eq!(WindowLoad::of(16, 16), WindowLoad::Full);
-        assert_eq!(WindowLoad::of(1, 16), WindowLoad::Busy);
-        assert_eq!(WindowLoad::of(0, 16), WindowLoad::Idle);
         a.drain(None);
+    }
+
+    #[test]
+    fn a_window_is_full_at_its_batch_count_or_its_bytes() {
+        const MIB: usize = 1 << 20;
+        // By count (16 small batches), by bytes (4 of 1 MiB), whichever comes first.
+        assert_eq!(WindowLoad::of(16, 16 * 32 * 1024, 16, 4 * MIB), WindowLoad::Full);
+        assert_eq!(WindowLoad::of(15, 15 * 32 * 1024, 16, 4 * MIB), WindowLoad::Busy);
+        assert_eq!(WindowLoad::of(4, 4 * MIB, 16, 4 * MIB), WindowLoad::Full);
+        assert_eq!(WindowLoad::of(3, 4 * MIB - 1, 16, 4 * MIB), WindowLoad::Busy);
+        // One batch larger than the byte bound may always be in flight, but only one.
+        assert_eq!(WindowLoad::of(0, 0, 16, 4 * MIB), WindowLoad::Idle);
+        assert_eq!(WindowLoad::of(1, 8 * MIB, 16, 4 * MIB), WindowLoad::Full);
+        assert_eq!(WindowLoad::of(1, 100, 16, 4 * MIB), WindowLoad::Busy);
     }
 
     #[test]

@@ -85,6 +85,11 @@ impl<T> Attribution<T> {
         self.inflight.len()
     }
 
+    /// The batches in flight, oldest first.
+    pub fn items(&self) -> impl Iterator<Item = &T> {
+        self.inflight.iter().map(|(_, t)| t)
+    }
+
     /// The oldest batch in flight, with its id.
     pub fn oldest(&self) -> Option<(u64, &T)> {
         self.inflight.front().map(|(id, t)| (*id, t))

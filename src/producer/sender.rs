@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::accumulator::WindowLoad;
 use super::batch::Batch;
 use super::core::Shared;
-use super::window::LaneRouter;
+use super::window::{LaneRouter, Window};
 use crate::error::{Error, ErrorCode};
 use crate::events::{Event, EventKind, Level, Permit};
 use crate::net::{dial, Backoff, Connection};
@@ -119,8 +119,17 @@ impl SenderThread {
     /// How full the lane's in-flight window is (a lane without a live connection counts as light).
     fn window_load(&self) -> WindowLoad {
         let w = self.shared.lanes[self.lane].window.lock();
-        let in_flight = if self.conn.is_some() && !w.conn.is_reset() { w.conn.in_flight() } else { 0 };
-        WindowLoad::of(in_flight, self.shared.settings.max_in_flight)
+        if self.conn.is_none() || w.conn.is_reset() {
+            return WindowLoad::Idle;
+        }
+        self.load_of(&w)
+    }
+
+    /// The one rule for a full window (`max.in.flight` batches or `max.in.flight.bytes`).
+    fn load_of(&self, w: &Window) -> WindowLoad {
+        let s = &self.shared.settings;
+        let bytes = w.conn.items().map(|b| b.payload_len).sum();
+        WindowLoad::of(w.conn.in_flight(), bytes, s.max_in_flight, s.max_in_flight_bytes)
     }
 
     fn has_work(&self) -> bool {
@@ -242,7 +251,7 @@ impl SenderThread {
     fn next_batch(&self) -> Option<Batch> {
         let from_retry = {
             let mut w = self.shared.lanes[self.lane].window.lock();
-            if w.conn.is_reset() || w.conn.in_flight() >= self.shared.settings.max_in_flight {
+            if w.conn.is_reset() || self.load_of(&w) == WindowLoad::Full {
                 return None;
             }
             w.retry.pop_front()

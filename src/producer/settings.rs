@@ -11,6 +11,8 @@ pub(crate) struct Settings {
     pub batch_size_max: usize,
     pub linger: Duration,
     pub max_in_flight: usize,
+    /// Payload bytes in flight that make the window full, whatever the batch count.
+    pub max_in_flight_bytes: usize,
     pub delivery_timeout: Duration,
     pub buffer_memory: usize,
     pub send_block: bool,
@@ -32,6 +34,7 @@ impl Settings {
                 .min(c.max_payload()),
             linger: c.get_ms("linger.ms"),
             max_in_flight: c.get_u64("max.in.flight") as usize,
+            max_in_flight_bytes: c.get_u64("max.in.flight.bytes") as usize,
             delivery_timeout: c.get_ms("delivery.timeout.ms"),
             buffer_memory: c.get_u64("buffer.memory") as usize,
             send_block: c.get_bool("send.block"),
