@@ -18,6 +18,14 @@ require_tests() { # name, logfile, regex-that-matches-a-count-line-with-nonzero
 
 # Everything is built and tested with the cargo feature `tls` (rustls + ring), as packaged; the
 # release library the bindings load and the lnc CLI (its tls-fixture) come from the same build.
+# A fresh machine gets what the suites need first (stunnel4, valgrind, ...); idempotent, and quick
+# when everything is there.
+step "setup: scripts/ci-setup.sh"
+bash scripts/ci-setup.sh
+# With the tools installed, the TLS interop tests (stunnel4) in every language may not skip: they
+# treat CI=true as "a missing stunnel is a failure".
+export CI="${CI:-true}"
+
 step "rust: build (debug + release library and CLI, feature tls)"
 cargo build --all-targets --features tls
 cargo build --release --features tls --lib --bin lnc
