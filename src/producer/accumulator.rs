@@ -8,7 +8,9 @@
 //! **Adaptive batching.** The size limit is `batch.size` while the lane has nothing in flight, so
 //! at low load nothing changes: batches are sealed by `linger.ms` or by `batch.size` and sent.
 //! Each batch sealed by size while another is still in flight doubles the limit (records keep
-//! arriving faster than the server acknowledges them), up to `batch.size.max`. While the window is
+//! arriving faster than the server acknowledges them), up to `batch.size.max`; when an earlier
+//! sealed batch is still waiting to be sent as well, straight to `batch.size.max` (records
+//! outrun the sender too), and batches waiting together leave as one frame. While the window is
 //! full a sealed batch could not be sent anyway: the limit is `batch.size.max` and lingering
 //! batches are not sealed, so what arrives while the server works on the window travels in one
 //! large frame (the server's ingest rate grows with frame size, lwp.md §2.2). When the window
@@ -101,10 +103,12 @@ impl Accumulator {
     }
 
     /// A batch of `lane` reached the size limit: if the lane is busy, load outruns the server's
-    /// acknowledgements, so the next batch may be twice as large.
+    /// acknowledgements, so the next batch may be twice as large; if an earlier sealed batch is
+    /// still waiting to be sent as well, load outruns the sender too, and it may be the largest.
     fn sealed_by_size(&mut self, lane: usize) {
         if self.busy[lane] {
-            self.limit[lane] = (self.limit[lane] * 2).min(self.batch_size_max);
+            let grown = if self.ready[lane].len() > 1 { self.batch_size_max } else { self.limit[lane] * 2 };
+            self.limit[lane] = grown.min(self.batch_size_max);
         }
     }
 
@@ -207,10 +211,13 @@ impl Accumulator {
     }
 
     /// The oldest sealed batch of `lane` and the batches right behind it of the same topic, as
-    /// many as fit the lane's limit together: batches sealed small before the window filled up
-    /// still leave as one large frame (merge them with [`Batch::absorb`], outside the lock).
+    /// many as fit `batch.size.max` together (merge them with [`Batch::absorb`], outside the
+    /// lock). Batches already sealed and waiting delay nothing by leaving together: a backlog
+    /// means records outran the sender (while it connected, or before the window filled up),
+    /// and one frame costs the server one durability wait where several small ones cost several.
+    /// At low load no backlog forms and every batch leaves alone.
     pub fn pop_ready_run(&mut self, lane: usize) -> Vec<Batch> {
-        let limit = self.limit[lane];
+        let limit = self.batch_size_max;
         let q = &mut self.ready[lane];
         let Some(first) = q.pop_front() else { return Vec::new() };
         let mut total = first.payload_len;
@@ -351,14 +358,26 @@ mod adaptive_tests {
         }
         assert_eq!(sizes(&mut a), vec![100, 100]);
         assert_eq!(a.limit(0), 100);
-        // Busy window: each batch sealed by size doubles the limit, up to batch.size.max.
+        // Busy window, each sealed batch sent at once: each batch sealed by size doubles the
+        // limit, up to batch.size.max.
         a.set_window_load(0, WindowLoad::Busy);
+        let mut s = Vec::new();
         for _ in 0..60 {
             add(&mut a, 50, now);
+            s.extend(sizes(&mut a));
         }
-        let s = sizes(&mut a);
         assert_eq!(&s[..5], &[100, 200, 400, 800, 1000], "{s:?}");
         assert_eq!(a.limit(0), 1000);
+        // Busy window and a sealed batch still waiting (the sender is behind): the next one may
+        // be the largest at once.
+        a.drain(None);
+        a.set_window_load(0, WindowLoad::Idle);
+        a.set_window_load(0, WindowLoad::Busy);
+        for _ in 0..6 {
+            add(&mut a, 50, now);
+        }
+        assert_eq!(a.limit(0), 1000, "two sealed batches waiting");
+        assert_eq!(sizes(&mut a), vec![100, 200]);
         // One Ack freeing a slot does not lower it; an empty window does.
         a.set_window_load(0, WindowLoad::Busy);
         assert_eq!(a.limit(0), 1000);
@@ -385,13 +404,18 @@ mod adaptive_tests {
     }
 
     #[test]
-    fn small_sealed_batches_of_a_topic_leave_merged_up_to_the_limit() {
+    fn waiting_batches_of_a_topic_leave_merged_up_to_batch_size_max() {
         let now = Instant::now();
         let mut a = Accumulator::new(1, (100, 1000), 1 << 20, Duration::from_secs(60), Arc::new(Orphans::default()));
+        // A lone batch leaves alone.
+        add(&mut a, 50, now);
+        add(&mut a, 50, now);
+        assert_eq!(a.pop_ready_run(0).len(), 1);
+        // A backlog of batches sealed at batch.size (idle window) leaves as one frame.
         for _ in 0..40 {
             add(&mut a, 50, now);
         }
-        a.set_window_load(0, WindowLoad::Full);
+        assert_eq!(a.limit(0), 100, "sealed small");
         let run = a.pop_ready_run(0);
         assert_eq!(run.iter().map(|b| b.payload_len).sum::<usize>(), 1000, "{}", run.len());
         let mut it = run.into_iter();
