@@ -143,7 +143,7 @@ fn compare(which: &str, p: &Parsed, c: &Config, size: usize, command: &str) -> C
 /// also 1 MiB batches with 4 in flight, the bulk settings adaptive batching should match, and the
 /// ack latency at 100 records/s with adaptive batching on and off.
 fn target(p: &Parsed, which: &str, c: &Config, label: &str, n: u64, size: usize, conns: u32) -> CliResult {
-    let given = if p.all("config").is_empty() { "defaults" } else { "as given (-X)" };
+    let given = settings_label(p);
     let rate = one(p, which, c, label, given, n, size, conns)?;
     if which == "produce" {
         statistics_cost(p, c, label, n, size, conns)?;
@@ -327,15 +327,16 @@ fn tls_rows(p: &Parsed, which: &str, n: u64, size: usize, conns: u32) -> CliResu
         Ok(c)
     };
     let plain = start(false)?;
+    let given = settings_label(p);
     let r_plain =
-        one(p, which, &with(&plain.address_string(), false)?, "plaintext mock, 0 ms", "defaults", n, size, conns)?;
+        one(p, which, &with(&plain.address_string(), false)?, "plaintext mock, 0 ms", given, n, size, conns)?;
     let tls_mock = start(true)?;
     let r_tls =
-        one(p, which, &with(&tls_mock.address_string(), true)?, "TLS mock (rustls), 0 ms", "defaults", n, size, conns)?;
+        one(p, which, &with(&tls_mock.address_string(), true)?, "TLS mock (rustls), 0 ms", given, n, size, conns)?;
     tls_mock.stop();
     let r_stunnel = match crate::tlsenv::start_stunnel(&pki, &plain.address_string(), true) {
         Ok(st) => {
-            let r = one(p, which, &with(&st.addr, true)?, "stunnel -> mock, 0 ms", "defaults", n, size, conns)?;
+            let r = one(p, which, &with(&st.addr, true)?, "stunnel -> mock, 0 ms", given, n, size, conns)?;
             drop(st);
             Some(r)
         }
@@ -352,6 +353,15 @@ fn tls_rows(p: &Parsed, which: &str, n: u64, size: usize, conns: u32) -> CliResu
         r_stunnel.map(|s| format!(", stunnel {:.2}", s / r_plain)).unwrap_or_default()
     );
     Ok(())
+}
+
+/// How the rows name the producer settings: the library's defaults, or what `-X` changed.
+fn settings_label(p: &Parsed) -> &'static str {
+    if p.all("config").is_empty() {
+        "defaults"
+    } else {
+        "as given (-X)"
+    }
 }
 
 /// One row; returns the records/s.
