@@ -328,8 +328,7 @@ fn tls_rows(p: &Parsed, which: &str, n: u64, size: usize, conns: u32) -> CliResu
     };
     let plain = start(false)?;
     let given = settings_label(p);
-    let r_plain =
-        one(p, which, &with(&plain.address_string(), false)?, "plaintext mock, 0 ms", given, n, size, conns)?;
+    let r_plain = one(p, which, &with(&plain.address_string(), false)?, "plaintext mock, 0 ms", given, n, size, conns)?;
     let tls_mock = start(true)?;
     let r_tls =
         one(p, which, &with(&tls_mock.address_string(), true)?, "TLS mock (rustls), 0 ms", given, n, size, conns)?;
