@@ -16,6 +16,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
 
+use crate::net::tls::{send_pending, Blocking};
+
 /// How long a client may take to complete its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -63,7 +65,6 @@ pub(crate) fn server_config(cert: &str, key: &str, client_ca: Option<&str>) -> i
 pub(crate) struct ServerStream {
     conn: ServerConnection,
     sock: TcpStream,
-    out: Vec<u8>,
 }
 
 impl ServerStream {
@@ -75,7 +76,7 @@ impl ServerStream {
         stop: &dyn Fn() -> bool,
     ) -> io::Result<ServerStream> {
         let conn = ServerConnection::new(config).map_err(|e| io::Error::other(e.to_string()))?;
-        let mut s = ServerStream { conn, sock, out: Vec::new() };
+        let mut s = ServerStream { conn, sock };
         let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
         while s.conn.is_handshaking() {
             if stop() || Instant::now() >= deadline {
@@ -107,44 +108,25 @@ impl ServerStream {
     }
 
     fn flush_tls(&mut self) -> io::Result<()> {
-        self.out.clear();
-        while self.conn.wants_write() {
-            self.conn.write_tls(&mut self.out)?;
-        }
-        // TcpStream::write uses send(MSG_NOSIGNAL) on Linux.
-        (&self.sock).write_all(&self.out)
+        send_pending(&mut self.conn, &self.sock)
+    }
+
+    /// Blocking reads and writes over the session: the adapter the client dials with, too.
+    fn io(&mut self) -> Blocking<'_, rustls::server::ServerConnectionData> {
+        Blocking { conn: &mut self.conn, sock: &self.sock }
     }
 }
 
 impl Read for ServerStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.conn.reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
-            }
-            // A timeout here surfaces as the caller's poll tick; rustls keeps partial records.
-            if self.conn.read_tls(&mut &self.sock)? == 0 {
-                return Ok(0);
-            }
-            if let Err(e) = self.conn.process_new_packets() {
-                let _ = self.flush_tls();
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
-            }
-            if self.conn.wants_write() {
-                self.flush_tls()?;
-            }
-        }
+        // A timeout surfaces as the caller's poll tick; rustls keeps partial records.
+        self.io().read(buf)
     }
 }
 
 impl Write for ServerStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.conn.writer().write(buf)?;
-        self.flush_tls()?;
-        Ok(n)
+        self.io().write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {

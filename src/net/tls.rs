@@ -408,7 +408,7 @@ mod enabled {
     /// Sends everything rustls has queued (handshake messages, records, alerts) with `send`
     /// (MSG_NOSIGNAL on Linux), never `writev`: rustls' own `write_tls` to a socket would use
     /// `writev` and raise SIGPIPE on a closed peer.
-    fn flush(conn: &mut ClientConnection, sock: &TcpStream) -> io::Result<()> {
+    pub(crate) fn send_pending<D>(conn: &mut rustls::ConnectionCommon<D>, sock: &TcpStream) -> io::Result<()> {
         let mut out = Vec::new();
         while conn.wants_write() {
             conn.write_tls(&mut out)?;
@@ -450,7 +450,7 @@ mod enabled {
             }
             if conn.wants_write() {
                 arm(sock, deadline).map_err(|e| fail_io(e, "socket"))?;
-                flush(&mut conn, sock).map_err(|e| fail_io(e, "sending"))?;
+                send_pending(&mut conn, sock).map_err(|e| fail_io(e, "sending"))?;
                 continue;
             }
             arm(sock, deadline).map_err(|e| fail_io(e, "socket"))?;
@@ -463,7 +463,7 @@ mod enabled {
                 Ok(_) => {
                     if let Err(e) = conn.process_new_packets() {
                         // Tell the server why (best effort), then report.
-                        let _ = flush(&mut conn, sock);
+                        let _ = send_pending(&mut conn, sock);
                         return Err(classify(&e, server, &shown, Some(settings)));
                     }
                 }
@@ -477,22 +477,23 @@ mod enabled {
             }
         }
         arm(sock, deadline).map_err(|e| fail_io(e, "socket"))?;
-        flush(&mut conn, sock).map_err(|e| fail_io(e, "sending"))?;
+        send_pending(&mut conn, sock).map_err(|e| fail_io(e, "sending"))?;
         let requested = CERT_REQUESTED.with(|c| c.replace(false));
         let tls13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
         Ok((Box::new(conn), requested && tls13))
     }
 
-    /// Blocking `Read`/`Write` over a handshaken session, for the dial phase (authentication and
-    /// confirmation) before the connection threads take over. Timeouts are the socket's.
-    pub struct Blocking<'a> {
+    /// Blocking `Read`/`Write` over a handshaken session (client or server side): the dial phase
+    /// (authentication and confirmation) before the connection threads take over, and the mock's
+    /// one-thread-per-connection TLS listener. Timeouts are the socket's.
+    pub struct Blocking<'a, D> {
         /// The session.
-        pub conn: &'a mut ClientConnection,
+        pub conn: &'a mut rustls::ConnectionCommon<D>,
         /// Its socket.
         pub sock: &'a TcpStream,
     }
 
-    impl Read for Blocking<'_> {
+    impl<D> Read for Blocking<'_, D> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             loop {
                 match self.conn.reader().read(buf) {
@@ -506,25 +507,25 @@ mod enabled {
                     return Ok(0);
                 }
                 if let Err(e) = self.conn.process_new_packets() {
-                    let _ = flush(self.conn, self.sock);
+                    let _ = send_pending(self.conn, self.sock);
                     return Err(io_failure(e));
                 }
                 if self.conn.wants_write() {
-                    flush(self.conn, self.sock)?;
+                    send_pending(self.conn, self.sock)?;
                 }
             }
         }
     }
 
-    impl Write for Blocking<'_> {
+    impl<D> Write for Blocking<'_, D> {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             let n = self.conn.writer().write(buf)?;
-            flush(self.conn, self.sock)?;
+            send_pending(self.conn, self.sock)?;
             Ok(n)
         }
 
         fn flush(&mut self) -> io::Result<()> {
-            flush(self.conn, self.sock)
+            send_pending(self.conn, self.sock)
         }
     }
 }
