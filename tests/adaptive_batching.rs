@@ -6,21 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lnc::mock::{MockBroker, MockConfig};
+#[path = "support/broker.rs"]
+mod broker;
+use broker::{config, mock};
 use lnc::{Config, Message, Producer};
-
-fn mock(ack_delay_ms: u64) -> MockBroker {
-    MockBroker::start(MockConfig { ack_delay: Duration::from_millis(ack_delay_ms), ..MockConfig::default() }).unwrap()
-}
-
-fn config(m: &MockBroker, extra: &[(&str, &str)]) -> Config {
-    let mut c = Config::new();
-    c.set("bootstrap.servers", &m.address_string()).unwrap();
-    for (k, v) in extra {
-        c.set(k, v).unwrap();
-    }
-    c
-}
 
 /// The largest values of (in-flight batches, batch size limit) seen while `n` records of `size`
 /// bytes are sent as fast as `send` takes them; the producer is flushed before it returns.

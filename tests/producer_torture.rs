@@ -11,24 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lnc::mock::{MockBroker, MockConfig};
-use lnc::{Config, DeliveryReport, ErrorCode, Message, Producer};
+#[path = "support/broker.rs"]
+mod broker;
+use broker::{config, mock};
+use lnc::{DeliveryReport, ErrorCode, Message, Producer};
 
 /// Extra time any call may take past its own timeout before it counts as a hang.
 const SLACK: Duration = Duration::from_secs(2);
-
-fn mock(ack_delay_ms: u64) -> MockBroker {
-    MockBroker::start(MockConfig { ack_delay: Duration::from_millis(ack_delay_ms), ..MockConfig::default() }).unwrap()
-}
-
-fn config(m: &MockBroker, extra: &[(&str, &str)]) -> Config {
-    let mut c = Config::new();
-    c.set("bootstrap.servers", &m.address_string()).unwrap();
-    for (k, v) in extra {
-        c.set(k, v).unwrap();
-    }
-    c
-}
 
 /// Runs `f`, failing the test if it takes longer than `limit` + [`SLACK`].
 fn timed<T>(what: &str, limit: Duration, f: impl FnOnce() -> T) -> T {
