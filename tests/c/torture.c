@@ -154,6 +154,8 @@ static lnc_conf_t *conf_for(lnc_mock_t *m) {
   set(c, "bootstrap.servers", addr);
   set(c, "reconnect.backoff.ms", "5");
   set(c, "reconnect.backoff.max.ms", "50");
+  const char *level = getenv("LNC_TORTURE_LOG_LEVEL"); /* e.g. debug, to see a failing run's engine */
+  if (level) set(c, "log.level", level);
   return c;
 }
 
@@ -871,6 +873,7 @@ static void case_producer_pairs(void) {
  * close) race free as waiters already inside when free starts. */
 typedef struct {
   ledger_t *L;
+  lnc_producer_t *p;
   atomic_int armed;   /* the next report pins */
   atomic_int pinned;  /* the pin is inside the callback */
   atomic_int release; /* every looper has stopped */
@@ -897,10 +900,13 @@ typedef struct {
   pctx_t *c;
   pworker_t w;
   atomic_int *free_called;
+  atomic_int *pinned; /* poll_reports waits for it: it would take the reports the pin needs */
 } looper_t;
 
 static void *p_free_looper(void *arg) {
   looper_t *l = (looper_t *)arg;
+  if (l->w.op == P_POLL_REPORTS)
+    while (!atomic_load(l->pinned)) sleep_ms(1);
   for (;;) {
     lnc_err_t rc = p_op(&l->w, l->w.op, (int)(rnd(&l->w.rng) % 20));
     if (rc == LNC_ERR_CLOSED && atomic_load(l->free_called)) {
@@ -912,9 +918,12 @@ static void *p_free_looper(void *arg) {
   return NULL;
 }
 
+/* Polls until a report pins the callback (a poll may end without one under valgrind's
+ * scheduling). Once pinned it never calls again: free follows. */
 static void *p_pin_thread(void *arg) {
-  lnc_producer_t *p = (lnc_producer_t *)arg;
-  lnc_producer_poll(p, 30000, NULL);
+  pin_t *pin = (pin_t *)arg;
+  double t0 = now_ms();
+  while (!atomic_load(&pin->pinned) && now_ms() - t0 < 5000 + slack_ms) lnc_producer_poll(pin->p, 100, NULL);
   return NULL;
 }
 
@@ -970,12 +979,14 @@ static void case_producer_free_races(void) {
       l[i].w.op = lops[i];
       l[i].w.rng = rnd(&seed) | 1;
       l[i].free_called = &free_called;
+      l[i].pinned = &pin.pinned;
       pthread_create(&l[i].w.th, NULL, p_free_looper, &l[i]);
     }
     /* the pin: poll serves the next report into the pinning callback */
     atomic_store(&pin.armed, 1);
     pthread_t pt;
-    pthread_create(&pt, NULL, p_pin_thread, p);
+    pin.p = p;
+    pthread_create(&pt, NULL, p_pin_thread, &pin);
     double t0 = now_ms();
     while (!atomic_load(&pin.pinned) && now_ms() - t0 < 5000 + slack_ms) sleep_ms(1);
     if (!atomic_load(&pin.pinned)) {
